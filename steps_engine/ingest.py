@@ -1,0 +1,670 @@
+"""Read skill-tagged instruction data into skill counts and a skill graph.
+
+Formats: JSONL (.jsonl/.ndjson), JSON array (.json), CSV/TSV (.csv/.tsv), Parquet (.parquet/.pq).
+Record shapes: Infinity-Instruct, ShareGPT, OpenAI messages, Alpaca, or any table.
+
+Streaming: JSONL and CSV are read line by line in binary and decoded per line, so one bad byte
+sequence loses only its row; Parquet is read in record batches. A JSON array is loaded whole
+(with a per-element fallback parser when the document is damaged).
+
+Bad rows never raise: they come back as `BadRow(line, reason)`, where `reason` is
+"<kind>: <detail>" and <kind> is one of `REASONS`. `line` is the 1-based line number in the
+file for JSONL/CSV (unit "line") and the 1-based record index for JSON arrays and Parquet
+(unit "record"). Whole-file problems (missing file, unreadable Parquet, CSV without a header)
+raise `IngestError`. Blank lines are not records and are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from steps_engine.cooccurrence import CooccurrenceCounter, CooccurrenceCounts
+
+try:
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
+    _loads = json.loads
+# Both parsers raise ValueError subclasses (JSONDecodeError, UnicodeDecodeError) on bad input.
+
+__all__ = [
+    "FORMATS",
+    "REASONS",
+    "BadRow",
+    "FieldMapping",
+    "IngestError",
+    "IngestReport",
+    "SkillFieldError",
+    "count_skills",
+    "detect_format",
+    "detect_shape",
+    "extract_skills",
+    "extract_text",
+    "get_field",
+    "ingest_graph",
+    "iter_records",
+    "preview",
+]
+
+FORMATS = ("jsonl", "json", "csv", "parquet")
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+# Kinds of bad row, the prefix of every BadRow.reason and the keys of skipped_by_reason.
+REASONS = (
+    "invalid JSON",
+    "not UTF-8",
+    "not a JSON object",
+    "invalid CSV",
+    "wrong number of columns",
+    "missing field",
+    "empty field",
+    "wrong type",
+    "invalid list string",
+)
+MAX_EXAMPLES = 1000  # BadRow examples kept in a report; counts stay exact
+_BOM = b"\xef\xbb\xbf"
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+class IngestError(ValueError):
+    """The input as a whole cannot be read (missing file, unreadable Parquet, no CSV header)."""
+
+
+class SkillFieldError(ValueError):
+    """A record's skills field is missing, empty or of the wrong type; `reason` says which."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class BadRow:
+    line: int  # 1-based line in the file (unit "line") or record index (unit "record")
+    reason: str  # "<kind>: <detail>", kind one of REASONS
+    unit: str = "line"
+
+    @property
+    def kind(self) -> str:
+        return self.reason.split(":", 1)[0]
+
+    def __str__(self) -> str:
+        return f"{self.unit} {self.line}: {self.reason}"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FieldMapping:
+    skills_field: str
+    skills_sep: str | None = None
+    text_field: str | None = None
+    casefold: bool = False
+    format: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.skills_field, str) or not self.skills_field.strip():
+            raise ValueError(f"skills_field must be a non-empty dotted path, got {self.skills_field!r}")
+        if self.skills_sep is not None and (not isinstance(self.skills_sep, str) or self.skills_sep == ""):
+            raise ValueError(f"skills_sep must be a non-empty string or None, got {self.skills_sep!r}")
+        if self.text_field is not None and (not isinstance(self.text_field, str) or not self.text_field.strip()):
+            raise ValueError(f"text_field must be a non-empty dotted path or None, got {self.text_field!r}")
+        if self.format is not None and self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)} or None, got {self.format!r}")
+
+
+@dataclass
+class IngestReport:
+    path: str
+    rows_read: int = 0  # records seen (blank lines excluded)
+    rows_used: int = 0  # records with at least one skill
+    rows_skipped: int = 0
+    skipped: list[BadRow] = field(default_factory=list)  # the first MAX_EXAMPLES
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    distinct_skills: int = 0
+    single_skill_rows: int = 0  # used rows with exactly one skill (count toward n_i, no pairs)
+    seconds: float = 0.0
+    format: str = ""
+
+    def add_bad(self, bad: BadRow) -> None:
+        self.rows_skipped += 1
+        kind = bad.kind
+        self.skipped_by_reason[kind] = self.skipped_by_reason.get(kind, 0) + 1
+        if len(self.skipped) < MAX_EXAMPLES:
+            self.skipped.append(bad)
+
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
+        text = f"{self.rows_read} rows read, {self.rows_used} used, {self.rows_skipped} skipped"
+        if self.skipped_by_reason:
+            text += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped_by_reason.items())) + ")"
+        return text + f", {self.distinct_skills} skills, {self.single_skill_rows} single-skill rows"
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["skipped"] = [b.to_json() for b in self.skipped]
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict) -> "IngestReport":
+        data = dict(data)
+        data["skipped"] = [BadRow(**b) for b in data.get("skipped", [])]
+        return cls(**data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading records
+
+
+def detect_format(path) -> str:
+    """Format from the file extension; ValueError for an unknown one."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return _EXTENSIONS[suffix]
+    except KeyError:
+        raise ValueError(
+            f"cannot tell the format of {str(path)!r} from its extension {suffix!r}; "
+            f"expected one of {', '.join(sorted(_EXTENSIONS))}"
+        ) from None
+
+
+def iter_records(path, fmt: str | None = None) -> Iterator[tuple[int, dict | BadRow]]:
+    """Yield (line, record) or (line, BadRow) for every record of the file, streaming."""
+    for line, rec, _, _ in _iter_with_pos(path, fmt):
+        yield line, rec
+
+
+def _iter_with_pos(path, fmt: str | None):
+    """Like iter_records, plus bytes consumed so far (for progress) and the unit of `line`."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        return
+    if fmt == "jsonl":
+        with open(path, "rb") as fh:
+            yield from _iter_jsonl(fh)
+    elif fmt == "json":
+        yield from _iter_json(path)
+    elif fmt == "csv":
+        yield from _iter_csv(path)
+    else:
+        yield from _iter_parquet(path)
+
+
+def _json_bad(raw: bytes, exc: Exception) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"not UTF-8: invalid byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line"
+    msg = str(exc).split("\n")[0]
+    return f"invalid JSON: {msg}"
+
+
+def _iter_jsonl(fh, first_line: int = 1):
+    pos = 0
+    loads = _loads
+    for n, raw in enumerate(fh, first_line):
+        pos += len(raw)
+        if n == 1 and raw.startswith(_BOM):
+            raw = raw[3:]
+        try:
+            rec = loads(raw)
+        except ValueError as exc:
+            if raw.strip():
+                yield n, BadRow(n, _json_bad(raw, exc)), pos, "line"
+            continue
+        if type(rec) is dict:
+            yield n, rec, pos, "line"
+        else:
+            yield n, BadRow(n, f"not a JSON object: got {_type_name(rec)}"), pos, "line"
+
+
+def _iter_json(path: Path):
+    data = path.read_bytes()
+    total = len(data)
+    body = data[3:] if data.startswith(_BOM) else data
+    if not body.strip():
+        return
+    try:
+        doc = _loads(body)
+    except ValueError:
+        first = body.lstrip()[:1]
+        if first == b"[":
+            yield from _walk_json_array(body, total)
+        else:  # JSON Lines saved as .json, or a damaged single object
+            yield from _iter_jsonl(io.BytesIO(body))
+        return
+    del data, body
+    if isinstance(doc, dict):
+        yield 1, doc, total, "record"
+        return
+    if not isinstance(doc, list):
+        yield 1, BadRow(1, f"not a JSON object: the document is {_type_name(doc)}", "record"), total, "record"
+        return
+    n_items = max(len(doc), 1)
+    for i, rec in enumerate(doc, 1):
+        pos = total * i // n_items
+        if type(rec) is dict:
+            yield i, rec, pos, "record"
+        else:
+            yield i, BadRow(i, f"not a JSON object: got {_type_name(rec)}", "record"), pos, "record"
+
+
+def _walk_json_array(body: bytes, total: int):
+    """Element-by-element parse of a damaged JSON array: keeps the good elements before the
+    damage, reports bad bytes per element, and stops at the first element it cannot parse."""
+    text = body.decode("utf-8", errors="surrogateescape")
+    dec = json.JSONDecoder()
+    ws = re.compile(r"\s*")
+    pos = ws.match(text, 0).end() + 1  # after '['
+    pos = ws.match(text, pos).end()
+    if text[pos : pos + 1] == "]":
+        return
+    i = 0
+    while True:
+        i += 1
+        try:
+            rec, end = dec.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            yield i, BadRow(
+                i,
+                f"invalid JSON: {e.msg} at file line {e.lineno} column {e.colno}; "
+                "the rest of the array could not be read",
+                "record",
+            ), total, "record"
+            return
+        if _SURROGATE.search(text, pos, end):
+            yield i, BadRow(i, "not UTF-8: invalid bytes inside the record", "record"), end, "record"
+        elif isinstance(rec, dict):
+            yield i, rec, end, "record"
+        else:
+            yield i, BadRow(i, f"not a JSON object: got {_type_name(rec)}", "record"), end, "record"
+        pos = ws.match(text, end).end()
+        sep = text[pos : pos + 1]
+        if sep == "]":
+            return
+        if sep != ",":
+            line = text.count("\n", 0, pos) + 1
+            what = "end of file" if not sep else repr(sep)
+            yield i + 1, BadRow(
+                i + 1,
+                f"invalid JSON: expected ',' or ']' but found {what} at file line {line}; "
+                "the rest of the array could not be read",
+                "record",
+            ), total, "record"
+            return
+        pos = ws.match(text, pos + 1).end()
+
+
+def _decoded_lines(fh, state: dict):
+    """Decode a binary file line by line; undecodable bytes become surrogates (flagged later)."""
+    for n, raw in enumerate(fh, 1):
+        state["pos"] += len(raw)
+        if n == 1 and raw.startswith(_BOM):
+            raw = raw[3:]
+        yield raw.decode("utf-8", errors="surrogateescape")
+
+
+def _iter_csv(path: Path):
+    if csv.field_size_limit() < 2**31 - 1:
+        csv.field_size_limit(2**31 - 1)  # process-wide; the default 128 KiB rejects long cells
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    state = {"pos": 0}
+    with open(path, "rb") as fh:
+        reader = csv.reader(_decoded_lines(fh, state), delimiter=delimiter)
+        header = None
+        last = 0  # reader.line_num after the previous record
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                start, last = last + 1, reader.line_num
+                if header is None:
+                    raise IngestError(f"{path}: line {start}: cannot read the CSV header ({exc})") from None
+                yield start, BadRow(start, f"invalid CSV: {exc}"), state["pos"], "line"
+                continue
+            start, last = last + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            if header is None:
+                if any(_SURROGATE.search(c) for c in row):
+                    raise IngestError(f"{path}: line {start}: the CSV header is not UTF-8")
+                header = [h.strip() for h in row]
+                continue
+            if any(_SURROGATE.search(c) for c in row):
+                col = next(i for i, c in enumerate(row) if _SURROGATE.search(c))
+                name = header[col] if col < len(header) else f"#{col + 1}"
+                yield start, BadRow(start, f"not UTF-8: invalid bytes in column {name!r}"), state["pos"], "line"
+            elif len(row) != len(header):
+                yield start, BadRow(
+                    start, f"wrong number of columns: expected {len(header)}, got {len(row)}"
+                ), state["pos"], "line"
+            else:
+                yield start, dict(zip(header, row)), state["pos"], "line"
+
+
+def _iter_parquet(path: Path, batch_size: int = 16_384):
+    import pyarrow.parquet as pq
+
+    total = path.stat().st_size
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise IngestError(f"{path}: not a readable Parquet file ({exc})") from None
+    n_total = max(pf.metadata.num_rows, 1)
+    i = 0
+    for batch in pf.iter_batches(batch_size=batch_size):
+        for rec in batch.to_pylist():
+            i += 1
+            yield i, rec, total * i // n_total, "record"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Fields, skills and text
+
+_MISSING = object()
+
+
+def _parse_json_container(value: str):
+    s = value.strip()
+    if (s[:1], s[-1:]) in (("[", "]"), ("{", "}")):
+        try:
+            return json.loads(s)
+        except ValueError:
+            return _MISSING
+    return _MISSING
+
+
+def get_field(record, dotted_path: str, default=_MISSING):
+    """Value at a dotted path ("label.ability_en", "conversations.0.value").
+
+    A key that literally contains dots (a CSV column "label.ability_en") is found first.
+    A JSON-looking string on the way (a CSV cell holding an object) is parsed with json.loads.
+    Raises KeyError naming the missing part, unless `default` is given.
+    """
+    if not isinstance(dotted_path, str) or not dotted_path:
+        raise ValueError(f"dotted_path must be a non-empty string, got {dotted_path!r}")
+    if isinstance(record, dict) and dotted_path in record:
+        return record[dotted_path]
+    cur = record
+    done: list[str] = []
+    for part in dotted_path.split("."):
+        if isinstance(cur, str):
+            parsed = _parse_json_container(cur)
+            if parsed is not _MISSING:
+                cur = parsed
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, (list, tuple)) and _is_index(part) and -len(cur) <= int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            if default is not _MISSING:
+                return default
+            where = ".".join(done) or "the record"
+            raise KeyError(f"{dotted_path!r}: no {part!r} in {where} ({_type_name(cur)})")
+        done.append(part)
+    return cur
+
+
+def _is_index(part: str) -> bool:
+    return part.lstrip("-").isdigit()
+
+
+def extract_skills(record, mapping: FieldMapping) -> list[str]:
+    """The row's skills: trimmed, empties dropped, first occurrence kept, optionally casefolded.
+
+    The field may hold a list of strings, a delimited string (mapping.skills_sep), a JSON-looking
+    list string ('["a", "b"]', parsed with json.loads) or a single string (one skill).
+    Raises SkillFieldError("missing field: ..." / "empty field: ..." / "wrong type: ..." /
+    "invalid list string: ...").
+    """
+    name = mapping.skills_field
+    value = get_field(record, name, _MISSING)
+    if value is _MISSING:
+        raise SkillFieldError(f"missing field: no {name!r} in the record")
+    if value is None:
+        raise SkillFieldError(f"empty field: {name!r} is null")
+    if isinstance(value, str):
+        s = value.strip()
+        if s.startswith("[") and s.endswith("]"):
+            try:
+                value = json.loads(s)
+            except ValueError as exc:
+                raise SkillFieldError(f"invalid list string: {name!r} looks like a list but is not JSON ({exc})") from None
+            if not isinstance(value, list):  # pragma: no cover - "[...]" always parses to a list
+                raise SkillFieldError(f"wrong type: {name!r} is {_type_name(value)}")
+        elif mapping.skills_sep is not None:
+            value = s.split(mapping.skills_sep)
+        else:
+            value = [s]
+    elif not isinstance(value, (list, tuple)):
+        raise SkillFieldError(f"wrong type: {name!r} is {_type_name(value)}, expected a list or a string")
+    out: dict[str, None] = {}
+    fold = mapping.casefold
+    for k, item in enumerate(value):
+        if item is None:
+            continue
+        if not isinstance(item, str):
+            raise SkillFieldError(f"wrong type: item {k + 1} of {name!r} is {_type_name(item)}, expected a string")
+        item = item.strip()
+        if not item:
+            continue
+        if fold:
+            item = item.casefold()
+        out[item] = None
+    if not out:
+        raise SkillFieldError(f"empty field: {name!r} has no skills")
+    return list(out)
+
+
+def detect_shape(record) -> str:
+    """"infinity" | "sharegpt" | "openai" | "alpaca" | "table"."""
+    if not isinstance(record, dict):
+        raise ValueError(f"record must be a dict, got {_type_name(record)}")
+    if isinstance(record.get("conversations"), list):
+        label = record.get("label")
+        if isinstance(label, dict) and "ability_en" in label:
+            return "infinity"
+        return "sharegpt"
+    if isinstance(record.get("messages"), list):
+        return "openai"
+    if "instruction" in record and ("output" in record or "input" in record):
+        return "alpaca"
+    return "table"
+
+
+_USER_SPEAKERS = {"human", "user"}
+_TABLE_TEXT = ("prompt", "instruction", "text", "question", "query", "input")
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # OpenAI content parts: [{"type": "text", "text": ...}, ...]
+        parts = [p.get("text", "") if isinstance(p, dict) else p for p in value]
+        return "\n".join(p for p in parts if isinstance(p, str) and p)
+    return str(value)
+
+
+def extract_text(record, text_field: str | None = None) -> str:
+    """The instruction text of a record ("" when there is none).
+
+    text_field (dotted) wins; otherwise the first user turn of `conversations`
+    (from human/user) or `messages` (role user), Alpaca instruction + input, or a
+    table's first non-empty prompt / instruction / text / question / query / input column.
+    """
+    if text_field:
+        return _as_text(get_field(record, text_field, None))
+    shape = detect_shape(record)
+    if shape in ("infinity", "sharegpt"):
+        turns, who, what = record["conversations"], "from", "value"
+    elif shape == "openai":
+        turns, who, what = record["messages"], "role", "content"
+    else:
+        turns = None
+    if turns is not None:
+        for turn in turns:
+            if isinstance(turn, dict) and str(turn.get(who, "")).lower() in _USER_SPEAKERS:
+                return _as_text(turn.get(what))
+        return ""
+    if shape == "alpaca":
+        text = _as_text(record.get("instruction"))
+        extra = _as_text(record.get("input"))
+        return f"{text}\n\n{extra}" if extra.strip() else text
+    for key in _TABLE_TEXT:
+        value = _as_text(record.get(key))
+        if value.strip():
+            return value
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-file operations
+
+
+def _resolve_format(path, mapping: FieldMapping) -> str:
+    if not isinstance(mapping, FieldMapping):
+        raise ValueError(f"mapping must be a FieldMapping, got {type(mapping).__name__}")
+    return mapping.format or detect_format(path)
+
+
+def preview(path, mapping: FieldMapping, n: int = 20, text_chars: int = 200) -> list[dict]:
+    """First n records as {"line", "text", "skills"} or {"line", "text", "error"} (bad rows too)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    fmt = _resolve_format(path, mapping)
+    out: list[dict] = []
+    if n == 0:
+        return out
+    for line, rec in iter_records(path, fmt):
+        if isinstance(rec, BadRow):
+            out.append({"line": line, "text": "", "error": rec.reason})
+        else:
+            text = extract_text(rec, mapping.text_field)
+            if len(text) > text_chars:
+                text = text[: text_chars - 1] + "…"
+            try:
+                out.append({"line": line, "text": text, "skills": extract_skills(rec, mapping)})
+            except SkillFieldError as exc:
+                out.append({"line": line, "text": text, "error": exc.reason})
+        if len(out) >= n:
+            break
+    return out
+
+
+def count_skills(
+    path,
+    mapping: FieldMapping,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_rows: int = 200_000,
+) -> tuple[CooccurrenceCounts, IngestReport]:
+    """Stream the file once: skill counts, pair counts and a report of what was skipped.
+
+    progress(done_bytes, total_bytes) is called every ~1% of the file and once at the end.
+    """
+    t0 = time.perf_counter()
+    fmt = _resolve_format(path, mapping)
+    total = os.path.getsize(path) if Path(path).is_file() else 0
+    report = IngestReport(path=str(Path(path).resolve()), format=fmt)
+    counter = CooccurrenceCounter(chunk_rows=chunk_rows)
+    add = counter.add
+    step = max(total // 100, 1)
+    next_report = step
+    rows = single = 0
+    for line, rec, pos, unit in _iter_with_pos(path, fmt):
+        rows += 1
+        if type(rec) is BadRow:
+            report.add_bad(rec)
+        else:
+            try:
+                skills = extract_skills(rec, mapping)
+            except SkillFieldError as exc:
+                report.add_bad(BadRow(line, exc.reason, unit))
+            else:
+                add(skills)
+                if len(skills) == 1:
+                    single += 1
+        if progress is not None and pos >= next_report:
+            progress(pos, total)
+            next_report = pos + step
+    counts = counter.result()
+    report.rows_read = rows
+    report.rows_used = counts.n_rows
+    report.distinct_skills = counts.n_skills
+    report.single_skill_rows = single
+    report.seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(total, total)
+    return counts, report
+
+
+def ingest_graph(
+    path,
+    mapping: FieldMapping,
+    weighting: str = "steps",
+    min_count: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+):
+    """count_skills, then graph.build_graph. Returns (SkillGraph, IngestReport, pruning report)."""
+    from steps_engine.graph import WEIGHTINGS, build_graph
+
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
+    if not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
+    t0 = time.perf_counter()
+    counts, report = count_skills(path, mapping, progress)
+    graph, pruning = build_graph(
+        counts.skills,
+        counts.counts,
+        counts.n_rows,
+        counts.pair_src,
+        counts.pair_dst,
+        counts.pair_count,
+        weighting=weighting,
+        min_count=int(min_count),
+    )
+    report.seconds = time.perf_counter() - t0
+    return graph, report, pruning
