@@ -1,0 +1,459 @@
+"""Curator edits of a taxonomy, as plain functions on `EncodingTree`, plus an undo/redo log.
+
+Every edit returns a new tree (the input is never changed). Nodes are named by their
+stable string ids, never by index (indices change when a tree is rebuilt).
+
+    rename_cluster(tree, node_id, label)
+    move_skills(tree, skills, target_id)
+    merge_clusters(tree, target_id, source_id)      # source's children join target
+    split_cluster(tree, graph, node_id, height=2)   # re-partition members by entropy
+    exclude_skill(tree, skills)
+    create_cluster(tree, parent_id, label)
+
+`Edit` is the serialisable form ({"op", "args"}); `apply_edit(tree, graph, edit)` runs one
+and reports the structural entropy before -> after. `EditLog` keeps the sequence of trees
+for undo/redo; `steps_engine.workspace` persists it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .entropy import structural_entropy
+from .graph import SkillGraph
+from .tree import EncodingTree
+
+__all__ = [
+    "OPS",
+    "Edit",
+    "EditResult",
+    "EditLog",
+    "apply_edit",
+    "rename_cluster",
+    "move_skills",
+    "merge_clusters",
+    "split_cluster",
+    "exclude_skill",
+    "create_cluster",
+    "induced_subgraph",
+]
+
+OPS = ("rename", "move", "merge", "split", "exclude", "create")
+
+
+# ---- helpers ---------------------------------------------------------------
+def _index(tree: EncodingTree, node_id: str, arg: str = "node_id") -> int:
+    try:
+        return tree.node_index(str(node_id))
+    except KeyError:
+        raise ValueError(f"{arg}: no node with id {node_id!r}") from None
+
+
+def _cluster(tree: EncodingTree, node_id: str, arg: str = "node_id") -> int:
+    i = _index(tree, node_id, arg)
+    if tree.leaf_skill[i] >= 0:
+        raise ValueError(f"{arg}: {node_id!r} is a skill leaf, not a cluster")
+    return i
+
+
+def _skill_leaves(tree: EncodingTree, skills: list[str], arg: str = "skills") -> list[int]:
+    if isinstance(skills, str):
+        skills = [skills]
+    pos = {s: i for i, s in enumerate(tree.skills)}
+    leaf = tree.leaf_of_skill()
+    out = []
+    for s in skills:
+        k = pos.get(s, -1)
+        if k < 0 or leaf[k] < 0:
+            raise ValueError(f"{arg}: skill {s!r} is not in the taxonomy")
+        out.append(int(leaf[k]))
+    if not out:
+        raise ValueError(f"{arg}: no skills given")
+    return out
+
+
+def _fresh_ids(tree: EncodingTree, n: int, prefix: str = "u") -> list[str]:
+    taken = set(tree.ids)
+    out, k = [], 1
+    while len(out) < n:
+        cand = f"{prefix}{k}"
+        if cand not in taken:
+            out.append(cand)
+            taken.add(cand)
+        k += 1
+    return out
+
+
+def _is_ancestor(tree: EncodingTree, a: int, b: int) -> bool:
+    """True when a is b or an ancestor of b."""
+    while b >= 0:
+        if b == a:
+            return True
+        b = int(tree.parent[b])
+    return False
+
+
+def _rebuild(
+    tree: EncodingTree,
+    parent: list[int],
+    leaf_skill: list[int],
+    ids: list[str],
+    labels: list[str],
+    keep: list[bool] | None = None,
+    meta: dict | None = None,
+) -> EncodingTree:
+    """New tree from node lists (indices into these lists), dropping nodes with keep=False."""
+    n = len(parent)
+    keep = keep if keep is not None else [True] * n
+    new_of_old = np.cumsum(keep) - 1
+    par, ls, nid, lab = [], [], [], []
+    for i in range(n):
+        if not keep[i]:
+            continue
+        p = parent[i]
+        if p >= 0 and not keep[p]:
+            raise AssertionError("a kept node lost its parent")  # internal invariant
+        par.append(int(new_of_old[p]) if p >= 0 else -1)
+        ls.append(leaf_skill[i])
+        nid.append(ids[i])
+        lab.append(labels[i])
+    return EncodingTree.from_parents(par, ls, tree.skills, nid, lab, dict(meta if meta is not None else tree.meta))
+
+
+def _lists(tree: EncodingTree) -> tuple[list[int], list[int], list[str], list[str]]:
+    return tree.parent.tolist(), tree.leaf_skill.tolist(), list(tree.ids), list(tree.labels)
+
+
+# ---- the edits -------------------------------------------------------------
+def rename_cluster(tree: EncodingTree, node_id: str, label: str) -> EncodingTree:
+    """Give cluster `node_id` a new label."""
+    i = _cluster(tree, node_id)
+    label = str(label).strip()
+    if not label:
+        raise ValueError("label must be non-empty")
+    parent, ls, ids, labels = _lists(tree)
+    labels[i] = label
+    return _rebuild(tree, parent, ls, ids, labels)
+
+
+def move_skills(tree: EncodingTree, skills: list[str], target_id: str) -> EncodingTree:
+    """Re-attach the leaves of `skills` directly under cluster `target_id`."""
+    t = _cluster(tree, target_id, "target_id")
+    leaves = _skill_leaves(tree, skills)
+    parent, ls, ids, labels = _lists(tree)
+    for leaf in leaves:
+        parent[leaf] = t
+    return _rebuild(tree, parent, ls, ids, labels)
+
+
+def merge_clusters(tree: EncodingTree, target_id: str, source_id: str) -> EncodingTree:
+    """Move every child of `source_id` under `target_id` and delete `source_id`."""
+    t = _cluster(tree, target_id, "target_id")
+    s = _cluster(tree, source_id, "source_id")
+    if s == 0:
+        raise ValueError("source_id: the root cannot be merged away")
+    if _is_ancestor(tree, s, t):
+        raise ValueError(f"source_id: {source_id!r} contains {target_id!r}; merge the other way round")
+    parent, ls, ids, labels = _lists(tree)
+    for c in tree.children()[s]:
+        parent[c] = t
+    keep = [True] * tree.n_nodes
+    keep[s] = False
+    return _rebuild(tree, parent, ls, ids, labels, keep)
+
+
+def exclude_skill(tree: EncodingTree, skills: list[str] | str) -> EncodingTree:
+    """Remove skills from the taxonomy (they stay in `tree.skills`, listed in meta['excluded'])."""
+    leaves = _skill_leaves(tree, skills)
+    parent, ls, ids, labels = _lists(tree)
+    keep = [True] * tree.n_nodes
+    for leaf in leaves:
+        keep[leaf] = False
+    meta = dict(tree.meta)
+    meta["excluded"] = sorted(set(meta.get("excluded", [])) | {tree.skills[ls[x]] for x in leaves})
+    return _rebuild(tree, parent, ls, ids, labels, keep, meta)
+
+
+def create_cluster(tree: EncodingTree, parent_id: str, label: str, node_id: str | None = None) -> EncodingTree:
+    """Add an empty cluster under `parent_id` (fill it with `move_skills`)."""
+    p = _cluster(tree, parent_id, "parent_id")
+    label = str(label).strip()
+    if not label:
+        raise ValueError("label must be non-empty")
+    node_id = node_id or _fresh_ids(tree, 1)[0]
+    if node_id in set(tree.ids):
+        raise ValueError(f"node_id: {node_id!r} is already used")
+    parent, ls, ids, labels = _lists(tree)
+    parent.append(p)
+    ls.append(-1)
+    ids.append(node_id)
+    labels.append(label)
+    return _rebuild(tree, parent, ls, ids, labels)
+
+
+def induced_subgraph(graph: SkillGraph, skills: list[str]) -> SkillGraph:
+    """The graph restricted to `skills` (in the given order), edges with both ends inside."""
+    pos = np.full(graph.n_skills, -1, dtype=np.int64)
+    idx = np.array([graph.index(s) for s in skills], dtype=np.int64)
+    pos[idx] = np.arange(idx.shape[0])
+    a, b = pos[graph.src], pos[graph.dst]
+    ok = (a >= 0) & (b >= 0)
+    a, b = a[ok], b[ok]
+    return SkillGraph(
+        skills=list(skills),
+        counts=graph.counts[idx],
+        n_rows=graph.n_rows,
+        src=np.minimum(a, b),
+        dst=np.maximum(a, b),
+        weight=graph.weight[ok],
+        cooc=None if graph.cooc is None else graph.cooc[ok],
+        weighting=graph.weighting,
+    )
+
+
+def _components_tree(sub: SkillGraph) -> EncodingTree:
+    """Fallback partition: one cluster per connected component (a bisection when connected)."""
+    import networkx as nx
+
+    g = sub.to_networkx()
+    parts = sorted((sorted(c) for c in nx.connected_components(g)), key=lambda c: (-len(c), c[0]))
+    if len(parts) == 1 and len(parts[0]) >= 2:
+        a, b = nx.algorithms.community.kernighan_lin_bisection(g, seed=0)
+        parts = sorted((sorted(a), sorted(b)), key=lambda c: (-len(c), c[0]))
+    pos = {s: i for i, s in enumerate(sub.skills)}
+    parent, ls = [-1], [-1]
+    for part in parts:
+        c = len(parent)
+        parent.append(0)
+        ls.append(-1)
+        for s in part:
+            parent.append(c)
+            ls.append(pos[s])
+    return EncodingTree.from_parents(parent, ls, sub.skills)
+
+
+def _partition_tree(sub: SkillGraph, height: int) -> EncodingTree:
+    try:
+        from .partition import build_tree  # the lead's greedy structural-entropy optimiser
+    except ImportError:
+        return _components_tree(sub)
+    return build_tree(sub, height=height)
+
+
+def split_cluster(
+    tree: EncodingTree, graph: SkillGraph, node_id: str, height: int = 2, new_ids: list[str] | None = None
+) -> EncodingTree:
+    """Re-partition the members of cluster `node_id` by structural entropy on their induced
+    subgraph: the cluster's inner structure is replaced by the optimiser's tree of `height`."""
+    i = _cluster(tree, node_id)
+    if height < 1:
+        raise ValueError(f"height must be >= 1, got {height}")
+    members = tree.members(i)
+    if len(members) < 2:
+        raise ValueError(f"node_id: {node_id!r} has {len(members)} skill(s); nothing to split")
+    sub = _partition_tree(induced_subgraph(graph, members), height)
+    # drop the old inside of the cluster (keep the cluster node itself)
+    n = tree.n_nodes
+    inside = [False] * n
+    for a in range(i + 1, n):  # parent[a] < a: one pass in index order marks the subtree
+        if inside[tree.parent[a]] or tree.parent[a] == i:
+            inside[a] = True
+    parent, ls, ids, labels = _lists(tree)
+    keep = [not x for x in inside]
+    # graft the new subtree's non-root nodes under i
+    sub_internal = [a for a in range(1, sub.n_nodes) if sub.leaf_skill[a] < 0]
+    fresh = list(new_ids) if new_ids is not None else _fresh_ids(tree, len(sub_internal))
+    if len(fresh) != len(sub_internal):
+        raise ValueError(f"new_ids: need {len(sub_internal)} ids, got {len(fresh)}")
+    leaf = tree.leaf_of_skill()
+    skill_pos = {s: k for k, s in enumerate(tree.skills)}
+    new_of_sub = {0: i}
+    it = iter(fresh)
+    for a in range(1, sub.n_nodes):
+        p = new_of_sub[int(sub.parent[a])]
+        if sub.leaf_skill[a] >= 0:
+            old_leaf = int(leaf[skill_pos[sub.skills[sub.leaf_skill[a]]]])
+            parent[old_leaf] = p
+            keep[old_leaf] = True
+            new_of_sub[a] = old_leaf
+        else:
+            new_of_sub[a] = len(parent)
+            parent.append(p)
+            ls.append(-1)
+            ids.append(next(it))
+            labels.append("")
+            keep.append(True)
+    for a in range(n):  # members the optimiser left out stay directly under the cluster
+        if inside[a] and not keep[a] and ls[a] >= 0:
+            parent[a], keep[a] = i, True
+    out = _rebuild(tree, parent, ls, ids, labels, keep)
+    return _label_unlabelled(out, graph)
+
+
+def _label_unlabelled(tree: EncodingTree, graph: SkillGraph) -> EncodingTree:
+    """Fill empty labels of non-empty clusters from their most frequent members."""
+    missing = [i for i in range(tree.n_nodes) if tree.leaf_skill[i] < 0 and not tree.labels[i]]
+    if not missing:
+        return tree
+    counts = np.zeros(len(tree.skills))
+    pos = {s: k for k, s in enumerate(graph.skills)}
+    for k, s in enumerate(tree.skills):
+        if s in pos:
+            counts[k] = graph.counts[pos[s]]
+    default = tree.default_labels(counts)
+    for i in missing:
+        tree.labels[i] = default[i]
+    return tree
+
+
+# ---- serialisable edits ----------------------------------------------------
+@dataclass
+class Edit:
+    op: str
+    args: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"op must be one of {', '.join(OPS)}, got {self.op!r}")
+
+    def to_json(self) -> dict:
+        return {"op": self.op, "args": dict(self.args)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Edit":
+        return cls(str(data["op"]), dict(data.get("args", {})))
+
+    def describe(self) -> str:
+        a = self.args
+        if self.op == "rename":
+            return f"rename {a['node_id']} to {a['label']!r}"
+        if self.op == "move":
+            sk = a["skills"]
+            return f"move {len(sk)} skill(s) to {a['target_id']}" if len(sk) > 3 else f"move {', '.join(sk)} to {a['target_id']}"
+        if self.op == "merge":
+            return f"merge {a['source_id']} into {a['target_id']}"
+        if self.op == "split":
+            return f"split {a['node_id']}"
+        if self.op == "exclude":
+            return f"exclude {', '.join(a['skills'])}"
+        return f"create cluster {a.get('node_id', '?')} {a['label']!r} under {a['parent_id']}"
+
+
+@dataclass
+class EditResult:
+    tree: EncodingTree
+    edit: Edit  # with generated ids filled in, so replaying it gives the same tree
+    entropy_before: float
+    entropy_after: float
+
+    @property
+    def delta(self) -> float:
+        return self.entropy_after - self.entropy_before
+
+
+def apply_edit(tree: EncodingTree, graph: SkillGraph, edit: Edit, entropy_before: float | None = None) -> EditResult:
+    """Run one edit; ValueError (naming the argument) when it does not apply to this tree."""
+    a = dict(edit.args)
+    try:
+        if edit.op == "rename":
+            new = rename_cluster(tree, a["node_id"], a["label"])
+        elif edit.op == "move":
+            a["skills"] = [a["skills"]] if isinstance(a["skills"], str) else list(a["skills"])
+            new = move_skills(tree, a["skills"], a["target_id"])
+        elif edit.op == "merge":
+            new = merge_clusters(tree, a["target_id"], a["source_id"])
+        elif edit.op == "split":
+            before_ids = set(tree.ids)
+            new = split_cluster(tree, graph, a["node_id"], int(a.get("height", 2)), a.get("new_ids"))
+            a["new_ids"] = [x for x in new.ids if x not in before_ids]
+        elif edit.op == "exclude":
+            a["skills"] = [a["skills"]] if isinstance(a["skills"], str) else list(a["skills"])
+            new = exclude_skill(tree, a["skills"])
+        else:
+            a["node_id"] = a.get("node_id") or _fresh_ids(tree, 1)[0]
+            new = create_cluster(tree, a["parent_id"], a["label"], a["node_id"])
+    except KeyError as e:
+        raise ValueError(f"edit {edit.op!r} is missing argument {e.args[0]!r}") from None
+    before = structural_entropy(graph, tree) if entropy_before is None else entropy_before
+    return EditResult(new, Edit(edit.op, a), before, structural_entropy(graph, new))
+
+
+class EditLog:
+    """Linear edit history with undo/redo.
+
+    `records[k]` describes the edit that turns tree k into tree k+1; `position` is the index
+    of the current tree. Trees may be supplied lazily through `loader(k)` (the workspace
+    reads snapshots from disk) and are kept in memory once seen.
+    """
+
+    def __init__(
+        self,
+        graph: SkillGraph,
+        base: EncodingTree | None,
+        records: list[dict] | None = None,
+        position: int | None = None,
+        loader: Callable[[int], EncodingTree] | None = None,
+    ) -> None:
+        self.graph = graph
+        self.records: list[dict] = list(records or [])
+        self.position = len(self.records) if position is None else int(position)
+        if not 0 <= self.position <= len(self.records):
+            raise ValueError(f"position must be in 0..{len(self.records)}, got {self.position}")
+        self._trees: dict[int, EncodingTree] = {} if base is None else {0: base}
+        self._loader = loader
+
+    def tree_at(self, k: int) -> EncodingTree:
+        if k not in self._trees:
+            if self._loader is None:
+                raise ValueError(f"tree {k} is not available")
+            self._trees[k] = self._loader(k)
+        return self._trees[k]
+
+    @property
+    def current(self) -> EncodingTree:
+        return self.tree_at(self.position)
+
+    @property
+    def can_undo(self) -> bool:
+        return self.position > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self.position < len(self.records)
+
+    def apply(self, edit: Edit) -> EditResult:
+        """Apply after the current position; any redo tail is discarded."""
+        before = self.records[self.position - 1]["entropy_after"] if self.position else None
+        res = apply_edit(self.current, self.graph, edit, before)
+        del self.records[self.position :]
+        for k in [k for k in self._trees if k > self.position]:
+            del self._trees[k]
+        self.records.append(
+            {
+                "seq": self.position + 1,
+                **res.edit.to_json(),
+                "description": res.edit.describe(),
+                "entropy_before": res.entropy_before,
+                "entropy_after": res.entropy_after,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+        self.position += 1
+        self._trees[self.position] = res.tree
+        return res
+
+    def undo(self) -> EncodingTree:
+        if not self.can_undo:
+            raise ValueError("nothing to undo")
+        self.position -= 1
+        return self.current
+
+    def redo(self) -> EncodingTree:
+        if not self.can_redo:
+            raise ValueError("nothing to redo")
+        self.position += 1
+        return self.current

@@ -1,0 +1,239 @@
+"""A studio workspace: one folder holding everything a curation session produces.
+
+    WS/workspace.json      {"format": "steps-workspace/1", "position": k, "updated": ...}
+    WS/taxonomy/           the source taxonomy (taxonomy.json, graph.csv, skills.csv, input.json)
+    WS/edits.jsonl         the edit log, one edit per line (records past `position` are redo-able)
+    WS/history/NNNN.json   the tree after edit N (0000 = the source tree)
+    WS/tree.json           the current (edited) tree, what selection uses
+    WS/combos/ WS/results/ WS/exports/
+
+Every file is written atomically (tmp file, fsync, os.replace), so a crash leaves the
+previous state. Reopening the folder restores the edited tree and its undo/redo history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+import orjson
+
+from .edits import Edit, EditLog, EditResult
+from .graph import SkillGraph, read_graph
+from .tree import EncodingTree
+
+__all__ = ["FORMAT", "Workspace", "default_dir", "atomic_write"]
+
+FORMAT = "steps-workspace/1"
+TAXONOMY_FILES = ("taxonomy.json", "graph.csv", "skills.csv", "input.json")
+
+
+def default_dir() -> Path:
+    """$STEPS_WORKSPACE, else ./workspace."""
+    return Path(os.environ.get("STEPS_WORKSPACE") or "workspace").resolve()
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Workspace:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"workspace must be a folder, got file {self.root}")
+        for sub in ("taxonomy", "history", "combos", "results", "exports"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._graph: SkillGraph | None = None
+        self._graph_sha: str | None = None
+        self._log: EditLog | None = None
+
+    @classmethod
+    def open(cls, root: str | Path | None = None) -> "Workspace":
+        return cls(default_dir() if root is None else root)
+
+    # ---- paths and plain files -------------------------------------------
+    @property
+    def taxonomy_dir(self) -> Path:
+        return self.root / "taxonomy"
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    @property
+    def has_taxonomy(self) -> bool:
+        return all((self.taxonomy_dir / f).exists() for f in ("taxonomy.json", "graph.csv"))
+
+    def write_json(self, rel: str, obj) -> Path:
+        p = self.path(rel)
+        atomic_write(p, orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        return p
+
+    def read_json(self, rel: str, default=None):
+        p = self.path(rel)
+        if not p.exists():
+            return default
+        return orjson.loads(p.read_bytes())
+
+    def write_jsonl(self, rel: str, records) -> Path:
+        p = self.path(rel)
+        atomic_write(p, b"".join(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in records))
+        return p
+
+    def read_jsonl(self, rel: str) -> list[dict]:
+        p = self.path(rel)
+        if not p.exists():
+            return []
+        out = []
+        for line in p.read_bytes().splitlines():
+            if line.strip():
+                out.append(orjson.loads(line))
+        return out
+
+    def input_info(self) -> dict:
+        """The taxonomy's input.json (where the original records are), or {}."""
+        return self.read_json("taxonomy/input.json", {}) or {}
+
+    # ---- source taxonomy -------------------------------------------------
+    def set_taxonomy(self, source_dir: str | Path) -> None:
+        """Copy a taxonomy folder in as the new source; the edit history starts over."""
+        source_dir = Path(source_dir).resolve()
+        for f in ("taxonomy.json", "graph.csv"):
+            if not (source_dir / f).exists():
+                raise ValueError(f"source_dir: {source_dir} has no {f}")
+        if source_dir != self.taxonomy_dir:
+            for f in TAXONOMY_FILES:
+                if (source_dir / f).exists():
+                    atomic_write(self.taxonomy_dir / f, (source_dir / f).read_bytes())
+                elif (self.taxonomy_dir / f).exists():
+                    (self.taxonomy_dir / f).unlink()
+        self.reset_history()
+
+    def reset_history(self) -> None:
+        """Forget all edits: the source taxonomy becomes tree 0."""
+        shutil.rmtree(self.path("history"), ignore_errors=True)
+        self.path("history").mkdir()
+        for f in ("edits.jsonl", "tree.json"):
+            if self.path(f).exists():
+                self.path(f).unlink()
+        self._graph = None
+        self._graph_sha = None
+        self._log = None
+        self._write_state(0)
+        if self.has_taxonomy:
+            data = (self.taxonomy_dir / "taxonomy.json").read_bytes()
+            atomic_write(self.path("history", "0000.json"), data)
+            atomic_write(self.path("tree.json"), data)
+
+    # ---- graph and trees -------------------------------------------------
+    def _require(self) -> None:
+        if not self.has_taxonomy:
+            raise ValueError(f"workspace {self.root} has no taxonomy yet: build one on the Data page")
+
+    @property
+    def graph(self) -> SkillGraph:
+        self._require()
+        if self._graph is None:
+            self._graph = read_graph(self.taxonomy_dir)
+            self._graph_sha = _sha((self.taxonomy_dir / "graph.csv").read_bytes())
+        return self._graph
+
+    @property
+    def graph_key(self) -> str:
+        """Content hash of graph.csv (cache key)."""
+        _ = self.graph
+        return self._graph_sha or ""
+
+    def _snapshot(self, k: int) -> Path:
+        return self.path("history", f"{k:04d}.json")
+
+    def _load_tree(self, k: int) -> EncodingTree:
+        p = self._snapshot(k)
+        if k == 0 and not p.exists():
+            p = self.taxonomy_dir / "taxonomy.json"
+        return EncodingTree.from_json(orjson.loads(p.read_bytes()), self.graph.skills)
+
+    @property
+    def log(self) -> EditLog:
+        if self._log is None:
+            self._require()
+            records = self.read_jsonl("edits.jsonl")
+            # only records whose snapshot exists are usable (a crash may cut the tail)
+            n = 0
+            while n < len(records) and self._snapshot(n + 1).exists():
+                n += 1
+            records = records[:n]
+            position = min(int((self.read_json("workspace.json", {}) or {}).get("position", n)), n)
+            self._log = EditLog(self.graph, None, records, position, self._load_tree)
+        return self._log
+
+    @property
+    def tree(self) -> EncodingTree:
+        """The current (edited) tree."""
+        return self.log.current
+
+    @property
+    def tree_key(self) -> str:
+        """Content hash of the current tree (cache key)."""
+        log = self.log
+        if log.position == 0:
+            p = self._snapshot(0)
+            p = p if p.exists() else self.taxonomy_dir / "taxonomy.json"
+            return self.graph_key + ":" + _sha(p.read_bytes())
+        return self.graph_key + ":" + log.records[log.position - 1]["tree_sha"]
+
+    # ---- edits -----------------------------------------------------------
+    def apply(self, edit: Edit) -> EditResult:
+        """Apply an edit to the current tree and persist tree, snapshot and log."""
+        log = self.log
+        res = log.apply(edit)
+        data = orjson.dumps(res.tree.to_json())
+        log.records[-1]["tree_sha"] = _sha(data)
+        k = log.position
+        atomic_write(self._snapshot(k), data)
+        for stale in self.path("history").glob("*.json"):  # drop the discarded redo tail
+            if stale.stem.isdigit() and int(stale.stem) > k:
+                stale.unlink()
+        self.write_jsonl("edits.jsonl", log.records)
+        self._write_state(k)
+        atomic_write(self.path("tree.json"), data)
+        return res
+
+    def undo(self) -> EncodingTree:
+        tree = self.log.undo()
+        self._after_move()
+        return tree
+
+    def redo(self) -> EncodingTree:
+        tree = self.log.redo()
+        self._after_move()
+        return tree
+
+    def _after_move(self) -> None:
+        k = self.log.position
+        src = self._snapshot(k)
+        src = src if src.exists() else self.taxonomy_dir / "taxonomy.json"
+        self._write_state(k)
+        atomic_write(self.path("tree.json"), src.read_bytes())
+
+    def _write_state(self, position: int) -> None:
+        self.write_json(
+            "workspace.json",
+            {"format": FORMAT, "position": position, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        )
