@@ -6,7 +6,7 @@ stable string ids, never by index (indices change when a tree is rebuilt).
     rename_cluster(tree, node_id, label)
     move_skills(tree, skills, target_id)
     merge_clusters(tree, target_id, source_id)      # source's children join target
-    split_cluster(tree, graph, node_id, height=2)   # re-partition members by entropy
+    split_cluster(tree, graph, node_id)             # re-partition members by entropy
     exclude_skill(tree, skills)
     create_cluster(tree, parent_id, label)
 
@@ -39,7 +39,6 @@ __all__ = [
     "split_cluster",
     "exclude_skill",
     "create_cluster",
-    "induced_subgraph",
 ]
 
 OPS = ("rename", "move", "merge", "split", "exclude", "create")
@@ -195,119 +194,16 @@ def create_cluster(tree: EncodingTree, parent_id: str, label: str, node_id: str 
     return _rebuild(tree, parent, ls, ids, labels)
 
 
-def induced_subgraph(graph: SkillGraph, skills: list[str]) -> SkillGraph:
-    """The graph restricted to `skills` (in the given order), edges with both ends inside."""
-    pos = np.full(graph.n_skills, -1, dtype=np.int64)
-    idx = np.array([graph.index(s) for s in skills], dtype=np.int64)
-    pos[idx] = np.arange(idx.shape[0])
-    a, b = pos[graph.src], pos[graph.dst]
-    ok = (a >= 0) & (b >= 0)
-    a, b = a[ok], b[ok]
-    return SkillGraph(
-        skills=list(skills),
-        counts=graph.counts[idx],
-        n_rows=graph.n_rows,
-        src=np.minimum(a, b),
-        dst=np.maximum(a, b),
-        weight=graph.weight[ok],
-        cooc=None if graph.cooc is None else graph.cooc[ok],
-        weighting=graph.weighting,
-    )
+def split_cluster(tree: EncodingTree, graph: SkillGraph, node_id: str) -> EncodingTree:
+    """Re-partition the members of cluster `node_id` by structural entropy (the lead's merge
+    operator, `partition.split_node`): its inner structure is replaced by the groups found."""
+    from .partition import split_node
 
-
-def _components_tree(sub: SkillGraph) -> EncodingTree:
-    """Fallback partition: one cluster per connected component (a bisection when connected)."""
-    import networkx as nx
-
-    g = sub.to_networkx()
-    parts = sorted((sorted(c) for c in nx.connected_components(g)), key=lambda c: (-len(c), c[0]))
-    if len(parts) == 1 and len(parts[0]) >= 2:
-        a, b = nx.algorithms.community.kernighan_lin_bisection(g, seed=0)
-        parts = sorted((sorted(a), sorted(b)), key=lambda c: (-len(c), c[0]))
-    pos = {s: i for i, s in enumerate(sub.skills)}
-    parent, ls = [-1], [-1]
-    for part in parts:
-        c = len(parent)
-        parent.append(0)
-        ls.append(-1)
-        for s in part:
-            parent.append(c)
-            ls.append(pos[s])
-    return EncodingTree.from_parents(parent, ls, sub.skills)
-
-
-def _partition_tree(sub: SkillGraph, height: int) -> EncodingTree:
-    try:
-        from .partition import build_tree  # the lead's greedy structural-entropy optimiser
-    except ImportError:
-        return _components_tree(sub)
-    return build_tree(sub, height=height)
-
-
-def split_cluster(
-    tree: EncodingTree, graph: SkillGraph, node_id: str, height: int = 2, new_ids: list[str] | None = None
-) -> EncodingTree:
-    """Re-partition the members of cluster `node_id` by structural entropy on their induced
-    subgraph: the cluster's inner structure is replaced by the optimiser's tree of `height`."""
     i = _cluster(tree, node_id)
-    if height < 1:
-        raise ValueError(f"height must be >= 1, got {height}")
     members = tree.members(i)
     if len(members) < 2:
         raise ValueError(f"node_id: {node_id!r} has {len(members)} skill(s); nothing to split")
-    sub = _partition_tree(induced_subgraph(graph, members), height)
-    # drop the old inside of the cluster (keep the cluster node itself)
-    n = tree.n_nodes
-    inside = [False] * n
-    for a in range(i + 1, n):  # parent[a] < a: one pass in index order marks the subtree
-        if inside[tree.parent[a]] or tree.parent[a] == i:
-            inside[a] = True
-    parent, ls, ids, labels = _lists(tree)
-    keep = [not x for x in inside]
-    # graft the new subtree's non-root nodes under i
-    sub_internal = [a for a in range(1, sub.n_nodes) if sub.leaf_skill[a] < 0]
-    fresh = list(new_ids) if new_ids is not None else _fresh_ids(tree, len(sub_internal))
-    if len(fresh) != len(sub_internal):
-        raise ValueError(f"new_ids: need {len(sub_internal)} ids, got {len(fresh)}")
-    leaf = tree.leaf_of_skill()
-    skill_pos = {s: k for k, s in enumerate(tree.skills)}
-    new_of_sub = {0: i}
-    it = iter(fresh)
-    for a in range(1, sub.n_nodes):
-        p = new_of_sub[int(sub.parent[a])]
-        if sub.leaf_skill[a] >= 0:
-            old_leaf = int(leaf[skill_pos[sub.skills[sub.leaf_skill[a]]]])
-            parent[old_leaf] = p
-            keep[old_leaf] = True
-            new_of_sub[a] = old_leaf
-        else:
-            new_of_sub[a] = len(parent)
-            parent.append(p)
-            ls.append(-1)
-            ids.append(next(it))
-            labels.append("")
-            keep.append(True)
-    for a in range(n):  # members the optimiser left out stay directly under the cluster
-        if inside[a] and not keep[a] and ls[a] >= 0:
-            parent[a], keep[a] = i, True
-    out = _rebuild(tree, parent, ls, ids, labels, keep)
-    return _label_unlabelled(out, graph)
-
-
-def _label_unlabelled(tree: EncodingTree, graph: SkillGraph) -> EncodingTree:
-    """Fill empty labels of non-empty clusters from their most frequent members."""
-    missing = [i for i in range(tree.n_nodes) if tree.leaf_skill[i] < 0 and not tree.labels[i]]
-    if not missing:
-        return tree
-    counts = np.zeros(len(tree.skills))
-    pos = {s: k for k, s in enumerate(graph.skills)}
-    for k, s in enumerate(tree.skills):
-        if s in pos:
-            counts[k] = graph.counts[pos[s]]
-    default = tree.default_labels(counts)
-    for i in missing:
-        tree.labels[i] = default[i]
-    return tree
+    return split_node(graph, tree, i)
 
 
 # ---- serialisable edits ----------------------------------------------------
@@ -367,9 +263,7 @@ def apply_edit(tree: EncodingTree, graph: SkillGraph, edit: Edit, entropy_before
         elif edit.op == "merge":
             new = merge_clusters(tree, a["target_id"], a["source_id"])
         elif edit.op == "split":
-            before_ids = set(tree.ids)
-            new = split_cluster(tree, graph, a["node_id"], int(a.get("height", 2)), a.get("new_ids"))
-            a["new_ids"] = [x for x in new.ids if x not in before_ids]
+            new = split_cluster(tree, graph, a["node_id"])  # deterministic: replays give the same ids
         elif edit.op == "exclude":
             a["skills"] = [a["skills"]] if isinstance(a["skills"], str) else list(a["skills"])
             new = exclude_skill(tree, a["skills"])
