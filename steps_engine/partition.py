@@ -1,0 +1,496 @@
+"""Greedy structural-entropy minimisation: build an encoding tree of bounded height.
+
+The one move behind every step is grouping siblings. Take a tree node P whose children
+(units) u have volumes V_u, and put a new node b between P and a set of them. Only the
+terms of b and of its children change, and (with W_b the weight of edges between
+different children of b, vol = vol(G)):
+
+    delta(b) = (2 * W_b / vol) * log2( vol(b) / vol(P) )   <= 0
+
+so grouping never raises H^T, and grouping units that share no edge gains nothing.
+The merge operator joins two adjacent groups when delta(b1 u b2) - delta(b1) - delta(b2)
+is negative, best first, from a priority queue over adjacent pairs only (Li & Pan's
+greedy merge; for P = root over the skills it is the classic 2-D partition).
+
+`build_tree` starts from root -> skills and inserts one layer at a time: for every depth
+d it evaluates grouping the children of all depth-d nodes (d = 0 adds clusters at the top,
+d = height-1 splits the deepest clusters) and applies the layer that lowers H^T most,
+until the requested height is reached or nothing helps. A refinement pass then moves
+single skills between sibling clusters while that lowers H^T.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.typed import Dict, List
+
+from .entropy import node_terms
+from .graph import SkillGraph
+from .tree import EncodingTree
+
+__all__ = ["build_tree", "merge_units", "refine_leaves", "split_node"]
+
+_EPS = 1e-12
+
+
+@njit(cache=True)
+def _group_cost(v, w, pvol, vol_graph):
+    if w <= 0.0 or v <= 0.0:
+        return 0.0
+    return (2.0 * w / vol_graph) * math.log2(v / pvol)
+
+
+@njit(cache=True)
+def _merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph):
+    """Greedy merge of adjacent units sharing a parent. Returns (group of unit, total delta)."""
+    nbrs = List()
+    for _ in range(n):
+        nbrs.append(Dict.empty(key_type=types.int64, value_type=types.float64))
+    for k in range(eu.shape[0]):
+        a = eu[k]
+        b = ev[k]
+        nbrs[a][b] = nbrs[a].get(b, 0.0) + ew[k]
+        nbrs[b][a] = nbrs[b].get(a, 0.0) + ew[k]
+    vol = unit_vol.copy()
+    win = np.zeros(n)
+    stamp = np.zeros(n, dtype=np.int64)
+    alive = np.ones(n, dtype=np.bool_)
+    group = np.arange(n)
+
+    heap = [(0.0, 0, 0, 0, 0)]
+    heap.pop()
+    for a in range(n):
+        for b, w in nbrs[a].items():
+            if a < b:
+                d = (_group_cost(vol[a] + vol[b], w, unit_pvol[a], vol_graph))
+                if d < -_EPS:
+                    heap.append((d, a, b, 0, 0))
+    heapq.heapify(heap)
+
+    total = 0.0
+    while len(heap) > 0:
+        d, a, b, sa, sb = heapq.heappop(heap)
+        if not (alive[a] and alive[b]) or stamp[a] != sa or stamp[b] != sb:
+            continue
+        # keep the unit with more neighbours, absorb the other
+        if len(nbrs[a]) < len(nbrs[b]):
+            a, b = b, a
+        w_ab = nbrs[a][b]
+        total += d
+        vol[a] += vol[b]
+        win[a] += win[b] + w_ab
+        alive[b] = False
+        group[b] = a
+        stamp[a] += 1
+        del nbrs[a][b]
+        for k, w in nbrs[b].items():
+            if k == a:
+                continue
+            nbrs[a][k] = nbrs[a].get(k, 0.0) + w
+            del nbrs[k][b]
+            nbrs[k][a] = nbrs[k].get(a, 0.0) + w
+        nbrs[b] = Dict.empty(key_type=types.int64, value_type=types.float64)
+        pv = unit_pvol[a]
+        base_a = _group_cost(vol[a], win[a], pv, vol_graph)
+        for k, w in nbrs[a].items():
+            dk = (
+                _group_cost(vol[a] + vol[k], win[a] + win[k] + w, pv, vol_graph)
+                - base_a
+                - _group_cost(vol[k], win[k], pv, vol_graph)
+            )
+            if dk < -_EPS:
+                if a < k:
+                    heapq.heappush(heap, (dk, a, k, stamp[a], stamp[k]))
+                else:
+                    heapq.heappush(heap, (dk, k, a, stamp[k], stamp[a]))
+    # resolve representatives
+    for i in range(n):
+        r = i
+        while group[r] != r:
+            r = group[r]
+        group[i] = r
+    return group, total
+
+
+def merge_units(
+    n_units: int,
+    edges_u: np.ndarray,
+    edges_v: np.ndarray,
+    edges_w: np.ndarray,
+    unit_vol: np.ndarray,
+    unit_parent_vol: np.ndarray,
+    vol_graph: float,
+) -> tuple[np.ndarray, float]:
+    """Greedily group units (children of common parents) to lower structural entropy.
+
+    Edges must join units with the same parent. Returns each unit's group representative
+    and the total change of H^T (<= 0).
+    """
+    if n_units == 0 or vol_graph <= 0:
+        return np.arange(n_units), 0.0
+    group, total = _merge_kernel(
+        int(n_units),
+        np.ascontiguousarray(edges_u, dtype=np.int64),
+        np.ascontiguousarray(edges_v, dtype=np.int64),
+        np.ascontiguousarray(edges_w, dtype=np.float64),
+        np.ascontiguousarray(unit_vol, dtype=np.float64),
+        np.ascontiguousarray(unit_parent_vol, dtype=np.float64),
+        float(vol_graph),
+    )
+    return group, float(total)
+
+
+# ---------------------------------------------------------------------------
+# working tree: growable parent / leaf arrays
+# ---------------------------------------------------------------------------
+
+
+def _depths(parent: np.ndarray) -> np.ndarray:
+    """Depth of each node; parent[i] < i is NOT assumed (builder appends nodes)."""
+    n = parent.shape[0]
+    depth = np.full(n, -1, dtype=np.int64)
+    depth[parent < 0] = 0
+    while (depth < 0).any():
+        todo = np.flatnonzero(depth < 0)
+        pd = depth[parent[todo]]
+        ok = pd >= 0
+        depth[todo[ok]] = pd[ok] + 1
+    return depth
+
+
+def _subtree_volume(parent: np.ndarray, depth: np.ndarray, leaf_vol: np.ndarray) -> np.ndarray:
+    vol = leaf_vol.astype(np.float64).copy()
+    for d in range(int(depth.max()), 0, -1):
+        at = np.flatnonzero(depth == d)
+        np.add.at(vol, parent[at], vol[at])
+    return vol
+
+
+def _ancestor_at(parent: np.ndarray, depth: np.ndarray, nodes: np.ndarray, d: int) -> np.ndarray:
+    out = nodes.copy()
+    while True:
+        deeper = depth[out] > d
+        if not deeper.any():
+            return out
+        out[deeper] = parent[out[deeper]]
+
+
+class _Builder:
+    def __init__(self, graph: SkillGraph):
+        self.graph = graph
+        n = graph.n_skills
+        self.vol_graph = graph.volume()
+        self.deg = graph.degrees()
+        # node 0 = root, nodes 1..n = skills
+        self.parent = np.concatenate([[-1], np.zeros(n, dtype=np.int64)])
+        self.leaf_skill = np.concatenate([[-1], np.arange(n, dtype=np.int64)])
+        self.leaf_node = np.arange(1, n + 1, dtype=np.int64)
+
+    def state(self):
+        depth = _depths(self.parent)
+        leaf_vol = np.zeros(self.parent.shape[0])
+        leaf_vol[self.leaf_node] = self.deg
+        vol = _subtree_volume(self.parent, depth, leaf_vol)
+        return depth, vol
+
+    def layer_candidate(self, d: int, depth: np.ndarray, vol: np.ndarray):
+        """Best grouping of the children of all depth-d nodes: (units, groups, delta)."""
+        units = np.flatnonzero(depth == d + 1)
+        if units.shape[0] < 2:
+            return units, np.arange(units.shape[0]), 0.0
+        g = self.graph
+        lu = self.leaf_node[g.src]
+        lv = self.leaf_node[g.dst]
+        ok = (depth[lu] >= d + 1) & (depth[lv] >= d + 1)
+        au = _ancestor_at(self.parent, depth, lu[ok], d + 1)
+        av = _ancestor_at(self.parent, depth, lv[ok], d + 1)
+        w = g.weight[ok]
+        same_parent = (self.parent[au] == self.parent[av]) & (au != av)
+        au, av, w = au[same_parent], av[same_parent], w[same_parent]
+        pos = np.full(self.parent.shape[0], -1, dtype=np.int64)
+        pos[units] = np.arange(units.shape[0])
+        iu, iv = pos[au], pos[av]
+        lo, hi = np.minimum(iu, iv), np.maximum(iu, iv)
+        key = lo * units.shape[0] + hi
+        uniq, inv = np.unique(key, return_inverse=True)
+        wsum = np.bincount(inv, weights=w, minlength=uniq.shape[0])
+        groups, delta = merge_units(
+            units.shape[0],
+            uniq // units.shape[0],
+            uniq % units.shape[0],
+            wsum,
+            vol[units],
+            vol[self.parent[units]],
+            self.vol_graph,
+        )
+        return units, groups, delta
+
+    def apply_layer(self, units: np.ndarray, groups: np.ndarray) -> None:
+        """Insert a new node above every group of two or more units."""
+        reps, sizes = np.unique(groups, return_counts=True)
+        multi = reps[sizes >= 2]
+        if multi.shape[0] == 0:
+            return
+        start = self.parent.shape[0]
+        new_id = np.full(units.shape[0], -1, dtype=np.int64)
+        new_id[multi] = start + np.arange(multi.shape[0])
+        new_parent = self.parent[units[multi]]  # the group's common parent
+        unit_new = new_id[groups]
+        moved = unit_new >= 0
+        self.parent = np.concatenate([self.parent, new_parent])
+        self.leaf_skill = np.concatenate([self.leaf_skill, np.full(multi.shape[0], -1, dtype=np.int64)])
+        self.parent[units[moved]] = unit_new[moved]
+
+
+def refine_leaves(graph: SkillGraph, tree: EncodingTree, max_passes: int = 20) -> EncodingTree:
+    """Move single skills between sibling clusters (clusters whose children are all leaves)
+    while a move lowers H^T. Clusters left empty are removed."""
+    if graph.n_edges == 0 or tree.height < 2:
+        return tree
+    deg_graph = graph.degrees()
+    to_tree = np.array([tree.skills.index(s) for s in graph.skills]) if tree.skills != graph.skills else None
+    n_nodes = tree.n_nodes
+    leaf_of = tree.leaf_of_skill()
+    is_leaf = tree.leaf_skill >= 0
+    ch = tree.children()
+    leaf_parent = np.array([not is_leaf[i] and len(ch[i]) > 0 and all(is_leaf[c] for c in ch[i]) for i in range(n_nodes)])
+    terms = node_terms(graph, tree)
+    adj = graph.adjacency()
+    skill_node = leaf_of if to_tree is None else leaf_of[to_tree]
+    parent = tree.parent.copy()
+    moved = _refine_kernel(
+        adj.indptr.astype(np.int64),
+        adj.indices.astype(np.int64),
+        adj.data.astype(np.float64),
+        deg_graph,
+        skill_node.astype(np.int64),
+        parent,
+        leaf_parent,
+        terms.volume.copy(),
+        terms.cut.copy(),
+        float(terms.vol_graph),
+        int(max_passes),
+    )
+    if moved == 0:
+        return tree
+    return _rebuild(tree, parent)
+
+
+@njit(cache=True)
+def _cluster_f(v, g, pvol, vol_graph):
+    # contribution of a leaf-parent cluster, up to constants: its own term plus its leaves'
+    if v <= 0.0:
+        return 0.0
+    return (-(g / vol_graph) * math.log2(v / pvol)) + (v / vol_graph) * math.log2(v)
+
+
+@njit(cache=True)
+def _refine_kernel(indptr, indices, data, deg, skill_node, parent, leaf_parent, vol, cut, vol_graph, max_passes):
+    n_skills = skill_node.shape[0]
+    moved_total = 0
+    for _ in range(max_passes):
+        moved = 0
+        for s in range(n_skills):
+            dv = deg[s]
+            if dv <= 0.0:
+                continue
+            leaf = skill_node[s]
+            a = parent[leaf]
+            if not leaf_parent[a]:
+                continue
+            p = parent[a]
+            # weights from s to each neighbouring sibling cluster
+            w_to = Dict.empty(key_type=types.int64, value_type=types.float64)
+            for k in range(indptr[s], indptr[s + 1]):
+                t = indices[k]
+                if t == s:
+                    continue
+                c = parent[skill_node[t]]
+                if c == a or (leaf_parent[c] and parent[c] == p):
+                    w_to[c] = w_to.get(c, 0.0) + data[k]
+            w_a = w_to.get(a, 0.0)
+            pv = vol[p]
+            va, ga = vol[a], cut[a]
+            va2 = va - dv
+            ga2 = ga - dv + 2.0 * w_a
+            base_a = _cluster_f(va, ga, pv, vol_graph)
+            new_a = _cluster_f(va2, ga2, pv, vol_graph)
+            best, best_c = -1e-12, -1
+            for c, w_c in w_to.items():
+                if c == a:
+                    continue
+                vb, gb = vol[c], cut[c]
+                delta = (new_a - base_a) + _cluster_f(vb + dv, gb + dv - 2.0 * w_c, pv, vol_graph) - _cluster_f(vb, gb, pv, vol_graph)
+                if delta < best or (delta == best and best_c >= 0 and c < best_c):
+                    best, best_c = delta, c
+            if best_c >= 0:
+                w_c = w_to[best_c]
+                vol[a] = va2
+                cut[a] = ga2
+                vol[best_c] += dv
+                cut[best_c] += dv - 2.0 * w_c
+                parent[leaf] = best_c
+                moved += 1
+        moved_total += moved
+        if moved == 0:
+            break
+    return moved_total
+
+
+def _rebuild(tree: EncodingTree, parent: np.ndarray) -> EncodingTree:
+    """Drop internal nodes left without leaves, splice out single-child internal nodes."""
+    n = tree.n_nodes
+    has_leaf = np.zeros(n, dtype=bool)
+    has_leaf[tree.leaves()] = True
+    changed = True  # moved leaves may now have parent > index: propagate to a fixpoint
+    while changed:
+        before = has_leaf.sum()
+        has_leaf[parent[has_leaf & (parent >= 0)]] = True
+        changed = has_leaf.sum() != before
+    keep = has_leaf.copy()
+    keep[0] = True
+    idx = np.flatnonzero(keep)
+    new_pos = np.full(n, -1, dtype=np.int64)
+    new_pos[idx] = np.arange(idx.shape[0])
+    par = np.where(parent[idx] >= 0, new_pos[np.maximum(parent[idx], 0)], -1)
+    t = EncodingTree.from_parents(
+        par, tree.leaf_skill[idx], tree.skills, [tree.ids[i] for i in idx], [tree.labels[i] for i in idx], tree.meta
+    )
+    return _splice_single_children(t)
+
+
+def _splice_single_children(tree: EncodingTree) -> EncodingTree:
+    ch = tree.children()
+    parent = tree.parent.copy()
+    single = [i for i in range(1, tree.n_nodes) if tree.leaf_skill[i] < 0 and len(ch[i]) == 1]
+    if not single:
+        return tree
+    drop = np.zeros(tree.n_nodes, dtype=bool)
+    drop[single] = True
+    for i in range(1, tree.n_nodes):
+        p = parent[i]
+        while p > 0 and drop[p]:
+            p = parent[p]
+        parent[i] = p
+    idx = np.flatnonzero(~drop)
+    new_pos = np.full(tree.n_nodes, -1, dtype=np.int64)
+    new_pos[idx] = np.arange(idx.shape[0])
+    par = np.where(parent[idx] >= 0, new_pos[np.maximum(parent[idx], 0)], -1)
+    return EncodingTree.from_parents(
+        par, tree.leaf_skill[idx], tree.skills, [tree.ids[i] for i in idx], [tree.labels[i] for i in idx], tree.meta
+    )
+
+
+def build_tree(graph: SkillGraph, height: int = 4, refine: bool = True, progress=None) -> EncodingTree:
+    """Encoding tree of height <= `height` that greedily minimises H^T(G).
+
+    Deterministic for a given graph. Every leaf is one skill; isolated skills hang
+    directly under the root. `progress(step, total, message)` is called per layer.
+    """
+    if not isinstance(height, (int, np.integer)) or height < 1:
+        raise ValueError(f"height must be an integer >= 1, got {height!r}")
+    b = _Builder(graph)
+    for step in range(height - 1):
+        depth, vol = b.state()
+        current = int(depth.max()) if depth.shape[0] > 1 else 0
+        best = None
+        for d in range(current):
+            units, groups, delta = b.layer_candidate(d, depth, vol)
+            if best is None or delta < best[2] - _EPS:
+                best = (units, groups, delta, d)
+        if progress is not None:
+            progress(step + 1, height - 1, f"layer {step + 1}/{height - 1}")
+        if best is None or best[2] >= -_EPS:
+            break
+        b.apply_layer(best[0], best[1])
+    ids = None
+    tree = EncodingTree.from_parents(b.parent, b.leaf_skill, graph.skills, ids)
+    if refine and tree.height >= 2:
+        tree = refine_leaves(graph, tree)
+    # fresh, stable ids in breadth-first order
+    tree.ids = [f"n{i}" for i in range(tree.n_nodes)]
+    tree.invalidate()
+    tree.labels = tree.default_labels(graph.counts)
+    tree.meta = {"height": int(height)}
+    return tree
+
+
+def split_node(graph: SkillGraph, tree: EncodingTree, node: int) -> EncodingTree:
+    """Re-partition the skills under `node` by the merge operator (the studio's split edit):
+    the node's inner structure is replaced by the groups found over its skills, measured
+    against vol(node) and vol(G) as in `build_tree`."""
+    members = tree.members(node)
+    if len(members) < 2 or tree.leaf_skill[node] >= 0:
+        return tree
+    graph_pos = {s: i for i, s in enumerate(graph.skills)}
+    sub_index = {s: i for i, s in enumerate(members)}
+    pos = np.array([sub_index.get(s, -1) for s in graph.skills], dtype=np.int64)
+    ok = (pos[graph.src] >= 0) & (pos[graph.dst] >= 0) if graph.n_edges else np.zeros(0, bool)
+    d_all = graph.degrees()
+    deg = np.array([d_all[graph_pos[s]] if s in graph_pos else 0.0 for s in members])
+    terms = node_terms(graph, tree)
+    groups, _ = merge_units(
+        len(members),
+        pos[graph.src[ok]],
+        pos[graph.dst[ok]],
+        graph.weight[ok],
+        deg,
+        np.full(len(members), terms.volume[node]),
+        terms.vol_graph,
+    )
+    leaf_of = tree.leaf_of_skill()
+    skill_pos = {s: i for i, s in enumerate(tree.skills)}
+    member_leaves = [int(leaf_of[skill_pos[s]]) for s in members]
+    parent = list(tree.parent)
+    leaf_skill = list(tree.leaf_skill)
+    ids = list(tree.ids)
+    labels = list(tree.labels)
+    next_id = _next_id(ids)
+    reps, sizes = np.unique(groups, return_counts=True)
+    size_of = dict(zip(reps.tolist(), sizes.tolist()))
+    group_node: dict[int, int] = {}
+    for leaf, g in zip(member_leaves, groups.tolist()):
+        if size_of[g] >= 2 and size_of[g] < len(members):
+            if g not in group_node:
+                group_node[g] = len(parent)
+                parent.append(node)
+                leaf_skill.append(-1)
+                ids.append(f"n{next_id}")
+                labels.append("")
+                next_id += 1
+            parent[leaf] = group_node[g]
+        else:
+            parent[leaf] = node
+    depth = tree.depth()
+    old_internal = np.zeros(len(parent), dtype=bool)
+    for i in range(tree.n_nodes):  # internal strict descendants of node
+        if tree.leaf_skill[i] < 0 and depth[i] > depth[node]:
+            a = i
+            while depth[a] > depth[node]:
+                a = tree.parent[a]
+            old_internal[i] = a == node
+    idx = np.flatnonzero(~old_internal)
+    new_pos = np.full(len(parent), -1, dtype=np.int64)
+    new_pos[idx] = np.arange(idx.shape[0])
+    parent_arr = np.asarray(parent)
+    par = np.where(parent_arr[idx] >= 0, new_pos[np.maximum(parent_arr[idx], 0)], -1)
+    out = EncodingTree.from_parents(
+        par, np.asarray(leaf_skill)[idx], tree.skills, [ids[i] for i in idx], [labels[i] for i in idx], tree.meta
+    )
+    fresh = out.default_labels(_counts_for(graph, out))
+    out.labels = [lab if lab else fresh[i] for i, lab in enumerate(out.labels)]
+    return out
+
+
+def _next_id(ids: list[str]) -> int:
+    nums = [int(s[1:]) for s in ids if s.startswith("n") and s[1:].isdigit()]
+    return max(nums, default=-1) + 1
+
+
+def _counts_for(graph: SkillGraph, tree: EncodingTree) -> np.ndarray:
+    pos = {s: i for i, s in enumerate(graph.skills)}
+    return np.array([graph.counts[pos[s]] if s in pos else 0 for s in tree.skills])

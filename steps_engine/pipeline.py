@@ -1,0 +1,176 @@
+"""Input file -> skill graph -> encoding tree -> taxonomy folder. Used by the CLI and the studio.
+
+A taxonomy folder holds:
+  graph.csv      source,target,weight,count   (one row per undirected edge)
+  skills.csv     skill,count
+  taxonomy.json  the encoding tree ("steps-taxonomy/1") with entropies in its header
+  input.json     where the records came from and how fields were mapped
+  ingest_report.json  rows read / skipped (with line numbers and reasons)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .entropy import NodeTerms, node_terms, one_dim_entropy
+from .graph import SkillGraph, read_graph, write_graph
+from .partition import build_tree
+from .tree import EncodingTree
+
+__all__ = ["Taxonomy", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy", "file_sha256"]
+
+
+@dataclass
+class Taxonomy:
+    graph: SkillGraph
+    tree: EncodingTree
+    terms: NodeTerms
+    one_dim_entropy: float
+    ingest_report: dict | None = None
+    input_spec: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def structural_entropy(self) -> float:
+        return self.terms.entropy
+
+    def header(self) -> dict:
+        return {
+            "height": int(self.tree.meta.get("height", self.tree.height)),
+            "weighting": self.graph.weighting,
+            "structural_entropy": self.structural_entropy,
+            "one_dim_entropy": self.one_dim_entropy,
+        }
+
+    def node_info(self) -> dict:
+        return {
+            "members": self.tree.member_counts(),
+            "volume": self.terms.volume,
+            "cut": self.terms.cut,
+            "term": self.terms.term,
+        }
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None) -> Taxonomy:
+    tree = build_tree(graph, height=height, progress=progress)
+    tree.meta = {"height": int(height), "weighting": graph.weighting}
+    return Taxonomy(graph=graph, tree=tree, terms=node_terms(graph, tree), one_dim_entropy=one_dim_entropy(graph))
+
+
+def build_taxonomy(
+    input_path: str | Path,
+    mapping,
+    weighting: str = "steps",
+    min_count: int = 1,
+    height: int = 4,
+    semantic_weight: float = 0.0,
+    embedder=None,
+    progress=None,
+) -> Taxonomy:
+    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree.
+
+    `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
+    Raises ValueError when no row carries usable skills.
+    """
+    from .ingest import ingest_graph
+
+    if not isinstance(height, int) or height < 1:
+        raise ValueError(f"height must be an integer >= 1, got {height!r}")
+    ingest_cb = None if progress is None else (lambda done, total: progress("ingest", done, total))
+    graph, report, prune = ingest_graph(input_path, mapping, weighting=weighting, min_count=min_count, progress=ingest_cb)
+    if graph.n_skills == 0:
+        raise ValueError(
+            f"{input_path}: no usable rows with skills in field {mapping.skills_field!r} "
+            f"({report.rows_read} rows read, {report.rows_skipped} skipped)"
+        )
+    if semantic_weight > 0:
+        from .semantic_edges import blend_semantic_edges
+
+        graph = blend_semantic_edges(graph, embedder=embedder, semantic_weight=semantic_weight)
+    tree_cb = None if progress is None else (lambda step, total, msg: progress("tree", step, total))
+    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb)
+    rep = report.to_json()
+    rep["pruning"] = prune
+    tax.ingest_report = rep
+    tax.input_spec = {
+        "path": str(Path(input_path).resolve()),
+        "format": mapping.format or _detect_format(input_path),
+        "skills_field": mapping.skills_field,
+        "skills_sep": mapping.skills_sep,
+        "text_field": mapping.text_field,
+        "casefold": bool(mapping.casefold),
+        "sha256": file_sha256(input_path),
+    }
+    tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight}
+    return tax
+
+
+def _detect_format(path) -> str:
+    from .ingest import detect_format
+
+    return detect_format(path)
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
+    """Write the taxonomy folder (every file atomically)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_graph(tax.graph, out)
+    tax.tree.meta = {**tax.tree.meta, **tax.header(), **({"settings": tax.extra} if tax.extra else {})}
+    tax.tree.save(out / "taxonomy.json", tax.node_info())
+    if tax.input_spec is not None:
+        _write_json(out / "input.json", tax.input_spec)
+    if tax.ingest_report is not None:
+        _write_json(out / "ingest_report.json", tax.ingest_report)
+    return out
+
+
+def load_taxonomy(directory: str | Path) -> Taxonomy:
+    """Read a taxonomy folder back (graph, tree, recomputed terms)."""
+    directory = Path(directory)
+    for name in ("taxonomy.json", "graph.csv"):
+        if not (directory / name).exists():
+            raise FileNotFoundError(f"{directory / name} not found (is {directory} a taxonomy folder?)")
+    graph = read_graph(directory)
+    tree = EncodingTree.load(directory / "taxonomy.json", skills=graph.skills)
+    graph.weighting = tree.meta.get("weighting", graph.weighting)
+    input_spec = None
+    if (directory / "input.json").exists():
+        input_spec = json.loads((directory / "input.json").read_text(encoding="utf-8"))
+    report = None
+    if (directory / "ingest_report.json").exists():
+        report = json.loads((directory / "ingest_report.json").read_text(encoding="utf-8"))
+    return Taxonomy(
+        graph=graph,
+        tree=tree,
+        terms=node_terms(graph, tree),
+        one_dim_entropy=one_dim_entropy(graph),
+        ingest_report=report,
+        input_spec=input_spec,
+    )
+
+
+def elapsed(t0: float) -> float:
+    return round(time.perf_counter() - t0, 3)
