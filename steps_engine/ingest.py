@@ -290,8 +290,8 @@ def _walk_json_array(body: bytes, total: int):
         except json.JSONDecodeError as e:
             yield i, BadRow(
                 i,
-                f"invalid JSON: {e.msg} at file line {e.lineno} column {e.colno}; "
-                "the rest of the array could not be read",
+                f"invalid JSON: record starting at file line {text.count(chr(10), 0, pos) + 1}: "
+                f"{e.msg} at file line {e.lineno} column {e.colno}; the rest of the array could not be read",
                 "record",
             ), total, "record"
             return
@@ -402,7 +402,8 @@ def _type_name(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Fields, skills and text
 
-_MISSING = object()
+_MISSING = object()  # "no default given" for get_field, and "not JSON" for _parse_json_container
+_ABSENT = object()  # a default that tells "field missing" apart from null
 
 
 def _parse_json_container(value: str):
@@ -459,8 +460,8 @@ def extract_skills(record, mapping: FieldMapping) -> list[str]:
     "invalid list string: ...").
     """
     name = mapping.skills_field
-    value = get_field(record, name, _MISSING)
-    if value is _MISSING:
+    value = get_field(record, name, _ABSENT)
+    if value is _ABSENT:
         raise SkillFieldError(f"missing field: no {name!r} in the record")
     if value is None:
         raise SkillFieldError(f"empty field: {name!r} is null")
