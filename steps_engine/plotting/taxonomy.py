@@ -1,0 +1,117 @@
+"""The encoding tree as a plotly sunburst, icicle or treemap."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..graph import SkillGraph
+from ..tree import EncodingTree
+from ._palette import ROOT_COLOUR, colour
+
+__all__ = ["KINDS", "SIZE_BY", "taxonomy_figure", "skill_counts", "top_cluster"]
+
+KINDS = ("sunburst", "icicle", "treemap")
+SIZE_BY = ("frequency", "entropy")
+
+
+def skill_counts(tree: EncodingTree, graph: SkillGraph | None) -> np.ndarray:
+    """Frequency of each of `tree.skills` (0 when the graph does not know it; 1s without a graph)."""
+    if graph is None:
+        return np.ones(len(tree.skills))
+    if graph.skills == tree.skills:
+        return graph.counts.astype(np.float64)
+    pos = {s: i for i, s in enumerate(graph.skills)}
+    return np.array([graph.counts[pos[s]] if s in pos else 0 for s in tree.skills], dtype=np.float64)
+
+
+def top_cluster(tree: EncodingTree) -> np.ndarray:
+    """Index of each node's depth-1 ancestor (the root maps to 0)."""
+    top = np.zeros(tree.n_nodes, dtype=np.int64)
+    for i in range(1, tree.n_nodes):
+        p = tree.parent[i]
+        top[i] = i if p == 0 else top[p]
+    return top
+
+
+def taxonomy_figure(
+    tree: EncodingTree,
+    graph: SkillGraph | None = None,
+    *,
+    kind: str = "sunburst",
+    size_by: str = "frequency",
+    maxdepth: int = 3,
+    root_id: str | None = None,
+    terms: np.ndarray | None = None,
+    height: int = 650,
+) -> go.Figure:
+    """Size by skill frequency or by entropy term (a node's value is the sum of the terms in
+    its subtree), colour by top-level cluster, draw at most `maxdepth` levels at a time
+    (click to drill down). `root_id` draws only that node's subtree. `terms` are the
+    per-node entropy terms (`entropy.node_terms(graph, tree).term`), needed for size_by="entropy"."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if size_by not in SIZE_BY:
+        raise ValueError(f"size_by must be one of {', '.join(SIZE_BY)}, got {size_by!r}")
+    if not isinstance(maxdepth, (int, np.integer)) or (maxdepth < 1 and maxdepth != -1):
+        raise ValueError(f"maxdepth must be >= 1 or -1 (all levels), got {maxdepth!r}")
+    n = tree.n_nodes
+    if terms is None:
+        if size_by == "entropy" and graph is None:
+            raise ValueError("size_by='entropy' needs graph or terms")
+        if graph is not None:
+            from ..entropy import node_terms
+
+            terms = node_terms(graph, tree).term
+        else:
+            terms = np.zeros(n)
+    terms = np.asarray(terms, dtype=np.float64)
+    if terms.shape[0] != n:
+        raise ValueError(f"terms must have one value per node ({n}), got {terms.shape[0]}")
+
+    counts = skill_counts(tree, graph)
+    is_leaf = tree.leaf_skill >= 0
+    leaf_count = np.zeros(n)
+    leaf_count[is_leaf] = counts[tree.leaf_skill[is_leaf]]
+    freq = tree.subtree_sum(leaf_count)
+    term_sum = tree.subtree_sum(terms)
+    n_members = tree.member_counts()
+    values = freq if size_by == "frequency" else term_sum
+
+    root = 0 if root_id is None else tree.node_index(root_id)
+    keep = np.zeros(n, dtype=bool)
+    keep[root] = True
+    for i in range(root + 1, n):  # parent[i] < i: one pass marks the subtree
+        keep[i] = keep[tree.parent[i]]
+    idx = np.flatnonzero(keep)
+
+    top = top_cluster(tree)
+    order = {int(c): k for k, c in enumerate(tree.children()[0])}
+    colours = [ROOT_COLOUR if i == 0 else colour(order[int(top[i])]) for i in idx]
+    ids = [tree.ids[i] for i in idx]
+    parents = ["" if i == root else tree.ids[tree.parent[i]] for i in idx]
+    labels = [tree.labels[i] or tree.ids[i] for i in idx]
+    custom = np.stack([n_members[idx], freq[idx], terms[idx], term_sum[idx]], axis=1)
+    trace_kw = dict(
+        ids=ids,
+        parents=parents,
+        labels=labels,
+        values=values[idx],
+        branchvalues="total",
+        maxdepth=maxdepth,
+        marker=dict(colors=colours, line=dict(width=0.5, color="white")),
+        customdata=custom,
+        hovertemplate=(
+            "<b>%{label}</b><br>%{id}<br>skills: %{customdata[0]:.0f}<br>frequency: %{customdata[1]:.0f}"
+            "<br>entropy term: %{customdata[2]:.4f} bits<br>subtree terms: %{customdata[3]:.4f} bits<extra></extra>"
+        ),
+    )
+    if kind == "sunburst":
+        trace = go.Sunburst(insidetextorientation="radial", **trace_kw)
+    elif kind == "icicle":
+        trace = go.Icicle(**trace_kw)
+    else:
+        trace = go.Treemap(**trace_kw)
+    fig = go.Figure(trace)
+    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=height, uniformtext=dict(minsize=9, mode="hide"))
+    return fig

@@ -1,0 +1,83 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from _studio_fixtures import two_cluster_tree, two_triangles
+from steps_engine.entropy import node_terms
+from steps_engine.plotting.long_tail import long_tail_figure
+from steps_engine.plotting.points import skill_points_figure
+from steps_engine.plotting.strategies import strategy_figure
+from steps_engine.plotting.taxonomy import taxonomy_figure
+
+
+def trace_by_id(fig):
+    t = fig.data[0]
+    return {i: k for k, i in enumerate(t.ids)}, t
+
+
+@pytest.mark.parametrize("kind", ["sunburst", "icicle", "treemap"])
+def test_taxonomy_sizes_by_frequency_and_sums_up(kind):
+    fig = taxonomy_figure(two_cluster_tree(), two_triangles(), kind=kind, maxdepth=2)
+    pos, t = trace_by_id(fig)
+    assert t.type == kind and t.maxdepth == 2 and t.branchvalues == "total"
+    vals = np.asarray(t.values)
+    # counts a..f = 5,4,3,3,2,1: C1 = 12, C2 = 6, root = 18
+    assert vals[pos["n1"]] == 12 and vals[pos["n2"]] == 6 and vals[pos["n0"]] == 18
+    assert vals[pos["la"]] == 5
+    assert t.parents[pos["n0"]] == "" and t.parents[pos["lc"]] == "n1"
+
+
+def test_taxonomy_entropy_size_is_subtree_sum_of_terms():
+    g, tree = two_triangles(), two_cluster_tree()
+    terms = node_terms(g, tree).term
+    pos, t = trace_by_id(taxonomy_figure(tree, g, size_by="entropy"))
+    n1 = tree.node_index("n1")
+    kids = tree.children()[n1]
+    assert t.values[pos["n1"]] == pytest.approx(terms[n1] + terms[kids].sum())
+    assert t.values[pos["n0"]] == pytest.approx(terms.sum())
+
+
+def test_taxonomy_colours_follow_top_level_cluster():
+    _, t = trace_by_id(taxonomy_figure(two_cluster_tree(), two_triangles()))
+    pos = {i: k for k, i in enumerate(t.ids)}
+    col = t.marker.colors
+    assert col[pos["la"]] == col[pos["lb"]] == col[pos["n1"]]
+    assert col[pos["ld"]] == col[pos["n2"]] != col[pos["n1"]]
+
+
+def test_taxonomy_root_id_draws_only_that_subtree():
+    pos, t = trace_by_id(taxonomy_figure(two_cluster_tree(), two_triangles(), root_id="n2"))
+    assert set(t.ids) == {"n2", "ld", "le", "lf"} and t.parents[pos["n2"]] == ""
+
+
+@pytest.mark.parametrize("kw, arg", [({"kind": "pie"}, "kind"), ({"size_by": "x"}, "size_by"), ({"maxdepth": 0}, "maxdepth")])
+def test_taxonomy_bad_arguments_are_named(kw, arg):
+    with pytest.raises(ValueError, match=arg):
+        taxonomy_figure(two_cluster_tree(), two_triangles(), **kw)
+
+
+def test_long_tail_is_sorted_log_log_and_drops_zeros():
+    fig = long_tail_figure([3, 0, 10, 1], names=["a", "b", "c", "d"])
+    t = fig.data[0]
+    assert list(t.y) == [10, 3, 1] and list(t.x) == [1, 2, 3] and list(t.text) == ["c", "a", "d"]
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_strategy_figure_one_panel_per_metric():
+    fig = strategy_figure({"steps": {"gain": 3.0, "coherence": 2.0}, "random": {"gain": 1.0, "coherence": 0.5}})
+    assert len(fig.data) == 4
+    bars = {(tr.name, tr.xaxis): tr.y[0] for tr in fig.data}
+    assert bars[("steps", "x")] == 3.0 and bars[("random", "x2")] == 0.5
+    with pytest.raises(ValueError, match="metrics"):
+        strategy_figure({})
+
+
+def test_points_one_trace_per_cluster_with_skill_customdata():
+    df = pd.DataFrame(
+        {"skill": list("abc"), "x": [0, 1, 2], "y": [0, 1, 0], "cluster": ["A", "B", "A"], "count": [1, 4, 9]}
+    )
+    fig = skill_points_figure(df)
+    assert [tr.name for tr in fig.data] == ["A", "B"]
+    assert list(fig.data[0].customdata) == ["a", "c"]
+    with pytest.raises(ValueError, match="count"):
+        skill_points_figure(df.drop(columns="count"))
