@@ -192,8 +192,9 @@ def iter_records(path, fmt: str | None = None) -> Iterator[tuple[int, dict | Bad
         yield line, rec
 
 
-def _iter_with_pos(path, fmt: str | None):
-    """Like iter_records, plus bytes consumed so far (for progress) and the unit of `line`."""
+def _iter_with_pos(path, fmt: str | None, fields: tuple[str, ...] | None = None):
+    """Like iter_records, plus bytes consumed so far (for progress) and the unit of `line`.
+    `fields` (dotted paths) lets Parquet read only the columns they start with."""
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
@@ -210,7 +211,7 @@ def _iter_with_pos(path, fmt: str | None):
     elif fmt == "csv":
         yield from _iter_csv(path)
     else:
-        yield from _iter_parquet(path)
+        yield from _iter_parquet(path, fields)
 
 
 def _json_bad(raw: bytes, exc: Exception) -> str:
@@ -330,7 +331,10 @@ def _decoded_lines(fh, state: dict):
 def _iter_csv(path: Path):
     if csv.field_size_limit() < 2**31 - 1:
         csv.field_size_limit(2**31 - 1)  # process-wide; the default 128 KiB rejects long cells
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with open(path, "rb") as fh:
+        first = fh.readline()
+    tabbed = path.suffix.lower() == ".tsv" or (b"\t" in first and b"," not in first)
+    delimiter = "\t" if tabbed else ","
     state = {"pos": 0}
     with open(path, "rb") as fh:
         reader = csv.reader(_decoded_lines(fh, state), delimiter=delimiter)
@@ -367,7 +371,7 @@ def _iter_csv(path: Path):
                 yield start, dict(zip(header, row)), state["pos"], "line"
 
 
-def _iter_parquet(path: Path, batch_size: int = 16_384):
+def _iter_parquet(path: Path, fields: tuple[str, ...] | None = None, batch_size: int = 16_384):
     import pyarrow.parquet as pq
 
     total = path.stat().st_size
@@ -376,8 +380,13 @@ def _iter_parquet(path: Path, batch_size: int = 16_384):
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise IngestError(f"{path}: not a readable Parquet file ({exc})") from None
     n_total = max(pf.metadata.num_rows, 1)
+    columns = None
+    if fields:
+        names = set(pf.schema_arrow.names)
+        wanted = {f for f in fields if f in names} | {f.split(".", 1)[0] for f in fields}
+        columns = [c for c in pf.schema_arrow.names if c in wanted] or None
     i = 0
-    for batch in pf.iter_batches(batch_size=batch_size):
+    for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
         for rec in batch.to_pylist():
             i += 1
             yield i, rec, total * i // n_total, "record"
@@ -614,7 +623,7 @@ def count_skills(
     step = max(total // 100, 1)
     next_report = step
     rows = single = 0
-    for line, rec, pos, unit in _iter_with_pos(path, fmt):
+    for line, rec, pos, unit in _iter_with_pos(path, fmt, (mapping.skills_field,)):
         rows += 1
         if type(rec) is BadRow:
             report.add_bad(rec)

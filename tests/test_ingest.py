@@ -622,3 +622,30 @@ def test_instruct_skillmix_ingests_with_the_right_counts():
     assert extract_text(records[0]).startswith(records[0]["instruction"][:20])
     graph, _, _ = ingest_graph(path, mapping)
     assert graph.n_skills == 942 and graph.n_rows == 1000
+
+
+def test_parquet_nested_struct_and_literal_dotted_columns(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(pa.Table.from_pylist([INFINITY, dict(INFINITY, label={"ability_en": ["x", "y"]})]), nested)
+    counts, report = count_skills(nested, FieldMapping("label.ability_en"))
+    assert report.rows_skipped == 0
+    assert skill_counts(counts) == {"Coding": 1, "sorting": 1, "coding": 1, "x": 1, "y": 1}
+    assert preview(nested, FieldMapping("label.ability_en"), n=1)[0]["text"] == "Sort this list."
+
+    dotted = tmp_path / "dotted.parquet"
+    pq.write_table(pa.table({"label.ability_en": [["a", "b"], ["b"]], "other": [1, 2]}), dotted)
+    counts, _ = count_skills(dotted, FieldMapping("label.ability_en"))
+    assert pairs_of(counts) == {("a", "b"): 1} and skill_counts(counts) == {"a": 1, "b": 2}
+
+    _, report = count_skills(dotted, FieldMapping("nope"))
+    assert report.skipped_by_reason == {"missing field": 2}
+
+
+def test_tab_separated_file_with_another_extension_is_sniffed(tmp_path):
+    path = tmp_path / "d.txt"
+    path.write_text("prompt\tskills\nhello, world\ta|b\n")
+    counts, report = count_skills(path, FieldMapping("skills", skills_sep="|", format="csv"))
+    assert report.rows_skipped == 0 and pairs_of(counts) == {("a", "b"): 1}
