@@ -649,3 +649,37 @@ def test_tab_separated_file_with_another_extension_is_sniffed(tmp_path):
     path.write_text("prompt\tskills\nhello, world\ta|b\n")
     counts, report = count_skills(path, FieldMapping("skills", skills_sep="|", format="csv"))
     assert report.rows_skipped == 0 and pairs_of(counts) == {("a", "b"): 1}
+
+
+_BAD_LINES = {
+    "invalid JSON": '{"s": ["a"',
+    "not UTF-8": b'{"s": ["\xff"]}',
+    "not a JSON object": "[1, 2]",
+    "missing field": '{"t": ["a"]}',
+    "empty field": '{"s": [" "]}',
+    "wrong type": '{"s": 12}',
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    items=st.lists(
+        st.one_of(
+            st.lists(st.sampled_from(["a", "b", "c", "d", " a", "B"]), min_size=1, max_size=5),
+            st.sampled_from(sorted(_BAD_LINES)),
+        ),
+        max_size=40,
+    )
+)
+def test_every_line_is_either_used_or_reported(tmp_path_factory, items):
+    path = tmp_path_factory.mktemp("prop") / "p.jsonl"
+    lines = [{"s": it} if isinstance(it, list) else _BAD_LINES[it] for it in items]
+    write_lines(path, lines)
+    counts, report = count_skills(path, FieldMapping("s", casefold=True))
+    expected_bad = [(i, it) for i, it in enumerate(items, 1) if isinstance(it, str)]
+    assert [(b.line, b.kind) for b in report.skipped] == expected_bad
+    assert report.rows_read == len(items) == report.rows_used + report.rows_skipped
+    good = [[s.strip().casefold() for s in it] for it in items if isinstance(it, list)]
+    n, pairs = brute_force(good)
+    assert skill_counts(counts) == n and pairs_of(counts) == pairs
+    assert report.single_skill_rows == sum(1 for r in good if len(set(r)) == 1)
