@@ -1,0 +1,49 @@
+"""On-disk response cache: one JSON file per request, keyed by sha256 of
+(model, messages, params). Holds the response text and usage only (never the key)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .base import Completion
+
+__all__ = ["ResponseCache", "cache_key"]
+
+
+def cache_key(model: str, messages: list[dict], params: dict) -> str:
+    blob = json.dumps(
+        {"model": model, "messages": messages, "params": params},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> Completion | None:
+        try:
+            with open(self._path(key), encoding="utf-8") as fh:
+                data = json.load(fh)
+            return Completion(text=data["text"], usage=dict(data.get("usage") or {}), model=data.get("model"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing or damaged entry: treat as a miss
+
+    def put(self, key: str, completion: Completion) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"text": completion.text, "usage": completion.usage, "model": completion.model}, fh, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)

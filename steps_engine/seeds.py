@@ -1,0 +1,180 @@
+"""Seed examples: one real record per skill of a combination.
+
+`DIR/input.json` (written by `steps taxonomy`) says where the original records are.
+`build_seed_index` streams them once through `steps_engine.ingest` and keeps, per skill,
+at most `per_skill` candidates: those with the fewest tags, ties broken by a seeded
+random priority (bottom-k sampling, so ties are sampled uniformly and memory stays
+bounded on big inputs). `pick_seeds` then picks one candidate per skill: among the
+unused candidates with the fewest tags, uniformly at random from a generator seeded by
+(seed, sorted skills, start); a record is never used twice within one combination.
+
+A seed's `source_id` is the record's id field ("id", else "key", or `id_field`) when
+present, else its 1-based line (record) number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Seed", "SeedIndex", "load_input_spec", "build_seed_index", "pick_seeds"]
+
+DEFAULT_ID_FIELDS = ("id", "key")
+MAX_TEXT_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Seed:
+    skill: str
+    source_id: str | int | None  # None when no example was available
+    text: str
+    n_tags: int = 0
+
+    def to_json(self) -> dict:
+        return {"skill": self.skill, "source_id": self.source_id}
+
+
+@dataclass
+class SeedIndex:
+    candidates: dict[str, list[Seed]] = field(default_factory=dict)  # sorted by n_tags
+    n_records: int = 0
+    problems: list[str] = field(default_factory=list)  # bad rows, input warnings
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+
+def load_input_spec(taxonomy_dir: str | Path) -> dict:
+    """Read and check DIR/input.json."""
+    path = Path(taxonomy_dir) / "input.json"
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: not found (run `steps taxonomy` first)") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: invalid JSON ({exc})") from None
+    for key in ("path", "format", "skills_field"):
+        if not spec.get(key):
+            raise ValueError(f"{path}: missing {key!r}")
+    if not Path(spec["path"]).exists():
+        raise ValueError(f"{path}: input data {spec['path']!r} does not exist")
+    return spec
+
+
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _records(path: str, fmt: str):
+    """(line, record or BadRow) pairs from the ingest module."""
+    from steps_engine import ingest
+
+    yield from ingest.iter_records(path, fmt)
+
+
+def _priority(seed: int, line: int) -> float:
+    h = hashlib.blake2b(f"{seed}:{line}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2**64
+
+
+def build_seed_index(
+    spec: Mapping,
+    skills: Iterable[str] | None = None,
+    *,
+    per_skill: int = 20,
+    seed: int = 0,
+    id_field: str | None = None,
+    check_hash: bool = True,
+) -> SeedIndex:
+    """One streaming pass over the input described by `spec` (DIR/input.json contents).
+    Only `skills` are indexed (all skills when None)."""
+    if per_skill < 1:
+        raise ValueError(f"per_skill must be >= 1, got {per_skill}")
+    from steps_engine.ingest import BadRow, FieldMapping, extract_skills, extract_text
+
+    wanted = None if skills is None else set(skills)
+    mapping = FieldMapping(
+        skills_field=spec["skills_field"],
+        skills_sep=spec.get("skills_sep"),
+        text_field=spec.get("text_field") or None,
+        casefold=bool(spec.get("casefold", False)),
+    )
+    text_field = mapping.text_field
+    index = SeedIndex()
+    if check_hash and spec.get("sha256") and _sha256(spec["path"]) != spec["sha256"]:
+        index.problems.append(f"{spec['path']}: changed since the taxonomy was built (sha256 differs)")
+    heaps: dict[str, list] = {}
+    for line, record in _records(spec["path"], spec["format"]):
+        index.n_records += 1
+        if isinstance(record, BadRow):
+            _note(index, f"{spec['path']}: {record}")
+            continue
+        try:
+            tags = extract_skills(record, mapping)
+        except ValueError as exc:
+            _note(index, f"{spec['path']}: line {line}: {exc}")
+            continue
+        hits = [t for t in tags if wanted is None or t in wanted]
+        if not hits:
+            continue
+        source_id = _source_id(record, line, id_field)
+        try:
+            text = extract_text(record, text_field)
+        except (ValueError, KeyError):
+            text = ""
+        cand = Seed(skill="", source_id=source_id, text=text[:MAX_TEXT_CHARS], n_tags=len(tags))
+        pri = _priority(seed, line)
+        for skill in hits:
+            heap = heaps.setdefault(skill, [])
+            entry = (-len(tags), -pri, line, cand)  # root = worst kept candidate
+            if len(heap) < per_skill:
+                heapq.heappush(heap, entry)
+            elif entry > heap[0]:
+                heapq.heapreplace(heap, entry)
+    for skill, heap in heaps.items():
+        kept = sorted(heap, key=lambda e: (-e[0], -e[1]))
+        index.candidates[skill] = [
+            Seed(skill=skill, source_id=e[3].source_id, text=e[3].text, n_tags=e[3].n_tags) for e in kept
+        ]
+    return index
+
+
+def _note(index: SeedIndex, problem: str, limit: int = 100) -> None:
+    if len(index.problems) < limit:
+        index.problems.append(problem)
+
+
+def _source_id(record: Mapping, line: int, id_field: str | None):
+    names = (id_field,) if id_field else DEFAULT_ID_FIELDS
+    for name in names:
+        v = record.get(name)
+        if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v) != "":
+            return v
+    return line
+
+
+def pick_seeds(index: SeedIndex, skills: list[str], *, start: str | None = None, seed: int = 0) -> list[Seed]:
+    """One seed per skill, in the order of `skills`; never the same record twice."""
+    key = json.dumps([seed, sorted(skills), start], ensure_ascii=False)
+    rng = random.Random(hashlib.sha256(key.encode("utf-8")).hexdigest())
+    used: set = set()
+    out = []
+    for skill in skills:
+        free = [c for c in index.candidates.get(skill, []) if c.source_id not in used]
+        if not free:
+            out.append(Seed(skill=skill, source_id=None, text="", n_tags=0))
+            continue
+        fewest = min(c.n_tags for c in free)
+        choice = rng.choice([c for c in free if c.n_tags == fewest])
+        used.add(choice.source_id)
+        out.append(choice)
+    return out

@@ -1,0 +1,614 @@
+"""The resumable synthesis runner: combinations -> seeded prompts -> LLM -> results JSONL.
+
+Public API
+- `synthesize(taxonomy_dir, combos, *, model, out, ...) -> SynthesisReport`: the whole run
+  (also dry runs and Batch imports); `progress(dict)` is called after every record.
+- `prepare_jobs(...)`: the exact prompt of every combination, without sending anything.
+- `combination_id(skills, start, template_hash, model)`: the stable id of a combination.
+- `read_results(path)`: records of a results file for export (last record per id wins).
+
+Durability: results are appended one JSON line per record with a single write + fsync.
+On start the file is locked (a second run on it fails fast), a torn last line left by a
+crash is cut off, and ids already present are skipped, so a run killed at any moment and
+started again ends with every combination exactly once. Statuses: `ok`, `rejected`
+(unusable or near-duplicate output; `raw` and `reason` kept), `failed` (request failed
+after retries; `reason` kept). `retry_failed=True` moves failed records to
+`<out>.failed.jsonl` and runs only those combinations again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
+from steps_engine.llm.cache import ResponseCache, cache_key
+from steps_engine.llm.retry import RetryPolicy, complete_with_retries
+from steps_engine.parsing import OutputError, normalized_hash, parse_conversation
+from steps_engine.prompts import DEFAULT_TEMPLATE, build_messages, template_hash, validate_template
+from steps_engine.seeds import Seed, build_seed_index, load_input_spec, pick_seeds
+
+__all__ = [
+    "Job",
+    "SynthesisReport",
+    "ResultsFile",
+    "combination_id",
+    "load_combinations",
+    "prepare_jobs",
+    "read_results",
+    "synthesize",
+    "synthesize_async",
+]
+
+DEFAULT_PARAMS = {"temperature": 0.7}
+
+
+# ---------------------------------------------------------------------------------------
+# Combinations and jobs
+
+
+def combination_id(skills: Iterable[str], start: str | None, template_hash_: str, model: str) -> str:
+    """sha256 of (sorted skills, start, template hash, model), first 24 hex digits."""
+    key = json.dumps([sorted(skills), start, template_hash_, model], ensure_ascii=False)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+def load_combinations(path: str | Path) -> tuple[list[dict], list[str]]:
+    """Combos JSONL lines (see `steps combos`); bad lines are skipped and reported."""
+    combos, problems = [], []
+    path = Path(path)
+    try:
+        fh = open(path, encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise ValueError(f"combos file {str(path)!r} not found") from None
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                problems.append(f"{path}: line {n}: invalid JSON ({exc.args[0][:80]}), skipped")
+                continue
+            try:
+                combos.append(_check_combo(rec))
+            except ValueError as exc:
+                problems.append(f"{path}: line {n}: {exc}, skipped")
+    return combos, problems
+
+
+def _check_combo(rec) -> dict:
+    if isinstance(rec, Mapping):
+        rec = dict(rec)
+    elif hasattr(rec, "to_json"):
+        rec = dict(rec.to_json())
+    else:
+        raise ValueError(f"combination is not an object ({type(rec).__name__})")
+    skills = rec.get("skills")
+    if not isinstance(skills, list) or not skills or not all(isinstance(s, str) and s for s in skills):
+        raise ValueError("'skills' must be a non-empty list of strings")
+    if len(set(skills)) != len(skills):
+        raise ValueError(f"'skills' has repeats: {skills}")
+    start = rec.get("start")
+    if start is not None and start not in skills:
+        raise ValueError(f"start {start!r} is not among the skills")
+    return rec
+
+
+@dataclass
+class Job:
+    id: str
+    combo: dict
+    seeds: list[Seed]
+    messages: list[dict]
+    taxonomy_path: list[str] = field(default_factory=list)  # node ids, top-level cluster first
+    taxonomy_labels: list[str] = field(default_factory=list)
+
+    def provenance(self, model: str, template_hash_: str) -> dict:
+        c = self.combo
+        out = {k: v for k, v in c.items() if k not in ("id", "status", "messages", "seeds")}
+        out.update(
+            id=self.id,
+            skills=list(c["skills"]),
+            start=c.get("start") or c["skills"][0],
+            k=len(c["skills"]),
+            taxonomy_path=self.taxonomy_path,
+            taxonomy_labels=self.taxonomy_labels,
+            seeds=[s.to_json() for s in self.seeds],
+            model=model,
+            template_hash=template_hash_,
+        )
+        return out
+
+
+def _load_tree(taxonomy_dir: Path):
+    from steps_engine.tree import EncodingTree
+
+    path = taxonomy_dir / "taxonomy.json"
+    if not path.exists():
+        return None
+    return EncodingTree.load(path)
+
+
+def _tree_path(tree, combo: dict) -> tuple[list[str], list[str]]:
+    """Root-exclusive path to the combination's LCA (from `lca`, else computed)."""
+    if tree is None:
+        return [], []
+    node = None
+    lca = combo.get("lca")
+    if isinstance(lca, str):
+        try:
+            node = tree.node_index(lca)
+        except KeyError:
+            node = None
+    elif isinstance(lca, int) and not isinstance(lca, bool) and 0 <= lca < tree.n_nodes:
+        node = lca
+    if node is None:
+        index = {s: i for i, s in enumerate(tree.skills)}
+        leaf_of = tree.leaf_of_skill()
+        paths = []
+        for s in combo["skills"]:
+            if s in index and leaf_of[index[s]] >= 0:
+                paths.append(tree.path_to_root(int(leaf_of[index[s]]))[::-1])
+        if not paths:
+            return [], []
+        common = []
+        for level in zip(*paths):
+            if all(x == level[0] for x in level):
+                common.append(level[0])
+            else:
+                break
+        node = common[-1]
+    path = tree.path_to_root(node)[::-1][1:]
+    return [tree.ids[i] for i in path], [tree.labels[i] for i in path]
+
+
+def prepare_jobs(
+    taxonomy_dir: str | Path,
+    combos: Iterable,
+    *,
+    model: str,
+    template: str = DEFAULT_TEMPLATE,
+    seed: int = 0,
+    limit: int | None = None,
+    per_skill: int = 20,
+    seed_index=None,
+) -> tuple[list[Job], list[str]]:
+    """Jobs for the first `limit` distinct combinations (by id), with seeds and messages."""
+    validate_template(template)
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    taxonomy_dir = Path(taxonomy_dir)
+    th = template_hash(template)
+    problems: list[str] = []
+    chosen: dict[str, dict] = {}
+    for rec in combos:
+        rec = _check_combo(rec)
+        cid = combination_id(rec["skills"], rec.get("start") or rec["skills"][0], th, model)
+        if cid not in chosen:
+            if limit is not None and len(chosen) >= limit:
+                break
+            chosen[cid] = rec
+    if seed_index is None:
+        spec = load_input_spec(taxonomy_dir)
+        wanted = {s for c in chosen.values() for s in c["skills"]}
+        seed_index = build_seed_index(spec, wanted, per_skill=per_skill, seed=seed)
+    problems += seed_index.problems
+    tree = _load_tree(taxonomy_dir)
+    if tree is None:
+        problems.append(f"{taxonomy_dir / 'taxonomy.json'}: not found; records carry no taxonomy path")
+    jobs, missing = [], set()
+    for cid, rec in chosen.items():
+        start = rec.get("start") or rec["skills"][0]
+        seeds = pick_seeds(seed_index, rec["skills"], start=start, seed=seed)
+        missing.update(s.skill for s in seeds if s.source_id is None)
+        ids, labels = _tree_path(tree, rec)
+        job = Job(cid, rec, seeds, [], ids, labels)
+        job.messages = build_messages({**rec, "taxonomy_labels": labels}, seeds, template)
+        jobs.append(job)
+    if missing:
+        shown = ", ".join(sorted(missing)[:10])
+        problems.append(f"{len(missing)} skill(s) have no example in the input data: {shown}")
+    return jobs, problems
+
+
+# ---------------------------------------------------------------------------------------
+# The results file
+
+
+def _parse_lines(data: bytes, path) -> tuple[list[dict], list[str]]:
+    records, problems = [], []
+    for n, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            problems.append(f"{path}: line {n}: invalid JSON, skipped")
+            continue
+        if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
+            problems.append(f"{path}: line {n}: not a result record (no string 'id'), skipped")
+            continue
+        records.append(rec)
+    return records, problems
+
+
+def read_results(path: str | Path) -> tuple[list[dict], list[str]]:
+    """Records in file order, de-duplicated by id (last wins), and the problems found."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"results file {str(path)!r} not found") from None
+    records, problems = _parse_lines(data, path)
+    if data and not data.endswith(b"\n"):
+        problems.append(f"{path}: last line is incomplete (interrupted write)")
+    last: dict[str, dict] = {}
+    for rec in records:
+        last.pop(rec["id"], None)
+        last[rec["id"]] = rec
+    if len(last) != len(records):
+        problems.append(f"{path}: {len(records) - len(last)} repeated id(s); kept the last record of each")
+    return list(last.values()), problems
+
+
+class ResultsFile:
+    """Exclusive, append-only writer of a results JSONL file (a context manager)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.fd: int | None = None
+        self.records: list[dict] = []
+        self.problems: list[str] = []
+
+    def __enter__(self) -> "ResultsFile":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = self._open_locked()
+        with open(self.path, "rb") as fh:
+            data = fh.read()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            os.ftruncate(self.fd, cut)
+            os.fsync(self.fd)
+            self.problems.append(f"{self.path}: removed an incomplete last line ({len(data) - cut} bytes)")
+            data = data[:cut]
+        self.records, problems = _parse_lines(data, self.path)
+        self.problems += problems
+        return self
+
+    def _open_locked(self) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ValueError(f"{self.path}: another run is writing this file") from None
+        return fd
+
+    def append(self, record: dict) -> None:
+        view = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        while view:
+            view = view[os.write(self.fd, view) :]
+        os.fsync(self.fd)
+        self.records.append(record)
+
+    def rewrite(self, keep: list[dict]) -> None:
+        """Atomically replace the content with `keep`, keeping the lock."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            for rec in keep:
+                fh.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        old = self.fd
+        os.replace(tmp, self.path)
+        self.fd = self._open_locked()
+        os.close(old)
+        self.records = list(keep)
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _append_jsonl(path: Path, records: list[dict]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+# ---------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class SynthesisReport:
+    total: int = 0  # distinct combinations considered
+    skipped: int = 0  # already in the results file
+    todo: int = 0
+    ok: int = 0
+    rejected: int = 0
+    failed: int = 0
+    requests: int = 0  # HTTP attempts, retries included
+    retries: int = 0
+    cache_hits: int = 0
+    usage: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+    dry_run: bool = False
+    prompts_path: str | None = None
+    batch_path: str | None = None
+    out: str | None = None
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.rejected + self.failed
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        u = self.usage
+        if self.dry_run:
+            return f"dry run: {self.todo} prompts -> {self.prompts_path}, batch input -> {self.batch_path}"
+        return (
+            f"{self.done}/{self.todo} done ({self.ok} ok, {self.rejected} rejected, {self.failed} failed), "
+            f"{self.skipped} already done, {self.requests} requests ({self.retries} retries), "
+            f"{self.cache_hits} cache hits, tokens {u['prompt_tokens']} in / {u['completion_tokens']} out, "
+            f"{self.seconds:.1f} s"
+        )
+
+
+class _Outcome:
+    """Turns a response (or error) for a job into a result record, dropping near-duplicates."""
+
+    def __init__(self, model: str, template_hash_: str, records: list[dict], secrets: tuple):
+        self.model = model
+        self.th = template_hash_
+        self.secrets = secrets
+        self.seen: dict[str, str] = {}
+        for rec in records:
+            if rec.get("status") == "ok" and rec.get("messages"):
+                self.seen.setdefault(rec.get("norm_hash") or normalized_hash(rec["messages"]), rec["id"])
+
+    def record(self, job: Job, completion: Completion | None, error: str | None, **extra) -> dict:
+        rec = job.provenance(self.model, self.th)
+        rec.update(extra)
+        if completion is None:
+            rec.update(status="failed", reason=scrub(error or "unknown error", *self.secrets), messages=None)
+            return rec
+        rec["usage"] = completion.usage
+        try:
+            messages = parse_conversation(completion.text)
+        except OutputError as exc:
+            rec.update(status="rejected", reason=str(exc), raw=scrub(completion.text, *self.secrets), messages=None)
+            return rec
+        h = normalized_hash(messages)
+        if h in self.seen:
+            rec.update(
+                status="rejected",
+                reason=f"near-duplicate of {self.seen[h]}",
+                raw=scrub(completion.text, *self.secrets),
+                messages=None,
+            )
+            return rec
+        self.seen[h] = job.id
+        rec.update(status="ok", reason=None, messages=messages, norm_hash=h)
+        return rec
+
+
+def _tally(report: SynthesisReport, rec: dict, counted_usage: bool) -> None:
+    setattr(report, rec["status"], getattr(report, rec["status"]) + 1)
+    if counted_usage:
+        for k in report.usage:
+            v = (rec.get("usage") or {}).get(k)
+            if isinstance(v, int):
+                report.usage[k] += v
+
+
+async def _run_jobs(
+    jobs: list[Job],
+    client: ChatClient,
+    writer: ResultsFile,
+    outcome: _Outcome,
+    report: SynthesisReport,
+    *,
+    params: dict,
+    concurrency: int,
+    policy: RetryPolicy,
+    cache: ResponseCache | None,
+    seed: int,
+    progress: Callable[[dict], None] | None,
+) -> None:
+    queue = iter(jobs)
+    rng = random.Random(seed)
+
+    async def worker() -> None:
+        for job in queue:  # a shared iterator: each job is taken by one worker
+            key = cache_key(client.model, job.messages, params)
+            completion = cache.get(key) if cache is not None else None
+            cached = completion is not None
+            error, retries = None, 0
+            if not cached:
+                try:
+                    completion, retries = await complete_with_retries(client, job.messages, params, policy, rng)
+                except LLMError as exc:
+                    retries = getattr(exc, "retries", 0)
+                    error = exc.reason
+                report.requests += retries + 1
+                report.retries += retries
+                if completion is not None and cache is not None:
+                    cache.put(key, completion)
+            else:
+                report.cache_hits += 1
+            rec = outcome.record(job, completion, error, retries=retries, cached=cached)
+            writer.append(rec)
+            _tally(report, rec, counted_usage=not cached)
+            if progress is not None:
+                progress(_progress_event(report, rec))
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(jobs))))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for w in workers:
+            w.cancel()
+
+
+def _progress_event(report: SynthesisReport, rec: dict | None) -> dict:
+    return {
+        "done": report.done,
+        "total": report.todo,
+        "ok": report.ok,
+        "rejected": report.rejected,
+        "failed": report.failed,
+        "cache_hits": report.cache_hits,
+        "requests": report.requests,
+        "usage": dict(report.usage),
+        "last": None if rec is None else {"id": rec["id"], "status": rec["status"], "reason": rec.get("reason")},
+    }
+
+
+async def synthesize_async(
+    taxonomy_dir: str | Path,
+    combos,
+    *,
+    model: str,
+    out: str | Path,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    client: ChatClient | None = None,
+    concurrency: int = 4,
+    limit: int | None = None,
+    timeout: float = 60.0,
+    max_retries: int = 5,
+    backoff: float = 1.0,
+    max_backoff: float = 60.0,
+    template: str | None = None,
+    params: dict | None = None,
+    retry_failed: bool = False,
+    seed: int = 0,
+    dry_run: bool = False,
+    import_batch: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: Callable[[dict], None] | None = None,
+) -> SynthesisReport:
+    """See `synthesize`."""
+    t0 = time.perf_counter()
+    if not model or not isinstance(model, str):
+        raise ValueError(f"model must be a non-empty string, got {model!r}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    template = DEFAULT_TEMPLATE if template is None else template
+    params = dict(DEFAULT_PARAMS if params is None else params)
+    policy = RetryPolicy(max_retries=max_retries, base_delay=backoff, max_delay=max_backoff)
+    out = Path(out)
+    report = SynthesisReport(out=str(out))
+    if api_key is None and client is None:
+        api_key = os.environ.get("OPENAI_API_KEY") or None
+    if base_url is None:
+        base_url = os.environ.get("OPENAI_BASE_URL") or None
+    secrets = (api_key,)
+    if isinstance(combos, (str, Path)):
+        combos, problems = load_combinations(combos)
+        report.problems += problems
+    th = template_hash(template)
+    jobs, problems = prepare_jobs(taxonomy_dir, combos, model=model, template=template, seed=seed, limit=limit)
+    report.problems += problems
+    report.total = len(jobs)
+
+    if import_batch is None and (dry_run or (client is None and not api_key)):
+        from steps_engine.batch import write_dry_run
+
+        done = set()
+        if out.exists():
+            done = {r["id"] for r in read_results(out)[0]}
+        todo = [j for j in jobs if j.id not in done]
+        report.dry_run = True
+        report.skipped = len(jobs) - len(todo)
+        report.todo = len(todo)
+        if not dry_run:
+            report.problems.append("no API key (OPENAI_API_KEY): wrote a dry run instead")
+        paths = write_dry_run(todo, out.parent, model=model, template_hash_=th, params=params)
+        report.prompts_path, report.batch_path = str(paths[0]), str(paths[1])
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    with ResultsFile(out) as writer:
+        report.problems += writer.problems
+        latest = {r["id"]: r for r in writer.records}
+        if retry_failed:
+            failed_ids = {i for i, r in latest.items() if r.get("status") == "failed"}
+            if failed_ids:
+                _append_jsonl(out.with_name(out.name + ".failed.jsonl"), [latest[i] for i in failed_ids])
+                writer.rewrite([r for r in writer.records if r["id"] not in failed_ids])
+            todo = [j for j in jobs if j.id in failed_ids]
+            report.skipped = len(jobs) - len(todo)
+        else:
+            todo = [j for j in jobs if j.id not in latest]
+            report.skipped = len(jobs) - len(todo)
+        report.todo = len(todo)
+        outcome = _Outcome(model, th, writer.records, secrets)
+        if progress is not None:
+            progress(_progress_event(report, None))
+        if import_batch is not None:
+            from steps_engine.batch import read_batch_output
+
+            answers, problems = read_batch_output(import_batch)
+            report.problems += problems
+            for job in todo:
+                if job.id not in answers:
+                    continue
+                completion, error = answers[job.id]
+                rec = outcome.record(job, completion, error, retries=0, cached=False, source="batch")
+                writer.append(rec)
+                _tally(report, rec, counted_usage=True)
+                if progress is not None:
+                    progress(_progress_event(report, rec))
+            report.todo = report.done
+        elif todo:
+            own_client = client is None
+            if own_client:
+                from steps_engine.llm.openai_client import OpenAIChatClient
+
+                client = OpenAIChatClient(model, api_key=api_key, base_url=base_url, timeout=timeout)
+            cache = None
+            if use_cache:
+                cache = ResponseCache(cache_dir if cache_dir is not None else out.with_name(out.name + ".cache"))
+            try:
+                await _run_jobs(
+                    todo, client, writer, outcome, report, params=params, concurrency=concurrency,
+                    policy=policy, cache=cache, seed=seed, progress=progress,
+                )
+            finally:
+                if own_client:
+                    await client.aclose()
+    report.problems = [scrub(p, *secrets) for p in report.problems]
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def synthesize(taxonomy_dir, combos, *, model: str, out, **kwargs) -> SynthesisReport:
+    """Synthesize conversations for `combos` (a combos JSONL path or a list of combination
+    dicts) using seeds from the input recorded in `taxonomy_dir`, appending records to `out`.
+
+    Keyword options: api_key (default $OPENAI_API_KEY; with none and no `client`, a dry run
+    is written), base_url (default $OPENAI_BASE_URL), client (any `ChatClient`),
+    concurrency, limit, timeout, max_retries, backoff, max_backoff, template, params
+    (extra request fields; default temperature 0.7), retry_failed, seed, dry_run,
+    import_batch (a Batch API output file to import instead of sending requests),
+    cache_dir (default `<out>.cache`), use_cache, progress (callable taking a dict).
+    """
+    return asyncio.run(synthesize_async(taxonomy_dir, combos, model=model, out=out, **kwargs))
