@@ -190,6 +190,20 @@ class _Builder:
         self.leaf_skill = np.concatenate([[-1], np.arange(n, dtype=np.int64)])
         self.leaf_node = np.arange(1, n + 1, dtype=np.int64)
 
+    @classmethod
+    def from_tree(cls, graph: SkillGraph, tree: EncodingTree) -> "_Builder":
+        b = cls.__new__(cls)
+        b.graph = graph
+        b.vol_graph = graph.volume()
+        b.deg = graph.degrees()
+        b.parent = tree.parent.copy()
+        b.leaf_skill = tree.leaf_skill.copy()
+        b.leaf_node = tree.leaf_of_skill().copy()
+        return b
+
+    def tree(self) -> EncodingTree:
+        return EncodingTree.from_parents(self.parent, self.leaf_skill, self.graph.skills)
+
     def state(self):
         depth = _depths(self.parent)
         leaf_vol = np.zeros(self.parent.shape[0])
@@ -252,7 +266,10 @@ def refine_leaves(graph: SkillGraph, tree: EncodingTree, max_passes: int = 20) -
     if graph.n_edges == 0 or tree.height < 2:
         return tree
     deg_graph = graph.degrees()
-    to_tree = np.array([tree.skills.index(s) for s in graph.skills]) if tree.skills != graph.skills else None
+    to_tree = None
+    if tree.skills != graph.skills:
+        pos = {s: i for i, s in enumerate(tree.skills)}
+        to_tree = np.array([pos[s] for s in graph.skills])
     n_nodes = tree.n_nodes
     leaf_of = tree.leaf_of_skill()
     is_leaf = tree.leaf_skill >= 0
@@ -289,52 +306,115 @@ def _cluster_f(v, g, pvol, vol_graph):
 
 
 @njit(cache=True)
+def _weights_to_clusters(s, a, p, indptr, indices, data, skill_node, parent, leaf_parent):
+    """Weights from skill s to its own cluster a and to each leaf-parent sibling cluster of a."""
+    w_to = Dict.empty(key_type=types.int64, value_type=types.float64)
+    for k in range(indptr[s], indptr[s + 1]):
+        t = indices[k]
+        if t == s:
+            continue
+        c = parent[skill_node[t]]
+        if c == a or (leaf_parent[c] and parent[c] == p):
+            w_to[c] = w_to.get(c, 0.0) + data[k]
+    return w_to
+
+
+@njit(cache=True)
+def _best_move(s, dv, a, exclude_own, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph):
+    """Best sibling cluster for skill s (leaving cluster a): (delta, cluster, weight), cluster -1 if none."""
+    p = parent[a]
+    w_to = _weights_to_clusters(s, a, p, indptr, indices, data, skill_node, parent, leaf_parent)
+    w_a = w_to.get(a, 0.0)
+    pv = vol[p]
+    change_a = _cluster_f(vol[a] - dv, cut[a] - dv + 2.0 * w_a, pv, vol_graph) - _cluster_f(vol[a], cut[a], pv, vol_graph)
+    best, best_c, best_w = np.inf if exclude_own else -1e-12, -1, 0.0
+    for c, w_c in w_to.items():
+        if c == a:
+            continue
+        delta = change_a + _cluster_f(vol[c] + dv, cut[c] + dv - 2.0 * w_c, pv, vol_graph) - _cluster_f(vol[c], cut[c], pv, vol_graph)
+        if delta < best or (delta == best and best_c >= 0 and c < best_c):
+            best, best_c, best_w = delta, c, w_c
+    return best, best_c, best_w, w_a
+
+
+@njit(cache=True)
+def _apply_move(leaf, dv, a, c, w_a, w_c, parent, vol, cut):
+    vol[a] -= dv
+    cut[a] += -dv + 2.0 * w_a
+    vol[c] += dv
+    cut[c] += dv - 2.0 * w_c
+    parent[leaf] = c
+
+
+@njit(cache=True)
 def _refine_kernel(indptr, indices, data, deg, skill_node, parent, leaf_parent, vol, cut, vol_graph, max_passes):
+    """Local search over leaf placements: single-skill moves to a better sibling cluster, and
+    dissolving a whole cluster into its neighbours when that lowers H^T in total."""
     n_skills = skill_node.shape[0]
     moved_total = 0
     for _ in range(max_passes):
         moved = 0
         for s in range(n_skills):
             dv = deg[s]
-            if dv <= 0.0:
-                continue
             leaf = skill_node[s]
             a = parent[leaf]
-            if not leaf_parent[a]:
+            if dv <= 0.0 or not leaf_parent[a]:
                 continue
-            p = parent[a]
-            # weights from s to each neighbouring sibling cluster
-            w_to = Dict.empty(key_type=types.int64, value_type=types.float64)
-            for k in range(indptr[s], indptr[s + 1]):
-                t = indices[k]
-                if t == s:
-                    continue
-                c = parent[skill_node[t]]
-                if c == a or (leaf_parent[c] and parent[c] == p):
-                    w_to[c] = w_to.get(c, 0.0) + data[k]
-            w_a = w_to.get(a, 0.0)
-            pv = vol[p]
-            va, ga = vol[a], cut[a]
-            va2 = va - dv
-            ga2 = ga - dv + 2.0 * w_a
-            base_a = _cluster_f(va, ga, pv, vol_graph)
-            new_a = _cluster_f(va2, ga2, pv, vol_graph)
-            best, best_c = -1e-12, -1
-            for c, w_c in w_to.items():
-                if c == a:
-                    continue
-                vb, gb = vol[c], cut[c]
-                delta = (new_a - base_a) + _cluster_f(vb + dv, gb + dv - 2.0 * w_c, pv, vol_graph) - _cluster_f(vb, gb, pv, vol_graph)
-                if delta < best or (delta == best and best_c >= 0 and c < best_c):
-                    best, best_c = delta, c
-            if best_c >= 0:
-                w_c = w_to[best_c]
-                vol[a] = va2
-                cut[a] = ga2
-                vol[best_c] += dv
-                cut[best_c] += dv - 2.0 * w_c
-                parent[leaf] = best_c
+            best, c, w_c, w_a = _best_move(s, dv, a, False, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph)
+            if c >= 0:
+                _apply_move(leaf, dv, a, c, w_a, w_c, parent, vol, cut)
                 moved += 1
+        if moved == 0:
+            # dissolve pass: try emptying each cluster into its sibling clusters
+            n_nodes = parent.shape[0]
+            cluster_of = np.full(n_skills, -1, dtype=np.int64)
+            for s in range(n_skills):
+                cluster_of[s] = parent[skill_node[s]]
+            order = np.argsort(cluster_of, kind="mergesort")
+            touched = np.zeros(n_nodes, dtype=np.bool_)
+            i = 0
+            while i < n_skills:
+                a = cluster_of[order[i]]
+                j = i
+                while j < n_skills and cluster_of[order[j]] == a:
+                    j += 1
+                if a >= 0 and leaf_parent[a] and not touched[a] and vol[a] > 0.0:
+                    members = order[i:j]
+                    total = 0.0
+                    done = 0
+                    targets = np.empty(j - i, dtype=np.int64)
+                    ws = np.empty((j - i, 2))
+                    ok = True
+                    for m in members:
+                        dv = deg[m]
+                        if dv <= 0.0:
+                            ok = False
+                            break
+                        best, c, w_c, w_a = _best_move(m, dv, a, True, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph)
+                        if c < 0:
+                            ok = False
+                            break
+                        _apply_move(skill_node[m], dv, a, c, w_a, w_c, parent, vol, cut)
+                        targets[done] = c
+                        ws[done, 0] = w_a
+                        ws[done, 1] = w_c
+                        done += 1
+                        total += best
+                    if ok and total < -1e-12:
+                        for k in range(done):
+                            touched[targets[k]] = True
+                        moved += done
+                    else:  # undo in reverse order
+                        for k in range(done - 1, -1, -1):
+                            m = members[k]
+                            dv = deg[m]
+                            c = targets[k]
+                            vol[c] -= dv
+                            cut[c] -= dv - 2.0 * ws[k, 1]
+                            vol[a] += dv
+                            cut[a] -= -dv + 2.0 * ws[k, 0]
+                            parent[skill_node[m]] = a
+                i = j
         moved_total += moved
         if moved == 0:
             break
@@ -388,29 +468,32 @@ def _splice_single_children(tree: EncodingTree) -> EncodingTree:
 def build_tree(graph: SkillGraph, height: int = 4, refine: bool = True, progress=None) -> EncodingTree:
     """Encoding tree of height <= `height` that greedily minimises H^T(G).
 
-    Deterministic for a given graph. Every leaf is one skill; isolated skills hang
-    directly under the root. `progress(step, total, message)` is called per layer.
+    Each step inserts the best layer and (with `refine`) moves single skills between sibling
+    clusters; both never raise H^T, so the tree for height h+1 extends the run for height h
+    and its entropy is never higher. Deterministic for a given graph. Every leaf is one
+    skill; isolated skills hang directly under the root. `progress(step, total, message)`
+    is called per layer.
     """
-    if not isinstance(height, (int, np.integer)) or height < 1:
+    if not isinstance(height, (int, np.integer)) or isinstance(height, bool) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
     b = _Builder(graph)
+    tree = b.tree()
     for step in range(height - 1):
         depth, vol = b.state()
-        current = int(depth.max()) if depth.shape[0] > 1 else 0
         best = None
-        for d in range(current):
+        for d in range(int(depth.max())):
             units, groups, delta = b.layer_candidate(d, depth, vol)
             if best is None or delta < best[2] - _EPS:
-                best = (units, groups, delta, d)
+                best = (units, groups, delta)
         if progress is not None:
             progress(step + 1, height - 1, f"layer {step + 1}/{height - 1}")
         if best is None or best[2] >= -_EPS:
             break
         b.apply_layer(best[0], best[1])
-    ids = None
-    tree = EncodingTree.from_parents(b.parent, b.leaf_skill, graph.skills, ids)
-    if refine and tree.height >= 2:
-        tree = refine_leaves(graph, tree)
+        tree = b.tree()
+        if refine:
+            tree = refine_leaves(graph, tree)
+            b = _Builder.from_tree(graph, tree)
     # fresh, stable ids in breadth-first order
     tree.ids = [f"n{i}" for i in range(tree.n_nodes)]
     tree.invalidate()

@@ -1,0 +1,93 @@
+"""`steps taxonomy INPUT --skills-field F ... --out DIR`: build the skill taxonomy folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import CLIError
+from .progress import StageProgress
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("taxonomy", help="build a structural-entropy skill taxonomy from tagged instruction data")
+    p.add_argument("input", help="JSONL, JSON array, CSV or Parquet file")
+    p.add_argument("--skills-field", required=True, help="dotted path of the skills field, e.g. label.ability_en")
+    p.add_argument("--skills-sep", default=None, help="separator when skills are one delimited string, e.g. ', '")
+    p.add_argument("--text-field", default=None, help="dotted path of the instruction text (default: by record shape)")
+    p.add_argument("--casefold", action="store_true", help="lower-case skill names")
+    p.add_argument("--weighting", default="steps", choices=["steps", "count", "ppmi", "npmi"])
+    p.add_argument("--min-count", type=int, default=1, help="drop skills and pairs seen fewer times (default 1)")
+    p.add_argument("--height", type=int, default=4, help="tree height: edges from root to deepest skill (default 4)")
+    p.add_argument("--semantic-weight", type=float, default=0.0, help="mix in embedding kNN edges (0..1, default 0)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from steps_engine.ingest import FieldMapping
+    from steps_engine.pipeline import build_taxonomy, save_taxonomy
+
+    t0 = time.perf_counter()
+    path = Path(args.input)
+    if not path.is_file():
+        raise CLIError(f"input file not found: {path}")
+    if args.height < 1:
+        raise CLIError(f"--height must be >= 1, got {args.height}")
+    if args.min_count < 1:
+        raise CLIError(f"--min-count must be >= 1, got {args.min_count}")
+    if not 0.0 <= args.semantic_weight <= 1.0:
+        raise CLIError(f"--semantic-weight must be in [0, 1], got {args.semantic_weight}")
+    try:
+        mapping = FieldMapping(args.skills_field, args.skills_sep, args.text_field, args.casefold)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    progress = StageProgress(enabled=not args.quiet)
+    try:
+        tax = build_taxonomy(
+            path,
+            mapping,
+            weighting=args.weighting,
+            min_count=args.min_count,
+            height=args.height,
+            semantic_weight=args.semantic_weight,
+            progress=progress,
+        )
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        progress.close()
+    out = save_taxonomy(tax, args.out)
+    rep = tax.ingest_report
+    skipped = rep["skipped"]
+    for bad in skipped[:10]:
+        print(f"{path}: skipped {bad['unit']} {bad['line']}: {bad['reason']}", file=sys.stderr)
+    if rep["rows_skipped"] > 10:
+        print(f"{path}: ... {rep['rows_skipped'] - 10} more skipped rows (see {out / 'ingest_report.json'})", file=sys.stderr)
+    n_top = len(tax.tree.children()[0])
+    summary = {
+        "rows_read": rep["rows_read"],
+        "rows_used": rep["rows_used"],
+        "rows_skipped": rep["rows_skipped"],
+        "skills": tax.graph.n_skills,
+        "edges": tax.graph.n_edges,
+        "height": tax.tree.height,
+        "top_level_clusters": n_top,
+        "structural_entropy": tax.structural_entropy,
+        "one_dim_entropy": tax.one_dim_entropy,
+        "out": str(out),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    print(
+        f"{summary['rows_used']} rows ({summary['rows_skipped']} skipped), {summary['skills']} skills, "
+        f"{summary['edges']} edges -> tree of height {summary['height']} with {n_top} top-level clusters; "
+        f"H^T = {summary['structural_entropy']:.4f} bits (H^1 = {summary['one_dim_entropy']:.4f}); "
+        f"written to {out} in {summary['seconds']} s"
+    )
+    if args.json:
+        print(json.dumps(summary))
+    return 0
