@@ -1,0 +1,277 @@
+"""Tag records with skills from a fixed vocabulary by embedding similarity.
+
+Score of skill s for a record (all cosines between unit embeddings):
+
+    sim(s)   = w * cos(instruction, phrase(s)) + (1 - w) * max_j cos(sentence_j, phrase(s))
+    score(s) = sim(s) - center(s) + lexical_weight * overlap(s)
+
+where sentence_j runs over the response split into sentences (max-pooling: a skill
+used in one paragraph of a long answer is still found), phrase(s) turns `snake_case`
+names into words inside a template ("a task requiring public speaking"), and
+overlap(s) is the fraction of the skill's content words that occur in the instruction
+(a lexical tie-breaker; 0 disables it), and center(s) is the mean of sim(s) over all
+records being tagged (a hubness correction: skills that are close to everything stop
+crowding the top; used only when at least `center_min_records` records are scored
+together, else 0 - so with it on, a record's tags depend on the rest of its file).
+With no response text, sim(s) is the instruction cosine alone. Skills are ranked by
+score; `min_sim` drops those whose sim(s) is below it; `dedupe_sim` skips a skill whose
+name embedding has cosine above it with a skill already picked for the record (near
+duplicates such as marketing_and_promotion / marketing_and_promotions); then the top
+`top_k` are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .embeddings.base import Embedder, ProgressFn
+
+__all__ = [
+    "TagConfig",
+    "Vocabulary",
+    "skill_phrase",
+    "split_sentences",
+    "score_records",
+    "top_indices",
+    "top_skills",
+    "recall_at_k",
+]
+
+
+@dataclass(frozen=True)
+class TagConfig:
+    top_k: int = 5
+    min_sim: float | None = None
+    use_response: bool = True
+    template: str = "a task requiring {}"
+    phrase_names: bool = True  # False: embed the vocabulary strings as written
+    instruction_weight: float = 0.5
+    lexical_weight: float = 0.2
+    center: bool = True
+    center_min_records: int = 20
+    dedupe_sim: float | None = None
+    max_sentences: int = 48
+
+    def validate(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.min_sim is not None and not -1.0 <= self.min_sim <= 1.0:
+            raise ValueError(f"min_sim must be in [-1, 1], got {self.min_sim}")
+        if "{}" not in self.template:
+            raise ValueError(f"template must contain '{{}}', got {self.template!r}")
+        if not 0.0 <= self.instruction_weight <= 1.0:
+            raise ValueError(f"instruction_weight must be in [0, 1], got {self.instruction_weight}")
+        if self.lexical_weight < 0:
+            raise ValueError(f"lexical_weight must be >= 0, got {self.lexical_weight}")
+        if self.dedupe_sim is not None and not -1.0 <= self.dedupe_sim <= 1.0:
+            raise ValueError(f"dedupe_sim must be in [-1, 1], got {self.dedupe_sim}")
+        if self.center_min_records < 1:
+            raise ValueError(f"center_min_records must be >= 1, got {self.center_min_records}")
+        if self.max_sentences < 1:
+            raise ValueError(f"max_sentences must be >= 1, got {self.max_sentences}")
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def skill_phrase(skill: str, template: str = "{}") -> str:
+    """'public_speaking' -> 'public speaking' (also kebab-case and camelCase), in `template`."""
+    words = _CAMEL.sub(" ", skill)
+    words = re.sub(r"[_\-./]+", " ", words)
+    words = re.sub(r"\s+", " ", words).strip().lower()
+    return template.format(words)
+
+
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[*#]*[A-Z0-9])|\n+")
+
+
+def split_sentences(text: str, min_chars: int = 16, max_sentences: int = 48) -> list[str]:
+    """Split on sentence ends and line breaks; fragments shorter than `min_chars` are
+    joined to the next one. At most `max_sentences` chunks (the rest is joined into the
+    last)."""
+    parts = [p.strip(" \t*#-") for p in _SENT_END.split(text or "")]
+    out: list[str] = []
+    carry = ""
+    for p in parts:
+        if not p:
+            continue
+        carry = f"{carry} {p}".strip() if carry else p
+        if len(carry) >= min_chars:
+            out.append(carry)
+            carry = ""
+    if carry:
+        if out:
+            out[-1] = f"{out[-1]} {carry}"
+        else:
+            out.append(carry)
+    if len(out) > max_sentences:
+        out = out[: max_sentences - 1] + [" ".join(out[max_sentences - 1 :])]
+    return out
+
+
+_STOP = frozenset(
+    "a an and the of for to in on with by or as at from into skill skills task tasks "
+    "management techniques technique analysis".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _stem(word: str) -> str:
+    return word[:5]  # crude but language-agnostic enough for overlap counting
+
+
+def _content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+class Vocabulary:
+    """Skill names (exact duplicates and blanks removed, first occurrence kept)."""
+
+    def __init__(self, skills: Sequence[str]):
+        seen: dict[str, None] = {}
+        for s in skills:
+            s = str(s).strip()
+            if s and s not in seen:
+                seen[s] = None
+        if not seen:
+            raise ValueError("vocabulary is empty")
+        self.skills = list(seen)
+        self._words: list[set[str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.skills)
+
+    def phrases(self, template: str = "{}", phrase_names: bool = True) -> list[str]:
+        if not phrase_names:
+            return list(self.skills)
+        return [skill_phrase(s, template) for s in self.skills]
+
+    def content_words(self) -> list[set[str]]:
+        if self._words is None:
+            self._words = [_content_words(skill_phrase(s)) for s in self.skills]
+        return self._words
+
+
+def _lexical_overlap(texts: Sequence[str], vocab: Vocabulary) -> np.ndarray:
+    """[n, V]: fraction of each skill's content words present in each text."""
+    words = vocab.content_words()
+    index: dict[str, list[int]] = {}
+    for j, ws in enumerate(words):
+        for w in ws:
+            index.setdefault(w, []).append(j)
+    size = np.array([max(len(ws), 1) for ws in words], dtype=np.float32)
+    out = np.zeros((len(texts), len(vocab)), dtype=np.float32)
+    for i, t in enumerate(texts):
+        for w in _content_words(t):
+            for j in index.get(w, ()):
+                out[i, j] += 1.0
+    return out / size
+
+
+def score_records(
+    instructions: Sequence[str],
+    responses: Sequence[str | None] | None,
+    vocab: Vocabulary,
+    embedder: Embedder,
+    config: TagConfig = TagConfig(),
+    progress: ProgressFn | None = None,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(score, sim, vocab_vecs), each [n_records, n_skills]; see the module docstring.
+    Also returns the vocabulary embeddings (for `top_skills(..., dedupe_sim=...)`)."""
+    config.validate()
+    n = len(instructions)
+    if responses is not None and len(responses) != n:
+        raise ValueError(f"responses must have {n} entries, got {len(responses)}")
+    vocab_vecs = embedder.encode(vocab.phrases(config.template, config.phrase_names), batch_size=batch_size)
+    texts = [t or "" for t in instructions]
+    sim = embedder.encode(texts, batch_size=batch_size, progress=progress) @ vocab_vecs.T
+    if config.use_response and responses is not None and config.instruction_weight < 1.0:
+        chunks = [split_sentences(r or "", max_sentences=config.max_sentences) for r in responses]
+        owner = np.repeat(np.arange(n), [len(c) for c in chunks])
+        flat = [s for c in chunks for s in c]
+        if flat:
+            sent_sim = embedder.encode(flat, batch_size=batch_size, progress=progress) @ vocab_vecs.T
+            resp = np.full((n, len(vocab)), -np.inf, dtype=np.float32)
+            np.maximum.at(resp, owner, sent_sim)
+            has = np.isfinite(resp[:, 0])
+            w = config.instruction_weight
+            sim[has] = w * sim[has] + (1.0 - w) * resp[has]
+    score = sim
+    if config.center and n >= config.center_min_records:
+        score = sim - sim.mean(axis=0, keepdims=True)
+    if config.lexical_weight > 0:
+        score = score + config.lexical_weight * _lexical_overlap(texts, vocab)
+    return score, sim, vocab_vecs
+
+
+def top_indices(
+    score: np.ndarray,
+    top_k: int,
+    sim: np.ndarray | None = None,
+    min_sim: float | None = None,
+    vocab_vecs: np.ndarray | None = None,
+    dedupe_sim: float | None = None,
+) -> list[list[int]]:
+    """Per record: up to `top_k` skill indices by descending score (see module docstring)."""
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if min_sim is not None and sim is None:
+        raise ValueError("min_sim needs sim")
+    if dedupe_sim is not None and vocab_vecs is None:
+        raise ValueError("dedupe_sim needs vocab_vecs")
+    n_skills = score.shape[1]
+    filtered = min_sim is not None or dedupe_sim is not None
+    k = min(top_k, n_skills)
+    out = []
+    for i in range(score.shape[0]):
+        if filtered:  # walk the whole ranking: skipped skills make room for later ones
+            cand = np.argsort(-score[i], kind="stable")
+        else:
+            cand = np.argpartition(-score[i], k - 1)[:k]
+            cand = cand[np.argsort(-score[i, cand], kind="stable")]
+        picked: list[int] = []
+        for j in cand:
+            if min_sim is not None and sim[i, j] < min_sim:
+                continue
+            if dedupe_sim is not None and picked and np.max(vocab_vecs[picked] @ vocab_vecs[j]) > dedupe_sim:
+                continue
+            picked.append(int(j))
+            if len(picked) == top_k:
+                break
+        out.append(picked)
+    return out
+
+
+def top_skills(
+    score: np.ndarray,
+    sim: np.ndarray,
+    vocab: Vocabulary,
+    top_k: int,
+    min_sim: float | None = None,
+    vocab_vecs: np.ndarray | None = None,
+    dedupe_sim: float | None = None,
+) -> list[list[tuple[str, float]]]:
+    """Per record: up to `top_k` (skill, sim) pairs by descending score."""
+    idx = top_indices(score, top_k, sim, min_sim, vocab_vecs, dedupe_sim)
+    return [[(vocab.skills[j], float(sim[i, j])) for j in row] for i, row in enumerate(idx)]
+
+
+def recall_at_k(
+    score: np.ndarray, truth: Sequence[Sequence[int]], k: int, predicted: list[list[int]] | None = None
+) -> float:
+    """Micro recall: true skills found in the top k / all true skills (records without
+    truth skipped). `predicted` (per-record index lists) overrides plain top-k of score."""
+    if predicted is None:
+        k = min(k, score.shape[1])
+        predicted = np.argpartition(-score, k - 1, axis=1)[:, :k].tolist()
+    hits = total = 0
+    for i, t in enumerate(truth):
+        if t:
+            hits += len(set(predicted[i][:k]) & set(t))
+            total += len(t)
+    return hits / total if total else float("nan")
