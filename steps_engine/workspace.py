@@ -28,7 +28,7 @@ from .tree import EncodingTree
 __all__ = ["FORMAT", "Workspace", "default_dir", "atomic_write"]
 
 FORMAT = "steps-workspace/1"
-TAXONOMY_FILES = ("taxonomy.json", "graph.csv", "skills.csv", "input.json")
+TAXONOMY_FILES = ("taxonomy.json", "graph.csv", "skills.csv", "input.json", "ingest_report.json")
 
 
 def default_dir() -> Path:

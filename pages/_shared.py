@@ -1,0 +1,128 @@
+"""What every studio page needs: the session's workspace, cached derived data, error display.
+
+Persistent state lives in the workspace folder; `st.session_state` holds only the open
+Workspace object and what the user is doing now. Cached functions are keyed on content
+hashes (`ws.tree_key`, `ws.graph_key`) plus parameters; the Workspace argument itself is
+excluded from hashing (leading underscore).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import streamlit as st
+
+from steps_engine import studio_state
+from steps_engine.entropy import node_terms
+from steps_engine.workspace import Workspace, default_dir
+
+
+def workspace() -> Workspace:
+    """The session's workspace ($STEPS_WORKSPACE or ./workspace); an empty one gets the demo."""
+    root = default_dir()
+    ws = st.session_state.get("_ws")
+    if ws is None or ws.root != root:
+        try:
+            ws = Workspace.open(root)
+        except (OSError, ValueError) as exc:
+            fail(f"Cannot open the workspace {root}: {exc}", "Set STEPS_WORKSPACE to a writable folder and reload.")
+        st.session_state["_ws"] = ws
+    if not ws.has_taxonomy:
+        with st.status("Building the demo taxonomy (first start)…", expanded=False) as status:
+            try:
+                studio_state.ensure_taxonomy(ws, progress=_progress(status))
+            except (OSError, ValueError) as exc:
+                status.update(label="No taxonomy yet", state="error")
+                fail(str(exc), "Load a dataset on the Data page.")
+            status.update(label="Demo taxonomy ready", state="complete")
+    return ws
+
+
+def _progress(status):
+    bar = st.progress(0.0)
+
+    def cb(stage: str, done: float, total: float) -> None:
+        frac = 0.0 if not total else min(float(done) / float(total), 1.0)
+        bar.progress(frac, text=f"{stage}: {frac:.0%}")
+
+    return cb
+
+
+def fail(message: str, next_step: str) -> None:
+    """Show an error with what to do next and stop the page."""
+    st.error(f"{message}\n\n**Next:** {next_step}")
+    st.stop()
+
+
+@contextlib.contextmanager
+def user_errors(next_step: str = "Check the inputs above and try again."):
+    """Turn ValueError/OSError/KeyError raised by the engine into an st.error (no traceback)."""
+    try:
+        yield
+    except (ValueError, OSError, KeyError) as exc:
+        st.error(f"{exc}\n\n**Next:** {next_step}")
+
+
+# ---- cached derived data ------------------------------------------------------
+@st.cache_data(max_entries=16, show_spinner=False)
+def terms(tree_key: str, _ws: Workspace) -> np.ndarray:
+    return node_terms(_ws.graph, _ws.tree).term
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def readout(tree_key: str, _ws: Workspace) -> dict:
+    return studio_state.entropy_readout(_ws.graph, _ws.tree, terms(tree_key, _ws))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def clusters(tree_key: str, _ws: Workspace):
+    return studio_state.cluster_table(_ws.tree, _ws.graph, terms(tree_key, _ws))
+
+
+def cluster_picker(label: str, ws: Workspace, key: str, include_root: bool = True, help: str | None = None) -> str | None:
+    """Selectbox over clusters by id, shown as 'label · N skills · id'."""
+    df = clusters(ws.tree_key, ws)
+    if not include_root:
+        df = df[df["depth"] > 0]
+    ids = df["id"].tolist()
+    names = {
+        r.id: f"{'  ' * int(r.depth)}{r.label or '(unnamed)'} · {r.skills} skills · {r.id}" for r in df.itertuples()
+    }
+    if st.session_state.get(key) not in names:
+        st.session_state.pop(key, None)
+    return st.selectbox(label, ids, format_func=names.get, key=key, help=help)
+
+
+def skill_names(ws: Workspace) -> list[str]:
+    """Skills currently in the taxonomy, sorted."""
+    return _skill_names(ws.tree_key, ws)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _skill_names(tree_key: str, _ws: Workspace) -> list[str]:
+    return sorted(_ws.tree.members(0))
+
+
+def entropy_metrics(ws: Workspace) -> None:
+    r = readout(ws.tree_key, ws)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Structural entropy H^T", f"{r['structural']:.4f} bits")
+    c2.metric("1-D entropy H^1", f"{r['one_dim']:.4f} bits")
+    c3.metric("H^T / H^1", f"{r['ratio']:.3f}")
+
+
+def show_edit_result(res) -> None:
+    """Remember an edit's entropy change so the next rerun can show it."""
+    st.session_state["_last_edit"] = {
+        "description": res.edit.describe(),
+        "before": res.entropy_before,
+        "after": res.entropy_after,
+    }
+
+
+def last_edit_banner() -> None:
+    e = st.session_state.get("_last_edit")
+    if e:
+        d = e["after"] - e["before"]
+        st.success(f"{e['description']}: structural entropy {e['before']:.4f} → {e['after']:.4f} bits ({d:+.4f})")

@@ -1,0 +1,9 @@
+"""Placeholder until the engine module lands."""
+
+import streamlit as st
+
+from pages import _shared as ui
+
+ws = ui.workspace()
+st.title("synthesize")
+st.info("This page is being wired to the engine.")

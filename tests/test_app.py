@@ -1,0 +1,175 @@
+"""The studio pages through streamlit.testing.v1.AppTest (no browser)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from steps_engine import studio_state  # noqa: E402
+from steps_engine.workspace import Workspace  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 180  # 2 shared cores: be generous
+PAGES = ["data", "taxonomy", "skill_map", "curate", "combinations", "synthesize", "export"]
+
+
+def _demo_file(tmp: Path) -> Path:
+    """The bundled demo; a planted stand-in of the same shape while it is absent."""
+    if studio_state.demo_path().is_file():
+        return studio_state.demo_path()
+    from steps_engine.synthetic import planted_skill_rows
+
+    names, batches = planted_skill_rows(60, 600, n_top=4, n_sub=4, seed=3)
+    path = tmp / "demo.jsonl"
+    with open(path, "w") as fh:
+        k = 0
+        for rows in batches:
+            for row in rows:
+                k += 1
+                rec = {"id": f"demo-{k:04d}", "instruction": f"task {k}", "output": "ok", "skills": [names[i] for i in row]}
+                fh.write(json.dumps(rec) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    ws = Workspace(tmp / "ws")
+    studio_state.build_into_workspace(ws, _demo_file(tmp), studio_state.demo_mapping(), height=3)
+    return ws.root
+
+
+@pytest.fixture
+def ws_dir(demo_template, tmp_path, monkeypatch):
+    d = tmp_path / "ws"
+    shutil.copytree(demo_template, d)
+    monkeypatch.setenv("STEPS_WORKSPACE", str(d))
+    return d
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if page != "data":
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_renders_with_the_demo(ws_dir, page):
+    at = open_page(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, "page drew nothing"
+
+
+def test_taxonomy_page_shows_entropies_and_figure(ws_dir):
+    at = open_page("taxonomy")
+    no_errors(at)
+    ws = Workspace(ws_dir)
+    r = studio_state.entropy_readout(ws.graph, ws.tree)
+    assert metric(at, "Structural entropy H^T") == f"{r['structural']:.4f} bits"
+    assert metric(at, "H^T / H^1") == f"{r['ratio']:.3f}"
+    assert at.get("plotly_chart"), "no chart"
+    at.radio(key="tax_kind").set_value("icicle").run()
+    no_errors(at)
+
+
+def test_an_empty_workspace_opens_on_the_demo(tmp_path, monkeypatch):
+    if not studio_state.demo_path().is_file():
+        pytest.skip("bundled demo not present")
+    monkeypatch.setenv("STEPS_WORKSPACE", str(tmp_path / "fresh"))
+    at = open_page("taxonomy")  # a deep link straight to a page
+    no_errors(at)
+    assert Workspace(tmp_path / "fresh").has_taxonomy
+    assert metric(at, "Structural entropy H^T").endswith("bits")
+
+
+def _move_first_skill(at: AppTest, ws: Workspace) -> tuple[str, str]:
+    tree = ws.tree
+    skill = sorted(tree.members(0))[0]
+    leaf = tree.leaf_of_skill()[tree.skills.index(skill)]
+    home = tree.parent[leaf]
+    target = next(
+        tree.ids[c] for c in tree.children()[0] if tree.leaf_skill[c] < 0 and c != home and not tree.path_to_root(leaf).count(c)
+    )
+    at.multiselect(key="move_skills").set_value([skill])
+    at.selectbox(key="move_target").set_value(target).run()
+    at.button(key="do_move").click().run()
+    return skill, target
+
+
+def test_curate_edit_changes_tree_and_readout_and_undo_restores(ws_dir):
+    at = open_page("curate")
+    no_errors(at)
+    h0 = metric(at, "Structural entropy H^T")
+    skill, target = _move_first_skill(at, Workspace(ws_dir))
+    no_errors(at)
+    assert metric(at, "Structural entropy H^T") != h0
+    assert any("→" in s.value for s in at.success)
+    tree = Workspace(ws_dir).tree
+    assert skill in tree.members(tree.node_index(target))
+    at.button(key="undo").click().run()
+    no_errors(at)
+    assert metric(at, "Structural entropy H^T") == h0
+    tree = Workspace(ws_dir).tree
+    assert skill not in tree.members(tree.node_index(target))
+    at.button(key="redo").click().run()
+    assert metric(at, "Structural entropy H^T") != h0
+
+
+def test_a_restart_keeps_the_edit(ws_dir):
+    at = open_page("curate")
+    h0 = metric(at, "Structural entropy H^T")
+    _move_first_skill(at, Workspace(ws_dir))
+    h1 = metric(at, "Structural entropy H^T")
+    again = open_page("curate")  # a new session on the same workspace folder
+    no_errors(again)
+    assert metric(again, "Structural entropy H^T") == h1 != h0
+    assert not again.button(key="undo").disabled
+
+
+def test_rename_and_create_from_the_curate_page(ws_dir):
+    at = open_page("curate")
+    root = Workspace(ws_dir).tree.ids[0]
+    at.selectbox(key="create_parent").set_value(root)
+    at.text_input(key="create_label").set_value("Hand-made").run()
+    at.button(key="do_create").click().run()
+    no_errors(at)
+    assert "Hand-made" in Workspace(ws_dir).tree.labels
+    # the root is never offered as a cluster to merge away
+    assert not any(o.endswith(f"· {root}") for o in at.selectbox(key="merge_source").options)
+    assert any(o.endswith(f"· {root}") for o in at.selectbox(key="merge_target").options)
+
+
+def test_a_refused_edit_is_an_error_message_not_a_traceback(ws_dir):
+    at = open_page("curate")
+    tree = Workspace(ws_dir).tree
+    first = next(c for c in tree.children()[0] if tree.leaf_skill[c] < 0)
+    inner = next((c for c in tree.children()[first] if tree.leaf_skill[c] < 0), None)
+    if inner is None:
+        pytest.skip("demo tree has no nested cluster")
+    at.selectbox(key="merge_source").set_value(tree.ids[first])
+    at.selectbox(key="merge_target").set_value(tree.ids[inner]).run()
+    at.button(key="do_merge").click().run()
+    assert not at.exception
+    assert at.error and "Next" in at.error[0].value
+
+
+def test_skill_map_move_needs_a_selection(ws_dir):
+    at = open_page("skill_map")
+    no_errors(at)
+    assert at.button(key="map_move").disabled
