@@ -202,3 +202,14 @@ def test_taxonomy_from_real_data(path, field, sep, n_skills):
             if cat[a] == cat[b]
         )
         assert same > 0
+
+
+def test_two_triangles_builder_finds_the_obvious_two_community_tree():
+    # greedy merging alone stops at {a,b} {c,d} {e,f} (H = 1.8656); dissolving {c,d} into its
+    # neighbours reaches the two triangles, H = 1.69951 (worked out in test_entropy.py)
+    pairs = [(0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5), (2, 3)]
+    e = np.array(pairs)
+    g = SkillGraph(list("abcdef"), np.ones(6, np.int64), 1, e[:, 0], e[:, 1], np.ones(7))
+    tree = build_tree(g, height=2)
+    assert structural_entropy(g, tree) == pytest.approx(1.6995138503199658, rel=1e-12)
+    assert sorted(sorted(tree.members(c)) for c in tree.children()[0]) == [list("abc"), list("def")]
