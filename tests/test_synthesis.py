@@ -443,3 +443,46 @@ def test_batch_output_imports_into_the_results_format(setup, tmp_path):
     assert any("line 5" in p for p in rep.problems)
     rep = synthesize(tax, combos, model="m", out=out, limit=4, import_batch=bo)  # idempotent
     assert rep.done == 0 and len(out.read_text().splitlines()) == 4
+
+
+# ---------------------------------------------------------------------------------------
+# Crash safety: SIGKILL a CLI run in a subprocess, restart, check exactly-once
+
+
+def _cli(tax, combos, out, server, key, *extra):
+    env = {**os.environ, "OPENAI_API_KEY": key, "PYTHONPATH": str(REPO)}
+    env.pop("OPENAI_BASE_URL", None)
+    cmd = [sys.executable, "-m", "steps_engine", "synthesize", str(tax), "--combos", str(combos), "--model", "m",
+           "--base-url", server.base_url, "--concurrency", "3", "--out", str(out), "--quiet", "--no-cache", *extra]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _count_lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+@pytest.mark.parametrize("kill_after", [(2, 9), (5, 14)])
+def test_sigkill_mid_run_then_restart_does_every_combination_exactly_once(setup, tmp_path, kill_after):
+    tax, combos = setup
+    key = "sk-test-" + uuid.uuid4().hex
+    out = tmp_path / "r.jsonl"
+    with FakeOpenAI(delay=0.05) as srv:
+        for target in kill_after:
+            proc = _cli(tax, combos, out, srv, key)
+            deadline = time.monotonic() + 60  # generous: only guards against a hang
+            while _count_lines(out) < target and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+            assert _count_lines(out) < 20  # killed before the end
+        proc = _cli(tax, combos, out, srv, key, "--json")
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr.decode()[-2000:]
+    summary = json.loads(stdout.decode().splitlines()[-1])
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    ids = [r["id"] for r in recs]
+    assert len(ids) == len(set(ids)) == 20
+    assert all(r["status"] == "ok" for r in recs)
+    assert summary["skipped"] + summary["ok"] == 20
+    assert key not in out.read_text() and key.encode() not in stderr

@@ -1,0 +1,111 @@
+"""`steps synthesize DIR --combos FILE --model M --out FILE`: combinations -> conversations."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from . import CLIError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("synthesize", help="synthesize conversations for skill combinations through an LLM endpoint")
+    p.add_argument("dir", help="taxonomy folder (taxonomy.json, input.json)")
+    p.add_argument("--combos", required=True, help="combinations JSONL from `steps combos`")
+    p.add_argument("--model", required=True, help="model name sent to the endpoint")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N distinct combinations")
+    p.add_argument("--dry-run", action="store_true", help="write prompts.jsonl and batch_input.jsonl beside --out; send nothing")
+    p.add_argument("--out", required=True, help="results JSONL (appended; a restart resumes)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--max-retries", type=int, default=5, help="retries on 429/5xx/timeouts (default 5)")
+    p.add_argument("--template", default=None, help="prompt template file (default: built-in)")
+    p.add_argument("--retry-failed", action="store_true", help="run only the combinations recorded as failed")
+    p.add_argument("--seed", type=int, default=0, help="seed for example choice and jitter (default 0)")
+    p.add_argument("--import-batch", default=None, metavar="FILE", help="import a Batch API output file instead of sending")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--cache-dir", default=None, help="response cache folder (default <out>.cache)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+    p.add_argument("--show-prompt", type=int, default=None, metavar="I", help="print the messages of combination I and exit")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+class _Bar:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, ev: dict) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=ev["total"], desc="synthesize", unit="conv", file=sys.stderr, dynamic_ncols=True)
+        self.bar.update(ev["done"] - self.bar.n)
+        u = ev["usage"]
+        self.bar.set_postfix(ok=ev["ok"], rej=ev["rejected"], fail=ev["failed"], cached=ev["cache_hits"],
+                             tok=u["total_tokens"], refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(args) -> int:
+    from steps_engine.prompts import load_template
+    from steps_engine.synthesis import load_combinations, prepare_jobs, synthesize
+
+    if args.concurrency < 1:
+        raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")
+    if args.limit is not None and args.limit < 0:
+        raise CLIError(f"--limit must be >= 0, got {args.limit}")
+    if args.timeout <= 0:
+        raise CLIError(f"--timeout must be > 0, got {args.timeout}")
+    if args.max_retries < 0:
+        raise CLIError(f"--max-retries must be >= 0, got {args.max_retries}")
+    if not (Path(args.dir) / "input.json").is_file():
+        raise CLIError(f"{args.dir}: no input.json (run `steps taxonomy` first)")
+    try:
+        template = load_template(args.template)
+        combos, problems = load_combinations(args.combos)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    for p in problems[:10]:
+        print(p, file=sys.stderr)
+    params = {"temperature": args.temperature}
+    if args.max_tokens is not None:
+        params["max_tokens"] = args.max_tokens
+    if args.show_prompt is not None:
+        if not 0 <= args.show_prompt < len(combos):
+            raise CLIError(f"--show-prompt must be in 0..{len(combos) - 1}, got {args.show_prompt}")
+        jobs, _ = prepare_jobs(args.dir, [combos[args.show_prompt]], model=args.model, template=template, seed=args.seed)
+        print(json.dumps({"id": jobs[0].id, "messages": jobs[0].messages}, ensure_ascii=False, indent=2))
+        return 0
+    bar = _Bar(enabled=not args.quiet)
+    try:
+        rep = synthesize(
+            args.dir, combos, model=args.model, out=args.out, base_url=args.base_url,
+            concurrency=args.concurrency, limit=args.limit, timeout=args.timeout, max_retries=args.max_retries,
+            template=template, params=params, retry_failed=args.retry_failed, seed=args.seed,
+            dry_run=args.dry_run, import_batch=args.import_batch, cache_dir=args.cache_dir,
+            use_cache=not args.no_cache, progress=bar,
+        )
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        bar.close()
+    for p in rep.problems[:20]:
+        print(p, file=sys.stderr)
+    print(rep.summary())
+    if args.json:
+        d = rep.to_json()
+        d.pop("problems")
+        d["problems"] = len(rep.problems)
+        print(json.dumps(d))
+    return 0

@@ -1,0 +1,126 @@
+"""Export synthesis results for training.
+
+`export(results, fmt=..., out=..., curriculum=None, ...) -> ExportReport` reads a results
+JSONL file (ok records only; repeated ids resolved by `synthesis.read_results`), converts
+each record with a format from `formats` (chat, sharegpt, alpaca, parquet), optionally
+orders them with a curriculum (`curriculum`), writes the data atomically and a dataset
+card README.md beside it (`card`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .card import cluster_of, render_card, write_card
+from .curriculum import PRESETS, assign_epochs, parse_weights
+from .formats import FORMATS, get_format
+
+__all__ = ["ExportReport", "export", "provenance", "FORMATS", "PRESETS"]
+
+_PROVENANCE = ("id", "skills", "k", "start", "gain", "lca", "strategy", "scope", "taxonomy_path",
+               "taxonomy_labels", "model", "template_hash")
+
+
+def provenance(rec: dict) -> dict:
+    meta = {key: rec.get(key) for key in _PROVENANCE}
+    meta["k"] = meta["k"] or len(rec["skills"])
+    meta["taxonomy_path"] = list(meta["taxonomy_path"] or [])
+    meta["taxonomy_labels"] = list(meta["taxonomy_labels"] or [])
+    meta["cluster"] = cluster_of(meta)
+    meta["source_ids"] = [s.get("source_id") for s in rec.get("seeds") or []]
+    return meta
+
+
+@dataclass
+class ExportReport:
+    out: str
+    card: str | None
+    format: str
+    records: int = 0
+    statuses: dict = field(default_factory=dict)
+    per_k: dict = field(default_factory=dict)
+    per_epoch: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        ks = ", ".join(f"k={k}: {n}" for k, n in sorted(self.per_k.items()))
+        return f"{self.records} records -> {self.out} ({self.format}; {ks})" + (f", card {self.card}" if self.card else "")
+
+
+def export(
+    results: str | Path,
+    *,
+    fmt: str,
+    out: str | Path,
+    curriculum: str | list | None = None,
+    seed: int = 0,
+    card: bool = True,
+    taxonomy_dir: str | Path | None = None,
+    progress=None,
+) -> ExportReport:
+    """Write `results` as `fmt` to `out`. `curriculum`: None, a preset name ("steps3"),
+    a weights string (see `curriculum.parse_weights`) or a list of per-epoch dicts.
+    `taxonomy_dir` (optional) lets the card report coverage of the taxonomy's skills.
+    `progress(done, total)` is called while converting."""
+    from steps_engine.synthesis import read_results
+
+    exporter = get_format(fmt)
+    out = Path(out)
+    if out.exists() and out.is_dir():
+        raise ValueError(f"out must be a file path, got the folder {str(out)!r}")
+    schedule = None
+    if curriculum is not None:
+        schedule = parse_weights(curriculum) if isinstance(curriculum, str) else list(curriculum)
+    records, problems = read_results(results)
+    statuses = Counter(r.get("status") for r in records)
+    usable = []
+    for r in records:
+        if r.get("status") != "ok":
+            continue
+        if not isinstance(r.get("messages"), list) or not r["messages"] or not isinstance(r.get("skills"), list):
+            problems.append(f"{results}: record {r['id']}: status ok without messages/skills, skipped")
+            continue
+        usable.append(r)
+    metas = [provenance(r) for r in usable]
+    pairs = list(zip(metas, usable))
+    epochs = Counter()
+    if schedule is not None:
+        order = assign_epochs([{"k": m["k"], "i": i} for i, m in enumerate(metas)], schedule, seed=seed)
+        pairs = []
+        for e, item in order:
+            m, r = metas[item["i"]], usable[item["i"]]
+            m["curriculum_epoch"] = e
+            epochs[e] += 1
+            pairs.append((m, r))
+    rows = []
+    for i, (m, r) in enumerate(pairs, 1):
+        rows.append(exporter.convert(r["messages"], m))
+        if progress is not None and (i % 1000 == 0 or i == len(pairs)):
+            progress(i, len(pairs))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    exporter.write(rows, out)
+    report = ExportReport(out=str(out), card=None, format=fmt, records=len(rows), statuses=dict(statuses),
+                          per_k=dict(Counter(m["k"] for m, _ in pairs)), per_epoch=dict(epochs), problems=problems)
+    if card:
+        tax_skills = None
+        if taxonomy_dir is not None:
+            from steps_engine.tree import EncodingTree
+
+            tax_skills = list(EncodingTree.load(Path(taxonomy_dir) / "taxonomy.json").skills)
+        settings = {
+            "format": f"`{fmt}` (`{out.name}`)",
+            "curriculum": "none" if schedule is None else f"`{curriculum if isinstance(curriculum, str) else json.dumps(schedule)}` (seed {seed})",
+            "source results": f"`{Path(results).name}`",
+        }
+        text = render_card([m for m, _ in pairs], data_file=out.name, fmt=fmt, statuses=statuses, settings=settings,
+                           taxonomy_skills=tax_skills, epochs=epochs or None)
+        card_path = out.parent / "README.md"
+        write_card(card_path, text)
+        report.card = str(card_path)
+    return report

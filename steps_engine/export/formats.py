@@ -1,0 +1,139 @@
+"""Output formats, one small class each, behind `ExportFormat`.
+
+Every exported record carries provenance under "metadata" (JSONL formats) or as columns
+(Parquet). Formats:
+- chat: {"messages": [{"role", "content"}, ...], "metadata": {...}} (TRL SFTTrainer reads `messages`).
+- sharegpt: {"conversations": [{"from": "system"|"human"|"gpt", "value"}], "metadata": {...}}.
+- alpaca: {"instruction", "input", "output", "metadata"}: instruction = the first user turn,
+  output = the final assistant turn, input = the turns in between as a transcript
+  ("Assistant: ...\\n\\nUser: ...", empty for a single exchange); a system turn goes to "system".
+- parquet: one row per record: id, messages (list of {role, content}), the provenance columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+__all__ = ["ExportFormat", "FORMATS", "get_format"]
+
+
+class ExportFormat(ABC):
+    name: str
+    suffix: str
+
+    @abstractmethod
+    def convert(self, messages: list[dict], meta: dict) -> dict:
+        """One output row."""
+
+    def write(self, rows: list[dict], path: Path) -> None:
+        """Write rows atomically (JSON Lines by default)."""
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+class ChatFormat(ExportFormat):
+    name, suffix = "chat", ".jsonl"
+
+    def convert(self, messages, meta):
+        return {"messages": [{"role": m["role"], "content": m["content"]} for m in messages], "metadata": meta}
+
+
+class ShareGPTFormat(ExportFormat):
+    name, suffix = "sharegpt", ".jsonl"
+    ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
+
+    def convert(self, messages, meta):
+        return {"conversations": [{"from": self.ROLES[m["role"]], "value": m["content"]} for m in messages], "metadata": meta}
+
+
+class AlpacaFormat(ExportFormat):
+    name, suffix = "alpaca", ".jsonl"
+    SPEAKER = {"user": "User", "assistant": "Assistant"}
+
+    def convert(self, messages, meta):
+        system = [m["content"] for m in messages if m["role"] == "system"]
+        turns = [m for m in messages if m["role"] != "system"]
+        middle = turns[1:-1]
+        row = {
+            "instruction": turns[0]["content"],
+            "input": "\n\n".join(f"{self.SPEAKER[m['role']]}: {m['content']}" for m in middle),
+            "output": turns[-1]["content"],
+        }
+        if system:
+            row["system"] = system[0]
+        row["metadata"] = meta
+        return row
+
+
+class ParquetFormat(ExportFormat):
+    name, suffix = "parquet", ".parquet"
+
+    def convert(self, messages, meta):
+        return {
+            "id": meta["id"],
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "skills": meta["skills"],
+            "k": meta["k"],
+            "start": meta.get("start"),
+            "gain": meta.get("gain"),
+            "lca": None if meta.get("lca") is None else str(meta["lca"]),
+            "taxonomy_path": [str(x) for x in meta.get("taxonomy_path") or []],
+            "taxonomy_labels": [str(x) for x in meta.get("taxonomy_labels") or []],
+            "cluster": meta.get("cluster"),
+            "source_ids": [None if s is None else str(s) for s in meta.get("source_ids") or []],
+            "model": meta.get("model"),
+            "template_hash": meta.get("template_hash"),
+            "curriculum_epoch": meta.get("curriculum_epoch"),
+        }
+
+    def schema(self):
+        import pyarrow as pa
+
+        text_list = pa.list_(pa.string())
+        return pa.schema([
+            ("id", pa.string()),
+            ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+            ("skills", text_list),
+            ("k", pa.int32()),
+            ("start", pa.string()),
+            ("gain", pa.float64()),
+            ("lca", pa.string()),
+            ("taxonomy_path", text_list),
+            ("taxonomy_labels", text_list),
+            ("cluster", pa.string()),
+            ("source_ids", text_list),
+            ("model", pa.string()),
+            ("template_hash", pa.string()),
+            ("curriculum_epoch", pa.int32()),
+        ])
+
+    def write(self, rows, path):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(rows, schema=self.schema())
+        tmp = path.with_name(path.name + ".tmp")
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+FORMATS: dict[str, type[ExportFormat]] = {
+    f.name: f for f in (ChatFormat, ShareGPTFormat, AlpacaFormat, ParquetFormat)
+}
+
+
+def get_format(name: str) -> ExportFormat:
+    try:
+        return FORMATS[name]()
+    except KeyError:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {name!r}") from None

@@ -1,0 +1,158 @@
+"""Export: formats read back, provenance, curriculum counts, dataset card, CLI."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from steps_engine.cli import main
+from steps_engine.export import export
+from steps_engine.export.curriculum import assign_epochs, band_of, parse_weights
+
+CONV2 = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+CONV4 = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "u1"},
+    {"role": "assistant", "content": "a1"},
+    {"role": "user", "content": "u2"},
+    {"role": "assistant", "content": "a2"},
+]
+
+
+def rec(i, k, status="ok", messages=CONV2, path=("c1",), labels=("cluster one",)):
+    skills = [f"s{j}" for j in range(k)]
+    return {
+        "id": f"id{i:03d}", "status": status, "skills": skills, "start": skills[0], "k": k, "gain": 0.5 * k,
+        "lca": path[-1] if path else "root", "taxonomy_path": list(path), "taxonomy_labels": list(labels),
+        "seeds": [{"skill": s, "source_id": 100 + j if j else f"r{i}"} for j, s in enumerate(skills)],
+        "messages": messages if status == "ok" else None, "model": "m1", "template_hash": "th1",
+        "usage": {"total_tokens": 10}, "reason": None if status == "ok" else "x",
+    }
+
+
+@pytest.fixture()
+def results(tmp_path):
+    recs = [rec(0, 2, messages=CONV4), rec(1, 3, path=("c2",), labels=("two",)), rec(2, 3, path=()),
+            rec(3, 2, status="failed"), rec(4, 4, status="rejected"), rec(5, 2, path=("c1", "c1a"), labels=("one", "one-a"))]
+    p = tmp_path / "results.jsonl"
+    lines = [json.dumps(r) for r in recs]
+    lines.insert(1, json.dumps(rec(1, 3, status="failed")))  # an earlier record of id001, superseded
+    p.write_text("\n".join(lines) + "\n{torn")
+    return p
+
+
+def test_chat_jsonl_reads_back_with_provenance(results, tmp_path):
+    out = tmp_path / "out" / "train.jsonl"
+    rep = export(results, fmt="chat", out=out)
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert rep.records == len(rows) == 4  # ok records only, id001 counted once
+    assert [r["metadata"]["id"] for r in rows] == ["id000", "id001", "id002", "id005"]
+    assert rows[0]["messages"] == CONV4
+    m = rows[1]["metadata"]
+    assert m["skills"] == ["s0", "s1", "s2"] and m["k"] == 3 and m["gain"] == 1.5 and m["lca"] == "c2"
+    assert m["source_ids"] == ["r1", 101, 102] and m["model"] == "m1" and m["template_hash"] == "th1"
+    assert m["cluster"] == "c2: two" and rows[2]["metadata"]["cluster"].startswith("(spans")
+    assert any("incomplete" in p for p in rep.problems)
+    assert not list(out.parent.glob("*.tmp"))
+
+
+def test_sharegpt_maps_roles(results, tmp_path):
+    out = tmp_path / "sg.jsonl"
+    export(results, fmt="sharegpt", out=out)
+    first = json.loads(out.read_text().splitlines()[0])
+    assert [t["from"] for t in first["conversations"]] == ["system", "human", "gpt", "human", "gpt"]
+    assert [t["value"] for t in first["conversations"]] == [m["content"] for m in CONV4]
+    assert first["metadata"]["id"] == "id000"
+
+
+def test_alpaca_flattens_first_user_and_final_assistant(results, tmp_path):
+    out = tmp_path / "al.jsonl"
+    export(results, fmt="alpaca", out=out)
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert rows[0]["instruction"] == "u1" and rows[0]["output"] == "a2"
+    assert rows[0]["input"] == "Assistant: a1\n\nUser: u2" and rows[0]["system"] == "be brief"
+    assert (rows[1]["instruction"], rows[1]["input"], rows[1]["output"]) == ("q", "", "a")
+
+
+def test_parquet_reads_back_with_pyarrow(results, tmp_path):
+    out = tmp_path / "train.parquet"
+    export(results, fmt="parquet", out=out)
+    table = pq.read_table(out)
+    assert table.num_rows == 4
+    rows = table.to_pylist()
+    assert rows[0]["messages"] == CONV4 and rows[0]["id"] == "id000"
+    assert rows[1]["k"] == 3 and rows[1]["source_ids"] == ["r1", "101", "102"] and rows[1]["taxonomy_path"] == ["c2"]
+    assert rows[3]["taxonomy_labels"] == ["one", "one-a"] and rows[3]["cluster"] == "c1: one"
+
+
+def test_card_counts_per_k_and_cluster(results, tmp_path):
+    out = tmp_path / "d" / "train.jsonl"
+    rep = export(results, fmt="chat", out=out)
+    card = (tmp_path / "d" / "README.md").read_text()
+    assert rep.card == str(tmp_path / "d" / "README.md")
+    assert "| 2 | 2 |" in card and "| 3 | 2 |" in card  # k=2: id000, id005; k=3: id001, id002
+    assert "| c1: cluster one | 1 |" in card and "| c1: one | 1 |" in card and "| c2: two | 1 |" in card
+    assert "4 ok, 1 rejected, 1 failed" in card  # statuses after de-duplication (last record wins)
+    assert "`m1`" in card and "`th1`" in card and "curriculum: none" in card
+    assert "3 distinct skills appear" in card  # s0, s1, s2 (the k=4 record was rejected)
+
+
+def test_bands_and_parse_weights():
+    assert band_of([2, 3, 4]) == {2: "low", 3: "mid", 4: "high"}
+    assert band_of([2, 3]) == {2: "low", 3: "high"}
+    assert band_of([5]) == {5: "mid"}
+    assert band_of(range(2, 8)) == {2: "low", 3: "low", 4: "mid", 5: "mid", 6: "high", 7: "high"}
+    assert parse_weights("2:1,3:0;low:0.5") == [{2: 1.0, 3: 0.0}, {"low": 0.5}]
+    for bad, msg in [("2=1", "key:weight"), ("x:1", "integer k"), ("2:-1", ">= 0"), ("2:1;;", "empty")]:
+        with pytest.raises(ValueError, match=msg):
+            parse_weights(bad)
+
+
+def test_steps3_curriculum_splits_by_hand_computed_counts():
+    recs = [{"k": k, "n": i} for k in (2, 3, 4) for i in range(30)]
+    order = assign_epochs(recs, parse_weights("steps3"), seed=3)
+    assert sorted((r["k"], r["n"]) for _, r in order) == sorted((r["k"], r["n"]) for r in recs)  # each once
+    epochs = [e for e, _ in order]
+    assert epochs == sorted(epochs)  # epoch 1 first, then 2, then 3
+    got = Counter((e, r["k"]) for e, r in order)
+    # k=2 (low): weights .6, 1/3, .1 -> 30*w/1.0333 = 17.42, 9.68, 2.90 -> floors 17, 9, 2,
+    # two leftovers to the largest remainders (2.90, 9.68) -> 17, 10, 3.
+    # k=3 (mid): .3, 1/3, .3 -> 9.64, 10.71, 9.64 -> 9, 10, 9; leftovers to 10.71 then the first 9.64 -> 10, 11, 9.
+    # k=4 (high): mirror of k=2 -> 3, 10, 17.
+    assert [got[(e, 2)] for e in (1, 2, 3)] == [17, 10, 3]
+    assert [got[(e, 3)] for e in (1, 2, 3)] == [10, 11, 9]
+    assert [got[(e, 4)] for e in (1, 2, 3)] == [3, 10, 17]
+    assert order == assign_epochs(recs, parse_weights("steps3"), seed=3)  # seeded
+
+
+def test_custom_weights_by_k_and_missing_k_is_an_error():
+    recs = [{"k": 2}] * 4 + [{"k": 3}] * 4
+    order = assign_epochs(recs, parse_weights("2:1;2:1,3:1"))
+    got = Counter((e, r["k"]) for e, r in order)
+    assert got == {(1, 2): 2, (2, 2): 2, (2, 3): 4}
+    with pytest.raises(ValueError, match="k=3"):
+        assign_epochs(recs, parse_weights("2:1"))
+
+
+def test_curriculum_export_orders_by_epoch_and_card_reports_it(results, tmp_path):
+    out = tmp_path / "c" / "train.jsonl"
+    rep = export(results, fmt="chat", out=out, curriculum="steps3")
+    epochs = [json.loads(l)["metadata"]["curriculum_epoch"] for l in out.read_text().splitlines()]
+    assert epochs == sorted(epochs) and len(epochs) == 4
+    assert sum(rep.per_epoch.values()) == 4
+    card = (tmp_path / "c" / "README.md").read_text()
+    assert "## Curriculum" in card and "`steps3`" in card
+
+
+def test_cli_export_and_bad_format(results, tmp_path, capsys):
+    out = tmp_path / "cli" / "train.parquet"
+    assert main(["export", str(results), "--format", "parquet", "--out", str(out), "--curriculum", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["records"] == 4 and pq.read_table(out).num_rows == 4
+    assert main(["export", str(tmp_path / "nope.jsonl"), "--format", "chat", "--out", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["export", str(results), "--format", "chat", "--out", str(out), "--curriculum-weights", "2:x"]) == 2
