@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pathlib import Path
+
 from steps_engine.graph import SkillGraph
 from steps_engine.tree import EncodingTree
 
@@ -53,3 +55,25 @@ def brute_entropy(graph: SkillGraph, tree: EncodingTree) -> float:
         if vol > 0:
             total += -(g / vol_g) * math.log2(vol / pvol)
     return total
+
+
+def demo_file(tmp: Path) -> Path:
+    """The bundled demo; a planted stand-in of the same shape while it is absent."""
+    import json
+
+    from steps_engine.studio_state import demo_path
+
+    if demo_path().is_file():
+        return demo_path()
+    from steps_engine.synthetic import planted_skill_rows
+
+    names, batches = planted_skill_rows(60, 600, n_top=4, n_sub=4, seed=3)
+    path = tmp / "demo.jsonl"
+    with open(path, "w") as fh:
+        k = 0
+        for rows in batches:
+            for row in rows:
+                k += 1
+                rec = {"id": f"demo-{k:04d}", "instruction": f"task {k}", "output": "ok", "skills": [names[i] for i in row]}
+                fh.write(json.dumps(rec) + "\n")
+    return path

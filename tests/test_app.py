@@ -1,6 +1,5 @@
 """The studio pages through streamlit.testing.v1.AppTest (no browser)."""
 
-import json
 import shutil
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from _studio_fixtures import demo_file  # noqa: E402
 from steps_engine import studio_state  # noqa: E402
 from steps_engine.workspace import Workspace  # noqa: E402
 
@@ -17,29 +17,11 @@ TIMEOUT = 180  # 2 shared cores: be generous
 PAGES = ["data", "taxonomy", "skill_map", "curate", "combinations", "synthesize", "export"]
 
 
-def _demo_file(tmp: Path) -> Path:
-    """The bundled demo; a planted stand-in of the same shape while it is absent."""
-    if studio_state.demo_path().is_file():
-        return studio_state.demo_path()
-    from steps_engine.synthetic import planted_skill_rows
-
-    names, batches = planted_skill_rows(60, 600, n_top=4, n_sub=4, seed=3)
-    path = tmp / "demo.jsonl"
-    with open(path, "w") as fh:
-        k = 0
-        for rows in batches:
-            for row in rows:
-                k += 1
-                rec = {"id": f"demo-{k:04d}", "instruction": f"task {k}", "output": "ok", "skills": [names[i] for i in row]}
-                fh.write(json.dumps(rec) + "\n")
-    return path
-
-
 @pytest.fixture(scope="module")
 def demo_template(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     ws = Workspace(tmp / "ws")
-    studio_state.build_into_workspace(ws, _demo_file(tmp), studio_state.demo_mapping(), height=3)
+    studio_state.build_into_workspace(ws, demo_file(tmp), studio_state.demo_mapping(), height=3)
     return ws.root
 
 
@@ -55,7 +37,7 @@ def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     if page != "data":
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"app_pages/{page}.py")
         at.run()
     return at
 

@@ -19,7 +19,7 @@ def trace_by_id(fig):
 def test_taxonomy_sizes_by_frequency_and_sums_up(kind):
     fig = taxonomy_figure(two_cluster_tree(), two_triangles(), kind=kind, maxdepth=2)
     pos, t = trace_by_id(fig)
-    assert t.type == kind and t.maxdepth == 2 and t.branchvalues == "total"
+    assert t.type == kind and t.maxdepth == 3 and t.branchvalues == "total"
     vals = np.asarray(t.values)
     # counts a..f = 5,4,3,3,2,1: C1 = 12, C2 = 6, root = 18
     assert vals[pos["n1"]] == 12 and vals[pos["n2"]] == 6 and vals[pos["n0"]] == 18

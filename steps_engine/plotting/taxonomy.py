@@ -44,10 +44,11 @@ def taxonomy_figure(
     root_id: str | None = None,
     terms: np.ndarray | None = None,
     height: int = 650,
+    label_chars: int = 28,
 ) -> go.Figure:
     """Size by skill frequency or by entropy term (a node's value is the sum of the terms in
-    its subtree), colour by top-level cluster, draw at most `maxdepth` levels at a time
-    (click to drill down). `root_id` draws only that node's subtree. `terms` are the
+    its subtree), colour by top-level cluster, draw at most `maxdepth` levels below the
+    shown root at a time (click to drill down; -1 draws all). Labels are cut to `label_chars`. `root_id` draws only that node's subtree. `terms` are the
     per-node entropy terms (`entropy.node_terms(graph, tree).term`), needed for size_by="entropy"."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -90,19 +91,23 @@ def taxonomy_figure(
     colours = [ROOT_COLOUR if i == 0 else colour(order[int(top[i])]) for i in idx]
     ids = [tree.ids[i] for i in idx]
     parents = ["" if i == root else tree.ids[tree.parent[i]] for i in idx]
-    labels = [tree.labels[i] or tree.ids[i] for i in idx]
-    custom = np.stack([n_members[idx], freq[idx], terms[idx], term_sum[idx]], axis=1)
+    full = [tree.labels[i] or tree.ids[i] for i in idx]
+    labels = [x if len(x) <= label_chars else x[: label_chars - 1] + "…" for x in full]
+    custom = np.empty((idx.shape[0], 5), dtype=object)
+    custom[:, 0], custom[:, 1], custom[:, 2], custom[:, 3], custom[:, 4] = (
+        n_members[idx], freq[idx], terms[idx], term_sum[idx], full
+    )
     trace_kw = dict(
         ids=ids,
         parents=parents,
         labels=labels,
         values=values[idx],
         branchvalues="total",
-        maxdepth=maxdepth,
+        maxdepth=-1 if maxdepth == -1 else maxdepth + 1,  # plotly counts the root as a level
         marker=dict(colors=colours, line=dict(width=0.5, color="white")),
         customdata=custom,
         hovertemplate=(
-            "<b>%{label}</b><br>%{id}<br>skills: %{customdata[0]:.0f}<br>frequency: %{customdata[1]:.0f}"
+            "<b>%{customdata[4]}</b><br>%{id}<br>skills: %{customdata[0]:.0f}<br>frequency: %{customdata[1]:.0f}"
             "<br>entropy term: %{customdata[2]:.4f} bits<br>subtree terms: %{customdata[3]:.4f} bits<extra></extra>"
         ),
     )

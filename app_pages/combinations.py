@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from pages import _shared as ui
+from app_pages import _shared as ui
 
 ws = ui.workspace()
-st.title("synthesize")
+st.title("combinations")
 st.info("This page is being wired to the engine.")

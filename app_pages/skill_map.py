@@ -4,7 +4,7 @@ import threading
 
 import streamlit as st
 
-from pages import _shared as ui
+from app_pages import _shared as ui
 from steps_engine import studio_state
 from steps_engine.edits import Edit
 from steps_engine.plotting.points import skill_points_figure

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _shared as ui
+from app_pages import _shared as ui
 from steps_engine import studio_state
 from steps_engine.plotting.taxonomy import KINDS, SIZE_BY, taxonomy_figure
 
@@ -23,7 +23,11 @@ c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
 kind = c1.radio("Chart", KINDS, horizontal=False, key="tax_kind")
 size_by = c2.radio("Size by", SIZE_BY, key="tax_size", format_func={"frequency": "skill frequency", "entropy": "entropy term"}.get)
 levels = max(tree.height, 1)
-maxdepth = c3.slider("Levels shown", 1, levels, min(2, levels), key="tax_depth", help="Click a segment to drill down.")
+maxdepth = (
+    c3.slider("Levels shown", 1, levels, min(3, levels), key="tax_depth", help="Click a segment to drill down.")
+    if levels > 1
+    else 1
+)
 with c4:
     root_id = ui.cluster_picker("Start from", ws, key="tax_root")
 with ui.user_errors():

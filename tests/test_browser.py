@@ -1,0 +1,104 @@
+"""One real-browser test: `streamlit run app.py` headless, driven by Playwright with the
+system Chromium (never a downloaded browser)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from _studio_fixtures import demo_file
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer on {url}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from steps_engine import studio_state
+    from steps_engine.workspace import Workspace
+
+    tmp = tmp_path_factory.mktemp("browser")
+    ws = Workspace(tmp / "ws")
+    studio_state.build_into_workspace(ws, demo_file(tmp), studio_state.demo_mapping(), height=3)
+    port = free_port()
+    env = dict(os.environ, STEPS_WORKSPACE=str(ws.root), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1"]
+    log = open(tmp / "streamlit.log", "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(tmp / "streamlit.log", ARTIFACTS / "streamlit.log")
+
+
+@pytest.fixture(scope="module")
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+        yield pg
+        browser.close()
+
+
+def test_taxonomy_page_draws_the_sunburst(server, page):
+    page.goto(server + "/taxonomy", timeout=120_000)
+    page.wait_for_selector("g.sunburstlayer path", timeout=120_000)
+    assert page.locator("g.sunburstlayer path").count() > 3
+    assert page.get_by_text("Structural entropy H^T").count() >= 1
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.wait_for_timeout(1000)  # let the sunburst transition finish
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "taxonomy.png"), full_page=False)
+
+
+def test_skill_map_page_draws_points(server, page):
+    page.goto(server + "/skill_map", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=120_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "skill_map.png"), full_page=False)
