@@ -1,0 +1,136 @@
+"""`steps combos DIR --k K ... --out FILE`: choose skill combinations from a taxonomy folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import CLIError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("combos", help="select high-information skill combinations from a taxonomy folder")
+    p.add_argument("dir", help="taxonomy folder with taxonomy.json and graph.csv (+ skills.csv)")
+    # numbers are parsed in run() so that bad values give a one-line error (exit 2)
+    p.add_argument("--k", default=None, help="skills per combination, start included (>= 2)")
+    p.add_argument("--k-max", default=None, help="also every size k+1..K_MAX")
+    p.add_argument("--per-start", default="1", help="distinct combinations per start (default 1)")
+    p.add_argument("--starts", default="all", help="all | tail:Q | SKILL1,SKILL2 (default all)")
+    p.add_argument("--scope", default="local", help="local | level:L | global (default local)")
+    p.add_argument("--max-level", default="1", help="local scope: shallowest depth searched (default 1)")
+    p.add_argument("--strategy", default="steps", help="steps | random | cooccur (default steps)")
+    p.add_argument("--beam", default="100", help="beam width for local / constrained search (default 100)")
+    p.add_argument("--seed", default="0", help="random seed for the baselines (default 0)")
+    p.add_argument("--exclude", default="", help="comma-separated skills never to use")
+    p.add_argument("--must-include", default="", help="comma-separated skills every combination contains")
+    p.add_argument("--never-together", default="", help='pairs that may not co-occur: "a+b,c+d"')
+    p.add_argument("--min-support", default="0", help="every pair must have co-occurred >= this often (default 0)")
+    p.add_argument("--budget", default=None, help="coverage mode: N combinations spread over the taxonomy")
+    p.add_argument("--out", default=None, help="output JSONL file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _int(value, flag: str, low: int | None = None) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise CLIError(f"{flag} must be an integer, got {value!r}") from None
+    if low is not None and n < low:
+        raise CLIError(f"{flag} must be >= {low}, got {n}")
+    return n
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in value.split(",") if s.strip())
+
+
+def _pairs(value: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in _names(value):
+        parts = [x.strip() for x in item.split("+")]
+        if len(parts) != 2 or not all(parts):
+            raise CLIError(f"--never-together entries must look like a+b, got {item!r}")
+        out.append((parts[0], parts[1]))
+    return tuple(out)
+
+
+def run(args) -> int:
+    from steps_engine.combos import select_combinations, write_jsonl
+    from steps_engine.graph import read_graph
+    from steps_engine.selection import Constraints, parse_scope, prepare
+    from steps_engine.strategies import STRATEGIES, combination_metrics
+    from steps_engine.tree import EncodingTree
+
+    t0 = time.perf_counter()
+    if args.k is None:
+        raise CLIError("--k is required")
+    if args.out is None:
+        raise CLIError("--out is required")
+    k = _int(args.k, "--k", 2)
+    k_max = _int(args.k_max, "--k-max", k)
+    per_start = _int(args.per_start, "--per-start", 1)
+    max_level = _int(args.max_level, "--max-level", 0)
+    beam = _int(args.beam, "--beam", 1)
+    seed = _int(args.seed, "--seed")
+    min_support = _int(args.min_support, "--min-support", 0)
+    budget = _int(args.budget, "--budget", 1)
+    if args.strategy not in STRATEGIES:
+        raise CLIError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {args.strategy!r}")
+    try:
+        scope = str(parse_scope(args.scope))
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+    folder = Path(args.dir)
+    for name in ("taxonomy.json", "graph.csv"):
+        if not (folder / name).is_file():
+            raise CLIError(f"{folder / name} not found (run `steps taxonomy` first)")
+    try:
+        graph = read_graph(folder)
+        tree = EncodingTree.load(folder / "taxonomy.json", skills=graph.skills)
+    except (ValueError, KeyError, OSError) as exc:
+        raise CLIError(f"cannot read {folder}: {exc}") from None
+
+    cons = Constraints(k=k, k_max=k_max, exclude=_names(args.exclude), must_include=_names(args.must_include),
+                       never_together=_pairs(args.never_together), min_support=min_support)
+    try:
+        ctx = prepare(tree, graph, cons)
+        result = select_combinations(
+            ctx, k, k_max=k_max, starts=args.starts, per_start=per_start, scope=scope, max_level=max_level,
+            strategy=args.strategy, beam=beam, seed=seed, budget=budget, progress=not args.quiet,
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    n = write_jsonl(args.out, result.combinations)
+    seconds = time.perf_counter() - t0
+    metrics = combination_metrics(ctx, result.combinations)
+    if result.starts_without:
+        shown = ", ".join(result.starts_without[:5]) + (" ..." if len(result.starts_without) > 5 else "")
+        print(f"{len(result.starts_without)} start(s) had no admissible combination: {shown}", file=sys.stderr)
+    summary = {
+        "combinations": n,
+        "mean_gain": metrics["mean_gain"],
+        "seconds": round(seconds, 3),
+        "starts": result.starts,
+        "starts_without_combination": len(result.starts_without),
+        "duplicates_dropped": result.duplicates_dropped,
+        "strategy": args.strategy,
+        "scope": scope,
+        "k": k,
+        "k_max": k_max,
+        "out": str(args.out),
+        "metrics": metrics,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {n} combinations to {args.out} in {seconds:.1f} s")
+        print(f"mean gain {metrics['mean_gain']:.4f} bits, mean LCA depth {metrics['mean_lca_depth']:.2f}, "
+              f"unseen pairs {metrics['unseen_pair_fraction']:.1%}, skill coverage {metrics['skill_coverage']:.1%}")
+    return 0

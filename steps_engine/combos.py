@@ -1,0 +1,249 @@
+"""Dataset-level selection: many starts, several combinations each, de-duplicated.
+
+starts    "all" (every skill leaf, in taxonomy order), "tail:Q" (skills whose frequency is
+          <= the Q-quantile of skill frequencies, 0 < Q <= 1) or a list of skill names.
+per_start N distinct combinations per start: the next-best distinct sets (exact N-best for
+          level:L, the final beam for local, repeated draws for the baselines).
+de-dup    identical sets (as sets, whatever the start) are kept once, first come first
+          served in start order; a start then pulls its next-best set instead.
+coverage  with `budget`, the budget is spread over the top-level clusters (children of the
+          root) in proportion to sqrt(cluster size in starts), by largest remainder; inside
+          a cluster starts take turns (rarest first, one combination per turn), and no
+          skill may appear in more than U = max(2, ceil(2 * budget * k / n_leaves))
+          combinations. A cluster that runs out passes its remaining share to the others.
+k range   k..k_max: every size is run (and, with a budget, each size gets the budget).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import orjson
+
+from .selection import Combination, SelectionContext, iter_combinations, parse_scope
+from .strategies import STRATEGIES, cooccur_combinations, random_combinations
+
+__all__ = ["SelectionRun", "parse_starts", "select_combinations", "write_jsonl"]
+
+
+@dataclass
+class SelectionRun:
+    combinations: list[Combination]
+    starts: int = 0
+    starts_without: list[str] = field(default_factory=list)  # per-start mode: starts that gave nothing
+    duplicates_dropped: int = 0
+
+
+def parse_starts(ctx: SelectionContext, spec: str | list[str]) -> list[int]:
+    """Leaf positions of the start skills (excluded skills are never starts)."""
+    flat = ctx.flat
+    if isinstance(spec, (list, tuple)):
+        names = list(spec)
+    elif spec == "all":
+        names = None
+    elif isinstance(spec, str) and spec.startswith("tail:"):
+        try:
+            q = float(spec[5:])
+        except ValueError:
+            q = -1.0
+        if not 0 < q <= 1:
+            raise ValueError(f"starts tail:Q needs 0 < Q <= 1, got {spec!r}")
+        if not ctx.counts.any():
+            raise ValueError("starts tail:Q needs skill frequencies (skills.csv counts), none found")
+        thr = np.quantile(ctx.counts, q)
+        return [p for p in range(flat.n_leaves) if ctx.counts[p] <= thr and ctx.allowed[p]]
+    elif isinstance(spec, str):
+        names = [s.strip() for s in spec.split(",") if s.strip()]
+        if not names:
+            raise ValueError(f"starts must be 'all', 'tail:Q' or skill names, got {spec!r}")
+    else:
+        raise ValueError(f"starts must be 'all', 'tail:Q' or skill names, got {spec!r}")
+    if names is None:
+        return [p for p in range(flat.n_leaves) if ctx.allowed[p]]
+    out = []
+    for s in names:
+        p = ctx.position(s)
+        if not ctx.allowed[p]:
+            raise ValueError(f"start skill {s!r} is excluded")
+        out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def _source(ctx, strategy, k, scope, max_level, beam, seed, pull) -> Callable[[int], Iterator[Combination]]:
+    """A function start -> iterator of that start's distinct combinations, best first."""
+    if strategy == "steps":
+        return lambda s: iter_combinations(ctx, s, k, scope, max_level, beam)
+    fn = random_combinations if strategy == "random" else cooccur_combinations
+    return lambda s: iter(fn(ctx, s, k, scope, max_level, n=pull, rng=np.random.default_rng([seed, k, s])))
+
+
+def _progress(it, total, enabled, desc):
+    if not enabled:
+        return it
+    from tqdm import tqdm
+
+    return tqdm(it, total=total, desc=desc, unit="start", leave=False)
+
+
+def select_combinations(
+    ctx: SelectionContext,
+    k: int | None = None,
+    *,
+    k_max: int | None = None,
+    starts: str | list[str] = "all",
+    per_start: int = 1,
+    scope: str = "local",
+    max_level: int = 1,
+    strategy: str = "steps",
+    beam: int = 100,
+    seed: int = 0,
+    budget: int | None = None,
+    progress: bool = False,
+) -> SelectionRun:
+    k = int(ctx.constraints.k if k is None else k)
+    k_max = ctx.constraints.k_max if k_max is None else k_max
+    if k < 2:
+        raise ValueError(f"k must be >= 2, got {k}")
+    if k_max is not None and k_max < k:
+        raise ValueError(f"k_max must be >= k ({k}), got {k_max}")
+    if per_start < 1:
+        raise ValueError(f"per_start must be >= 1, got {per_start}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if budget is not None and budget < 1:
+        raise ValueError(f"budget must be >= 1, got {budget}")
+    if beam < 1:
+        raise ValueError(f"beam must be >= 1, got {beam}")
+    if max_level < 0:
+        raise ValueError(f"max_level must be >= 0, got {max_level}")
+    parse_scope(scope)
+    start_pos = parse_starts(ctx, starts)
+    run = SelectionRun([], starts=len(start_pos))
+    seen: set[frozenset] = set()
+    for size in range(k, (k_max or k) + 1):
+        if budget is None:
+            _per_start(ctx, run, seen, start_pos, size, per_start, scope, max_level, strategy, beam, seed, progress)
+        else:
+            _coverage(ctx, run, seen, start_pos, size, budget, scope, max_level, strategy, beam, seed, progress)
+    return run
+
+
+def _per_start(ctx, run, seen, start_pos, k, per_start, scope, max_level, strategy, beam, seed, progress):
+    pull = 4 * per_start + 4  # how far past duplicates a start may look
+    source = _source(ctx, strategy, k, scope, max_level, beam, seed, pull)
+    for s in _progress(start_pos, len(start_pos), progress, f"k={k}"):
+        got = 0
+        for i, combo in enumerate(source(s)):
+            if i >= pull or got >= per_start:
+                break
+            key = frozenset(combo.skills)
+            if key in seen:
+                run.duplicates_dropped += 1
+                continue
+            seen.add(key)
+            run.combinations.append(combo)
+            got += 1
+        if got == 0:
+            run.starts_without.append(ctx.name(s))
+
+
+def _quotas(sizes: list[int], budget: int) -> list[int]:
+    """Largest-remainder split of budget in proportion to sqrt(size)."""
+    w = np.sqrt(np.asarray(sizes, np.float64))
+    raw = budget * w / w.sum()
+    q = np.floor(raw).astype(np.int64)
+    rest = budget - int(q.sum())
+    order = np.argsort(-(raw - q), kind="stable")
+    q[order[:rest]] += 1
+    return q.tolist()
+
+
+def _coverage(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, beam, seed, progress):
+    flat = ctx.flat
+    top = flat.anc[np.asarray(start_pos, np.int64), min(1, flat.height)]
+    clusters: dict[int, list[int]] = {}
+    for s, c in zip(start_pos, top):
+        clusters.setdefault(int(c), []).append(s)
+    for c in clusters:  # rarest first, then taxonomy order
+        clusters[c].sort(key=lambda p: (ctx.counts[p], p))
+    keys = list(clusters)
+    quota = dict(zip(keys, _quotas([len(clusters[c]) for c in keys], budget)))
+    cap = max(2, math.ceil(2 * budget * k / flat.n_leaves))
+    uses: dict[str, int] = {}
+    source = _source(ctx, strategy, k, scope, max_level, beam, seed, 32)
+    iters = {s: None for s in start_pos}
+    alive = {c: list(clusters[c]) for c in keys}
+    turn = {c: 0 for c in keys}
+    made = 0
+    bar = _progress(None, budget, progress, f"coverage k={k}") if progress else None
+
+    def next_from(s):
+        if iters[s] is None:
+            iters[s] = iter(source(s))
+        for _ in range(32):  # skip at most this many inadmissible sets per turn
+            combo = next(iters[s], None)
+            if combo is None:
+                return None
+            key = frozenset(combo.skills)
+            if key in seen:
+                run.duplicates_dropped += 1
+                continue
+            if any(uses.get(x, 0) >= cap for x in combo.skills):
+                continue
+            return combo
+        return None
+
+    def take(c) -> bool:
+        """One combination from cluster c's next start in turn; False when c is exhausted."""
+        while alive[c]:
+            i = turn[c] % len(alive[c])
+            s = alive[c][i]
+            combo = next_from(s)
+            if combo is None:
+                alive[c].pop(i)
+                continue
+            turn[c] = i + 1
+            seen.add(frozenset(combo.skills))
+            for x in combo.skills:
+                uses[x] = uses.get(x, 0) + 1
+            run.combinations.append(combo)
+            if bar is not None:
+                bar.update(1)
+            return True
+        return False
+
+    # first pass: each cluster up to its quota, clusters interleaved
+    while made < budget and any(quota[c] > 0 and alive[c] for c in keys):
+        for c in keys:
+            if quota[c] > 0 and alive[c] and take(c):
+                quota[c] -= 1
+                made += 1
+    # second pass: shares of exhausted clusters go to the others, round-robin
+    while made < budget and any(alive[c] for c in keys):
+        for c in keys:
+            if made < budget and alive[c] and take(c):
+                made += 1
+    if bar is not None:
+        bar.close()
+
+
+def write_jsonl(path: str | Path, combos: Iterable[Combination]) -> int:
+    """Write one JSON object per line, atomically. Returns the number of lines."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "wb") as fh:
+        for c in combos:
+            fh.write(orjson.dumps(c.to_json(), option=orjson.OPT_SERIALIZE_NUMPY))
+            fh.write(b"\n")
+            n += 1
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return n

@@ -1,0 +1,162 @@
+"""Baseline strategies to compare with STEPS selection, and metrics for any combinations.
+
+random   uniform random (k-1)-sets of admissible skills (the Instruct-SkillMix recipe),
+         drawn inside the same scope subtree as the STEPS search (local: the start's
+         ancestor at depth max_level; level:L: at depth L; global: everything).
+cooccur  a walk on observed co-occurrence edges: the next skill is a neighbour of the last
+         chosen one, drawn proportionally to the pair's co-occurrence count; if it has no
+         admissible neighbour, a neighbour of any chosen skill (counts summed); failing
+         that, a uniform admissible skill. Same scope rule as `random`.
+Both honour exclusions, must-include (placed right after the start) and the pairwise rules,
+and return distinct sets. Randomness only through the given numpy Generator.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .selection import Combination, SelectionContext, make_combination, parse_scope, scope_depths
+
+__all__ = ["random_combinations", "cooccur_combinations", "combination_metrics", "STRATEGIES"]
+
+STRATEGIES = ("steps", "random", "cooccur")
+
+
+def _pool(ctx: SelectionContext, start: int, k: int, scope, max_level: int) -> tuple[np.ndarray, list[int]] | None:
+    """Admissible candidate positions in the scope subtree, and the seed [start, forced...]."""
+    flat = ctx.flat
+    _, cap = scope_depths(flat, start, parse_scope(scope), k, max_level)
+    root = int(flat.anc[start, cap])
+    lo, hi = int(flat.leaf_lo[root]), int(flat.leaf_hi[root])
+    seed = [start] + [int(p) for p in ctx.forced if p != start]
+    if len(seed) > k or any(not (lo <= p < hi) for p in seed):
+        return None
+    cand = np.arange(lo, hi)
+    cand = cand[ctx.allowed[lo:hi]]
+    cand = cand[~np.isin(cand, seed)]
+    if ctx.okpair is not None:
+        if not all(ctx.okpair[a, b] for i, a in enumerate(seed) for b in seed[i + 1:]):
+            return None
+        cand = cand[ctx.okpair[np.ix_(cand, seed)].all(axis=1)]
+    return cand, seed
+
+
+def _admissible(ctx: SelectionContext, chosen: list[int], cand: np.ndarray) -> np.ndarray:
+    cand = cand[~np.isin(cand, chosen)]
+    if ctx.okpair is not None and cand.size:
+        cand = cand[ctx.okpair[np.ix_(cand, chosen)].all(axis=1)]
+    return cand
+
+
+def _finish(ctx, positions, strategy, scope, seen) -> Combination | None:
+    key = frozenset(positions)
+    if key in seen:
+        return None
+    combo = make_combination(ctx, positions, strategy, str(parse_scope(scope)))
+    mm = ctx.constraints.min_mean_similarity
+    if mm is not None and combo.coherence < mm:
+        return None
+    seen.add(key)
+    return combo
+
+
+def random_combinations(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
+                        n: int = 1, rng: np.random.Generator | None = None, tries: int = 50) -> list[Combination]:
+    """Up to n distinct uniform random combinations for one start (tries x n attempts)."""
+    rng = rng or np.random.default_rng(0)
+    s = ctx.position(start) if isinstance(start, str) else int(start)
+    got = _pool(ctx, s, k, scope, max_level)
+    if got is None:
+        return []
+    cand, seed = got
+    out, seen = [], set()
+    for _ in range(tries * n):
+        if len(out) >= n:
+            break
+        chosen = list(seed)
+        while len(chosen) < k:
+            free = _admissible(ctx, chosen, cand) if ctx.okpair is not None else cand[~np.isin(cand, chosen)]
+            if free.size == 0:
+                break
+            if ctx.okpair is None:  # one uniform draw of the whole rest
+                pick = rng.choice(free, size=min(k - len(chosen), free.size), replace=False)
+                chosen.extend(int(p) for p in pick)
+            else:
+                chosen.append(int(rng.choice(free)))
+        if len(chosen) == k:
+            combo = _finish(ctx, chosen, "random", scope, seen)
+            if combo is not None:
+                out.append(combo)
+    return out
+
+
+def cooccur_combinations(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
+                         n: int = 1, rng: np.random.Generator | None = None, tries: int = 50) -> list[Combination]:
+    """Up to n distinct co-occurrence-walk combinations for one start."""
+    rng = rng or np.random.default_rng(0)
+    s = ctx.position(start) if isinstance(start, str) else int(start)
+    got = _pool(ctx, s, k, scope, max_level)
+    if got is None:
+        return []
+    cand, seed = got
+    in_pool = np.zeros(ctx.flat.n_leaves, bool)
+    in_pool[cand] = True
+    C = ctx.cooc
+    out, seen = [], set()
+    for _ in range(tries * n):
+        if len(out) >= n:
+            break
+        chosen = list(seed)
+        while len(chosen) < k:
+            free_mask = in_pool.copy()
+            free_mask[chosen] = False
+            if ctx.okpair is not None:
+                free_mask &= ctx.okpair[:, chosen].all(axis=1)
+            if not free_mask.any():
+                break
+            pick = -1
+            for rows in ([chosen[-1]], chosen):
+                w = np.asarray(C[rows].sum(axis=0)).ravel().astype(np.float64) * free_mask
+                if w.sum() > 0:
+                    pick = int(rng.choice(w.shape[0], p=w / w.sum()))
+                    break
+            if pick < 0:
+                pick = int(rng.choice(np.flatnonzero(free_mask)))
+            chosen.append(pick)
+        if len(chosen) == k:
+            combo = _finish(ctx, chosen, "cooccur", scope, seen)
+            if combo is not None:
+                out.append(combo)
+    return out
+
+
+def combination_metrics(ctx: SelectionContext, combos: Iterable[Combination]) -> dict:
+    """mean gain, mean LCA depth, fraction of skill pairs never seen together in the data
+    (co-occurrence count 0), skill coverage (distinct skills used / skills in the tree),
+    mean coherence (when a similarity matrix is set)."""
+    combos = list(combos)
+    if not combos:
+        return {"combinations": 0, "mean_gain": 0.0, "mean_lca_depth": 0.0, "unseen_pair_fraction": 0.0,
+                "skill_coverage": 0.0}
+    pairs = unseen = 0
+    used = set()
+    for c in combos:
+        p = np.array([ctx.position(s) for s in c.skills])
+        used.update(c.skills)
+        iu = np.triu_indices(len(p), 1)
+        block = ctx.cooc[p][:, p].toarray()[iu]
+        pairs += block.size
+        unseen += int((block == 0).sum())
+    out = {
+        "combinations": len(combos),
+        "mean_gain": float(np.mean([c.gain for c in combos])),
+        "mean_lca_depth": float(np.mean([c.lca_depth for c in combos])),
+        "unseen_pair_fraction": unseen / pairs if pairs else 0.0,
+        "skill_coverage": len(used) / ctx.flat.n_leaves,
+    }
+    coh = [c.coherence for c in combos if c.coherence is not None]
+    if coh:
+        out["mean_coherence"] = float(np.mean(coh))
+    return out
