@@ -1,0 +1,210 @@
+"""`steps combos` end to end on a small taxonomy folder, with an outside checker that
+recomputes every written gain from taxonomy.json and graph.csv using only the stdlib."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from steps_engine.cli import main
+from steps_engine.graph import build_graph, write_graph
+from steps_engine.tree import EncodingTree
+
+
+def _random_folder(path: Path, seed: int = 0, n: int = 30) -> Path:
+    rng = np.random.default_rng(seed)
+    # height-4 tree: 3 clusters -> 2-3 sub-clusters -> leaves (plus one leaf right under the root)
+    parent, leaf = [-1], [-1]
+    subs = []
+    for _ in range(3):
+        parent.append(0)
+        leaf.append(-1)
+        c = len(parent) - 1
+        for _ in range(int(rng.integers(2, 4))):
+            parent.append(c)
+            leaf.append(-1)
+            subs.append(len(parent) - 1)
+    for i in range(n - 1):
+        parent.append(subs[i % len(subs)])
+        leaf.append(i)
+    parent.append(0)
+    leaf.append(n - 1)
+    skills = [f"skill_{i:02d}" for i in range(n)]
+    tree = EncodingTree.from_parents(parent, leaf, skills)
+    pairs = [(a, b) for a in range(n) for b in range(a + 1, n) if rng.random() < (0.5 if a // 5 == b // 5 else 0.08)]
+    graph, _ = build_graph(skills, rng.integers(1, 40, n), 200, np.array([a for a, _ in pairs]),
+                           np.array([b for _, b in pairs]), rng.integers(1, 9, len(pairs)))
+    path.mkdir(parents=True, exist_ok=True)
+    write_graph(graph, path)
+    tree.save(path / "taxonomy.json")
+    return path
+
+
+class OutsideChecker:
+    """Terms t_a = -(g_a/vol(G)) log2(vol(a)/vol(parent(a))) from the raw files."""
+
+    def __init__(self, folder: Path):
+        deg: dict[str, float] = {}
+        edges = []
+        with open(folder / "graph.csv", newline="") as fh:
+            for row in csv.DictReader(fh):
+                w = float(row["weight"])
+                edges.append((row["source"], row["target"], w))
+                deg[row["source"]] = deg.get(row["source"], 0.0) + w
+                deg[row["target"]] = deg.get(row["target"], 0.0) + w
+        root = json.loads((folder / "taxonomy.json").read_text())["root"]
+        self.members, self.parent, self.depth, self.path = {}, {}, {}, {}
+
+        def walk(nd, par, d, path):
+            nid = nd["id"]
+            self.parent[nid], self.depth[nid] = par, d
+            path = path + [nid]
+            if "skill" in nd:
+                self.members[nid] = {nd["skill"]}
+                self.path[nd["skill"]] = path
+            else:
+                self.members[nid] = set()
+                for c in nd["children"]:
+                    walk(c, nid, d + 1, path)
+                    self.members[nid] |= self.members[c["id"]]
+
+        walk(root, None, 0, [])
+        vol = {a: sum(deg.get(s, 0.0) for s in m) for a, m in self.members.items()}
+        vol_g = vol[root["id"]]
+        self.term = {}
+        for a, m in self.members.items():
+            par = self.parent[a]
+            if par is None or vol[a] == 0:
+                self.term[a] = 0.0
+                continue
+            g = sum(w for u, v, w in edges if (u in m) != (v in m))
+            self.term[a] = -(g / vol_g) * math.log2(vol[a] / vol[par])
+
+    def covered(self, skills):
+        return {a for s in skills for a in self.path[s]}
+
+    def gain(self, skills):
+        return sum(self.term[a] for a in self.covered(skills[1:]) - self.covered(skills[:1]))
+
+    def lca(self, skills):
+        paths = [self.path[s] for s in skills]
+        out = None
+        for nodes in zip(*paths):
+            if len(set(nodes)) != 1:
+                break
+            out = nodes[0]
+        return out
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _lines(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return _random_folder(tmp_path_factory.mktemp("tax") / "tax")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--scope", "local"],
+        ["--scope", "level:1", "--per-start", "3"],
+        ["--scope", "global", "--starts", "tail:0.5"],
+        ["--scope", "level:1", "--strategy", "random", "--seed", "3"],
+        ["--scope", "local", "--strategy", "cooccur", "--per-start", "2"],
+    ],
+)
+def test_every_written_gain_matches_an_outside_recomputation(folder, tmp_path, capsys, extra):
+    out = tmp_path / "c.jsonl"
+    code, stdout, _ = _run(["combos", str(folder), "--k", "4", "--out", str(out), "--json", "--quiet", *extra], capsys)
+    assert code == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    lines = _lines(out)
+    assert summary["combinations"] == len(lines) > 0
+    assert {"mean_gain", "seconds", "metrics"} <= summary.keys()
+    assert summary["mean_gain"] == pytest.approx(np.mean([x["gain"] for x in lines]), abs=1e-9)
+    chk = OutsideChecker(folder)
+    scope = extra[1]
+    seen = set()
+    for x in lines:
+        assert set(x) >= {"skills", "start", "gain", "step_gains", "lca", "strategy", "scope"}
+        assert x["skills"][0] == x["start"] and len(set(x["skills"])) == 4
+        assert x["scope"] == scope
+        assert x["gain"] == pytest.approx(chk.gain(x["skills"]), abs=1e-6)
+        assert sum(x["step_gains"]) == pytest.approx(x["gain"], abs=1e-6)
+        # each step gain is the chain-rule increment in the written order
+        for t in range(1, 4):
+            inc = chk.gain(x["skills"][: t + 1]) - chk.gain(x["skills"][:t])
+            assert x["step_gains"][t - 1] == pytest.approx(inc, abs=1e-6)
+        assert x["lca"] == chk.lca(x["skills"]) and x["lca_depth"] == chk.depth[x["lca"]]
+        if scope != "global":  # all under the start's depth-1 ancestor (its parent if shallower)
+            path = chk.path[x["start"]]
+            anchor = path[min(1, len(path) - 2)]
+            assert all(s in chk.members[anchor] for s in x["skills"])
+        key = frozenset(x["skills"])
+        assert key not in seen
+        seen.add(key)
+
+
+def test_constraint_flags_hold_on_every_line(folder, tmp_path, capsys):
+    out = tmp_path / "c.jsonl"
+    code, _, _ = _run(["combos", str(folder), "--k", "3", "--scope", "global", "--per-start", "2",
+                       "--exclude", "skill_01,skill_02", "--must-include", "skill_07",
+                       "--never-together", "skill_07+skill_08,skill_03+skill_04", "--out", str(out), "--quiet"],
+                      capsys)
+    assert code == 0
+    lines = _lines(out)
+    assert lines
+    for x in lines:
+        s = set(x["skills"])
+        assert "skill_07" in s and not s & {"skill_01", "skill_02"}
+        assert not {"skill_07", "skill_08"} <= s and not {"skill_03", "skill_04"} <= s
+
+
+def test_budget_mode_writes_the_budget_and_k_range(folder, tmp_path, capsys):
+    out = tmp_path / "c.jsonl"
+    code, stdout, _ = _run(["combos", str(folder), "--k", "2", "--k-max", "3", "--budget", "12", "--out", str(out),
+                            "--json", "--quiet"], capsys)
+    assert code == 0
+    lines = _lines(out)
+    assert len(lines) == 24 and {len(x["skills"]) for x in lines} == {2, 3}
+    assert json.loads(stdout.strip().splitlines()[-1])["combinations"] == 24
+
+
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["--k", "1"], "--k must be >= 2"),
+        (["--k", "x"], "--k must be an integer"),
+        (["--k", "3", "--scope", "level:-1"], "scope must be"),
+        (["--k", "3", "--strategy", "best"], "--strategy must be one of"),
+        (["--k", "3", "--starts", "no_such_skill"], "not in the taxonomy"),
+        (["--k", "3", "--never-together", "a+"], "--never-together"),
+        (["--k", "3", "--starts", "tail:2"], "tail:Q"),
+        (["--k", "3", "--per-start", "0"], "--per-start must be >= 1"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(folder, tmp_path, capsys, argv, msg):
+    code, stdout, err = _run(["combos", str(folder), "--out", str(tmp_path / "c.jsonl"), "--quiet", *argv], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and msg in err
+    assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_missing_folder_and_missing_out(tmp_path, capsys, folder):
+    code, _, err = _run(["combos", str(tmp_path / "nope"), "--k", "3", "--out", str(tmp_path / "c.jsonl")], capsys)
+    assert code == 2 and "taxonomy.json not found" in err
+    code, _, err = _run(["combos", str(folder), "--k", "3"], capsys)
+    assert code == 2 and "--out is required" in err
