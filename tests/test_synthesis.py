@@ -486,3 +486,119 @@ def test_sigkill_mid_run_then_restart_does_every_combination_exactly_once(setup,
     assert all(r["status"] == "ok" for r in recs)
     assert summary["skipped"] + summary["ok"] == 20
     assert key not in out.read_text() and key.encode() not in stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Retry policy and the OpenAI client's error mapping
+
+
+def test_backoff_honours_retry_after_and_caps_with_jitter():
+    import asyncio
+
+    from steps_engine.llm import Completion, LLMError, RetryPolicy, complete_with_retries
+    from steps_engine.llm.base import ChatClient
+
+    class Scripted(ChatClient):
+        model = "m"
+
+        def __init__(self, errors):
+            self.errors, self.calls = list(errors), 0
+
+        async def complete(self, messages, params):
+            self.calls += 1
+            if self.errors:
+                raise self.errors.pop(0)
+            return Completion("ok")
+
+    sleeps = []
+
+    async def fake_sleep(s):
+        sleeps.append(s)
+
+    policy = RetryPolicy(max_retries=4, base_delay=1.0, max_delay=10.0)
+    errs = [LLMError("429", retryable=True, retry_after=2.5), LLMError("500", retryable=True),
+            LLMError("500", retryable=True), LLMError("429", retryable=True, retry_after=99)]
+    client = Scripted(errs)
+    comp, retries = asyncio.run(complete_with_retries(client, [], {}, policy, random.Random(0), sleep=fake_sleep))
+    assert comp.text == "ok" and retries == 4 and client.calls == 5
+    assert sleeps[0] == 2.5 and 0 <= sleeps[1] <= 2.0 and 0 <= sleeps[2] <= 4.0 and sleeps[3] == 10.0
+    # not retryable: raised at once
+    client = Scripted([LLMError("400", retryable=False)])
+    with pytest.raises(LLMError) as info:
+        asyncio.run(complete_with_retries(client, [], {}, policy, random.Random(0), sleep=fake_sleep))
+    assert client.calls == 1 and info.value.retries == 0
+    with pytest.raises(ValueError, match="max_retries"):
+        RetryPolicy(max_retries=-1)
+
+
+@pytest.mark.parametrize(
+    "behaviour, retryable, text",
+    [("429", True, "HTTP 429"), ("500", True, "HTTP 500"), ("bad_body", True, "invalid response"),
+     ("echo_key", False, "HTTP 401")],
+)
+def test_openai_client_maps_server_errors(server, behaviour, retryable, text):
+    import asyncio
+
+    from steps_engine.llm import LLMError
+    from steps_engine.llm.openai_client import OpenAIChatClient
+
+    key = "sk-test-" + uuid.uuid4().hex
+    server.retry_after = "1.5"
+    server.script.append(behaviour)
+
+    async def go():
+        client = OpenAIChatClient("m", api_key=key, base_url=server.base_url, timeout=5)
+        try:
+            return await client.complete([{"role": "user", "content": "hi"}], {})
+        finally:
+            await client.aclose()
+
+    with pytest.raises(LLMError) as info:
+        asyncio.run(go())
+    err = info.value
+    assert err.retryable is retryable and text in err.reason and key not in str(err)
+    assert err.retry_after == (1.5 if behaviour == "429" else None)
+    assert server.requests == 1  # the openai package's own retries are off
+
+
+def test_unreachable_endpoint_is_a_retryable_connection_error(tmp_path, setup):
+    import socket
+
+    tax, combos = setup
+    with socket.socket() as s:  # a free port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rep = synthesize(tax, combos, model="m", out=tmp_path / "r.jsonl", base_url=f"http://127.0.0.1:{port}/v1",
+                     limit=1, max_retries=2, **fast())
+    rec = read_results(tmp_path / "r.jsonl")[0][0]
+    assert rep.failed == 1 and rep.retries == 2 and rec["reason"].startswith("connection error")
+
+
+# ---------------------------------------------------------------------------------------
+# Real data: IFEval prompts with their 1-3 instruction ids
+
+
+IFEVAL = REPO.parent / "shared" / "data" / "ifeval" / "input_data.jsonl"
+
+
+@pytest.mark.skipif(not IFEVAL.exists(), reason="../shared/data not present")
+def test_seeds_on_ifeval_are_real_fewest_tag_examples(tmp_path):
+    rows = {}
+    for line in IFEVAL.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        rows[r["key"]] = r
+    spec = {"path": str(IFEVAL), "format": "jsonl", "skills_field": "instruction_id_list", "text_field": "prompt"}
+    idx = build_seed_index(spec, None, per_skill=5, seed=0)
+    skills = sorted({s for r in rows.values() for s in r["instruction_id_list"]})
+    assert sorted(idx.candidates) == skills and not idx.problems
+    rng = random.Random(1)
+    for _ in range(200):
+        combo = rng.sample(skills, rng.randint(2, 5))
+        seeds = pick_seeds(idx, combo, start=combo[0], seed=9)
+        assert len({s.source_id for s in seeds}) == len(combo)  # no record twice
+        for s in seeds:
+            row = rows[s.source_id]  # the "key" field is the source id
+            assert s.skill in row["instruction_id_list"] and s.text == row["prompt"]
+            tagged = [r for r in rows.values() if s.skill in r["instruction_id_list"]]
+            if len(tagged) >= len(combo):  # enough examples: the pick has the fewest tags possible
+                assert s.n_tags <= sorted(len(r["instruction_id_list"]) for r in tagged)[len(combo) - 1]

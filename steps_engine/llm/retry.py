@@ -40,9 +40,10 @@ async def complete_with_retries(
     policy: RetryPolicy,
     rng: random.Random,
     on_retry=None,
+    sleep=asyncio.sleep,
 ) -> tuple[Completion, int]:
-    """Return (completion, retries used). Raises the last LLMError when attempts run
-    out or the error is not retryable. `on_retry(reason)` is called before each wait."""
+    """Return (completion, retries used). Raises the last LLMError (with `.retries`) when
+    attempts run out or the error is not retryable. `on_retry(reason)` is called before each wait."""
     retry = 0
     while True:
         try:
@@ -53,5 +54,5 @@ async def complete_with_retries(
                 raise
             if on_retry is not None:
                 on_retry(exc.reason)
-            await asyncio.sleep(policy.delay(retry, exc.retry_after, rng))
+            await sleep(policy.delay(retry, exc.retry_after, rng))
             retry += 1
