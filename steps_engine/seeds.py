@@ -61,8 +61,12 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
     for key in ("path", "format", "skills_field"):
         if not spec.get(key):
             raise ValueError(f"{path}: missing {key!r}")
-    if not Path(spec["path"]).exists():
+    data = Path(spec["path"])
+    if not data.is_absolute() and not data.exists():
+        data = Path(taxonomy_dir) / data  # a relative path is relative to DIR
+    if not data.exists():
         raise ValueError(f"{path}: input data {spec['path']!r} does not exist")
+    spec["path"] = str(data)
     return spec
 
 

@@ -520,7 +520,7 @@ async def synthesize_async(
         api_key = os.environ.get("OPENAI_API_KEY") or None
     if base_url is None:
         base_url = os.environ.get("OPENAI_BASE_URL") or None
-    secrets = (api_key,)
+    secrets = (api_key, os.environ.get("OPENAI_API_KEY"))  # scrubbed from every reason and problem
     if isinstance(combos, (str, Path)):
         combos, problems = load_combinations(combos)
         report.problems += problems

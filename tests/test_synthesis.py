@@ -13,7 +13,6 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from fake_openai_server import FakeOpenAI
@@ -602,3 +601,33 @@ def test_seeds_on_ifeval_are_real_fewest_tag_examples(tmp_path):
             tagged = [r for r in rows.values() if s.skill in r["instruction_id_list"]]
             if len(tagged) >= len(combo):  # enough examples: the pick has the fewest tags possible
                 assert s.n_tags <= sorted(len(r["instruction_id_list"]) for r in tagged)[len(combo) - 1]
+
+
+def test_bad_combination_lines_are_reported_with_line_numbers(setup, tmp_path):
+    from steps_engine.synthesis import load_combinations
+
+    tax, _ = setup
+    p = tmp_path / "c.jsonl"
+    p.write_text('{"skills": ["alpha", "beta"]}\nnot json\n{"skills": []}\n\n{"skills": ["alpha", "alpha"]}\n'
+                 '{"skills": ["alpha"], "start": "beta"}\n')
+    combos, problems = load_combinations(p)
+    assert len(combos) == 1
+    assert [pr.split(": ")[1] for pr in problems] == ["line 2", "line 3", "line 5", "line 6"]
+    rep = synthesize(tax, p, model="m", out=tmp_path / "r.jsonl", dry_run=True)
+    assert rep.todo == 1 and len(rep.problems) >= 4
+
+
+def test_cli_synthesize_rejects_bad_arguments(setup, tmp_path, capsys):
+    from steps_engine.cli import main
+
+    tax, combos = setup
+    base = ["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--out", str(tmp_path / "r.jsonl")]
+    assert main(base + ["--concurrency", "0"]) == 2
+    assert main(["synthesize", str(tmp_path), "--combos", str(combos), "--model", "m", "--out", "x"]) == 2
+    bad = tmp_path / "t.txt"
+    bad.write_text("Use {skils}")
+    assert main(base + ["--template", str(bad)]) == 2
+    assert "unknown placeholder" in capsys.readouterr().err
+    assert main(base + ["--show-prompt", "0"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["messages"][0]["role"] == "user" and "- alpha\n- beta" in shown["messages"][0]["content"]
