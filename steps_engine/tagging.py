@@ -39,6 +39,10 @@ __all__ = [
     "top_indices",
     "top_skills",
     "recall_at_k",
+    "extract_response",
+    "load_vocabulary",
+    "TagReport",
+    "tag_file",
 ]
 
 
@@ -180,9 +184,12 @@ def score_records(
     config: TagConfig = TagConfig(),
     progress: ProgressFn | None = None,
     batch_size: int = 64,
+    center_vec: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(score, sim, vocab_vecs), each [n_records, n_skills]; see the module docstring.
-    Also returns the vocabulary embeddings (for `top_skills(..., dedupe_sim=...)`)."""
+    Also returns the vocabulary embeddings (for `top_skills(..., dedupe_sim=...)`).
+    `center_vec` (per-skill mean sim, e.g. over a whole file scored in chunks) replaces the
+    batch mean when `config.center` is on."""
     config.validate()
     n = len(instructions)
     if responses is not None and len(responses) != n:
@@ -202,7 +209,9 @@ def score_records(
             w = config.instruction_weight
             sim[has] = w * sim[has] + (1.0 - w) * resp[has]
     score = sim
-    if config.center and n >= config.center_min_records:
+    if config.center and center_vec is not None:
+        score = sim - np.asarray(center_vec, dtype=sim.dtype)[None, :]
+    elif config.center and n >= config.center_min_records:
         score = sim - sim.mean(axis=0, keepdims=True)
     if config.lexical_weight > 0:
         score = score + config.lexical_weight * _lexical_overlap(texts, vocab)
@@ -275,3 +284,211 @@ def recall_at_k(
             hits += len(set(predicted[i][:k]) & set(t))
             total += len(t)
     return hits / total if total else float("nan")
+
+
+# ---------------------------------------------------------------- files
+
+_RESPONSE_SPEAKERS = {"gpt", "assistant", "bot", "model"}
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # OpenAI content parts
+        parts = [p.get("text", "") if isinstance(p, dict) else p for p in value]
+        return "\n".join(p for p in parts if isinstance(p, str) and p)
+    return str(value)
+_TABLE_RESPONSE = ("output", "response", "completion", "answer", "chosen")
+
+
+def extract_response(record: dict, response_field: str | None = None) -> str:
+    """The response text of a record ("" when there is none): `response_field` (dotted) wins;
+    else the first assistant turn of `conversations` / `messages`, else a table's first
+    non-empty output / response / completion / answer / chosen column."""
+    from .ingest import get_field
+
+    if response_field:
+        return _as_text(get_field(record, response_field, None))
+    for key, who, what in (("conversations", "from", "value"), ("messages", "role", "content")):
+        turns = record.get(key)
+        if isinstance(turns, list):
+            for turn in turns:
+                if isinstance(turn, dict) and str(turn.get(who, "")).lower() in _RESPONSE_SPEAKERS:
+                    return _as_text(turn.get(what))
+            return ""
+    for key in _TABLE_RESPONSE:
+        value = record.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return ""
+
+
+def load_vocabulary(path, skills_field: str = "skills", skills_sep: str | None = None) -> tuple[Vocabulary, list[str]]:
+    """A vocabulary from a text file (one skill per line; blank lines skipped), a taxonomy
+    folder (its skills.csv) or a tagged dataset (.jsonl/.json/.csv/.parquet; skills read from
+    `skills_field`, split on `skills_sep` when it is a delimited string). Returns the
+    vocabulary and a list of problems found (bad rows), which are skipped."""
+    from pathlib import Path
+
+    from .ingest import BadRow, FieldMapping, SkillFieldError, detect_format, extract_skills, iter_records
+
+    path = Path(path)
+    problems: list[str] = []
+    if path.is_dir():
+        csv_path = path / "skills.csv"
+        if not csv_path.is_file():
+            raise ValueError(f"vocab folder {path} has no skills.csv")
+        import csv
+
+        with open(csv_path, encoding="utf-8", newline="") as fh:
+            return Vocabulary([row["skill"] for row in csv.DictReader(fh) if row.get("skill")]), problems
+    if not path.is_file():
+        raise ValueError(f"vocab file {path} does not exist")
+    try:
+        detect_format(path)
+    except ValueError:  # not a dataset extension: a plain list of skills
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return Vocabulary(text.splitlines()), problems
+    mapping = FieldMapping(skills_field=skills_field, skills_sep=skills_sep)
+    skills: list[str] = []
+    for line, rec in iter_records(path):
+        if isinstance(rec, BadRow):
+            problems.append(f"{path}: {rec}")
+            continue
+        try:
+            skills.extend(extract_skills(rec, mapping))
+        except SkillFieldError as exc:
+            problems.append(f"{path}: line {line}: {exc.reason}")
+    if not skills:
+        raise ValueError(f"vocab file {path} has no skills in field {skills_field!r}")
+    return Vocabulary(skills), problems
+
+
+@dataclass
+class TagReport:
+    records: int = 0  # rows written (records + bad-row placeholders)
+    tagged: int = 0  # records that got at least one skill
+    no_text: int = 0  # records with no instruction text (written with an empty list)
+    bad_rows: list[str] | None = None  # "line N: reason" for rows written as placeholders
+
+    def summary(self) -> str:
+        bad = len(self.bad_rows or [])
+        return (f"{self.records} rows written: {self.tagged} tagged, {self.no_text} without text, "
+                f"{bad} bad rows kept as placeholders")
+
+
+def tag_file(
+    input_path,
+    out_path,
+    vocab: Vocabulary,
+    embedder: Embedder,
+    config: TagConfig = TagConfig(),
+    text_field: str | None = None,
+    response_field: str | None = None,
+    out_field: str = "skills",
+    with_scores: bool = False,
+    chunk_records: int = 2000,
+    progress=None,
+) -> TagReport:
+    """Tag every record of `input_path` and write them, in input order, as JSONL to
+    `out_path` (atomic: temp file, fsync, rename) with `out_field` = list of skill names
+    (and `<out_field>_scores` = their similarities when `with_scores`). A row that cannot
+    be read is written as {"_bad_row": {"line", "reason", "unit"}, out_field: []} so output
+    line i still corresponds to input record i. Hubness centering uses the per-skill mean
+    over the whole file (two passes; embeddings come from the cache on the second).
+    `progress(stage, done, total)` gets stages "scan" and "tag" (done = records)."""
+    import os
+    from pathlib import Path
+
+    import orjson
+
+    from .ingest import BadRow, extract_text, iter_records
+
+    config.validate()
+    if chunk_records < 1:
+        raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
+    if not out_field:
+        raise ValueError("out_field must be a non-empty string")
+    input_path, out_path = Path(input_path), Path(out_path)
+    if input_path.resolve() == out_path.resolve():
+        raise ValueError(f"out_path must differ from the input file, got {out_path}")
+
+    def chunks():
+        buf: list = []
+        for line, rec in iter_records(input_path):
+            buf.append((line, rec))
+            if len(buf) >= chunk_records:
+                yield buf
+                buf = []
+        if buf:
+            yield buf
+
+    def texts_of(chunk):
+        ins, res = [], []
+        for _, rec in chunk:
+            if isinstance(rec, BadRow):
+                ins.append("")
+                res.append("")
+            else:
+                ins.append(extract_text(rec, text_field) or "")
+                res.append(extract_response(rec, response_field) if config.use_response else "")
+        return ins, res
+
+    unscaled = TagConfig(**{**config.__dict__, "center": False})
+    total = None
+    center_vec = None
+    if config.center:  # pass 1: per-skill mean similarity over the file
+        col = np.zeros(len(vocab), dtype=np.float64)
+        n = 0
+        for chunk in chunks():
+            ins, res = texts_of(chunk)
+            keep = [i for i, t in enumerate(ins) if t.strip()]
+            if keep:
+                _, sim, _ = score_records([ins[i] for i in keep], [res[i] for i in keep], vocab, embedder, unscaled)
+                col += sim.sum(axis=0)
+                n += len(keep)
+            total = (total or 0) + len(chunk)
+            if progress is not None:
+                progress("scan", total, 0)
+        if n >= config.center_min_records:
+            center_vec = (col / n).astype(np.float32)
+
+    report = TagReport(bad_rows=[])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        for chunk in chunks():
+            ins, res = texts_of(chunk)
+            keep = [i for i, t in enumerate(ins) if t.strip()]
+            tags: dict[int, list[tuple[str, float]]] = {}
+            if keep:
+                score, sim, vv = score_records(
+                    [ins[i] for i in keep], [res[i] for i in keep], vocab, embedder,
+                    unscaled if center_vec is None else config, center_vec=center_vec,
+                )
+                for i, row in zip(keep, top_skills(score, sim, vocab, config.top_k, config.min_sim, vv, config.dedupe_sim)):
+                    tags[i] = row
+            for i, (line, rec) in enumerate(chunk):
+                if isinstance(rec, BadRow):
+                    report.bad_rows.append(str(rec))
+                    obj = {"_bad_row": rec.to_json(), out_field: []}
+                else:
+                    row = tags.get(i, [])
+                    if i not in tags:
+                        report.no_text += 1
+                    elif row:
+                        report.tagged += 1
+                    obj = dict(rec)
+                    obj[out_field] = [s for s, _ in row]
+                    if with_scores:
+                        obj[f"{out_field}_scores"] = [round(v, 4) for _, v in row]
+                fh.write(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+                report.records += 1
+            if progress is not None:
+                progress("tag", report.records, total or 0)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out_path)
+    return report

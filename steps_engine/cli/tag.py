@@ -1,0 +1,89 @@
+"""`steps tag INPUT --vocab FILE [--text-field PATH] [--top-k K] [--min-sim S] --out FILE`:
+tag every record with its closest skills from a vocabulary (embedding similarity)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from . import CLIError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("tag", help="tag records with skills from a vocabulary by embedding similarity")
+    p.add_argument("input", help="records: .jsonl / .json / .csv / .parquet")
+    p.add_argument("--vocab", required=True,
+                   help="skills: a text file (one per line), a taxonomy folder (skills.csv) or a tagged dataset")
+    p.add_argument("--vocab-field", default="skills", help="skills field when --vocab is a dataset (default skills)")
+    p.add_argument("--vocab-sep", default=None, help="separator when that field is a delimited string, e.g. ', '")
+    p.add_argument("--text-field", default=None, help="dotted path of the instruction text (default: detected)")
+    p.add_argument("--response-field", default=None, help="dotted path of the response text (default: detected)")
+    p.add_argument("--no-response", action="store_true", help="use the instruction text only")
+    p.add_argument("--top-k", default="5", help="skills per record (default 5)")
+    p.add_argument("--min-sim", default=None, help="drop skills with similarity below this (-1..1)")
+    p.add_argument("--field", default="skills", help="name of the added field (default skills)")
+    p.add_argument("--scores", action="store_true", help="also write <field>_scores (similarities)")
+    p.add_argument("--model", default=None, help="sentence-transformers model name or folder (default bundled all-MiniLM-L6-v2)")
+    p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $STEPS_CACHE_DIR or ~/.cache/steps-studio)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--out", required=True, help="output JSONL file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _number(value, flag: str, kind=int, low=None, high=None):
+    if value is None:
+        return None
+    try:
+        x = kind(value)
+    except (TypeError, ValueError):
+        raise CLIError(f"{flag} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+    if (low is not None and x < low) or (high is not None and x > high):
+        raise CLIError(f"{flag} must be in [{low}, {high if high is not None else 'inf'}], got {value}")
+    return x
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..embeddings import get_embedder
+    from ..ingest import IngestError
+    from ..tagging import TagConfig, load_vocabulary, tag_file
+    from .progress import StageProgress
+
+    top_k = _number(args.top_k, "--top-k", int, 1)
+    min_sim = _number(args.min_sim, "--min-sim", float, -1.0, 1.0)
+    if not Path(args.input).is_file():
+        raise CLIError(f"input file {args.input} does not exist")
+    try:
+        vocab, problems = load_vocabulary(args.vocab, args.vocab_field, args.vocab_sep)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    for msg in problems[:20]:
+        print(f"steps tag: vocab: skipped {msg}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"steps tag: vocab: ... {len(problems) - 20} more rows skipped", file=sys.stderr)
+    config = TagConfig(top_k=top_k, min_sim=min_sim, use_response=not args.no_response)
+    embedder = get_embedder(args.model, args.cache_dir, cache=not args.no_cache)
+    progress = StageProgress(enabled=not args.quiet)
+    t0 = time.perf_counter()
+    try:
+        report = tag_file(args.input, args.out, vocab, embedder, config, text_field=args.text_field,
+                          response_field=args.response_field, out_field=args.field, with_scores=args.scores,
+                          progress=progress)
+    except (IngestError, ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        progress.close()
+    for msg in report.bad_rows[:20]:
+        print(f"steps tag: {args.input}: {msg} (written as a _bad_row placeholder)", file=sys.stderr)
+    if len(report.bad_rows) > 20:
+        print(f"steps tag: ... {len(report.bad_rows) - 20} more bad rows", file=sys.stderr)
+    print(f"steps tag: {report.summary()}; vocabulary {len(vocab)} skills; "
+          f"{time.perf_counter() - t0:.1f}s -> {args.out}")
+    if args.json:
+        print(json.dumps({"out": str(args.out), "records": report.records, "tagged": report.tagged,
+                          "no_text": report.no_text, "bad_rows": len(report.bad_rows), "vocab": len(vocab)}))
+    return 0
