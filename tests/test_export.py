@@ -230,3 +230,20 @@ def test_main_flow_dry_run_then_run_then_every_format(name, tmp_path, capsys):
         card = (out.parent / "README.md").read_text()
         assert f"{rep.ok} synthetic multi-turn conversations" in card and "## Curriculum" in card
         assert f"of the taxonomy's {len(tree.skills)} skills" in card
+
+
+def test_card_never_overwrites_a_foreign_readme_and_bad_messages_are_skipped(results, tmp_path):
+    d = tmp_path / "proj"
+    d.mkdir()
+    (d / "README.md").write_text("# My project\n")
+    with pytest.raises(ValueError, match="not a dataset card"):
+        export(results, fmt="chat", out=d / "train.jsonl")
+    assert (d / "README.md").read_text() == "# My project\n" and not (d / "train.jsonl").exists()
+    export(results, fmt="chat", out=d / "train.jsonl", card=False)
+    lines = results.read_text().splitlines()
+    bad = json.loads(lines[0])
+    bad["messages"] = [{"role": "assistant", "content": "x"}]
+    results.write_text(json.dumps(bad) + "\n" + "\n".join(lines[1:-1]) + "\n")
+    rep = export(results, fmt="chat", out=tmp_path / "again" / "train.jsonl")
+    rep2 = export(results, fmt="chat", out=tmp_path / "again" / "train.jsonl")  # re-export over our own card
+    assert rep.records == rep2.records == 3 and any("id000" in p and "alternate" in p for p in rep.problems)

@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .card import cluster_of, render_card, write_card
+from steps_engine.parsing import OutputError, check_messages
+
+from .card import CARD_TITLE, cluster_of, render_card, write_card
 from .curriculum import PRESETS, assign_epochs, parse_weights
 from .formats import FORMATS, get_format
 
@@ -77,14 +79,22 @@ def export(
     schedule = None
     if curriculum is not None:
         schedule = parse_weights(curriculum) if isinstance(curriculum, str) else list(curriculum)
+    card_path = out.parent / "README.md"
+    if card and card_path.exists() and not card_path.read_text(encoding="utf-8", errors="replace").startswith(CARD_TITLE):
+        raise ValueError(f"{card_path} exists and is not a dataset card; export to another folder or without the card")
     records, problems = read_results(results)
     statuses = Counter(r.get("status") for r in records)
     usable = []
     for r in records:
         if r.get("status") != "ok":
             continue
-        if not isinstance(r.get("messages"), list) or not r["messages"] or not isinstance(r.get("skills"), list):
-            problems.append(f"{results}: record {r['id']}: status ok without messages/skills, skipped")
+        if not isinstance(r.get("skills"), list) or not r["skills"]:
+            problems.append(f"{results}: record {r['id']}: no skills, skipped")
+            continue
+        try:
+            r = {**r, "messages": check_messages(r.get("messages"))}
+        except OutputError as exc:
+            problems.append(f"{results}: record {r['id']}: {exc}, skipped")
             continue
         usable.append(r)
     metas = [provenance(r) for r in usable]
@@ -120,7 +130,6 @@ def export(
         }
         text = render_card([m for m, _ in pairs], data_file=out.name, fmt=fmt, statuses=statuses, settings=settings,
                            taxonomy_skills=tax_skills, epochs=epochs or None)
-        card_path = out.parent / "README.md"
         write_card(card_path, text)
         report.card = str(card_path)
     return report

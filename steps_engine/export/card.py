@@ -10,6 +10,7 @@ from pathlib import Path
 __all__ = ["render_card", "write_card", "cluster_of"]
 
 SPANS = "(spans top-level clusters)"
+CARD_TITLE = "# Dataset card: "
 
 
 def cluster_of(meta: dict) -> str:
@@ -36,7 +37,7 @@ def render_card(metas: list[dict], *, data_file: str, fmt: str, statuses: Counte
     skill_counts = Counter(s for m in metas for s in m["skills"])
     models = Counter(m.get("model") for m in metas)
     hashes = Counter(m.get("template_hash") for m in metas)
-    out = [f"# Dataset card: {data_file}", ""]
+    out = [f"{CARD_TITLE}{data_file}", ""]
     out.append(
         f"{n} synthetic multi-turn conversations in `{fmt}` format, each built by an LLM from one real "
         "example per skill of a skill combination chosen by STEPS Studio (structural-entropy skill taxonomy)."
