@@ -139,15 +139,15 @@ def _per_start(ctx, run, seen, start_pos, k, per_start, scope, max_level, strate
     for s in _progress(start_pos, len(start_pos), progress, f"k={k}"):
         got = 0
         for i, combo in enumerate(source(s)):
-            if i >= pull or got >= per_start:
-                break
             key = frozenset(combo.skills)
             if key in seen:
                 run.duplicates_dropped += 1
-                continue
-            seen.add(key)
-            run.combinations.append(combo)
-            got += 1
+            else:
+                seen.add(key)
+                run.combinations.append(combo)
+                got += 1
+            if got >= per_start or i + 1 >= pull:
+                break  # never ask the source for more than needed (N-best costs extra solves)
         if got == 0:
             run.starts_without.append(ctx.name(s))
 

@@ -101,32 +101,35 @@ def cooccur_combinations(ctx: SelectionContext, start: str | int, k: int, scope=
     if got is None:
         return []
     cand, seed = got
-    in_pool = np.zeros(ctx.flat.n_leaves, bool)
-    in_pool[cand] = True
-    C = ctx.cooc
+    pool = np.concatenate([seed, cand])  # local index i <-> leaf position pool[i]
+    W = ctx.cooc[pool][:, pool].toarray().astype(np.float64)
+    ok = ctx.okpair[np.ix_(pool, pool)] if ctx.okpair is not None else None
+    n_seed = len(seed)
     out, seen = [], set()
     for _ in range(tries * n):
         if len(out) >= n:
             break
-        chosen = list(seed)
-        while len(chosen) < k:
-            free_mask = in_pool.copy()
-            free_mask[chosen] = False
-            if ctx.okpair is not None:
-                free_mask &= ctx.okpair[:, chosen].all(axis=1)
-            if not free_mask.any():
-                break
+        chosen = list(range(n_seed))
+        free_mask = np.ones(len(pool), bool)
+        free_mask[:n_seed] = False
+        if ok is not None:
+            free_mask &= ok[:, chosen].all(axis=1)
+        while len(chosen) < k and free_mask.any():
             pick = -1
             for rows in ([chosen[-1]], chosen):
-                w = np.asarray(C[rows].sum(axis=0)).ravel().astype(np.float64) * free_mask
-                if w.sum() > 0:
-                    pick = int(rng.choice(w.shape[0], p=w / w.sum()))
+                w = W[rows].sum(axis=0) * free_mask
+                total = w.sum()
+                if total > 0:
+                    pick = int(rng.choice(w.shape[0], p=w / total))
                     break
             if pick < 0:
                 pick = int(rng.choice(np.flatnonzero(free_mask)))
             chosen.append(pick)
+            free_mask[pick] = False
+            if ok is not None:
+                free_mask &= ok[:, pick]
         if len(chosen) == k:
-            combo = _finish(ctx, chosen, "cooccur", scope, seen)
+            combo = _finish(ctx, [int(pool[i]) for i in chosen], "cooccur", scope, seen)
             if combo is not None:
                 out.append(combo)
     return out
