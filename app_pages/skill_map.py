@@ -26,6 +26,9 @@ def umap_warm_up() -> dict:
 
     def run():
         try:
+            from steps_engine.embeddings import get_embedder
+
+            get_embedder().encode(["warm up"])  # loads the model once
             skillmap.warm_up()
             state["ready"] = True
         except Exception as exc:  # noqa: BLE001 - reported on the page, the graph layout stays usable
@@ -44,7 +47,8 @@ def graph_points(tree_key: str, _ws):
 def umap_points(tree_key: str, _ws):
     from steps_engine import skillmap
 
-    return skillmap.skill_map(_ws.graph, _ws.tree)
+    df = studio_state.skill_frame(_ws.graph, _ws.tree)
+    return skillmap.skill_map(df["skill"].tolist(), df["count"].to_numpy(), df["cluster"].tolist())
 
 
 warm = umap_warm_up()

@@ -7,7 +7,12 @@
     never_seen_share(graph)             share of skill pairs never seen together
     cluster_table(tree, graph, terms)   one row per cluster (id, label, depth, skills, term)
     members_table(tree, graph, node)    member skills of one node with their counts
+    skill_frame(graph, tree)            skills in the tree with count and top-level cluster label
     graph_layout(graph, tree)           2-D spring layout (the skill map before embeddings)
+    run_selection(ws, ...)              steps + random baseline combinations, saved in the workspace
+    combos_frame(records)               the combinations table
+    read_results_by_id(ws)              synthesis results of the workspace, by id
+    write_reviewed(ws)                  results minus the samples the curator rejected
 """
 
 from __future__ import annotations
@@ -32,7 +37,13 @@ __all__ = [
     "never_seen_share",
     "cluster_table",
     "members_table",
+    "skill_frame",
     "graph_layout",
+    "run_selection",
+    "load_selection",
+    "combos_frame",
+    "read_results_by_id",
+    "write_reviewed",
 ]
 
 
@@ -131,36 +142,137 @@ def members_table(tree: EncodingTree, graph: SkillGraph | None, node_id: str) ->
     return df.sort_values(["count", "skill"], ascending=[False, True], ignore_index=True)
 
 
-def graph_layout(graph: SkillGraph, tree: EncodingTree, seed: int = 0, iterations: int = 50) -> pd.DataFrame:
-    """Skills in 2-D by a force-directed layout of the co-occurrence graph (fixed seed):
-    DataFrame(skill, x, y, cluster, count), cluster = top-level cluster label."""
-    import networkx as nx
-
+def skill_frame(graph: SkillGraph, tree: EncodingTree) -> pd.DataFrame:
+    """DataFrame(skill, cluster, count) for the skills in the tree, in tree order;
+    cluster = top-level cluster label ('(no cluster)' for skills hanging off the root)."""
     leaves = tree.leaves()
-    names = [tree.skills[s] for s in tree.leaf_skill[leaves]]
-    pos_in_graph = {s: i for i, s in enumerate(graph.skills)}
-    g = nx.Graph()
-    g.add_nodes_from(range(len(names)))
-    local = {s: k for k, s in enumerate(names)}
-    for a, b, w in zip(graph.src, graph.dst, graph.weight):
-        sa, sb = graph.skills[a], graph.skills[b]
-        if sa in local and sb in local:
-            g.add_edge(local[sa], local[sb], weight=float(w))
-    if len(names) == 0:
-        xy = np.zeros((0, 2))
-    else:
-        layout = nx.spring_layout(g, seed=seed, iterations=iterations, weight=None)
-        xy = np.array([layout[k] for k in range(len(names))])
     top = top_cluster(tree)
-    counts = [int(graph.counts[pos_in_graph[s]]) if s in pos_in_graph else 0 for s in names]
+    counts = skill_counts(tree, graph)
     return pd.DataFrame(
         {
-            "skill": names,
-            "x": xy[:, 0],
-            "y": xy[:, 1],
+            "skill": [tree.skills[s] for s in tree.leaf_skill[leaves]],
             "cluster": [
-                "(no cluster)" if tree.leaf_skill[top[i]] >= 0 else (tree.labels[top[i]] or tree.ids[top[i]]) for i in leaves
+                "(no cluster)" if tree.leaf_skill[top[i]] >= 0 else (tree.labels[top[i]] or tree.ids[top[i]])
+                for i in leaves
             ],
-            "count": counts,
+            "count": counts[tree.leaf_skill[leaves]].astype(np.int64),
         }
     )
+
+
+def graph_layout(graph: SkillGraph, tree: EncodingTree, seed: int = 0, iterations: int = 50) -> pd.DataFrame:
+    """Skills in 2-D by a force-directed layout of the co-occurrence graph (fixed seed):
+    DataFrame(skill, x, y, cluster, count)."""
+    import networkx as nx
+
+    df = skill_frame(graph, tree)
+    local = {s: k for k, s in enumerate(df["skill"])}
+    g = nx.Graph()
+    g.add_nodes_from(range(len(local)))
+    names = graph.skills
+    g.add_edges_from(
+        (local[names[a]], local[names[b]]) for a, b in zip(graph.src, graph.dst) if names[a] in local and names[b] in local
+    )
+    if len(local):
+        layout = nx.spring_layout(g, seed=seed, iterations=iterations)
+        xy = np.array([layout[k] for k in range(len(local))])
+    else:
+        xy = np.zeros((0, 2))
+    df.insert(1, "x", xy[:, 0])
+    df.insert(2, "y", xy[:, 1])
+    return df
+
+
+def run_selection(
+    ws: Workspace,
+    constraints,
+    *,
+    starts="all",
+    per_start: int = 1,
+    scope: str = "local",
+    max_level: int = 1,
+    beam: int = 100,
+    seed: int = 0,
+    budget: int | None = None,
+    baseline: str | None = "random",
+    terms: np.ndarray | None = None,
+    progress=None,
+) -> dict:
+    """Select combinations on the workspace's current tree with the steps strategy and the
+    `baseline` strategy (same starts and scope), write combos/steps.jsonl, combos/<baseline>.jsonl
+    and combos/run.json, and return the run summary. progress(fraction, message)."""
+    from .combos import select_combinations
+    from .selection import prepare
+    from .strategies import combination_metrics
+
+    tree, graph = ws.tree, ws.graph
+    ctx = prepare(tree, graph, constraints, term=terms)
+    kw = dict(k_max=constraints.k_max, starts=starts, per_start=per_start, scope=scope, max_level=max_level,
+              beam=beam, seed=seed, budget=budget)
+    strategies = ["steps"] + ([baseline] if baseline else [])
+    summary = {"settings": {**kw, "k": constraints.k, "tree_key": ws.tree_key}, "metrics": {}, "files": {}}
+    for i, strategy in enumerate(strategies):
+        if progress is not None:
+            progress(i / len(strategies), f"{strategy}: selecting…")
+        run = select_combinations(ctx, constraints.k, strategy=strategy, **kw)
+        records = []
+        for c in run.combinations:
+            rec = c.to_json()
+            pos = np.array([ctx.position(x) for x in c.skills])
+            block = ctx.cooc[pos][:, pos].toarray()[np.triu_indices(len(pos), 1)]
+            rec["unseen_pairs"] = int((block == 0).sum())
+            records.append(rec)
+        ws.write_jsonl(f"combos/{strategy}.jsonl", records)
+        summary["metrics"][strategy] = combination_metrics(ctx, run.combinations)
+        summary["files"][strategy] = f"combos/{strategy}.jsonl"
+        summary.setdefault("starts_without", {})[strategy] = len(run.starts_without)
+    if progress is not None:
+        progress(1.0, "done")
+    ws.write_json("combos/run.json", summary)
+    return summary
+
+
+def load_selection(ws: Workspace) -> tuple[dict | None, dict[str, list[dict]]]:
+    """The last run's summary and its combination records per strategy."""
+    summary = ws.read_json("combos/run.json")
+    if not summary:
+        return None, {}
+    return summary, {s: ws.read_jsonl(f) for s, f in summary.get("files", {}).items()}
+
+
+def combos_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per combination: skills, start, k, gain, LCA label/depth, never-seen-together."""
+    return pd.DataFrame(
+        {
+            "skills": [" + ".join(r["skills"]) for r in records],
+            "start": [r["start"] for r in records],
+            "k": [len(r["skills"]) for r in records],
+            "gain (bits)": [float(r["gain"]) for r in records],
+            "LCA": [r.get("lca_label") or r.get("lca") for r in records],
+            "LCA depth": [r.get("lca_depth") for r in records],
+            "never seen together": [bool(r.get("unseen_pairs", 0)) for r in records],
+            "coherence": [r.get("coherence") for r in records],
+        }
+    )
+
+
+def read_results_by_id(ws: Workspace) -> dict[str, dict]:
+    """results/results.jsonl as {id: record} (last record per id), {} when absent."""
+    from .synthesis import read_results
+
+    path = ws.path("results", "results.jsonl")
+    if not path.exists():
+        return {}
+    return {r["id"]: r for r in read_results(path)[0]}
+
+
+def write_reviewed(ws: Workspace) -> tuple[Path, int, int]:
+    """Write results/reviewed.jsonl: every result except those marked rejected in
+    results/review.json. Returns (path, records kept, records dropped by review)."""
+    review = ws.read_json("results/review.json", {}) or {}
+    records = list(read_results_by_id(ws).values())
+    if not records:
+        raise ValueError("no synthesis results in this workspace yet: generate on the Synthesize & preview page")
+    keep = [r for r in records if review.get(r["id"]) != "rejected"]
+    path = ws.write_jsonl("results/reviewed.jsonl", keep)
+    return path, len(keep), len(records) - len(keep)

@@ -4,7 +4,9 @@
     WS/taxonomy/           the source taxonomy (taxonomy.json, graph.csv, skills.csv, input.json)
     WS/edits.jsonl         the edit log, one edit per line (records past `position` are redo-able)
     WS/history/NNNN.json   the tree after edit N (0000 = the source tree)
-    WS/tree.json           the current (edited) tree, what selection uses
+    WS/current/            a taxonomy folder with the current (edited) tree in taxonomy.json
+                           and copies of the source's other files: what selection, synthesis
+                           and `steps combos WS/current` use
     WS/combos/ WS/results/ WS/exports/
 
 Every file is written atomically (tmp file, fsync, os.replace), so a crash leaves the
@@ -58,7 +60,7 @@ class Workspace:
         self.root = Path(root).resolve()
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"workspace must be a folder, got file {self.root}")
-        for sub in ("taxonomy", "history", "combos", "results", "exports"):
+        for sub in ("taxonomy", "current", "history", "combos", "results", "exports"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._graph: SkillGraph | None = None
         self._graph_sha: str | None = None
@@ -71,7 +73,13 @@ class Workspace:
     # ---- paths and plain files -------------------------------------------
     @property
     def taxonomy_dir(self) -> Path:
+        """The source taxonomy folder (as built or loaded, before edits)."""
         return self.root / "taxonomy"
+
+    @property
+    def current_dir(self) -> Path:
+        """A taxonomy folder holding the current (edited) tree."""
+        return self.root / "current"
 
     def path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
@@ -82,7 +90,7 @@ class Workspace:
 
     def write_json(self, rel: str, obj) -> Path:
         p = self.path(rel)
-        atomic_write(p, orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        atomic_write(p, orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS))
         return p
 
     def read_json(self, rel: str, default=None):
@@ -93,7 +101,7 @@ class Workspace:
 
     def write_jsonl(self, rel: str, records) -> Path:
         p = self.path(rel)
-        atomic_write(p, b"".join(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in records))
+        atomic_write(p, b"".join(orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS) + b"\n" for r in records))
         return p
 
     def read_jsonl(self, rel: str) -> list[dict]:
@@ -129,9 +137,9 @@ class Workspace:
         """Forget all edits: the source taxonomy becomes tree 0."""
         shutil.rmtree(self.path("history"), ignore_errors=True)
         self.path("history").mkdir()
-        for f in ("edits.jsonl", "tree.json"):
-            if self.path(f).exists():
-                self.path(f).unlink()
+        if self.path("edits.jsonl").exists():
+            self.path("edits.jsonl").unlink()
+        self._copy_source_files()
         self._graph = None
         self._graph_sha = None
         self._log = None
@@ -139,7 +147,6 @@ class Workspace:
         if self.has_taxonomy:
             data = (self.taxonomy_dir / "taxonomy.json").read_bytes()
             atomic_write(self.path("history", "0000.json"), data)
-            atomic_write(self.path("tree.json"), data)
 
     # ---- graph and trees -------------------------------------------------
     def _require(self) -> None:
@@ -181,6 +188,9 @@ class Workspace:
             records = records[:n]
             position = min(int((self.read_json("workspace.json", {}) or {}).get("position", n)), n)
             self._log = EditLog(self.graph, None, records, position, self._load_tree)
+            if not (self.current_dir / "taxonomy.json").exists():  # e.g. a folder from an older layout
+                self._copy_source_files()
+                self._after_move()
         return self._log
 
     @property
@@ -212,7 +222,7 @@ class Workspace:
                 stale.unlink()
         self.write_jsonl("edits.jsonl", log.records)
         self._write_state(k)
-        atomic_write(self.path("tree.json"), data)
+        atomic_write(self.current_dir / "taxonomy.json", data)
         return res
 
     def undo(self) -> EncodingTree:
@@ -230,7 +240,15 @@ class Workspace:
         src = self._snapshot(k)
         src = src if src.exists() else self.taxonomy_dir / "taxonomy.json"
         self._write_state(k)
-        atomic_write(self.path("tree.json"), src.read_bytes())
+        atomic_write(self.current_dir / "taxonomy.json", src.read_bytes())
+
+    def _copy_source_files(self) -> None:
+        for f in TAXONOMY_FILES:
+            src, dst = self.taxonomy_dir / f, self.current_dir / f
+            if src.exists():
+                atomic_write(dst, src.read_bytes())
+            elif dst.exists():
+                dst.unlink()
 
     def _write_state(self, position: int) -> None:
         self.write_json(

@@ -51,9 +51,10 @@ def test_current_tree_file_follows_undo(tmp_path, source):
     ws = Workspace(tmp_path / "ws")
     ws.set_taxonomy(source)
     ws.apply(Edit("exclude", {"skills": ["a"]}))
-    assert "a" not in EncodingTree.load(ws.path("tree.json")).members(0)
+    assert "a" not in EncodingTree.load(ws.current_dir / "taxonomy.json").members(0)
     ws.undo()
-    assert "a" in EncodingTree.load(ws.path("tree.json")).members(0)
+    assert "a" in EncodingTree.load(ws.current_dir / "taxonomy.json").members(0)
+    assert (ws.current_dir / "graph.csv").read_bytes() == (source / "graph.csv").read_bytes()
 
 
 def test_tree_key_changes_with_edits_and_returns_on_undo(tmp_path, source):
