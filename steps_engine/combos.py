@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from .selection import Combination, SelectionContext, iter_combinations, parse_scope
-from .strategies import STRATEGIES, cooccur_combinations, random_combinations
+from .strategies import STRATEGIES, iter_cooccur, iter_random
 
 __all__ = ["SelectionRun", "parse_starts", "select_combinations", "write_jsonl"]
 
@@ -74,12 +74,12 @@ def parse_starts(ctx: SelectionContext, spec: str | list[str]) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-def _source(ctx, strategy, k, scope, max_level, beam, seed, pull) -> Callable[[int], Iterator[Combination]]:
+def _source(ctx, strategy, k, scope, max_level, beam, seed) -> Callable[[int], Iterator[Combination]]:
     """A function start -> iterator of that start's distinct combinations, best first."""
     if strategy == "steps":
         return lambda s: iter_combinations(ctx, s, k, scope, max_level, beam)
-    fn = random_combinations if strategy == "random" else cooccur_combinations
-    return lambda s: iter(fn(ctx, s, k, scope, max_level, n=pull, rng=np.random.default_rng([seed, k, s])))
+    fn = iter_random if strategy == "random" else iter_cooccur
+    return lambda s: fn(ctx, s, k, scope, max_level, rng=np.random.default_rng([seed, k, s]))
 
 
 def _progress(it, total, enabled, desc):
@@ -135,7 +135,7 @@ def select_combinations(
 
 def _per_start(ctx, run, seen, start_pos, k, per_start, scope, max_level, strategy, beam, seed, progress):
     pull = 4 * per_start + 4  # how far past duplicates a start may look
-    source = _source(ctx, strategy, k, scope, max_level, beam, seed, pull)
+    source = _source(ctx, strategy, k, scope, max_level, beam, seed)
     for s in _progress(start_pos, len(start_pos), progress, f"k={k}"):
         got = 0
         for i, combo in enumerate(source(s)):
@@ -175,7 +175,7 @@ def _coverage(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, 
     quota = dict(zip(keys, _quotas([len(clusters[c]) for c in keys], budget)))
     cap = max(2, math.ceil(2 * budget * k / flat.n_leaves))
     uses: dict[str, int] = {}
-    source = _source(ctx, strategy, k, scope, max_level, beam, seed, 32)
+    source = _source(ctx, strategy, k, scope, max_level, beam, seed)
     iters = {s: None for s in start_pos}
     alive = {c: list(clusters[c]) for c in keys}
     turn = {c: 0 for c in keys}

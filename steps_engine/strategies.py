@@ -13,13 +13,14 @@ and return distinct sets. Randomness only through the given numpy Generator.
 
 from __future__ import annotations
 
-from typing import Iterable
+import itertools
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from .selection import Combination, SelectionContext, make_combination, parse_scope, scope_depths
 
-__all__ = ["random_combinations", "cooccur_combinations", "combination_metrics", "STRATEGIES"]
+__all__ = ["iter_random", "iter_cooccur", "random_combinations", "cooccur_combinations", "combination_metrics", "STRATEGIES"]
 
 STRATEGIES = ("steps", "random", "cooccur")
 
@@ -62,77 +63,98 @@ def _finish(ctx, positions, strategy, scope, seen) -> Combination | None:
     return combo
 
 
-def random_combinations(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
-                        n: int = 1, rng: np.random.Generator | None = None, tries: int = 50) -> list[Combination]:
-    """Up to n distinct uniform random combinations for one start (tries x n attempts)."""
+def iter_random(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
+                rng: np.random.Generator | None = None, patience: int = 50) -> Iterator[Combination]:
+    """Distinct uniform random combinations for one start, until `patience` draws in a
+    row bring nothing new."""
     rng = rng or np.random.default_rng(0)
     s = ctx.position(start) if isinstance(start, str) else int(start)
     got = _pool(ctx, s, k, scope, max_level)
-    if got is None:
-        return []
+    if got is None or len(got[0]) + len(got[1]) < k:
+        return
     cand, seed = got
-    out, seen = [], set()
-    for _ in range(tries * n):
-        if len(out) >= n:
-            break
+    seen: set = set()
+    misses = 0
+    while misses < patience:
         chosen = list(seed)
         while len(chosen) < k:
-            free = _admissible(ctx, chosen, cand) if ctx.okpair is not None else cand[~np.isin(cand, chosen)]
-            if free.size == 0:
-                break
             if ctx.okpair is None:  # one uniform draw of the whole rest
+                free = cand[~np.isin(cand, chosen)]
                 pick = rng.choice(free, size=min(k - len(chosen), free.size), replace=False)
                 chosen.extend(int(p) for p in pick)
-            else:
-                chosen.append(int(rng.choice(free)))
-        if len(chosen) == k:
-            combo = _finish(ctx, chosen, "random", scope, seen)
-            if combo is not None:
-                out.append(combo)
-    return out
+                break
+            free = _admissible(ctx, chosen, cand)
+            if free.size == 0:
+                break
+            chosen.append(int(rng.choice(free)))
+        combo = _finish(ctx, chosen, "random", scope, seen) if len(chosen) == k else None
+        if combo is None:
+            misses += 1
+            continue
+        misses = 0
+        yield combo
 
 
-def cooccur_combinations(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
-                         n: int = 1, rng: np.random.Generator | None = None, tries: int = 50) -> list[Combination]:
-    """Up to n distinct co-occurrence-walk combinations for one start."""
+def iter_cooccur(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
+                 rng: np.random.Generator | None = None, patience: int = 50) -> Iterator[Combination]:
+    """Distinct co-occurrence-walk combinations for one start, until `patience` walks in a
+    row bring nothing new."""
     rng = rng or np.random.default_rng(0)
     s = ctx.position(start) if isinstance(start, str) else int(start)
     got = _pool(ctx, s, k, scope, max_level)
-    if got is None:
-        return []
+    if got is None or len(got[0]) + len(got[1]) < k:
+        return
     cand, seed = got
-    pool = np.concatenate([seed, cand])  # local index i <-> leaf position pool[i]
-    W = ctx.cooc[pool][:, pool].toarray().astype(np.float64)
+    pool = np.concatenate([seed, cand]).astype(np.int64)  # local index i <-> leaf position pool[i]
+    rows: dict[int, np.ndarray] = {}
+
+    def weights(i: int) -> np.ndarray:  # co-occurrence counts of pool[i] with the pool
+        if i not in rows:
+            rows[i] = ctx.cooc[int(pool[i])].toarray().ravel()[pool].astype(np.float64)
+        return rows[i]
+
     ok = ctx.okpair[np.ix_(pool, pool)] if ctx.okpair is not None else None
     n_seed = len(seed)
-    out, seen = [], set()
-    for _ in range(tries * n):
-        if len(out) >= n:
-            break
+    seen: set = set()
+    misses = 0
+    while misses < patience:
         chosen = list(range(n_seed))
-        free_mask = np.ones(len(pool), bool)
-        free_mask[:n_seed] = False
+        free = np.ones(len(pool), bool)
+        free[:n_seed] = False
         if ok is not None:
-            free_mask &= ok[:, chosen].all(axis=1)
-        while len(chosen) < k and free_mask.any():
+            free &= ok[:, chosen].all(axis=1)
+        while len(chosen) < k and free.any():
             pick = -1
-            for rows in ([chosen[-1]], chosen):
-                w = W[rows].sum(axis=0) * free_mask
+            for group in ([chosen[-1]], chosen):
+                w = sum(weights(i) for i in group) * free
                 total = w.sum()
                 if total > 0:
                     pick = int(rng.choice(w.shape[0], p=w / total))
                     break
             if pick < 0:
-                pick = int(rng.choice(np.flatnonzero(free_mask)))
+                pick = int(rng.choice(np.flatnonzero(free)))
             chosen.append(pick)
-            free_mask[pick] = False
+            free[pick] = False
             if ok is not None:
-                free_mask &= ok[:, pick]
-        if len(chosen) == k:
-            combo = _finish(ctx, [int(pool[i]) for i in chosen], "cooccur", scope, seen)
-            if combo is not None:
-                out.append(combo)
-    return out
+                free &= ok[:, pick]
+        combo = _finish(ctx, [int(pool[i]) for i in chosen], "cooccur", scope, seen) if len(chosen) == k else None
+        if combo is None:
+            misses += 1
+            continue
+        misses = 0
+        yield combo
+
+
+def random_combinations(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
+                        n: int = 1, rng: np.random.Generator | None = None) -> list[Combination]:
+    """Up to n distinct uniform random combinations for one start."""
+    return list(itertools.islice(iter_random(ctx, start, k, scope, max_level, rng), n))
+
+
+def cooccur_combinations(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
+                         n: int = 1, rng: np.random.Generator | None = None) -> list[Combination]:
+    """Up to n distinct co-occurrence-walk combinations for one start."""
+    return list(itertools.islice(iter_cooccur(ctx, start, k, scope, max_level, rng), n))
 
 
 def combination_metrics(ctx: SelectionContext, combos: Iterable[Combination]) -> dict:
