@@ -324,6 +324,10 @@ class SelectionContext:
     def name(self, p: int) -> str:
         return self.tree.skills[int(self.flat.leaf_skill[p])]
 
+    def coherence(self, skills: Sequence[str]) -> float | None:
+        """Mean pairwise similarity of a skill set (None without a similarity matrix)."""
+        return _coherence(self, [self.position(s) for s in skills])
+
 
 def prepare(
     tree: EncodingTree,

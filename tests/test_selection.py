@@ -389,6 +389,7 @@ def test_similarity_constraints_and_coherence():
         pair = [sim[a, b] for a, b in itertools.combinations(ii, 2)]
         assert min(pair) >= -0.2
         assert c.coherence == pytest.approx(np.mean(pair), abs=1e-12) and c.coherence >= 0.1
+        assert ctx.coherence(c.skills) == pytest.approx(c.coherence, abs=1e-12)
     # the hook form gets the leaf skill names and returns their matrix
     hook = lambda names: sim[np.ix_([idx[s] for s in names], [idx[s] for s in names])]  # noqa: E731
     ctx2 = random_ctx(2, n_leaves=12, cons=Constraints(k=3, similarity=hook, min_pair_similarity=-0.2,
