@@ -565,6 +565,8 @@ def iter_combinations(
         raise ValueError(f"max_level must be >= 0, got {max_level}")
     sc = parse_scope(scope)
     s = ctx.position(start) if isinstance(start, str) else int(start)
+    if not 0 <= s < ctx.flat.n_leaves:
+        raise ValueError(f"start must be a skill name or a leaf position in 0..{ctx.flat.n_leaves - 1}, got {start!r}")
     if not ctx.allowed[s]:
         raise ValueError(f"start skill {ctx.name(s)!r} is excluded")
     if len(set(ctx.forced.tolist()) - {s}) > k - 1:

@@ -208,3 +208,14 @@ def test_missing_folder_and_missing_out(tmp_path, capsys, folder):
     assert code == 2 and "taxonomy.json not found" in err
     code, _, err = _run(["combos", str(folder), "--k", "3"], capsys)
     assert code == 2 and "--out is required" in err
+
+
+def test_broken_taxonomy_file_is_named(folder, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("graph.csv", "skills.csv"):
+        (bad / name).write_bytes((folder / name).read_bytes())
+    (bad / "taxonomy.json").write_text('{"root": {"id": "a", "children": [')
+    code, _, err = _run(["combos", str(bad), "--k", "3", "--out", str(tmp_path / "c.jsonl")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"cannot read {bad / 'taxonomy.json'}" in err

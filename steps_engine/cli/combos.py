@@ -93,9 +93,12 @@ def run(args) -> int:
             raise CLIError(f"{folder / name} not found (run `steps taxonomy` first)")
     try:
         graph = read_graph(folder)
-        tree = EncodingTree.load(folder / "taxonomy.json", skills=graph.skills)
     except (ValueError, KeyError, OSError) as exc:
-        raise CLIError(f"cannot read {folder}: {exc}") from None
+        raise CLIError(f"cannot read {folder / 'graph.csv'}: {exc}") from None
+    try:
+        tree = EncodingTree.load(folder / "taxonomy.json", skills=graph.skills)
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise CLIError(f"cannot read {folder / 'taxonomy.json'}: {exc}") from None
 
     cons = Constraints(k=k, k_max=k_max, exclude=_names(args.exclude), must_include=_names(args.must_include),
                        never_together=_pairs(args.never_together), min_support=min_support)
