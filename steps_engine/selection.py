@@ -26,14 +26,13 @@ placed right after the start (they take the first steps of the `local` schedule)
 must lie inside the scope, otherwise that start has no combination.
 
 Public: FlatTree, Scope, parse_scope, Constraints, Combination, SelectionContext, prepare,
-covered_nodes, conditional_entropy, candidate_gains, chain_gains, iter_combinations,
-best_combination.
+covered_nodes, conditional_entropy, candidate_gains, chain_gains, scope_depths,
+make_combination, iter_combinations, best_combination.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -56,6 +55,8 @@ __all__ = [
     "conditional_entropy",
     "candidate_gains",
     "chain_gains",
+    "scope_depths",
+    "make_combination",
     "iter_combinations",
     "best_combination",
 ]
@@ -241,6 +242,22 @@ class Constraints:
 
     def sizes(self) -> list[int]:
         return list(range(self.k, (self.k_max or self.k) + 1))
+
+    def to_json(self) -> dict:
+        """Everything but the similarity matrix/hook (the studio re-attaches it)."""
+        return {"k": self.k, "k_max": self.k_max, "exclude": list(self.exclude),
+                "must_include": list(self.must_include), "never_together": [list(p) for p in self.never_together],
+                "min_support": self.min_support, "min_pair_similarity": self.min_pair_similarity,
+                "min_mean_similarity": self.min_mean_similarity}
+
+    @classmethod
+    def from_json(cls, data: dict, similarity=None) -> "Constraints":
+        return cls(k=int(data.get("k", 3)), k_max=data.get("k_max"), exclude=tuple(data.get("exclude", ())),
+                   must_include=tuple(data.get("must_include", ())),
+                   never_together=tuple(tuple(p) for p in data.get("never_together", ())),
+                   min_support=int(data.get("min_support", 0)), similarity=similarity,
+                   min_pair_similarity=data.get("min_pair_similarity"),
+                   min_mean_similarity=data.get("min_mean_similarity"))
 
     def validate(self) -> None:
         if int(self.k) < 2:

@@ -4,7 +4,6 @@ baselines, dataset-level selection and real-data comparisons."""
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steps_engine.combos import _quotas, parse_starts, select_combinations
-from steps_engine.entropy import node_terms
 from steps_engine.graph import SkillGraph, build_graph
 from steps_engine.selection import (
     Constraints,
@@ -396,6 +394,17 @@ def test_similarity_constraints_and_coherence():
                                                        min_mean_similarity=0.1))
     run2 = select_combinations(ctx2, 3, scope="global", per_start=2)
     assert [c.to_json() for c in run2.combinations] == [c.to_json() for c in run.combinations]
+
+
+def test_constraints_and_combinations_round_trip_through_json():
+    cons = Constraints(k=4, k_max=5, exclude=("a",), must_include=("b",), never_together=(("c", "d"),),
+                       min_support=2, min_pair_similarity=0.1)
+    assert Constraints.from_json(cons.to_json()) == cons
+    ctx = random_ctx(0)
+    c = best_combination(ctx, 0, 3, "global")
+    from steps_engine.selection import Combination
+
+    assert Combination.from_json(c.to_json()) == c
 
 
 def test_bad_constraints_are_rejected_with_the_argument_named():
