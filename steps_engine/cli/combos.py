@@ -115,7 +115,8 @@ def run(args) -> int:
     metrics = combination_metrics(ctx, result.combinations)
     if result.starts_without:
         shown = ", ".join(result.starts_without[:5]) + (" ..." if len(result.starts_without) > 5 else "")
-        print(f"{len(result.starts_without)} start(s) gave no new combination (none admissible in scope, or only sets already written): {shown}", file=sys.stderr)
+        print(f"{len(result.starts_without)} start(s) gave no new combination (none admissible in scope, "
+              f"or only sets already written): {shown}", file=sys.stderr)
     summary = {
         "combinations": n,
         "mean_gain": metrics["mean_gain"],
