@@ -379,7 +379,8 @@ def prepare(
         keep = (a >= 0) & (b >= 0)
         c = np.ones(graph.n_edges, np.int64) if graph.cooc is None else np.asarray(graph.cooc, np.int64)
         a, b, c = a[keep], b[keep], c[keep]
-        ctx.cooc = sp.csr_matrix((np.concatenate([c, c]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(L, L))
+        rows, cols = np.concatenate([a, b]), np.concatenate([b, a])
+        ctx.cooc = sp.csr_matrix((np.concatenate([c, c]), (rows, cols)), shape=(L, L))
     if cons.min_support > 0 and (graph is None or graph.cooc is None):
         raise ValueError("min_support needs co-occurrence counts (graph.csv with a 'count' column)")
 
@@ -492,7 +493,8 @@ def _seed(ctx: SelectionContext, start: int, cap_node: int) -> list[int] | None:
     return seed
 
 
-def _beam_sets(ctx: SelectionContext, start: int, k: int, scope: Scope, max_level: int, beam: int) -> Iterator[list[int]]:
+def _beam_sets(ctx: SelectionContext, start: int, k: int, scope: Scope, max_level: int,
+               beam: int) -> Iterator[list[int]]:
     flat = ctx.flat
     depths, cap = scope_depths(flat, start, scope, k, max_level)
     seed = _seed(ctx, start, int(flat.anc[start, cap]))

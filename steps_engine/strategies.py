@@ -20,7 +20,8 @@ import numpy as np
 
 from .selection import Combination, SelectionContext, make_combination, parse_scope, scope_depths
 
-__all__ = ["iter_random", "iter_cooccur", "random_combinations", "cooccur_combinations", "combination_metrics", "STRATEGIES"]
+__all__ = ["iter_random", "iter_cooccur", "random_combinations", "cooccur_combinations", "combination_metrics",
+           "STRATEGIES"]
 
 STRATEGIES = ("steps", "random", "cooccur")
 
