@@ -35,6 +35,7 @@ from .tree import EncodingTree
 __all__ = ["build_tree", "merge_units", "refine_leaves", "split_node"]
 
 _EPS = 1e-12
+FRESH_PAIRS = 8  # pairs re-queued per merge; -1 = exact greedy (all neighbours)
 
 
 @njit(cache=True)
@@ -45,8 +46,69 @@ def _group_cost(v, w, pvol, vol_graph):
 
 
 @njit(cache=True)
-def _merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph):
-    """Greedy merge of adjacent units sharing a parent. Returns (group of unit, total delta)."""
+def _find(group, i):
+    r = i
+    while group[r] != r:
+        r = group[r]
+    while group[i] != r:  # path compression
+        nxt = group[i]
+        group[i] = r
+        i = nxt
+    return r
+
+
+@njit(cache=True)
+def _pair_delta(a, k, w, vol, win, pv, vol_graph):
+    return (
+        _group_cost(vol[a] + vol[k], win[a] + win[k] + w, pv, vol_graph)
+        - _group_cost(vol[a], win[a], pv, vol_graph)
+        - _group_cost(vol[k], win[k], pv, vol_graph)
+    )
+
+
+@njit(cache=True)
+def _push_best(heap, a, nbrs, vol, win, stamp, pv, vol_graph, n_best, best_d, best_k):
+    """Push the n_best most negative pair deltas of unit a (all negative ones if n_best < 0)."""
+    m = 0
+    cap = best_d.shape[0]
+    for k, w in nbrs[a].items():
+        dk = _pair_delta(a, k, w, vol, win, pv, vol_graph)
+        if dk >= -_EPS:
+            continue
+        if n_best < 0:
+            if a < k:
+                heapq.heappush(heap, (dk, a, k, stamp[a], stamp[k]))
+            else:
+                heapq.heappush(heap, (dk, k, a, stamp[k], stamp[a]))
+            continue
+        if m == cap and dk >= best_d[m - 1]:
+            continue
+        j = m if m < cap else cap - 1
+        while j > 0 and best_d[j - 1] > dk:  # insertion into the sorted best list
+            best_d[j] = best_d[j - 1]
+            best_k[j] = best_k[j - 1]
+            j -= 1
+        best_d[j] = dk
+        best_k[j] = k
+        if m < cap:
+            m += 1
+    for j in range(m):
+        k = best_k[j]
+        if a < k:
+            heapq.heappush(heap, (best_d[j], a, k, stamp[a], stamp[k]))
+        else:
+            heapq.heappush(heap, (best_d[j], k, a, stamp[k], stamp[a]))
+
+
+@njit(cache=True)
+def _merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
+    """Greedy merge of adjacent units sharing a parent. Returns (group of unit, total delta).
+
+    Exact greedy when fresh < 0: every pair of the merged unit is re-queued after a merge.
+    Otherwise (lazy greedy) each unit keeps its `fresh` best pairs queued; an entry made
+    stale by a merge is re-evaluated when it reaches the top, and a unit whose queued pair
+    stopped paying re-queues its best pairs.
+    """
     nbrs = List()
     for _ in range(n):
         nbrs.append(Dict.empty(key_type=types.int64, value_type=types.float64))
@@ -58,23 +120,45 @@ def _merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph):
     vol = unit_vol.copy()
     win = np.zeros(n)
     stamp = np.zeros(n, dtype=np.int64)
-    alive = np.ones(n, dtype=np.bool_)
     group = np.arange(n)
+    best_d = np.empty(max(fresh, 1))
+    best_k = np.empty(max(fresh, 1), dtype=np.int64)
 
     heap = [(0.0, 0, 0, 0, 0)]
     heap.pop()
     for a in range(n):
-        for b, w in nbrs[a].items():
-            if a < b:
-                d = (_group_cost(vol[a] + vol[b], w, unit_pvol[a], vol_graph))
-                if d < -_EPS:
-                    heap.append((d, a, b, 0, 0))
+        if fresh < 0:
+            for b, w in nbrs[a].items():
+                if a < b:
+                    d = _group_cost(vol[a] + vol[b], w, unit_pvol[a], vol_graph)
+                    if d < -_EPS:
+                        heap.append((d, a, b, 0, 0))
+        else:
+            _push_best(heap, a, nbrs, vol, win, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
     heapq.heapify(heap)
 
     total = 0.0
     while len(heap) > 0:
         d, a, b, sa, sb = heapq.heappop(heap)
-        if not (alive[a] and alive[b]) or stamp[a] != sa or stamp[b] != sb:
+        ra = _find(group, a)
+        rb = _find(group, b)
+        if ra == rb:
+            continue
+        if ra != a or rb != b or stamp[a] != sa or stamp[b] != sb:
+            if fresh < 0:
+                continue  # exact mode: a fresh entry for this pair was queued already
+            pv = unit_pvol[ra]
+            nd = _pair_delta(ra, rb, nbrs[ra].get(rb, 0.0), vol, win, pv, vol_graph)
+            if nd < -_EPS:
+                if ra < rb:
+                    heapq.heappush(heap, (nd, ra, rb, stamp[ra], stamp[rb]))
+                else:
+                    heapq.heappush(heap, (nd, rb, ra, stamp[rb], stamp[ra]))
+            else:  # the side that did not change lost a queued pair: re-queue its best
+                if ra == a and stamp[a] == sa:
+                    _push_best(heap, a, nbrs, vol, win, stamp, pv, vol_graph, fresh, best_d, best_k)
+                if rb == b and stamp[b] == sb:
+                    _push_best(heap, b, nbrs, vol, win, stamp, pv, vol_graph, fresh, best_d, best_k)
             continue
         # keep the unit with more neighbours, absorb the other
         if len(nbrs[a]) < len(nbrs[b]):
@@ -83,7 +167,6 @@ def _merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph):
         total += d
         vol[a] += vol[b]
         win[a] += win[b] + w_ab
-        alive[b] = False
         group[b] = a
         stamp[a] += 1
         del nbrs[a][b]
@@ -94,25 +177,9 @@ def _merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph):
             del nbrs[k][b]
             nbrs[k][a] = nbrs[k].get(a, 0.0) + w
         nbrs[b] = Dict.empty(key_type=types.int64, value_type=types.float64)
-        pv = unit_pvol[a]
-        base_a = _group_cost(vol[a], win[a], pv, vol_graph)
-        for k, w in nbrs[a].items():
-            dk = (
-                _group_cost(vol[a] + vol[k], win[a] + win[k] + w, pv, vol_graph)
-                - base_a
-                - _group_cost(vol[k], win[k], pv, vol_graph)
-            )
-            if dk < -_EPS:
-                if a < k:
-                    heapq.heappush(heap, (dk, a, k, stamp[a], stamp[k]))
-                else:
-                    heapq.heappush(heap, (dk, k, a, stamp[k], stamp[a]))
-    # resolve representatives
+        _push_best(heap, a, nbrs, vol, win, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
     for i in range(n):
-        r = i
-        while group[r] != r:
-            r = group[r]
-        group[i] = r
+        group[i] = _find(group, i)
     return group, total
 
 
@@ -124,6 +191,7 @@ def merge_units(
     unit_vol: np.ndarray,
     unit_parent_vol: np.ndarray,
     vol_graph: float,
+    fresh: int = FRESH_PAIRS,
 ) -> tuple[np.ndarray, float]:
     """Greedily group units (children of common parents) to lower structural entropy.
 
@@ -140,6 +208,7 @@ def merge_units(
         np.ascontiguousarray(unit_vol, dtype=np.float64),
         np.ascontiguousarray(unit_parent_vol, dtype=np.float64),
         float(vol_graph),
+        int(fresh),
     )
     return group, float(total)
 
@@ -306,29 +375,30 @@ def _cluster_f(v, g, pvol, vol_graph):
 
 
 @njit(cache=True)
-def _weights_to_clusters(s, a, p, indptr, indices, data, skill_node, parent, leaf_parent):
-    """Weights from skill s to its own cluster a and to each leaf-parent sibling cluster of a."""
-    w_to = Dict.empty(key_type=types.int64, value_type=types.float64)
+def _best_move(s, dv, a, exclude_own, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph, scratch, touched):
+    """Best sibling cluster for skill s leaving cluster a: (delta, cluster, w to it, w to a).
+    cluster is -1 when no move lowers H^T (or, with exclude_own, when s has no sibling
+    neighbour). `scratch` (zeros, one per tree node) and `touched` are work space."""
+    p = parent[a]
+    n_touched = 0
     for k in range(indptr[s], indptr[s + 1]):
         t = indices[k]
         if t == s:
             continue
         c = parent[skill_node[t]]
         if c == a or (leaf_parent[c] and parent[c] == p):
-            w_to[c] = w_to.get(c, 0.0) + data[k]
-    return w_to
-
-
-@njit(cache=True)
-def _best_move(s, dv, a, exclude_own, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph):
-    """Best sibling cluster for skill s (leaving cluster a): (delta, cluster, weight), cluster -1 if none."""
-    p = parent[a]
-    w_to = _weights_to_clusters(s, a, p, indptr, indices, data, skill_node, parent, leaf_parent)
-    w_a = w_to.get(a, 0.0)
+            if scratch[c] == 0.0:
+                touched[n_touched] = c
+                n_touched += 1
+            scratch[c] += data[k]
+    w_a = scratch[a]
     pv = vol[p]
     change_a = _cluster_f(vol[a] - dv, cut[a] - dv + 2.0 * w_a, pv, vol_graph) - _cluster_f(vol[a], cut[a], pv, vol_graph)
     best, best_c, best_w = np.inf if exclude_own else -1e-12, -1, 0.0
-    for c, w_c in w_to.items():
+    for i in range(n_touched):
+        c = touched[i]
+        w_c = scratch[c]
+        scratch[c] = 0.0
         if c == a:
             continue
         delta = change_a + _cluster_f(vol[c] + dv, cut[c] + dv - 2.0 * w_c, pv, vol_graph) - _cluster_f(vol[c], cut[c], pv, vol_graph)
@@ -351,6 +421,8 @@ def _refine_kernel(indptr, indices, data, deg, skill_node, parent, leaf_parent, 
     """Local search over leaf placements: single-skill moves to a better sibling cluster, and
     dissolving a whole cluster into its neighbours when that lowers H^T in total."""
     n_skills = skill_node.shape[0]
+    scratch = np.zeros(parent.shape[0])
+    touched = np.empty(parent.shape[0], dtype=np.int64)
     moved_total = 0
     for _ in range(max_passes):
         moved = 0
@@ -360,7 +432,7 @@ def _refine_kernel(indptr, indices, data, deg, skill_node, parent, leaf_parent, 
             a = parent[leaf]
             if dv <= 0.0 or not leaf_parent[a]:
                 continue
-            best, c, w_c, w_a = _best_move(s, dv, a, False, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph)
+            best, c, w_c, w_a = _best_move(s, dv, a, False, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph, scratch, touched)
             if c >= 0:
                 _apply_move(leaf, dv, a, c, w_a, w_c, parent, vol, cut)
                 moved += 1
@@ -371,14 +443,14 @@ def _refine_kernel(indptr, indices, data, deg, skill_node, parent, leaf_parent, 
             for s in range(n_skills):
                 cluster_of[s] = parent[skill_node[s]]
             order = np.argsort(cluster_of, kind="mergesort")
-            touched = np.zeros(n_nodes, dtype=np.bool_)
+            received = np.zeros(n_nodes, dtype=np.bool_)
             i = 0
             while i < n_skills:
                 a = cluster_of[order[i]]
                 j = i
                 while j < n_skills and cluster_of[order[j]] == a:
                     j += 1
-                if a >= 0 and leaf_parent[a] and not touched[a] and vol[a] > 0.0:
+                if a >= 0 and leaf_parent[a] and not received[a] and vol[a] > 0.0:
                     members = order[i:j]
                     total = 0.0
                     done = 0
@@ -390,7 +462,7 @@ def _refine_kernel(indptr, indices, data, deg, skill_node, parent, leaf_parent, 
                         if dv <= 0.0:
                             ok = False
                             break
-                        best, c, w_c, w_a = _best_move(m, dv, a, True, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph)
+                        best, c, w_c, w_a = _best_move(m, dv, a, True, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph, scratch, touched)
                         if c < 0:
                             ok = False
                             break
@@ -402,7 +474,7 @@ def _refine_kernel(indptr, indices, data, deg, skill_node, parent, leaf_parent, 
                         total += best
                     if ok and total < -1e-12:
                         for k in range(done):
-                            touched[targets[k]] = True
+                            received[targets[k]] = True
                         moved += done
                     else:  # undo in reverse order
                         for k in range(done - 1, -1, -1):
