@@ -36,3 +36,15 @@ class CountingEmbedder(Embedder):
         if progress is not None:
             progress(len(texts), len(texts))
         return normalize_rows(out)
+
+
+_MODEL = []
+
+
+def shared_real_model():
+    """The bundled all-MiniLM-L6-v2 (no cache), loaded once per test process."""
+    if not _MODEL:
+        from steps_engine.embeddings import SentenceTransformerEmbedder
+
+        _MODEL.append(SentenceTransformerEmbedder())
+    return _MODEL[0]

@@ -19,13 +19,13 @@ from steps_engine.semantic_edges import blend_semantic_edges, knn_edges
 from steps_engine.skillmap import MIN_UMAP_SKILLS, layout_2d, skill_map
 from steps_engine.tree import EncodingTree
 
-from _embedding_fakes import CountingEmbedder
+from _embedding_fakes import CountingEmbedder, shared_real_model
 
 
 @pytest.fixture(scope="session")
 def real_model():
-    """The bundled all-MiniLM-L6-v2, loaded once per test session (no cache)."""
-    return SentenceTransformerEmbedder()
+    """The bundled all-MiniLM-L6-v2, loaded once per test process (no cache)."""
+    return shared_real_model()
 
 
 # ---------------------------------------------------------------- cache
