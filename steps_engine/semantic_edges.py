@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embeddings.base import normalize_rows
+from .embeddings.base import Embedder, normalize_rows
 from .graph import SkillGraph
 
 __all__ = ["knn_edges", "blend_semantic_edges"]
@@ -54,13 +54,28 @@ def knn_edges(vectors: np.ndarray, k: int = 10, chunk: int = 1024) -> tuple[np.n
 
 
 def blend_semantic_edges(
-    graph: SkillGraph, embeddings: np.ndarray, k: int = 10, semantic_weight: float = 0.3
+    graph: SkillGraph,
+    embeddings: np.ndarray | None = None,
+    k: int = 10,
+    semantic_weight: float = 0.3,
+    embedder: Embedder | None = None,
 ) -> SkillGraph:
     """A new `SkillGraph` (same skills and counts) whose edges are the union of the
     graph's edges and the kNN semantic edges, weighted as in the module docstring.
-    `embeddings` has one row per `graph.skills` entry, in that order."""
+    `embeddings` has one row per `graph.skills` entry, in that order; when None the skill
+    names are embedded with `embedder` (default: the cached bundled model)."""
     if not 0.0 <= semantic_weight <= 1.0:
         raise ValueError(f"semantic_weight must be in [0, 1], got {semantic_weight}")
+    if embeddings is None:
+        if semantic_weight == 0.0:
+            return _copy(graph, graph.src, graph.dst, graph.weight, graph.cooc)
+        from .coherence import skill_texts
+
+        if embedder is None:
+            from .embeddings import get_embedder
+
+            embedder = get_embedder()
+        embeddings = embedder.encode(skill_texts(graph.skills))
     embeddings = np.asarray(embeddings)
     if embeddings.ndim != 2 or embeddings.shape[0] != graph.n_skills:
         raise ValueError(

@@ -239,3 +239,11 @@ def test_cluster_names_follow_weighted_centroid():
     assert name_nodes(tree, vecs, top=2)[0] == "d / b"
     with pytest.raises(ValueError, match="embeddings"):
         name_nodes(tree, vecs[:3])
+
+
+def test_semantic_blend_embeds_skill_names_when_no_vectors_given():
+    g = _toy_graph()
+    fake = CountingEmbedder()
+    b = blend_semantic_edges(g, semantic_weight=0.5, k=2, embedder=fake)
+    assert fake.texts_encoded == 4
+    assert b.weight.sum() == pytest.approx(g.weight.sum())
