@@ -13,11 +13,12 @@ ws = ui.workspace()
 st.title("Skill map")
 
 
-@st.cache_resource(show_spinner=False)
-def umap_warm_up() -> dict:
-    """Compile UMAP's numba code once per process in a background thread (tens of seconds),
-    so no interactive path waits for it."""
-    state = {"ready": False, "error": None}
+@st.cache_resource(show_spinner=False, max_entries=4)
+def umap_job(graph_key: str, _skills: list, _counts) -> dict:
+    """Build the meaning map of a graph's skills in a background thread: load the embedding
+    model, compile UMAP's numba code (tens of seconds on first use), fit the layout (cached
+    on disk by skillmap). No interactive path waits for it."""
+    state = {"ready": False, "error": None, "positions": None}
     try:
         from steps_engine import skillmap
     except ImportError as exc:
@@ -26,48 +27,49 @@ def umap_warm_up() -> dict:
 
     def run():
         try:
-            from steps_engine.embeddings import get_embedder
-
-            get_embedder().encode(["warm up"])  # loads the model once
             skillmap.warm_up()
+            state["positions"] = skillmap.skill_map(_skills, _counts, [""] * len(_skills))
             state["ready"] = True
-        except Exception as exc:  # noqa: BLE001 - reported on the page, the graph layout stays usable
+        except Exception as exc:  # noqa: BLE001 - shown on the page; the co-occurrence map stays usable
             state["error"] = str(exc)
 
-    threading.Thread(target=run, name="umap-warm-up", daemon=True).start()
+    threading.Thread(target=run, name="skill-map-umap", daemon=True).start()
     return state
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def graph_points(tree_key: str, _ws):
-    return studio_state.graph_layout(_ws.graph, _ws.tree)
+@st.cache_data(max_entries=4, show_spinner=False)
+def graph_positions(graph_key: str, _ws):
+    """Positions depend on the graph only, so edits do not recompute them."""
+    return studio_state.graph_layout(_ws.graph)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def umap_points(tree_key: str, _ws):
-    from steps_engine import skillmap
+def points(tree_key: str, layout: str, _ws):
+    frame = studio_state.skill_frame(_ws.graph, _ws.tree)
+    g = _ws.graph
+    pos = umap_job(_ws.graph_key, g.skills, g.counts)["positions"] if layout == "umap" else graph_positions(_ws.graph_key, _ws)
+    return studio_state.skill_points(frame, pos)
 
-    df = studio_state.skill_frame(_ws.graph, _ws.tree)
-    return skillmap.skill_map(df["skill"].tolist(), df["count"].to_numpy(), df["cluster"].tolist())
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def figure(tree_key: str, layout: str, _ws):
+    return skill_points_figure(points(tree_key, layout, _ws))
 
 
-warm = umap_warm_up()
+warm = umap_job(ws.graph_key, ws.graph.skills, ws.graph.counts)
 options = ["Meaning (UMAP of skill names)", "Co-occurrence (graph layout)"]
 mode = st.radio("Layout", options, index=0 if warm["ready"] else 1, horizontal=True, key="map_mode")
-df = None
+fig = None
 if mode == options[0]:
     if warm["ready"]:
-        with ui.user_errors("Use the graph layout meanwhile."), st.spinner("Embedding skills…"):
-            df = umap_points(ws.tree_key, ws)
+        fig = figure(ws.tree_key, "umap", ws)
     elif warm["error"]:
         st.info(f"The meaning map is unavailable: {warm['error']}. Showing the co-occurrence layout.")
     else:
-        st.info("The meaning map is warming up in the background (first start compiles UMAP). Showing the co-occurrence layout; switch back in a minute.")
-if df is None:
+        st.info("The meaning map is being built in the background (the first start compiles UMAP). Showing the co-occurrence layout meanwhile; switch back in a minute.")
+if fig is None:
     with st.spinner("Laying out the co-occurrence graph…"):
-        df = graph_points(ws.tree_key, ws)
-
-fig = skill_points_figure(df)
+        fig = figure(ws.tree_key, "graph", ws)
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key="skill_map_chart")
 
 selected: list[str] = []

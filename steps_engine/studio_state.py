@@ -8,7 +8,8 @@
     cluster_table(tree, graph, terms)   one row per cluster (id, label, depth, skills, term)
     members_table(tree, graph, node)    member skills of one node with their counts
     skill_frame(graph, tree)            skills in the tree with count and top-level cluster label
-    graph_layout(graph, tree)           2-D spring layout (the skill map before embeddings)
+    graph_layout(graph)                 2-D layout of the co-occurrence graph (the map without embeddings)
+    skill_points(frame, positions)      skill_frame joined with 2-D positions
     run_selection(ws, ...)              steps + random baseline combinations, saved in the workspace
     combos_frame(records)               the combinations table
     read_results_by_id(ws)              synthesis results of the workspace, by id
@@ -39,6 +40,7 @@ __all__ = [
     "members_table",
     "skill_frame",
     "graph_layout",
+    "skill_points",
     "run_selection",
     "load_selection",
     "combos_frame",
@@ -160,27 +162,50 @@ def skill_frame(graph: SkillGraph, tree: EncodingTree) -> pd.DataFrame:
     )
 
 
-def graph_layout(graph: SkillGraph, tree: EncodingTree, seed: int = 0, iterations: int = 50) -> pd.DataFrame:
-    """Skills in 2-D by a force-directed layout of the co-occurrence graph (fixed seed):
-    DataFrame(skill, x, y, cluster, count)."""
-    import networkx as nx
+def graph_layout(graph: SkillGraph, seed: int = 0, spring_max: int = 500) -> pd.DataFrame:
+    """Every graph skill in 2-D from the co-occurrence graph alone: DataFrame(skill, x, y).
+    Up to `spring_max` skills: networkx spring layout (fixed seed); above that a spectral
+    layout (two leading non-trivial eigenvectors of the regularised normalised adjacency),
+    which takes well under a second at 3,000 skills where the spring layout takes ~45 s."""
+    n = graph.n_skills
+    if n <= spring_max:
+        import networkx as nx
 
-    df = skill_frame(graph, tree)
-    local = {s: k for k, s in enumerate(df["skill"])}
-    g = nx.Graph()
-    g.add_nodes_from(range(len(local)))
-    names = graph.skills
-    g.add_edges_from(
-        (local[names[a]], local[names[b]]) for a, b in zip(graph.src, graph.dst) if names[a] in local and names[b] in local
-    )
-    if len(local):
-        layout = nx.spring_layout(g, seed=seed, iterations=iterations)
-        xy = np.array([layout[k] for k in range(len(local))])
+        g = nx.Graph()
+        g.add_nodes_from(range(n))
+        g.add_edges_from(zip(graph.src.tolist(), graph.dst.tolist()))
+        layout = nx.spring_layout(g, seed=seed, iterations=50) if n else {}
+        xy = np.array([layout[k] for k in range(n)]).reshape(n, 2)
     else:
-        xy = np.zeros((0, 2))
-    df.insert(1, "x", xy[:, 0])
-    df.insert(2, "y", xy[:, 1])
-    return df
+        xy = _spectral_xy(graph)
+    return pd.DataFrame({"skill": graph.skills, "x": xy[:, 0], "y": xy[:, 1]})
+
+
+def _spectral_xy(graph: SkillGraph) -> np.ndarray:
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    adj = graph.adjacency()
+    n = adj.shape[0]
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    tau = float(deg.mean()) or 1.0  # regularisation: connects components, isolates
+    s = 1.0 / np.sqrt(deg + tau)
+
+    def matvec(x):
+        x = np.asarray(x).ravel()
+        return s * (adj @ (s * x)) + (tau / n) * s * float(s @ x)
+
+    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+    vals, vecs = eigsh(op, k=3, which="LA", v0=np.ones(n), tol=1e-6)
+    vecs = vecs[:, np.argsort(-vals)]
+    xy = s[:, None] * vecs[:, 1:3]
+    span = np.abs(xy).max(axis=0)
+    return xy / np.where(span > 0, span, 1.0)
+
+
+def skill_points(frame: pd.DataFrame, positions: pd.DataFrame) -> pd.DataFrame:
+    """skill_frame(...) joined with positions(skill, x, y): DataFrame(skill, x, y, cluster, count)."""
+    df = frame.merge(positions[["skill", "x", "y"]], on="skill", how="left")
+    return df[["skill", "x", "y", "cluster", "count"]].fillna({"x": 0.0, "y": 0.0})
 
 
 def run_selection(

@@ -65,6 +65,7 @@ class Workspace:
         self._graph: SkillGraph | None = None
         self._graph_sha: str | None = None
         self._log: EditLog | None = None
+        self._stamp: tuple = ()
 
     @classmethod
     def open(cls, root: str | Path | None = None) -> "Workspace":
@@ -176,8 +177,19 @@ class Workspace:
             p = self.taxonomy_dir / "taxonomy.json"
         return EncodingTree.from_json(orjson.loads(p.read_bytes()), self.graph.skills)
 
+    def _state_stamp(self) -> tuple:
+        try:
+            st = os.stat(self.path("workspace.json"))
+        except FileNotFoundError:
+            return ()
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
     @property
     def log(self) -> EditLog:
+        if self._log is not None and self._state_stamp() != self._stamp:
+            # another session (or process) changed the workspace: reload from disk
+            self._log = None
+            self._graph = None
         if self._log is None:
             self._require()
             records = self.read_jsonl("edits.jsonl")
@@ -187,6 +199,7 @@ class Workspace:
                 n += 1
             records = records[:n]
             position = min(int((self.read_json("workspace.json", {}) or {}).get("position", n)), n)
+            self._stamp = self._state_stamp()
             self._log = EditLog(self.graph, None, records, position, self._load_tree)
             if not (self.current_dir / "taxonomy.json").exists():  # e.g. a folder from an older layout
                 self._copy_source_files()
@@ -255,3 +268,4 @@ class Workspace:
             "workspace.json",
             {"format": FORMAT, "position": position, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         )
+        self._stamp = self._state_stamp()

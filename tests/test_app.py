@@ -245,3 +245,40 @@ def test_synthesize_shows_prompts_without_a_key_then_results_and_export_writes_a
     assert len(rows) == 2 and all("messages" in r for r in rows)
     assert (ws_dir / "exports" / "chat" / "README.md").is_file()
     assert at.get("download_button")
+
+
+# ---- the UI-free facade the pages call ----------------------------------------------
+def test_never_seen_share_counts_pairs_without_cooccurrence():
+    from _studio_fixtures import two_triangles
+
+    # 6 skills -> 15 pairs; 7 co-occurring pairs -> 8/15 never seen together
+    assert studio_state.never_seen_share(two_triangles()) == pytest.approx(8 / 15)
+
+
+@pytest.mark.parametrize("spring_max", [500, 0])  # spring layout, spectral layout
+def test_graph_layout_keeps_communities_apart(spring_max):
+    import numpy as np
+    from _studio_fixtures import two_triangles
+
+    df = studio_state.graph_layout(two_triangles(), spring_max=spring_max).set_index("skill")
+    assert np.isfinite(df[["x", "y"]].to_numpy()).all()
+    xy = {s: df.loc[s, ["x", "y"]].to_numpy() for s in df.index}
+
+    def dist(a, b):
+        return float(np.linalg.norm(xy[a] - xy[b]))
+
+    inside = np.mean([dist("a", "b"), dist("d", "e"), dist("e", "f")])
+    across = np.mean([dist("a", "e"), dist("b", "f"), dist("a", "f")])
+    assert inside < across
+
+
+def test_cluster_and_members_tables_from_the_tree():
+    from _studio_fixtures import two_cluster_tree, two_triangles
+
+    t, g = two_cluster_tree(), two_triangles()
+    df = studio_state.cluster_table(t, g).set_index("id")
+    assert df.loc["n1", "skills"] == 3 and df.loc["n1", "frequency"] == 12 and df.loc["n0", "depth"] == 0
+    m = studio_state.members_table(t, g, "n2")
+    assert list(m["skill"]) == ["d", "e", "f"] and list(m["count"]) == [3, 2, 1]
+    frame = studio_state.skill_frame(g, t)
+    assert dict(zip(frame["skill"], frame["cluster"]))["e"] == "C2"

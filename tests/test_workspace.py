@@ -117,3 +117,14 @@ def test_a_file_is_not_a_workspace(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(ValueError, match="folder"):
         Workspace(tmp_path / "f")
+
+
+def test_a_second_session_sees_edits_made_by_the_first(tmp_path, source):
+    one = Workspace(tmp_path / "ws")
+    one.set_taxonomy(source)
+    two = Workspace(tmp_path / "ws")
+    assert members(two.tree, "n2") == ["d", "e", "f"]
+    one.apply(Edit("move", {"skills": ["c"], "target_id": "n2"}))
+    assert members(two.tree, "n2") == ["c", "d", "e", "f"]
+    two.undo()
+    assert members(one.tree, "n2") == ["d", "e", "f"]

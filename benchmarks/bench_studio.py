@@ -1,0 +1,223 @@
+"""Benchmark: studio interactions on a synthetic 3,000-skill taxonomy.
+
+    .venv/bin/python benchmarks/bench_studio.py [--skills 3000] [--rows 60000] [--repeat 5]
+
+Builds a planted hierarchical tag dataset -> graph -> encoding tree (height 4) into a
+temporary workspace, then times (median of --repeat runs, after one warm-up):
+  * figure builds (taxonomy sunburst/icicle/treemap, long tail, skill points) and their
+    JSON serialisation (what st.plotly_chart sends),
+  * every curation edit through `Workspace.apply` (edit + entropy before/after + atomic
+    snapshot, log and current tree), undo and redo, reopening the workspace,
+  * AppTest page runs: first run of each page (cold caches) and a rerun, plus the
+    interactions a curator makes (chart toggle, a move edit, undo).
+Prints a markdown table with the machine and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from steps_engine import studio_state  # noqa: E402
+from steps_engine.edits import Edit  # noqa: E402
+from steps_engine.entropy import node_terms  # noqa: E402
+from steps_engine.pipeline import save_taxonomy, taxonomy_from_graph  # noqa: E402
+from steps_engine.plotting.long_tail import long_tail_figure  # noqa: E402
+from steps_engine.plotting.points import skill_points_figure  # noqa: E402
+from steps_engine.plotting.taxonomy import taxonomy_figure  # noqa: E402
+from steps_engine.synthetic import planted_graph  # noqa: E402
+from steps_engine.workspace import Workspace  # noqa: E402
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def timed(fn, repeat: int) -> float:
+    """Median seconds over `repeat` runs after one warm-up run."""
+    fn()
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out)
+
+
+def once(fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    r = fn()
+    return time.perf_counter() - t, r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skills", type=int, default=3000)
+    ap.add_argument("--rows", type=int, default=60000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-apptest", action="store_true")
+    ap.add_argument("--no-umap", action="store_true")
+    args = ap.parse_args()
+    rows: list[tuple[str, float]] = []
+    log("building the taxonomy")
+
+    graph = planted_graph(args.skills, args.rows, seed=0)
+    t_build, tax = once(lambda: taxonomy_from_graph(graph, height=4))
+    rows.append(("taxonomy build (pipeline, numba cache warm; not an interaction)", t_build))
+    tmp = Path(tempfile.mkdtemp(prefix="bench_studio_"))
+    src = tmp / "tax"
+    save_taxonomy(tax, src)
+    ws = Workspace(tmp / "ws")
+    ws.set_taxonomy(src)
+    tree, g = ws.tree, ws.graph
+    terms = node_terms(g, tree).term
+    n_clusters = int((tree.leaf_skill < 0).sum())
+
+    log("figures")
+    for kind in ("sunburst", "icicle", "treemap"):
+        rows.append((f"{kind} figure (3 levels)", timed(lambda: taxonomy_figure(tree, g, kind=kind, maxdepth=3, terms=terms), args.repeat)))
+    rows.append(("sunburst sized by entropy", timed(lambda: taxonomy_figure(tree, g, size_by="entropy", terms=terms), args.repeat)))
+    fig = taxonomy_figure(tree, g, maxdepth=3, terms=terms)
+    rows.append(("sunburst JSON serialisation", timed(fig.to_json, args.repeat)))
+    rows.append(("entropy terms (node_terms)", timed(lambda: node_terms(g, tree), args.repeat)))
+    rows.append(("cluster table", timed(lambda: studio_state.cluster_table(tree, g, terms), args.repeat)))
+    rows.append(("long-tail figure", timed(lambda: long_tail_figure(g.counts, g.skills), args.repeat)))
+    t_layout, layout = once(lambda: studio_state.graph_layout(g))
+    rows.append(("co-occurrence layout of the skill map (spectral; cached per graph)", t_layout))
+    frame = studio_state.skill_frame(g, tree)
+    rows.append(("skill map points (cluster labels joined to cached positions)",
+                 timed(lambda: studio_state.skill_points(studio_state.skill_frame(g, tree), layout), args.repeat)))
+    pts = studio_state.skill_points(frame, layout)
+    rows.append(("skill points figure", timed(lambda: skill_points_figure(pts), args.repeat)))
+
+    if not args.no_umap:
+        from steps_engine import skillmap
+
+        log("UMAP (first call compiles numba)")
+        t_first, _ = once(lambda: skillmap.skill_map(g.skills, g.counts, [""] * g.n_skills, cache_dir=tmp / "umap"))
+        rows.append(("meaning map, first call in a process (model load + numba compile + UMAP fit)", t_first))
+        t_fit, _ = once(lambda: skillmap.skill_map(g.skills, g.counts, [""] * g.n_skills, seed=1, cache_dir=tmp / "umap"))
+        rows.append(("meaning map, new layout after warm-up (embeddings cached, UMAP fit)", t_fit))
+        rows.append(("meaning map, cached layout",
+                     timed(lambda: skillmap.skill_map(g.skills, g.counts, [""] * g.n_skills, seed=1, cache_dir=tmp / "umap"), 3)))
+    log("edits")
+    # edits through the workspace (persisted atomically), undone after each timing run
+    ch = tree.children()
+    tops = [c for c in ch[0] if tree.leaf_skill[c] < 0]
+    a, b = tree.ids[tops[0]], tree.ids[tops[1]]
+    some = tree.members(tops[1])[:5]
+    inner = next((c for c in ch[tops[0]] if tree.leaf_skill[c] < 0), tops[0])
+    edits = {
+        "rename": Edit("rename", {"node_id": a, "label": "renamed"}),
+        "move 5 skills": Edit("move", {"skills": some, "target_id": a}),
+        "merge two top clusters": Edit("merge", {"target_id": a, "source_id": b}),
+        "split a cluster": Edit("split", {"node_id": tree.ids[inner]}),
+        "exclude a skill": Edit("exclude", {"skills": some[:1]}),
+        "create a cluster": Edit("create", {"parent_id": a, "label": "new"}),
+    }
+    for name, edit in edits.items():
+        def step(edit=edit):
+            ws.apply(edit)
+            ws.undo()
+
+        rows.append((f"edit: {name} (+ undo)", timed(step, args.repeat)))
+    ws.apply(edits["move 5 skills"])
+    rows.append(("undo", timed(lambda: (ws.undo(), ws.redo()), args.repeat) / 2))
+    rows.append(("reopen workspace + load current tree", timed(lambda: Workspace(ws.root).tree, args.repeat)))
+    ws.undo()
+
+    log("AppTest")
+    if not args.no_apptest:
+        rows += apptest_rows(ws)
+
+    print(f"Machine: {cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+          f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"Taxonomy: {g.n_skills:,} skills, {g.n_edges:,} edges, {tree.n_nodes:,} nodes ({n_clusters} clusters), "
+          f"height {tree.height}\n")
+    print("| step | seconds |\n| --- | ---: |")
+    for name, sec in rows:
+        print(f"| {name} | {sec:.3f} |")
+
+
+def apptest_rows(ws: Workspace) -> list[tuple[str, float]]:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["STEPS_WORKSPACE"] = str(ws.root)
+    out = []
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    for page in ("taxonomy", "skill_map", "curate", "combinations", "data"):
+        at.switch_page(f"app_pages/{page}.py")
+        t, _ = once(at.run)
+        out.append((f"page {page}: first run (cold caches)", t))
+        out.append((f"page {page}: rerun", timed(at.run, 3)))
+        assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("app_pages/taxonomy.py")
+    at.run()
+    t, _ = once(lambda: at.radio(key="tax_kind").set_value("icicle").run())
+    out.append(("taxonomy: switch to icicle (new figure)", t))
+    t, _ = once(lambda: at.radio(key="tax_size").set_value("entropy").run())
+    out.append(("taxonomy: size by entropy (new figure)", t))
+    at.switch_page("app_pages/curate.py")
+    at.run()
+    skill = ws.tree.members(0)[0]
+    target = ws.tree.ids[ws.tree.children()[0][-1]]
+    at.multiselect(key="move_skills").set_value([skill])
+    at.selectbox(key="move_target").set_value(target).run()
+    t, _ = once(lambda: at.button(key="do_move").click().run())
+    out.append(("curate: move a skill (edit + rerun with new tree)", t))
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("app_pages/taxonomy.py")
+    t, _ = once(at.run)
+    out.append(("taxonomy page after an edit (new tree: terms + figure)", t))
+    at.switch_page("app_pages/skill_map.py")
+    t, _ = once(at.run)
+    out.append(("skill map after an edit (positions cached, labels re-joined)", t))
+    at.switch_page("app_pages/curate.py")
+    at.run()
+    t, _ = once(lambda: at.button(key="undo").click().run())
+    out.append(("curate: undo (+ rerun)", t))
+    at.switch_page("app_pages/skill_map.py")
+    at.run()
+    # the meaning map: wait for the background UMAP warm-up, then time the first map
+    at.radio(key="map_mode").set_value("Meaning (UMAP of skill names)").run()
+    end = time.monotonic() + 300
+    while any("background" in i.value for i in at.info) and time.monotonic() < end:
+        time.sleep(5)
+        at.run()
+    if not at.info:
+        log("UMAP map ready")
+        at.switch_page("app_pages/curate.py")
+        at.run()
+        at.multiselect(key="move_skills").set_value([skill])
+        at.selectbox(key="move_target").set_value(target).run()
+        at.button(key="do_move").click().run()
+        at.switch_page("app_pages/skill_map.py")
+        t, _ = once(at.run)
+        out.append(("skill map (UMAP) after an edit", t))
+        out.append(("skill map (UMAP) rerun", timed(at.run, 3)))
+    return out
+
+
+if __name__ == "__main__":
+    main()
