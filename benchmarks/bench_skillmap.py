@@ -75,7 +75,7 @@ def main() -> None:
         print(name, a, b, flush=True)
     print()
     print(f"Skill map (UMAP 2-D, cosine, n_neighbors=15, seed 0), all-MiniLM-L6-v2 embeddings; "
-          f"{platform.machine()} CPU x{os.cpu_count()}, {time.strftime('%Y-%m-%d')}. Seconds.")
+          f"{platform.machine()} CPU x{os.cpu_count()}, load avg {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d')}. Seconds.")
     print()
     print("| skills | cold UMAP (numba compiles) | warm UMAP (same process) | skill_map() with cached layout "
           "| warm_up() alone | UMAP right after warm_up() |")

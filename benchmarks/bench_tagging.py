@@ -84,6 +84,7 @@ def main() -> None:
     print()
     print(f"Instruct-SkillMix ism_sda_k2_1000: {len(records)} records (dev = first {DEV}, held out = rest), "
           f"vocabulary {len(vocab)} skills; all-MiniLM-L6-v2, {platform.machine()} CPU x{os.cpu_count()}, "
+          f"load avg {os.getloadavg()[0]:.1f}, "
           f"{time.strftime('%Y-%m-%d')}")
     print()
     head = "| variant | R@2 | R@5 | R@10 | dev R@5 | held-out R@2 | held-out R@5 | held-out R@10 | time (s) | texts embedded |"
