@@ -372,11 +372,15 @@ class TagReport:
     tagged: int = 0  # records that got at least one skill
     no_text: int = 0  # records with no instruction text (written with an empty list)
     bad_rows: list[str] | None = None  # "line N: reason" for rows written as placeholders
+    llm_failed: list[str] | None = None  # "line N: reason" for records the LLM tagger failed on
 
     def summary(self) -> str:
         bad = len(self.bad_rows or [])
-        return (f"{self.records} rows written: {self.tagged} tagged, {self.no_text} without text, "
+        text = (f"{self.records} rows written: {self.tagged} tagged, {self.no_text} without text, "
                 f"{bad} bad rows kept as placeholders")
+        if self.llm_failed:
+            text += f", {len(self.llm_failed)} LLM failures (written with no skills)"
+        return text
 
 
 def tag_file(
@@ -391,6 +395,8 @@ def tag_file(
     with_scores: bool = False,
     chunk_records: int = 2000,
     progress=None,
+    open_tagger=None,
+    llm_min_sim: float = 0.5,
 ) -> TagReport:
     """Tag every record of `input_path` and write them, in input order, as JSONL to
     `out_path` (atomic: temp file, fsync, rename) with `out_field` = list of skill names
@@ -398,7 +404,9 @@ def tag_file(
     be read is written as {"_bad_row": {"line", "reason", "unit"}, out_field: []} so output
     line i still corresponds to input record i. Hubness centering uses the per-skill mean
     over the whole file (two passes; embeddings come from the cache on the second).
-    `progress(stage, done, total)` gets stages "scan" and "tag" (done = records)."""
+    `progress(stage, done, total)` gets stages "scan" and "tag" (done = records).
+    `open_tagger` (e.g. `tagging_llm.LLMOpenTagger`): (instructions, responses) -> open tags
+    per record, mapped onto the vocabulary with `llm_min_sim` instead of similarity ranking."""
     import os
     from pathlib import Path
 
@@ -439,7 +447,7 @@ def tag_file(
     unscaled = TagConfig(**{**config.__dict__, "center": False})
     total = None
     center_vec = None
-    if config.center:  # pass 1: per-skill mean similarity over the file
+    if config.center and open_tagger is None:  # pass 1: per-skill mean similarity over the file
         col = np.zeros(len(vocab), dtype=np.float64)
         n = 0
         for chunk in chunks():
@@ -455,7 +463,7 @@ def tag_file(
         if n >= config.center_min_records:
             center_vec = (col / n).astype(np.float32)
 
-    report = TagReport(bad_rows=[])
+    report = TagReport(bad_rows=[], llm_failed=[])
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
     with open(tmp, "wb") as fh:
@@ -463,7 +471,16 @@ def tag_file(
             ins, res = texts_of(chunk)
             keep = [i for i, t in enumerate(ins) if t.strip()]
             tags: dict[int, list[tuple[str, float]]] = {}
-            if keep:
+            if keep and open_tagger is not None:
+                from .tagging_llm import LLMFailure, map_to_vocabulary
+
+                open_tags = open_tagger([ins[i] for i in keep], [res[i] for i in keep])
+                mapped = map_to_vocabulary(open_tags, vocab, embedder, llm_min_sim, config.top_k)
+                for i, tags_i, row in zip(keep, open_tags, mapped):
+                    tags[i] = row
+                    if isinstance(tags_i, LLMFailure):
+                        report.llm_failed.append(f"line {chunk[i][0]}: {tags_i.reason}")
+            elif keep:
                 score, sim, vv = score_records(
                     [ins[i] for i in keep], [res[i] for i in keep], vocab, embedder,
                     unscaled if center_vec is None else config, center_vec=center_vec,

@@ -178,3 +178,65 @@ def test_recall_on_instruct_skillmix_slice():
     assert r1 >= 0.62
     assert r1 - r0 >= 0.12
     assert recall_at_k(score1, truth, 10) >= recall_at_k(score1, truth, 5) >= recall_at_k(score1, truth, 2)
+
+
+# ---------------------------------------------------------------- optional LLM tagger
+def test_parse_open_tags_from_json_or_lists():
+    from steps_engine.tagging_llm import parse_open_tags
+
+    assert parse_open_tags('Sure! ["Public Speaking", "budget-planning", "public_speaking"]') == [
+        "public_speaking", "budget_planning"]
+    assert parse_open_tags("1. SQL joins\n2. data cleaning") == ["sql_joins", "data_cleaning"]
+    assert parse_open_tags("") == []
+
+
+class _FakeChat:
+    """A ChatClient double: answers from `replies` by substring of the user message."""
+
+    model = "fake-llm"
+
+    def __init__(self, replies: dict[str, str]):
+        self.replies = replies
+        self.calls = 0
+
+    async def complete(self, messages, params):
+        from steps_engine.llm import Completion, LLMError
+
+        self.calls += 1
+        user = messages[-1]["content"]
+        for key, reply in self.replies.items():
+            if key in user:
+                if reply == "fail":
+                    raise LLMError("400 bad request", retryable=False)
+                return Completion(text=reply)
+        return Completion(text="[]")
+
+
+def test_llm_tagger_maps_open_tags_onto_the_vocabulary(tmp_path):
+    from steps_engine.llm import ResponseCache
+    from steps_engine.tagging_llm import LLMFailure, LLMOpenTagger, map_to_vocabulary
+
+    e = np.eye(4)
+    table = {"budgeting": e[0], "sql": e[1], "poetry": e[2],
+             "budget planning": e[0] + 0.2 * e[3], "database queries": e[1] + 0.3 * e[3], "weather": e[3]}
+    fake = CountingEmbedder(dim=4, table=table)
+    vocab = Vocabulary(["budgeting", "sql", "poetry"])
+    chat = _FakeChat({"budget": '["budget_planning", "weather"]', "SQL": '["database queries"]', "haiku": "fail"})
+    tagger = LLMOpenTagger(chat, concurrency=2, cache=ResponseCache(tmp_path / "llm"))
+    open_tags = tagger(["Plan a budget", "Fix my SQL join", "Write a haiku"], ["", "", ""])
+    assert open_tags[0] == ["budget_planning", "weather"] and isinstance(open_tags[2], LLMFailure)
+    mapped = map_to_vocabulary(open_tags, vocab, fake, min_sim=0.5, top_k=5)
+    assert [[s for s, _ in row] for row in mapped] == [["budgeting"], ["sql"], []]  # weather maps to nothing
+    calls = chat.calls
+    tagger(["Plan a budget", "Fix my SQL join"], ["", ""])
+    assert chat.calls == calls  # served from the response cache
+
+    src = tmp_path / "in.jsonl"
+    _write_input(src)
+    out = tmp_path / "out.jsonl"
+    report = tag_file(src, out, vocab, fake, TagConfig(top_k=3), open_tagger=tagger)
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["skills"] == ["budgeting"] and rows[2]["skills"] == ["sql"]
+    assert len(rows) == 6 and rows[1]["_bad_row"]["line"] == 2
+    assert rows[5]["skills"] == [] and report.llm_failed == ["line 6: 400 bad request"]  # the haiku
+    assert report.tagged == 2

@@ -27,6 +27,12 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=None, help="sentence-transformers model name or folder (default bundled all-MiniLM-L6-v2)")
     p.add_argument("--cache-dir", default=None, help="embedding cache folder (default $STEPS_CACHE_DIR or ~/.cache/steps-studio)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--llm-model", default=None,
+                   help="tag with this chat model (open tags mapped onto the vocabulary) instead of similarity ranking")
+    p.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--llm-concurrency", default="4", help="LLM requests in flight (default 4)")
+    p.add_argument("--llm-min-sim", default="0.5", help="min similarity of an open tag to its vocabulary skill (default 0.5)")
+    p.add_argument("--llm-cache-dir", default=None, help="LLM response cache folder (default <out>.llm-cache)")
     p.add_argument("--out", required=True, help="output JSONL file")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -66,17 +72,36 @@ def run(args) -> int:
     if len(problems) > 20:
         print(f"steps tag: vocab: ... {len(problems) - 20} more rows skipped", file=sys.stderr)
     config = TagConfig(top_k=top_k, min_sim=min_sim, use_response=not args.no_response)
+    open_tagger = None
+    llm_min_sim = _number(args.llm_min_sim, "--llm-min-sim", float, -1.0, 1.0)
+    if args.llm_model:
+        import os
+
+        from ..llm import ResponseCache
+        from ..llm.openai_client import OpenAIChatClient
+        from ..tagging_llm import LLMOpenTagger
+
+        api_key = os.environ.get("OPENAI_API_KEY") or None
+        base_url = args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if api_key is None and base_url is None:
+            raise CLIError("--llm-model needs OPENAI_API_KEY or an --llm-base-url (e.g. a local server)")
+        client = OpenAIChatClient(args.llm_model, api_key=api_key, base_url=base_url)
+        cache = ResponseCache(args.llm_cache_dir or f"{args.out}.llm-cache")
+        open_tagger = LLMOpenTagger(client, concurrency=_number(args.llm_concurrency, "--llm-concurrency", int, 1),
+                                    cache=cache, include_response=not args.no_response)
     embedder = get_embedder(args.model, args.cache_dir, cache=not args.no_cache)
     progress = StageProgress(enabled=not args.quiet)
     t0 = time.perf_counter()
     try:
         report = tag_file(args.input, args.out, vocab, embedder, config, text_field=args.text_field,
                           response_field=args.response_field, out_field=args.field, with_scores=args.scores,
-                          progress=progress)
+                          progress=progress, open_tagger=open_tagger, llm_min_sim=llm_min_sim)
     except (IngestError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     finally:
         progress.close()
+    for msg in report.llm_failed[:20]:
+        print(f"steps tag: {args.input}: {msg} (LLM tagger failed; written with no skills)", file=sys.stderr)
     for msg in report.bad_rows[:20]:
         print(f"steps tag: {args.input}: {msg} (written as a _bad_row placeholder)", file=sys.stderr)
     if len(report.bad_rows) > 20:
@@ -85,5 +110,6 @@ def run(args) -> int:
           f"{time.perf_counter() - t0:.1f}s -> {args.out}")
     if args.json:
         print(json.dumps({"out": str(args.out), "records": report.records, "tagged": report.tagged,
-                          "no_text": report.no_text, "bad_rows": len(report.bad_rows), "vocab": len(vocab)}))
+                          "no_text": report.no_text, "bad_rows": len(report.bad_rows),
+                          "llm_failed": len(report.llm_failed), "vocab": len(vocab)}))
     return 0
