@@ -5,7 +5,8 @@ import streamlit as st
 st.set_page_config(page_title="STEPS Studio", page_icon=":material/account_tree:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/data.py", title="Data", icon=":material/database:", default=True),
+    st.Page("app_pages/home.py", title="Start", icon=":material/home:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/database:"),
     st.Page("app_pages/taxonomy.py", title="Taxonomy", icon=":material/account_tree:"),
     st.Page("app_pages/skill_map.py", title="Skill map", icon=":material/scatter_plot:"),
     st.Page("app_pages/curate.py", title="Curate", icon=":material/edit:"),

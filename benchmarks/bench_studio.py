@@ -146,6 +146,12 @@ def main() -> None:
     rows.append(("reopen workspace + load current tree", timed(lambda: Workspace(ws.root).tree, args.repeat)))
     ws.undo()
 
+    log("selection")
+    from steps_engine.selection import Constraints
+
+    t_sel, summ = once(lambda: studio_state.run_selection(ws, Constraints(k=3), starts="tail:0.1", scope="level:1", terms=terms))
+    rows.append((f"Combinations run (long work, progress shown): {summ['metrics']['steps']['combinations']} long-tail "
+                 "starts, k=3, level:1 exact + random baseline, saved", t_sel))
     log("AppTest")
     if not args.no_apptest:
         rows += apptest_rows(ws)
@@ -166,7 +172,7 @@ def apptest_rows(ws: Workspace) -> list[tuple[str, float]]:
     out = []
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     at.run()
-    for page in ("taxonomy", "skill_map", "curate", "combinations", "data"):
+    for page in ("home", "data", "taxonomy", "skill_map", "curate", "combinations", "synthesize", "export"):
         at.switch_page(f"app_pages/{page}.py")
         t, _ = once(at.run)
         out.append((f"page {page}: first run (cold caches)", t))

@@ -15,7 +15,7 @@ from steps_engine.workspace import Workspace  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 180  # 2 shared cores: be generous
-PAGES = ["data", "taxonomy", "skill_map", "curate", "combinations", "synthesize", "export"]
+PAGES = ["home", "data", "taxonomy", "skill_map", "curate", "combinations", "synthesize", "export"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def ws_dir(demo_template, tmp_path, monkeypatch):
 def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
-    if page != "data":
+    if page != "home":
         at.switch_page(f"app_pages/{page}.py")
         at.run()
     return at

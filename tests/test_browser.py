@@ -102,3 +102,15 @@ def test_skill_map_page_draws_points(server, page):
     assert page.locator("[data-testid='stException']").count() == 0
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "skill_map.png"), full_page=False)
+
+
+@pytest.mark.parametrize(
+    "path, title",
+    [("", "STEPS Studio"), ("data", "Data"), ("curate", "Curate"), ("combinations", "Combinations"),
+     ("synthesize", "Synthesize & preview"), ("export", "Export")],
+)
+def test_every_page_opens_from_a_deep_link(server, page, path, title):
+    page.goto(f"{server}/{path}", timeout=120_000)
+    page.wait_for_selector(f"h1:has-text('{title}')", timeout=120_000)
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.locator("[data-testid='stException']").count() == 0
