@@ -131,7 +131,7 @@ def run_job(args: list[str], timeout: float | None = None, env: dict | None = No
 def fmt_s(x: float | None) -> str:
     if x is None:
         return "-"
-    return f"{x:.2f}" if x < 100 else f"{x:.0f}"
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}" if x < 100 else f"{x:.0f}"
 
 
 def fmt_wc(wall: float, cpu: float) -> str:
