@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from steps_engine.graph import SkillGraph
 from steps_engine.naming import name_nodes
 from steps_engine.plotting.skill_map import plot_skill_map
 from steps_engine.semantic_edges import blend_semantic_edges, knn_edges
-from steps_engine.skillmap import MIN_UMAP_SKILLS, layout_2d, skill_map
+from steps_engine.skillmap import layout_2d, skill_map
 from steps_engine.tree import EncodingTree
 
 from _embedding_fakes import CountingEmbedder, shared_real_model
