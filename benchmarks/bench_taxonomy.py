@@ -1,7 +1,7 @@
 """Tree-building benchmark: our `build_tree` vs a port of the reference STEPS greedy.
 
 Usage: .venv/bin/python benchmarks/bench_taxonomy.py [--sizes 300,1000,3000,20000]
-       [--heights 4,5] [--ref-max 1000] [--ref-timeout 300] [--seed 0]
+       [--heights 4,5] [--ref-max 1000] [--ref-timeout 300] [--seed 0] [--mem-gb 10]
 
 Synthetic hierarchical tag data from `steps_engine.synthetic.planted_graph` (8 top groups x 6
 subgroups, Zipf popularity 0.8, 2-5 skills a row, "steps" weighting); the row counts below put
