@@ -90,11 +90,10 @@ def main() -> None:
     head = "| variant | R@2 | R@5 | R@10 | dev R@5 | held-out R@2 | held-out R@5 | held-out R@10 | time (s) | texts embedded |"
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
+    fmt = lambda cells, i: f"{cells[i]:.3f}" if len(cells) > i else "n/a"  # noqa: E731
     for name, c, dt, miss in rows:
-        held = c[6:9] if len(c) >= 9 else [float("nan")] * 3
-        dev5 = c[4] if len(c) >= 6 else float("nan")
-        print(f"| {name} | {c[0]:.3f} | {c[1]:.3f} | {c[2]:.3f} | {dev5:.3f} | "
-              f"{held[0]:.3f} | {held[1]:.3f} | {held[2]:.3f} | {dt:.1f} | {miss} |")
+        print(f"| {name} | {fmt(c, 0)} | {fmt(c, 1)} | {fmt(c, 2)} | {fmt(c, 4)} | "
+              f"{fmt(c, 6)} | {fmt(c, 7)} | {fmt(c, 8)} | {dt:.1f} | {miss} |")
 
 
 if __name__ == "__main__":
