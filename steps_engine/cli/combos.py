@@ -27,6 +27,11 @@ def add_parser(sub) -> None:
     p.add_argument("--must-include", default="", help="comma-separated skills every combination contains")
     p.add_argument("--never-together", default="", help='pairs that may not co-occur: "a+b,c+d"')
     p.add_argument("--min-support", default="0", help="every pair must have co-occurred >= this often (default 0)")
+    p.add_argument("--coherence", action="store_true",
+                   help="score every combination by the mean cosine similarity of its skill names (embeddings)")
+    p.add_argument("--min-mean-similarity", default=None, help="keep combinations whose mean pair similarity >= this")
+    p.add_argument("--min-pair-similarity", default=None, help="every pair's similarity must be >= this")
+    p.add_argument("--embed-model", default=None, help="sentence-transformers name or path (default: bundled MiniLM)")
     p.add_argument("--budget", default=None, help="coverage mode: N combinations spread over the taxonomy")
     p.add_argument("--out", default=None, help="output JSONL file")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
@@ -44,6 +49,18 @@ def _int(value, flag: str, low: int | None = None) -> int | None:
     if low is not None and n < low:
         raise CLIError(f"{flag} must be >= {low}, got {n}")
     return n
+
+
+def _float(value, flag: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise CLIError(f"{flag} must be a number, got {value!r}") from None
+    if not -1.0 <= x <= 1.0:
+        raise CLIError(f"{flag} must be a cosine similarity in [-1, 1], got {x}")
+    return x
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -80,6 +97,8 @@ def run(args) -> int:
     seed = _int(args.seed, "--seed")
     min_support = _int(args.min_support, "--min-support", 0)
     budget = _int(args.budget, "--budget", 1)
+    min_mean_sim = _float(args.min_mean_similarity, "--min-mean-similarity")
+    min_pair_sim = _float(args.min_pair_similarity, "--min-pair-similarity")
     if args.strategy not in STRATEGIES:
         raise CLIError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {args.strategy!r}")
     try:
@@ -100,8 +119,19 @@ def run(args) -> int:
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise CLIError(f"cannot read {folder / 'taxonomy.json'}: {exc}") from None
 
+    similarity = None
+    if args.coherence or min_mean_sim is not None or min_pair_sim is not None:
+        from steps_engine.coherence import skill_similarity
+        from steps_engine.embeddings import get_embedder
+
+        try:
+            embedder = get_embedder(args.embed_model) if args.embed_model else None
+            similarity = skill_similarity(tree.skills, embedder)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"cannot compute skill embeddings: {exc}") from None
     cons = Constraints(k=k, k_max=k_max, exclude=_names(args.exclude), must_include=_names(args.must_include),
-                       never_together=_pairs(args.never_together), min_support=min_support)
+                       never_together=_pairs(args.never_together), min_support=min_support, similarity=similarity,
+                       min_pair_similarity=min_pair_sim, min_mean_similarity=min_mean_sim)
     try:
         ctx = prepare(tree, graph, cons)
         result = select_combinations(
