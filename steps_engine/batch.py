@@ -13,10 +13,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from steps_engine.llm.base import Completion
+from steps_engine.atomic import write_jsonl
 
 __all__ = ["BATCH_URL", "write_dry_run", "read_batch_output", "check_batch_input_line", "batch_line"]
 
@@ -53,14 +53,7 @@ def check_batch_input_line(obj) -> None:
 
 
 def _write_jsonl_atomic(path: Path, rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_jsonl(path, rows)
 
 
 def write_dry_run(jobs, directory: str | Path, *, model: str, template_hash_: str, params: dict) -> tuple[Path, Path]:

@@ -17,13 +17,13 @@ k range   k..k_max: every size is run (and, with a budget, each size gets the bu
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-import orjson
+
+from .atomic import write_jsonl as atomic_write_jsonl
 
 from .selection import Combination, SelectionContext, iter_combinations, parse_scope
 from .strategies import STRATEGIES, iter_cooccur, iter_random
@@ -234,16 +234,5 @@ def _coverage(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, 
 
 def write_jsonl(path: str | Path, combos: Iterable[Combination]) -> int:
     """Write one JSON object per line, atomically. Returns the number of lines."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with open(tmp, "wb") as fh:
-        for c in combos:
-            fh.write(orjson.dumps(c.to_json(), option=orjson.OPT_SERIALIZE_NUMPY))
-            fh.write(b"\n")
-            n += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    n = atomic_write_jsonl(path, (c.to_json() for c in combos))
     return n

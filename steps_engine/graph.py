@@ -14,11 +14,12 @@ Edges whose weight is 0 are dropped; skills left without edges stay as isolated 
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_open
 
 __all__ = ["SkillGraph", "WEIGHTINGS", "build_graph", "read_graph", "write_graph"]
 
@@ -160,15 +161,6 @@ def build_graph(
     return graph, report
 
 
-def _atomic_write_text(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_graph(graph: SkillGraph, directory: str | Path) -> None:
     """Write `graph.csv` (source,target,weight[,count]) and `skills.csv` (skill,count)."""
     directory = Path(directory)
@@ -191,8 +183,10 @@ def write_graph(graph: SkillGraph, directory: str | Path) -> None:
         for s, c in zip(graph.skills, graph.counts):
             w.writerow([s, int(c)])
 
-    _atomic_write_text(directory / "graph.csv", write_edges)
-    _atomic_write_text(directory / "skills.csv", write_skills)
+    with atomic_open(directory / "graph.csv", newline="") as fh:
+        write_edges(fh)
+    with atomic_open(directory / "skills.csv", newline="") as fh:
+        write_skills(fh)
 
 
 def read_graph(directory: str | Path) -> SkillGraph:

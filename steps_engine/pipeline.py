@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_json
 from .entropy import NodeTerms, node_terms, one_dim_entropy
 from .graph import SkillGraph, read_graph, write_graph
 from .partition import build_tree
@@ -124,15 +124,6 @@ def _detect_format(path) -> str:
     return detect_format(path)
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
     """Write the taxonomy folder (every file atomically)."""
     out = Path(out_dir)
@@ -141,9 +132,9 @@ def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
     tax.tree.meta = {**tax.tree.meta, **tax.header(), **({"settings": tax.extra} if tax.extra else {})}
     tax.tree.save(out / "taxonomy.json", tax.node_info())
     if tax.input_spec is not None:
-        _write_json(out / "input.json", tax.input_spec)
+        write_json(out / "input.json", tax.input_spec, indent=1)
     if tax.ingest_report is not None:
-        _write_json(out / "ingest_report.json", tax.ingest_report)
+        write_json(out / "ingest_report.json", tax.ingest_report, indent=1)
     return out
 
 

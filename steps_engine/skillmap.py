@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .embeddings.base import Embedder, normalize_rows
+from .atomic import atomic_open
 
 __all__ = ["MIN_UMAP_SKILLS", "layout_2d", "skill_map", "warm_up"]
 
@@ -111,13 +112,8 @@ def layout_2d(
                 pass  # unreadable cache entry: recompute and overwrite
     xy = _umap(vectors, seed, n_neighbors, min_dist)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-        with open(tmp, "wb") as fh:
+        with atomic_open(path, "wb") as fh:
             np.save(fh, xy)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     return xy
 
 

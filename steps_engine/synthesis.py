@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
+from steps_engine.atomic import atomic_open
 from steps_engine.llm.cache import ResponseCache, cache_key
 from steps_engine.llm.retry import RetryPolicy, complete_with_retries
 from steps_engine.parsing import OutputError, normalized_hash, parse_conversation
@@ -302,14 +303,10 @@ class ResultsFile:
 
     def rewrite(self, keep: list[dict]) -> None:
         """Atomically replace the content with `keep`, keeping the lock."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_open(self.path, "wb") as fh:
             for rec in keep:
                 fh.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
         old = self.fd
-        os.replace(tmp, self.path)
         self.fd = self._open_locked()
         os.close(old)
         self.records = list(keep)

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .atomic import atomic_open
 from .embeddings.base import Embedder, ProgressFn
 
 __all__ = [
@@ -407,7 +408,6 @@ def tag_file(
     `progress(stage, done, total)` gets stages "scan" and "tag" (done = records).
     `open_tagger` (e.g. `tagging_llm.LLMOpenTagger`): (instructions, responses) -> open tags
     per record, mapped onto the vocabulary with `llm_min_sim` instead of similarity ranking."""
-    import os
     from pathlib import Path
 
     import orjson
@@ -464,9 +464,7 @@ def tag_file(
             center_vec = (col / n).astype(np.float32)
 
     report = TagReport(bad_rows=[], llm_failed=[])
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_open(out_path, "wb") as fh:
         for chunk in chunks():
             ins, res = texts_of(chunk)
             keep = [i for i, t in enumerate(ins) if t.strip()]
@@ -505,7 +503,4 @@ def tag_file(
                 report.records += 1
             if progress is not None:
                 progress("tag", report.records, total or 0)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out_path)
     return report

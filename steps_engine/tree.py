@@ -12,11 +12,12 @@ JSON (`taxonomy.json`, format "steps-taxonomy/1"): an internal node is
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import write_json
 
 __all__ = ["EncodingTree", "FORMAT"]
 
@@ -244,14 +245,7 @@ class EncodingTree:
         return cls.from_parents(parent, leaf_skill, skills, ids, labels, meta)
 
     def save(self, path: str | Path, node_info: dict[str, np.ndarray] | None = None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_json(node_info), fh, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_json(path, self.to_json(node_info))
 
     @classmethod
     def load(cls, path: str | Path, skills: list[str] | None = None) -> "EncodingTree":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+
+from ..atomic import write_text
 
 __all__ = ["render_card", "write_card", "cluster_of"]
 
@@ -93,9 +94,4 @@ def render_card(metas: list[dict], *, data_file: str, fmt: str, statuses: Counte
 
 
 def write_card(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_text(path, text)

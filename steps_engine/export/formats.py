@@ -13,9 +13,10 @@ Every exported record carries provenance under "metadata" (JSONL formats) or as 
 from __future__ import annotations
 
 import json
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
+
+from ..atomic import atomic_open
 
 __all__ = ["ExportFormat", "FORMATS", "get_format"]
 
@@ -30,13 +31,9 @@ class ExportFormat(ABC):
 
     def write(self, rows: list[dict], path: Path) -> None:
         """Write rows atomically (JSON Lines by default)."""
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_open(path) as fh:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
 
 
 class ChatFormat(ExportFormat):
@@ -120,11 +117,8 @@ class ParquetFormat(ExportFormat):
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pylist(rows, schema=self.schema())
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as fh:
+            pq.write_table(table, fh)
 
 
 FORMATS: dict[str, type[ExportFormat]] = {

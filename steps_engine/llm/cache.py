@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from .base import Completion
+from ..atomic import write_json
 
 __all__ = ["ResponseCache", "cache_key"]
 
@@ -39,11 +39,4 @@ class ResponseCache:
             return None  # missing or damaged entry: treat as a miss
 
     def put(self, key: str, completion: Completion) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"text": completion.text, "usage": completion.usage, "model": completion.model}, fh, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_json(self._path(key), {"text": completion.text, "usage": completion.usage, "model": completion.model})

@@ -1,0 +1,55 @@
+"""Atomic file writes: write a temporary file beside the target, fsync, then os.replace.
+
+A crash or an interrupt leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_open", "write_text", "write_json", "write_jsonl"]
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None):
+    """`with atomic_open(path) as fh: ...` - the file appears at `path` only when the block ends."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    binary = "b" in mode
+    fh = open(tmp, mode, encoding=None if binary else encoding, newline=None if binary else newline)
+    try:
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path) as fh:
+        fh.write(text)
+
+
+def write_json(path: str | os.PathLike, data, indent: int | None = None) -> None:
+    import json
+
+    with atomic_open(path) as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=indent)
+
+
+def write_jsonl(path: str | os.PathLike, rows) -> int:
+    """One JSON object per line (orjson; numpy scalars allowed). Returns the number of lines."""
+    import orjson
+
+    n = 0
+    with atomic_open(path, "wb") as fh:
+        for row in rows:
+            fh.write(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+            n += 1
+    return n
