@@ -13,7 +13,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -23,22 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _machine import cpu_model, peak_rss_mb  # noqa: E402
 from steps_engine.graph import build_graph  # noqa: E402
 from steps_engine.ingest import FieldMapping, count_skills  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
 def write_synthetic(path: Path, rows: int, n_skills: int, seed: int) -> tuple[int, float]:

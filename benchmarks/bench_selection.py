@@ -22,19 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _machine import cpu_model  # noqa: E402
 from steps_engine.combos import select_combinations  # noqa: E402
 from steps_engine.selection import best_combination, prepare  # noqa: E402
 from steps_engine.strategies import combination_metrics  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def build(n_skills: int, height: int, seed: int):
@@ -87,7 +78,7 @@ def main() -> int:
         print(f"{strategy} {scope}: {sec:.2f} s", file=sys.stderr)
 
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"Machine: {cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}; {now}")
+    print(f"Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; {now}")
     print(f"Taxonomy: {flat.n_leaves} skills, {graph.n_edges} edges, {tree.n_nodes} nodes, height {tree.height}, "
           f"{len(top)} top-level clusters (largest {sizes[:3]}); built in {t_build:.1f} s; "
           f"numba warm-up {t_warm:.1f} s (excluded). k = {args.k}, one combination per start, global de-dup on.")
