@@ -33,31 +33,32 @@ c3.caption(f"Edit {log.position} of {len(log.records)}")
 ui.last_edit_banner()
 
 skills = ui.skill_names(ws)
-tabs = st.tabs(["Rename", "Move skills", "Merge", "Split", "Exclude", "New cluster"])
-with tabs[0]:
+OPS = ["Rename", "Move skills", "Merge", "Split", "Exclude", "New cluster"]
+op = st.segmented_control("Edit", OPS, default="Move skills", key="curate_op") or "Move skills"
+if op == "Rename":
     node = ui.cluster_picker("Cluster", ws, key="rename_node")
     label = st.text_input("New label", key="rename_label")
     if st.button("Rename", key="do_rename", disabled=not label.strip()):
         run(Edit("rename", {"node_id": node, "label": label}), "Pick a cluster and type a label.")
-with tabs[1]:
+elif op == "Move skills":
     chosen = st.multiselect("Skills", skills, key="move_skills")
     target = ui.cluster_picker("Into cluster", ws, key="move_target")
     if st.button("Move", key="do_move", disabled=not chosen):
         run(Edit("move", {"skills": chosen, "target_id": target}), "Pick skills and a cluster.")
-with tabs[2]:
+elif op == "Merge":
     source = ui.cluster_picker("Merge this cluster…", ws, key="merge_source", include_root=False)
     target = ui.cluster_picker("…into this one", ws, key="merge_target")
     if st.button("Merge", key="do_merge", disabled=source == target):
         run(Edit("merge", {"target_id": target, "source_id": source}), "Pick two different clusters; the first must not contain the second.")
-with tabs[3]:
+elif op == "Split":
     node = ui.cluster_picker("Cluster to re-partition by entropy", ws, key="split_node", include_root=True)
     if st.button("Split", key="do_split"):
         run(Edit("split", {"node_id": node}), "Pick a cluster with at least two skills.")
-with tabs[4]:
+elif op == "Exclude":
     chosen = st.multiselect("Skills to exclude", skills, key="exclude_skills")
     if st.button("Exclude", key="do_exclude", disabled=not chosen):
         run(Edit("exclude", {"skills": chosen}), "Pick skills that are in the taxonomy.")
-with tabs[5]:
+else:
     parent = ui.cluster_picker("Parent cluster", ws, key="create_parent")
     label = st.text_input("Label", key="create_label")
     if st.button("Create", key="do_create", disabled=not label.strip()):

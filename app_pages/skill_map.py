@@ -1,7 +1,5 @@
 """Skill map: skills as 2-D points; box/lasso-select skills and move them into a cluster."""
 
-import threading
-
 import streamlit as st
 
 from app_pages import _shared as ui
@@ -13,28 +11,11 @@ ws = ui.workspace()
 st.title("Skill map")
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def umap_job(graph_key: str, _skills: list, _counts) -> dict:
-    """Build the meaning map of a graph's skills in a background thread: load the embedding
-    model, compile UMAP's numba code (tens of seconds on first use), fit the layout (cached
-    on disk by skillmap). No interactive path waits for it."""
-    state = {"ready": False, "error": None, "positions": None}
-    try:
-        from steps_engine import skillmap
-    except ImportError as exc:
-        state["error"] = f"embedding skill map not available ({exc})"
-        return state
-
-    def run():
-        try:
-            skillmap.warm_up()
-            state["positions"] = skillmap.skill_map(_skills, _counts, [""] * len(_skills))
-            state["ready"] = True
-        except Exception as exc:  # noqa: BLE001 - shown on the page; the co-occurrence map stays usable
-            state["error"] = str(exc)
-
-    threading.Thread(target=run, name="skill-map-umap", daemon=True).start()
-    return state
+@st.cache_resource(show_spinner=False, max_entries=8)
+def meaning_job(graph_key: str, _ws) -> dict:
+    """One background build of the meaning map per graph (a niced subprocess: loading the
+    model and compiling UMAP take tens of seconds and must not slow the studio)."""
+    return studio_state.start_meaning_map(_ws)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -46,25 +27,27 @@ def graph_positions(graph_key: str, _ws):
 @st.cache_data(max_entries=8, show_spinner=False)
 def points(tree_key: str, layout: str, _ws):
     frame = studio_state.skill_frame(_ws.graph, _ws.tree)
-    g = _ws.graph
-    pos = umap_job(_ws.graph_key, g.skills, g.counts)["positions"] if layout == "umap" else graph_positions(_ws.graph_key, _ws)
+    if layout == "umap":
+        pos = studio_state.meaning_map_state(meaning_job(_ws.graph_key, _ws))[1]
+    else:
+        pos = graph_positions(_ws.graph_key, _ws)
     return studio_state.skill_points(frame, pos)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def figure(tree_key: str, layout: str, _ws):
-    return skill_points_figure(points(tree_key, layout, _ws))
+    return skill_points_figure(points(tree_key, layout, _ws), colour_index=studio_state.cluster_colours(_ws.tree))
 
 
-warm = umap_job(ws.graph_key, ws.graph.skills, ws.graph.counts)
+state, detail = studio_state.meaning_map_state(meaning_job(ws.graph_key, ws))
 options = ["Meaning (UMAP of skill names)", "Co-occurrence (graph layout)"]
-mode = st.radio("Layout", options, index=0 if warm["ready"] else 1, horizontal=True, key="map_mode")
+mode = st.radio("Layout", options, index=0 if state == "ready" else 1, horizontal=True, key="map_mode")
 fig = None
 if mode == options[0]:
-    if warm["ready"]:
+    if state == "ready":
         fig = figure(ws.tree_key, "umap", ws)
-    elif warm["error"]:
-        st.info(f"The meaning map is unavailable: {warm['error']}. Showing the co-occurrence layout.")
+    elif state == "failed":
+        st.info(f"The meaning map is unavailable ({detail}). Showing the co-occurrence layout.")
     else:
         st.info("The meaning map is being built in the background (the first start compiles UMAP). Showing the co-occurrence layout meanwhile; switch back in a minute.")
 if fig is None:

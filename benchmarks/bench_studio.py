@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-apptest", action="store_true")
     ap.add_argument("--no-umap", action="store_true")
+    ap.add_argument("--browser", action="store_true", help="also time page loads in headless /usr/bin/chromium")
     args = ap.parse_args()
     rows: list[tuple[str, float]] = []
     log("building the taxonomy")
@@ -156,6 +157,10 @@ def main() -> None:
     if not args.no_apptest:
         rows += apptest_rows(ws)
 
+    if args.browser:
+        log("browser")
+        rows += browser_rows(ws)
+
     print(f"Machine: {cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
           f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"Taxonomy: {g.n_skills:,} skills, {g.n_edges:,} edges, {tree.n_nodes:,} nodes ({n_clusters} clusters), "
@@ -222,6 +227,103 @@ def apptest_rows(ws: Workspace) -> list[tuple[str, float]]:
         t, _ = once(at.run)
         out.append(("skill map (UMAP) after an edit", t))
         out.append(("skill map (UMAP) rerun", timed(at.run, 3)))
+    return out
+
+
+def browser_rows(ws: Workspace) -> list[tuple[str, float]]:
+    """Wall time in a real browser: server answer + websocket + plotly drawing."""
+    import socket
+    import subprocess
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, STEPS_WORKSPACE=str(ws.root))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    out = []
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run"]
+    try:
+        import urllib.request
+
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url + "/")
+            page.wait_for_selector("h1:has-text('STEPS Studio')", timeout=120_000)
+            t = time.perf_counter()
+            page.reload()
+            page.wait_for_selector("h1:has-text('STEPS Studio')", timeout=120_000)
+            page.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
+            out.append(("browser: Start page load (no chart; the app's own boot)", time.perf_counter() - t))
+            page.goto(url + "/taxonomy")
+            page.wait_for_selector("g.sunburstlayer path", timeout=120_000)  # warm the server caches
+            t = time.perf_counter()
+            page.reload()
+            page.wait_for_selector("g.sunburstlayer path", timeout=120_000)
+            out.append(("browser: taxonomy page load until the sunburst is drawn", time.perf_counter() - t))
+            page.wait_for_timeout(1500)
+            top = page.locator("g.sunburstlayer g.slice").first.text_content()
+            target = page.locator("g.sunburstlayer g.slice").nth(1).text_content()
+            t = time.perf_counter()
+            page.locator("g.sunburstlayer g.slice").nth(1).locator("path.surface").click(force=True)
+            page.wait_for_function(
+                "t => document.querySelector('g.sunburstlayer g.slice').textContent === t", arg=target, timeout=120_000
+            )
+            out.append(("browser: click a cluster (re-root, new figure) until drawn", time.perf_counter() - t))
+            page.wait_for_timeout(1500)
+            t = time.perf_counter()
+            page.locator("g.sunburstlayer g.slice").first.locator("path.surface").click(force=True)
+            page.wait_for_function(
+                "t => document.querySelector('g.sunburstlayer g.slice').textContent === t", arg=top, timeout=120_000
+            )
+            out.append(("browser: click the centre (back up) until drawn", time.perf_counter() - t))
+            t = time.perf_counter()
+            page.get_by_text("icicle", exact=True).click()
+            page.wait_for_selector("g.iciclelayer path", timeout=120_000)
+            out.append(("browser: switch to icicle until drawn", time.perf_counter() - t))
+            for kind in ("treemap", "sunburst", "icicle"):
+                t = time.perf_counter()
+                page.get_by_text(kind, exact=True).click()
+                page.wait_for_selector(f"g.{kind}layer path", timeout=120_000)
+                out.append((f"browser: switch to {kind} until drawn", time.perf_counter() - t))
+            nav = page.locator("[data-testid='stSidebarNav']")
+            t = time.perf_counter()
+            nav.get_by_text("Skill map", exact=True).click()
+            page.wait_for_selector(".js-plotly-plot .scatterlayer path.point", timeout=120_000)
+            out.append(("browser: sidebar Taxonomy -> Skill map until the points are drawn", time.perf_counter() - t))
+            t = time.perf_counter()
+            nav.get_by_text("Taxonomy", exact=True).click()
+            page.wait_for_selector(".js-plotly-plot path.surface", timeout=120_000)
+            out.append(("browser: sidebar Skill map -> Taxonomy until the chart is drawn", time.perf_counter() - t))
+            t = time.perf_counter()
+            nav.get_by_text("Curate", exact=True).click()
+            page.wait_for_selector("h1:has-text('Curate')", timeout=120_000)
+            page.wait_for_selector("[data-testid='stMetricValue']", timeout=120_000)
+            out.append(("browser: sidebar Taxonomy -> Curate", time.perf_counter() - t))
+            page.goto(url + "/skill_map")
+            page.wait_for_selector(".js-plotly-plot .scatterlayer path.point", timeout=120_000)
+            t = time.perf_counter()
+            page.reload()
+            page.wait_for_selector(".js-plotly-plot .scatterlayer path.point", timeout=120_000)
+            out.append(("browser: skill map page load until the points are drawn", time.perf_counter() - t))
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
     return out
 
 

@@ -12,6 +12,7 @@
     skill_points(frame, positions)      skill_frame joined with 2-D positions
     run_selection(ws, ...)              steps + random baseline combinations, saved in the workspace
     combos_frame(records)               the combinations table
+    start_meaning_map(ws) / meaning_map_state(job)   the UMAP skill map, built in a niced subprocess
     read_results_by_id(ws)              synthesis results of the workspace, by id
     write_reviewed(ws)                  results minus the samples the curator rejected
 """
@@ -39,11 +40,16 @@ __all__ = [
     "cluster_table",
     "members_table",
     "skill_frame",
+    "cluster_colours",
     "graph_layout",
     "skill_points",
     "run_selection",
     "load_selection",
     "combos_frame",
+    "meaning_map_path",
+    "start_meaning_map",
+    "meaning_map_state",
+    "build_meaning_map",
     "read_results_by_id",
     "write_reviewed",
 ]
@@ -160,6 +166,15 @@ def skill_frame(graph: SkillGraph, tree: EncodingTree) -> pd.DataFrame:
             "count": counts[tree.leaf_skill[leaves]].astype(np.int64),
         }
     )
+
+
+def cluster_colours(tree: EncodingTree) -> dict[str, int]:
+    """Top-level cluster label -> palette index, as the taxonomy chart colours them."""
+    out: dict[str, int] = {}
+    for k, c in enumerate(tree.children()[0]):
+        if tree.leaf_skill[c] < 0:
+            out.setdefault(tree.labels[c] or tree.ids[c], k)
+    return out
 
 
 def graph_layout(graph: SkillGraph, seed: int = 0, spring_max: int = 500) -> pd.DataFrame:
@@ -279,6 +294,67 @@ def combos_frame(records: list[dict]) -> pd.DataFrame:
             "coherence": [r.get("coherence") for r in records],
         }
     )
+
+
+def meaning_map_path(ws: Workspace) -> Path:
+    """Where the meaning map (UMAP of skill-name embeddings) of this graph is cached; keyed
+    on the graph's content, shared by workspaces holding the same graph."""
+    from .embeddings import default_cache_dir
+
+    return default_cache_dir() / "studio" / f"meaning-map-{ws.graph_key[:32]}.json"
+
+
+def start_meaning_map(ws: Workspace):
+    """Start building the meaning map in a low-priority subprocess (model load, numba
+    compile and UMAP take tens of seconds and would hold the server's GIL in a thread).
+    Returns {"path", "proc" (None when already built), "log"}."""
+    import os
+    import subprocess
+    import sys
+
+    path = meaning_map_path(ws)
+    job = {"path": path, "proc": None, "log": path.with_suffix(".log")}
+    if path.exists():
+        return job
+    path.parent.mkdir(parents=True, exist_ok=True)
+    code = "import sys; from steps_engine.studio_state import build_meaning_map; build_meaning_map(sys.argv[1], sys.argv[2])"
+    with open(job["log"], "wb") as log:
+        job["proc"] = subprocess.Popen(
+            [sys.executable, "-c", code, str(ws.taxonomy_dir), str(path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=(lambda: os.nice(10)) if hasattr(os, "nice") else None,
+        )
+    return job
+
+
+def meaning_map_state(job: dict) -> tuple[str, pd.DataFrame | str | None]:
+    """("ready", DataFrame(skill, x, y)), ("running", None) or ("failed", reason)."""
+    path, proc = job["path"], job["proc"]
+    if path.exists():
+        if "frame" not in job:
+            import orjson
+
+            job["frame"] = pd.DataFrame(orjson.loads(path.read_bytes()))
+        return "ready", job["frame"]
+    if proc is not None and proc.poll() is None:
+        return "running", None
+    tail = job["log"].read_text(errors="replace").strip().splitlines()[-1:] if job["log"].exists() else []
+    return "failed", (tail[0] if tail else "the meaning-map process stopped without output")
+
+
+def build_meaning_map(taxonomy_dir: str, out: str) -> None:
+    """Subprocess entry: UMAP of the graph's skill names -> out (JSON records skill, x, y)."""
+    import orjson
+
+    from . import skillmap
+    from .graph import read_graph
+    from .workspace import atomic_write
+
+    g = read_graph(taxonomy_dir)
+    df = skillmap.skill_map(g.skills, g.counts, [""] * g.n_skills)
+    atomic_write(out, orjson.dumps(df[["skill", "x", "y"]].to_dict(orient="records"), option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 def read_results_by_id(ws: Workspace) -> dict[str, dict]:

@@ -128,11 +128,13 @@ def test_a_restart_keeps_the_edit(ws_dir):
 def test_rename_and_create_from_the_curate_page(ws_dir):
     at = open_page("curate")
     root = Workspace(ws_dir).tree.ids[0]
+    at.button_group(key="curate_op").set_value("New cluster").run()
     at.selectbox(key="create_parent").set_value(root)
     at.text_input(key="create_label").set_value("Hand-made").run()
     at.button(key="do_create").click().run()
     no_errors(at)
     assert "Hand-made" in Workspace(ws_dir).tree.labels
+    at.button_group(key="curate_op").set_value("Merge").run()
     # the root is never offered as a cluster to merge away
     assert not any(o.endswith(f"· {root}") for o in at.selectbox(key="merge_source").options)
     assert any(o.endswith(f"· {root}") for o in at.selectbox(key="merge_target").options)
@@ -145,6 +147,7 @@ def test_a_refused_edit_is_an_error_message_not_a_traceback(ws_dir):
     inner = next((c for c in tree.children()[first] if tree.leaf_skill[c] < 0), None)
     if inner is None:
         pytest.skip("demo tree has no nested cluster")
+    at.button_group(key="curate_op").set_value("Merge").run()
     at.selectbox(key="merge_source").set_value(tree.ids[first])
     at.selectbox(key="merge_target").set_value(tree.ids[inner]).run()
     at.button(key="do_merge").click().run()

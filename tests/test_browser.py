@@ -96,9 +96,29 @@ def test_taxonomy_page_draws_the_sunburst(server, page):
     page.screenshot(path=str(ARTIFACTS / "taxonomy.png"), full_page=False)
 
 
+def test_clicking_a_segment_reroots_the_chart_and_the_centre_goes_back_up(server, page):
+    page.goto(server + "/taxonomy", timeout=120_000)
+    page.wait_for_selector("g.sunburstlayer path.surface", timeout=120_000)
+    page.wait_for_timeout(1500)
+    slices = page.locator("g.sunburstlayer g.slice")
+    top = slices.first.text_content()
+    n_before = slices.count()
+    target = slices.nth(1).text_content()
+    slices.nth(1).locator("path.surface").click(force=True)
+    page.wait_for_function(
+        "t => document.querySelector('g.sunburstlayer g.slice').textContent === t", arg=target, timeout=60_000
+    )
+    assert page.locator("g.sunburstlayer g.slice").count() < n_before
+    page.locator("g.sunburstlayer g.slice").first.locator("path.surface").click(force=True)
+    page.wait_for_function(
+        "t => document.querySelector('g.sunburstlayer g.slice').textContent === t", arg=top, timeout=60_000
+    )
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 def test_skill_map_page_draws_points(server, page):
     page.goto(server + "/skill_map", timeout=120_000)
-    page.wait_for_selector(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer path.point, .js-plotly-plot canvas", timeout=120_000)
     assert page.locator("[data-testid='stException']").count() == 0
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "skill_map.png"), full_page=False)

@@ -81,3 +81,43 @@ def test_points_one_trace_per_cluster_with_skill_customdata():
     assert list(fig.data[0].customdata) == ["a", "c"]
     with pytest.raises(ValueError, match="count"):
         skill_points_figure(df.drop(columns="count"))
+
+
+def test_points_colours_follow_the_given_cluster_index():
+    from steps_engine.plotting._palette import colour
+
+    df = pd.DataFrame({"skill": list("ab"), "x": [0, 1], "y": [0, 1], "cluster": ["A", "B"], "count": [1, 1]})
+    fig = skill_points_figure(df, colour_index={"B": 0, "A": 3})
+    assert [tr.name for tr in fig.data] == ["B", "A"]
+    assert fig.data[0].marker.color == colour(0) and fig.data[1].marker.color == colour(3)
+
+
+def test_taxonomy_figure_holds_only_the_levels_shown():
+    from steps_engine.edits import create_cluster, move_skills
+
+    t = move_skills(create_cluster(two_cluster_tree(), "n1", "inner", node_id="x"), ["a"], "x")
+    _, fig1 = trace_by_id(taxonomy_figure(t, two_triangles(), maxdepth=1))
+    assert set(fig1.ids) == {"n0", "n1", "n2"}
+    _, fig2 = trace_by_id(taxonomy_figure(t, two_triangles(), maxdepth=2))
+    assert "x" in fig2.ids and "la" not in fig2.ids and "lb" in fig2.ids
+    _, fig_all = trace_by_id(taxonomy_figure(t, two_triangles(), maxdepth=-1))
+    assert len(fig_all.ids) == t.n_nodes
+
+
+def test_auto_depth_keeps_the_node_count_small():
+    from steps_engine.plotting.taxonomy import auto_depth
+
+    t = two_cluster_tree()  # 3 nodes within 1 level, 9 within 2
+    assert auto_depth(t, max_nodes=3) == 1
+    assert auto_depth(t, max_nodes=9) == 2
+    assert auto_depth(t, max_nodes=2) == 1  # never below one level
+
+
+def test_drill_goes_down_into_clusters_and_up_from_the_root():
+    from steps_engine.plotting.taxonomy import drill
+
+    t = two_cluster_tree()
+    assert drill(t, "n1", None) == ("n1", "n1")  # into a cluster
+    assert drill(t, "n1", "n1") == ("n0", None)  # the centre: one level up
+    assert drill(t, "lc", "n0") == ("n0", "n1")  # a skill: detail its cluster
+    assert drill(t, "n0", "n0") == ("n0", None)  # already at the top

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,9 +13,18 @@ from ._palette import colour
 __all__ = ["skill_points_figure"]
 
 
-def skill_points_figure(df: pd.DataFrame, height: int = 650, title: str | None = None) -> go.Figure:
+def skill_points_figure(
+    df: pd.DataFrame,
+    height: int = 650,
+    title: str | None = None,
+    colour_index: Mapping[str, int] | None = None,
+    webgl_above: int = 5000,
+) -> go.Figure:
     """`df` has columns skill, x, y, cluster (label), count. One trace per cluster so the
-    legend toggles clusters; each point's customdata is its skill name (for selections)."""
+    legend toggles clusters; each point's customdata is its skill name (for selections).
+    `colour_index` maps cluster labels to palette positions (to match the taxonomy chart);
+    clusters it does not name follow, in order of appearance. SVG markers up to `webgl_above`
+    points (faster to draw than WebGL without a GPU), WebGL above."""
     missing = {"skill", "x", "y", "cluster", "count"} - set(df.columns)
     if missing:
         raise ValueError(f"df is missing columns: {', '.join(sorted(missing))}")
@@ -21,12 +32,20 @@ def skill_points_figure(df: pd.DataFrame, height: int = 650, title: str | None =
     counts = df["count"].to_numpy(np.float64)
     size = 4 + 14 * np.sqrt(counts / max(counts.max(), 1.0)) if len(df) else counts
     clusters = list(dict.fromkeys(df["cluster"].astype(str)))
+    index = dict(colour_index or {})
+    nxt = max(index.values(), default=-1) + 1
+    for c in clusters:
+        if c not in index:
+            index[c], nxt = nxt, nxt + 1
+    clusters.sort(key=index.get)
     cl = df["cluster"].astype(str).to_numpy()
-    for k, c in enumerate(clusters):
+    trace = go.Scattergl if len(df) > webgl_above else go.Scatter
+    for c in clusters:
+        k = index[c]
         m = cl == c
         sub = df[m]
         fig.add_trace(
-            go.Scattergl(
+            trace(
                 x=sub["x"],
                 y=sub["y"],
                 mode="markers",

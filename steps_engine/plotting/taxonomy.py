@@ -9,7 +9,7 @@ from ..graph import SkillGraph
 from ..tree import EncodingTree
 from ._palette import ROOT_COLOUR, colour
 
-__all__ = ["KINDS", "SIZE_BY", "taxonomy_figure", "skill_counts", "top_cluster"]
+__all__ = ["KINDS", "SIZE_BY", "taxonomy_figure", "skill_counts", "top_cluster", "auto_depth", "drill"]
 
 KINDS = ("sunburst", "icicle", "treemap")
 SIZE_BY = ("frequency", "entropy")
@@ -34,6 +34,47 @@ def top_cluster(tree: EncodingTree) -> np.ndarray:
     return top
 
 
+def _shown(tree: EncodingTree, root: int, maxdepth: int) -> np.ndarray:
+    """Indices of `root`'s subtree down to `maxdepth` levels below it (-1: all)."""
+    n = tree.n_nodes
+    rel = np.full(n, -1, dtype=np.int64)  # depth below root, -1 outside the subtree
+    rel[root] = 0
+    for i in range(root + 1, n):  # parent[i] < i: one pass
+        p = rel[tree.parent[i]]
+        if p >= 0:
+            rel[i] = p + 1
+    keep = rel >= 0 if maxdepth == -1 else (rel >= 0) & (rel <= maxdepth)
+    return np.flatnonzero(keep)
+
+
+def auto_depth(tree: EncodingTree, root_id: str | None = None, max_nodes: int = 600, cap: int = 3) -> int:
+    """The most levels (1..cap) whose nodes below `root_id` number at most `max_nodes`:
+    the browser draws a few hundred segments instantly and thousands in seconds."""
+    root = 0 if root_id is None else tree.node_index(root_id)
+    best, prev = 1, 1
+    for d in range(1, cap + 1):
+        count = _shown(tree, root, d).shape[0]
+        if count == prev or count > max_nodes:  # below the leaves, or too many
+            break
+        best, prev = d, count
+    return best
+
+
+def drill(tree: EncodingTree, clicked_id: str, root_id: str | None) -> tuple[str, str | None]:
+    """Where a click on the chart leads: (new root id, cluster to show in detail).
+    A cluster becomes the new root; the current root takes you one level up; a skill
+    keeps the root and details its cluster."""
+    i = tree.node_index(clicked_id)
+    root = 0 if root_id is None else tree.node_index(root_id)
+    if tree.leaf_skill[i] >= 0:
+        p = int(tree.parent[i])
+        return tree.ids[root], (tree.ids[p] if p > 0 else None)
+    if i == root:
+        up = int(tree.parent[i]) if i > 0 else 0
+        return tree.ids[up], (tree.ids[up] if up > 0 else None)
+    return tree.ids[i], tree.ids[i]
+
+
 def taxonomy_figure(
     tree: EncodingTree,
     graph: SkillGraph | None = None,
@@ -47,8 +88,9 @@ def taxonomy_figure(
     label_chars: int = 28,
 ) -> go.Figure:
     """Size by skill frequency or by entropy term (a node's value is the sum of the terms in
-    its subtree), colour by top-level cluster, draw at most `maxdepth` levels below the
-    shown root at a time (click to drill down; -1 draws all). Labels are cut to `label_chars`. `root_id` draws only that node's subtree. `terms` are the
+    its subtree), colour by top-level cluster. Only `maxdepth` levels below the shown root are
+    put in the figure (-1: all), so thousands of skills stay fast in the browser; re-root
+    with `root_id` to go deeper (see `drill`). Labels are cut to `label_chars`. `root_id` draws only that node's subtree. `terms` are the
     per-node entropy terms (`entropy.node_terms(graph, tree).term`), needed for size_by="entropy"."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -80,11 +122,7 @@ def taxonomy_figure(
     values = freq if size_by == "frequency" else term_sum
 
     root = 0 if root_id is None else tree.node_index(root_id)
-    keep = np.zeros(n, dtype=bool)
-    keep[root] = True
-    for i in range(root + 1, n):  # parent[i] < i: one pass marks the subtree
-        keep[i] = keep[tree.parent[i]]
-    idx = np.flatnonzero(keep)
+    idx = _shown(tree, root, maxdepth)
 
     top = top_cluster(tree)
     order = {int(c): k for k, c in enumerate(tree.children()[0])}
