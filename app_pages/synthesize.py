@@ -1,6 +1,7 @@
 """Synthesize & preview: the exact prompts for chosen combinations, generation through any
 OpenAI-compatible endpoint (or a dry run without a key), accept/reject per sample."""
 
+import json
 import os
 
 import streamlit as st
@@ -21,10 +22,12 @@ if not combos:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def jobs_for(tree_key: str, combo_idx: tuple, template: str, model: str, seed: int, _ws, _combos):
+def jobs_for(tree_key: str, chosen_json: str, template: str, model: str, seed: int, _ws):
+    import json
+
     from steps_engine.synthesis import prepare_jobs
 
-    jobs, problems = prepare_jobs(_ws.current_dir, [_combos[i] for i in combo_idx], model=model, template=template, seed=seed)
+    jobs, problems = prepare_jobs(_ws.current_dir, json.loads(chosen_json), model=model, template=template, seed=seed)
     return [{"id": j.id, "skills": j.combo["skills"], "messages": j.messages,
              "seeds": [s.to_json() for s in j.seeds]} for j in jobs], problems
 
@@ -47,7 +50,8 @@ if not chosen:
 jobs, problems = [], []
 with ui.user_errors("Fix the template (placeholders: {k} {skills} {skill_list} {start} {examples} {taxonomy_path})."):
     with st.spinner("Picking seed examples…"):
-        jobs, problems = jobs_for(ws.tree_key, tuple(chosen), template, model, seed, ws, combos)
+        chosen_json = json.dumps([combos[i] for i in chosen], sort_keys=True)  # the cache key is the content
+        jobs, problems = jobs_for(ws.tree_key, chosen_json, template, model, seed, ws)
 for p in problems[:5]:
     st.warning(p)
 

@@ -95,11 +95,18 @@ def main() -> None:
     n_clusters = int((tree.leaf_skill < 0).sum())
 
     log("figures")
-    for kind in ("sunburst", "icicle", "treemap"):
-        rows.append((f"{kind} figure (3 levels)", timed(lambda: taxonomy_figure(tree, g, kind=kind, maxdepth=3, terms=terms), args.repeat)))
-    rows.append(("sunburst sized by entropy", timed(lambda: taxonomy_figure(tree, g, size_by="entropy", terms=terms), args.repeat)))
-    fig = taxonomy_figure(tree, g, maxdepth=3, terms=terms)
-    rows.append(("sunburst JSON serialisation", timed(fig.to_json, args.repeat)))
+    from steps_engine.plotting.taxonomy import auto_depth
+
+    depth = auto_depth(tree)
+    for levels in sorted({depth, 3}):
+        n_shown = len(taxonomy_figure(tree, g, maxdepth=levels, terms=terms).data[0].ids)
+        for kind in ("sunburst", "icicle", "treemap"):
+            rows.append((f"{kind} figure, {levels} levels ({n_shown} segments)",
+                         timed(lambda: taxonomy_figure(tree, g, kind=kind, maxdepth=levels, terms=terms), args.repeat)))
+    rows.append((f"sunburst sized by entropy, {depth} levels (the page's default here)",
+                 timed(lambda: taxonomy_figure(tree, g, size_by="entropy", maxdepth=depth, terms=terms), args.repeat)))
+    fig = taxonomy_figure(tree, g, maxdepth=depth, terms=terms)
+    rows.append((f"sunburst JSON serialisation, {depth} levels", timed(fig.to_json, args.repeat)))
     rows.append(("entropy terms (node_terms)", timed(lambda: node_terms(g, tree), args.repeat)))
     rows.append(("cluster table", timed(lambda: studio_state.cluster_table(tree, g, terms), args.repeat)))
     rows.append(("long-tail figure", timed(lambda: long_tail_figure(g.counts, g.skills), args.repeat)))
