@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _shared as ui
+from steps_engine import studio_state
 from steps_engine.edits import Edit
 
 ws = ui.workspace()
@@ -33,7 +34,7 @@ c3.caption(f"Edit {log.position} of {len(log.records)}")
 ui.last_edit_banner()
 
 skills = ui.skill_names(ws)
-OPS = ["Rename", "Move skills", "Merge", "Split", "Exclude", "New cluster"]
+OPS = ["Rename", "Move skills", "Merge", "Split", "Exclude", "New cluster", "Name by meaning"]
 op = st.segmented_control("Edit", OPS, default="Move skills", key="curate_op") or "Move skills"
 if op == "Rename":
     node = ui.cluster_picker("Cluster", ws, key="rename_node")
@@ -58,6 +59,21 @@ elif op == "Exclude":
     chosen = st.multiselect("Skills to exclude", skills, key="exclude_skills")
     if st.button("Exclude", key="do_exclude", disabled=not chosen):
         run(Edit("exclude", {"skills": chosen}), "Pick skills that are in the taxonomy.")
+elif op == "Name by meaning":
+    st.caption("Suggested names: the members closest to the cluster's meaning (frequency-weighted embedding centroid). Edit the suggestions, then apply them as one undoable edit.")
+    if st.button("Suggest names", key="suggest_names"):
+        with st.spinner("Embedding skill names…"), ui.user_errors("The embedding model could not be loaded; rename clusters by hand."):
+            st.session_state["_suggested"] = (ws.tree_key, studio_state.suggest_names(ws.tree, ws.graph))
+    key, table = st.session_state.get("_suggested", (None, None))
+    if table is not None and key == ws.tree_key:
+        edited = st.data_editor(
+            table, hide_index=True, width="stretch", key="names_table", disabled=["id", "depth", "skills", "label"],
+            column_config={"suggested": st.column_config.TextColumn("new label (editable)")},
+        )
+        changed = {r.id: r.suggested for r in edited.itertuples() if str(r.suggested).strip() and r.suggested != r.label}
+        if st.button(f"Apply {len(changed)} name(s)", key="do_relabel", disabled=not changed):
+            st.session_state.pop("_suggested", None)
+            run(Edit("relabel", {"labels": changed}), "Labels must be non-empty.")
 else:
     parent = ui.cluster_picker("Parent cluster", ws, key="create_parent")
     label = st.text_input("Label", key="create_label")

@@ -4,6 +4,7 @@ Every edit returns a new tree (the input is never changed). Nodes are named by t
 stable string ids, never by index (indices change when a tree is rebuilt).
 
     rename_cluster(tree, node_id, label)
+    relabel_clusters(tree, {node_id: label})        # many names at once (e.g. suggested ones)
     move_skills(tree, skills, target_id)
     merge_clusters(tree, target_id, source_id)      # source's children join target
     split_cluster(tree, graph, node_id)             # re-partition members by entropy
@@ -34,6 +35,7 @@ __all__ = [
     "EditLog",
     "apply_edit",
     "rename_cluster",
+    "relabel_clusters",
     "move_skills",
     "merge_clusters",
     "split_cluster",
@@ -41,7 +43,7 @@ __all__ = [
     "create_cluster",
 ]
 
-OPS = ("rename", "move", "merge", "split", "exclude", "create")
+OPS = ("rename", "relabel", "move", "merge", "split", "exclude", "create")
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -139,6 +141,20 @@ def rename_cluster(tree: EncodingTree, node_id: str, label: str) -> EncodingTree
     return _rebuild(tree, parent, ls, ids, labels)
 
 
+def relabel_clusters(tree: EncodingTree, labels: dict[str, str]) -> EncodingTree:
+    """Rename several clusters in one edit; `labels` maps node ids to new labels."""
+    if not labels:
+        raise ValueError("labels: no clusters given")
+    parent, ls, ids, lab = _lists(tree)
+    for node_id, label in labels.items():
+        i = _cluster(tree, node_id, "labels")
+        label = str(label).strip()
+        if not label:
+            raise ValueError(f"labels: empty label for {node_id!r}")
+        lab[i] = label
+    return _rebuild(tree, parent, ls, ids, lab)
+
+
 def move_skills(tree: EncodingTree, skills: list[str], target_id: str) -> EncodingTree:
     """Re-attach the leaves of `skills` directly under cluster `target_id`."""
     t = _cluster(tree, target_id, "target_id")
@@ -227,6 +243,8 @@ class Edit:
         a = self.args
         if self.op == "rename":
             return f"rename {a['node_id']} to {a['label']!r}"
+        if self.op == "relabel":
+            return f"rename {len(a['labels'])} cluster(s)"
         if self.op == "move":
             sk = a["skills"]
             return f"move {len(sk)} skill(s) to {a['target_id']}" if len(sk) > 3 else f"move {', '.join(sk)} to {a['target_id']}"
@@ -257,6 +275,9 @@ def apply_edit(tree: EncodingTree, graph: SkillGraph, edit: Edit, entropy_before
     try:
         if edit.op == "rename":
             new = rename_cluster(tree, a["node_id"], a["label"])
+        elif edit.op == "relabel":
+            a["labels"] = {str(k): str(v) for k, v in dict(a["labels"]).items()}
+            new = relabel_clusters(tree, a["labels"])
         elif edit.op == "move":
             a["skills"] = [a["skills"]] if isinstance(a["skills"], str) else list(a["skills"])
             new = move_skills(tree, a["skills"], a["target_id"])

@@ -12,6 +12,7 @@
     skill_points(frame, positions)      skill_frame joined with 2-D positions
     run_selection(ws, ...)              steps + random baseline combinations, saved in the workspace
     combos_frame(records)               the combinations table
+    suggest_names(tree, graph)          cluster names from the members' meaning (naming.name_nodes)
     start_meaning_map(ws) / meaning_map_state(job)   the UMAP skill map, built in a niced subprocess
     read_results_by_id(ws)              synthesis results of the workspace, by id
     write_reviewed(ws)                  results minus the samples the curator rejected
@@ -46,6 +47,7 @@ __all__ = [
     "run_selection",
     "load_selection",
     "combos_frame",
+    "suggest_names",
     "meaning_map_path",
     "start_meaning_map",
     "meaning_map_state",
@@ -294,6 +296,28 @@ def combos_frame(records: list[dict]) -> pd.DataFrame:
             "coherence": [r.get("coherence") for r in records],
         }
     )
+
+
+def suggest_names(tree: EncodingTree, graph: SkillGraph, embedder=None) -> pd.DataFrame:
+    """DataFrame(id, depth, skills, label, suggested) for every non-root cluster with members:
+    the suggested label is `naming.name_nodes` (members closest to the frequency-weighted
+    embedding centroid). Loads the embedding model on first use."""
+    from .coherence import skill_texts
+    from .naming import name_nodes
+
+    if embedder is None:
+        from .embeddings import get_embedder
+
+        embedder = get_embedder()
+    vecs = embedder.encode(skill_texts(tree.skills))
+    names = name_nodes(tree, vecs, skill_counts(tree, graph))
+    members, depth = tree.member_counts(), tree.depth()
+    rows = [
+        (tree.ids[i], int(depth[i]), int(members[i]), tree.labels[i], names[i])
+        for i in range(1, tree.n_nodes)
+        if tree.leaf_skill[i] < 0 and members[i] > 0
+    ]
+    return pd.DataFrame(rows, columns=["id", "depth", "skills", "label", "suggested"])
 
 
 def meaning_map_path(ws: Workspace) -> Path:

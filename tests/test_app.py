@@ -155,6 +155,21 @@ def test_a_refused_edit_is_an_error_message_not_a_traceback(ws_dir):
     assert at.error and "Next" in at.error[0].value
 
 
+def test_names_by_meaning_are_suggested_and_applied_as_one_edit(ws_dir):
+    at = open_page("curate")
+    at.button_group(key="curate_op").set_value("Name by meaning").run()
+    at.button(key="suggest_names").click().run()
+    no_errors(at)
+    at.button(key="do_relabel").click().run()
+    no_errors(at)
+    ws = Workspace(ws_dir)
+    assert ws.log.records[-1]["op"] == "relabel"
+    sug = studio_state.suggest_names(ws.log.tree_at(0), ws.graph)
+    changed = sug[sug["suggested"] != sug["label"]]
+    tree = ws.tree
+    assert len(changed) and all(tree.labels[tree.node_index(r.id)] == r.suggested for r in changed.itertuples())
+
+
 def test_skill_map_move_needs_a_selection(ws_dir):
     at = open_page("skill_map")
     no_errors(at)
@@ -285,3 +300,35 @@ def test_cluster_and_members_tables_from_the_tree():
     assert list(m["skill"]) == ["d", "e", "f"] and list(m["count"]) == [3, 2, 1]
     frame = studio_state.skill_frame(g, t)
     assert dict(zip(frame["skill"], frame["cluster"]))["e"] == "C2"
+
+
+def test_data_page_builds_a_local_file_and_reports_bad_rows(ws_dir, tmp_path):
+    src = tmp_path / "mine.jsonl"
+    rows = [{"q": f"question {i}", "tags": ["alpha", "beta", "gamma"][i % 3 :] + ["delta"]} for i in range(30)]
+    lines = [json.dumps(r) for r in rows]
+    lines.insert(5, "{not json")
+    lines.insert(9, json.dumps({"q": "no tags here"}))
+    src.write_text("\n".join(lines) + "\n")
+    at = open_page("data")
+    at.radio(key="data_source").set_value("Local path").run()
+    at.text_input(key="data_path").set_value(str(src))
+    at.text_input(key="map_skills").set_value("tags")
+    at.text_input(key="map_text").set_value("q").run()
+    no_errors(at)
+    preview = at.dataframe[0].value
+    assert "error" in preview.columns and preview["error"].notna().any()  # the bad line shows in the preview
+    at.button(key="build").click().run()
+    assert not at.exception
+    assert metric(at, "Rows skipped") == "2" and metric(at, "Distinct skills") == "4"
+    ws = Workspace(ws_dir)
+    assert sorted(ws.graph.skills) == ["alpha", "beta", "delta", "gamma"] and ws.log.position == 0
+    lines_reported = {b["line"] for b in ws.read_json("taxonomy/ingest_report.json")["skipped"]}
+    assert lines_reported == {6, 10}
+
+
+def test_data_page_missing_path_is_a_message(ws_dir, tmp_path):
+    at = open_page("data")
+    at.radio(key="data_source").set_value("Local path").run()
+    at.text_input(key="data_path").set_value(str(tmp_path / "nope.jsonl")).run()
+    assert not at.exception
+    assert at.error and "not a file" in at.error[0].value

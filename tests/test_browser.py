@@ -124,6 +124,32 @@ def test_skill_map_page_draws_points(server, page):
     page.screenshot(path=str(ARTIFACTS / "skill_map.png"), full_page=False)
 
 
+def test_lasso_on_the_skill_map_moves_the_selected_skills(server, page):
+    page.goto(server + "/skill_map", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer path.point", timeout=120_000)
+    page.wait_for_timeout(1500)
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    corners = [(0.2, 0.2), (0.8, 0.2), (0.8, 0.8), (0.2, 0.8), (0.2, 0.21)]
+    selected = page.locator("h3:has-text('Selection:'):not(:has-text('Selection: 0 '))")
+    for _ in range(3):  # headless Chromium swallows the first drag after a page load
+        page.mouse.move(x0 + w * corners[0][0], y0 + h * corners[0][1])
+        page.mouse.down()
+        for fx, fy in corners[1:]:
+            page.mouse.move(x0 + w * fx, y0 + h * fy, steps=8)
+        page.mouse.up()
+        try:
+            selected.wait_for(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - retried, then asserted below
+            continue
+    selected.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Move", exact=True).click()
+    page.wait_for_selector("[data-testid='stAlertContentSuccess']", timeout=60_000)
+    assert "→" in page.locator("[data-testid='stAlertContentSuccess']").inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 @pytest.mark.parametrize(
     "path, title",
     [("", "STEPS Studio"), ("data", "Data"), ("curate", "Curate"), ("combinations", "Combinations"),

@@ -32,6 +32,19 @@ def test_rename_changes_only_the_label_and_keeps_input():
     assert clusters_of(new) == clusters_of(t)
 
 
+def test_relabel_renames_many_in_one_undoable_edit():
+    g = two_triangles()
+    log = EditLog(g, two_cluster_tree())
+    res = log.apply(Edit("relabel", {"labels": {"n1": "Letters", "n2": "Later letters"}}))
+    t = log.current
+    assert [t.labels[t.node_index(i)] for i in ("n1", "n2")] == ["Letters", "Later letters"]
+    assert res.entropy_after == pytest.approx(res.entropy_before)
+    log.undo()
+    assert log.current.labels[log.current.node_index("n1")] == "C1"
+    with pytest.raises(ValueError, match="labels"):
+        apply_edit(t, g, Edit("relabel", {"labels": {"la": "x"}}))
+
+
 def test_move_skill_changes_members_and_entropy_matches_definition():
     g, t = two_triangles(), two_cluster_tree()
     new = move_skills(t, ["c"], "n2")
