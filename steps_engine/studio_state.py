@@ -2,7 +2,8 @@
 
     demo_path(), demo_mapping()         the bundled demo and its field mapping
     build_into_workspace(ws, ...)       input file -> taxonomy folder inside the workspace
-    ensure_taxonomy(ws, progress)       a workspace with nothing loaded gets the demo
+    ensure_taxonomy(ws, progress)       a workspace with nothing loaded gets $STEPS_TAXONOMY or the demo
+    open_taxonomy(ws, folder)           an existing taxonomy folder becomes the workspace's source
     entropy_readout(graph, tree)        H^T, H^1 and their ratio
     never_seen_share(graph)             share of skill pairs never seen together
     cluster_table(tree, graph, terms)   one row per cluster (id, label, depth, skills, term)
@@ -36,6 +37,7 @@ __all__ = [
     "demo_mapping",
     "build_into_workspace",
     "ensure_taxonomy",
+    "open_taxonomy",
     "entropy_readout",
     "never_seen_share",
     "cluster_table",
@@ -90,13 +92,29 @@ def build_into_workspace(
 
 
 def ensure_taxonomy(ws: Workspace, progress=None) -> bool:
-    """Build the bundled demo into an empty workspace. True when it built something."""
+    """Fill an empty workspace: the taxonomy folder named by $STEPS_TAXONOMY (e.g. the output
+    of `steps taxonomy` or `steps demo`), else the bundled demo. True when it loaded something."""
+    import os
+
     if ws.has_taxonomy:
         return False
+    folder = os.environ.get("STEPS_TAXONOMY")
+    if folder:
+        open_taxonomy(ws, folder)
+        return True
     if not demo_path().is_file():
         raise ValueError(f"the bundled demo {demo_path()} is missing; load your own data on the Data page")
     build_into_workspace(ws, demo_path(), demo_mapping(), height=3, progress=progress)
     return True
+
+
+def open_taxonomy(ws: Workspace, folder: str | Path) -> None:
+    """Use an existing taxonomy folder (taxonomy.json + graph.csv, as `steps taxonomy`
+    writes) as the workspace's source; the edit history starts over."""
+    folder = Path(folder).expanduser()
+    if not (folder / "taxonomy.json").is_file() or not (folder / "graph.csv").is_file():
+        raise ValueError(f"{folder} is not a taxonomy folder (needs taxonomy.json and graph.csv from `steps taxonomy`)")
+    ws.set_taxonomy(folder)
 
 
 def entropy_readout(graph: SkillGraph, tree: EncodingTree, terms=None) -> dict:

@@ -332,3 +332,25 @@ def test_data_page_missing_path_is_a_message(ws_dir, tmp_path):
     at.text_input(key="data_path").set_value(str(tmp_path / "nope.jsonl")).run()
     assert not at.exception
     assert at.error and "not a file" in at.error[0].value
+
+
+def test_a_taxonomy_folder_from_the_cli_opens_in_the_studio(ws_dir, tmp_path, monkeypatch):
+    from steps_engine.graph import write_graph
+    from _studio_fixtures import two_cluster_tree, two_triangles
+
+    folder = tmp_path / "tax"
+    write_graph(two_triangles(), folder)
+    two_cluster_tree().save(folder / "taxonomy.json")
+    at = open_page("data")
+    at.radio(key="data_source").set_value("Taxonomy folder").run()
+    at.text_input(key="data_folder").set_value(str(folder)).run()
+    at.button(key="open_folder").click().run()
+    no_errors(at)
+    assert sorted(Workspace(ws_dir).graph.skills) == list("abcdef")
+    assert metric(at, "Distinct skills") == "6"
+    # and $STEPS_TAXONOMY fills an empty workspace on first start
+    monkeypatch.setenv("STEPS_WORKSPACE", str(tmp_path / "fresh"))
+    monkeypatch.setenv("STEPS_TAXONOMY", str(folder))
+    at = open_page("taxonomy")
+    no_errors(at)
+    assert sorted(Workspace(tmp_path / "fresh").tree.members(0)) == list("abcdef")
