@@ -354,3 +354,25 @@ def test_a_taxonomy_folder_from_the_cli_opens_in_the_studio(ws_dir, tmp_path, mo
     at = open_page("taxonomy")
     no_errors(at)
     assert sorted(Workspace(tmp_path / "fresh").tree.members(0)) == list("abcdef")
+
+
+def test_generate_through_an_endpoint_and_the_key_never_lands_in_the_workspace(ws_dir):
+    from fake_openai_server import FakeOpenAI
+
+    key = "sk-studio-test-7f3a9c"
+    with FakeOpenAI() as server:
+        at = open_page("combinations")
+        at.button(key="cmb_run").click().run()
+        at.switch_page("app_pages/synthesize.py").run()
+        at.text_input(key="syn_base_url").set_value(server.base_url)
+        at.text_input(key="syn_key").set_value(key).run()
+        assert not at.button(key="syn_generate").disabled
+        at.button(key="syn_generate").click().run()
+        no_errors(at)
+        assert server.requests == 3
+    assert len(at.chat_message) == 6  # three generated conversations on the page
+    results = Workspace(ws_dir).read_jsonl("results/results.jsonl")
+    assert len(results) == 3 and all(r["status"] == "ok" for r in results)
+    for path in ws_dir.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
