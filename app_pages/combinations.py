@@ -28,7 +28,7 @@ with st.expander("Constraints", expanded=True):
     use_range = c1.checkbox("a range of k", key="cmb_use_range")
     k_max = int(c1.number_input("up to k", k, 12, max(k, 4), key="cmb_kmax")) if use_range else None
     scopes = ["local"] + [f"level:{d}" for d in range(1, height)] + ["global"]
-    scope = c2.selectbox("Scope", scopes, key="cmb_scope",
+    scope = c2.selectbox("Scope", scopes, index=1 if height > 1 else 0, key="cmb_scope",
                          help="local: the paper's bottom-up search; level:L: inside the start's ancestor at depth L (exact); global: anywhere")
     max_level = int(c2.number_input("Max level (local)", 0, height, min(1, height), key="cmb_maxlevel"))
     beam = int(c2.number_input("Beam", 1, 1000, 100, key="cmb_beam"))
