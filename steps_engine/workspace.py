@@ -157,7 +157,10 @@ class Workspace:
     @property
     def graph(self) -> SkillGraph:
         self._require()
+        self._refresh()
         if self._graph is None:
+            if self._log is None:
+                self._stamp = self._state_stamp()
             self._graph = read_graph(self.taxonomy_dir)
             self._graph_sha = _sha((self.taxonomy_dir / "graph.csv").read_bytes())
         return self._graph
@@ -184,12 +187,16 @@ class Workspace:
             return ()
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
-    @property
-    def log(self) -> EditLog:
-        if self._log is not None and self._state_stamp() != self._stamp:
-            # another session (or process) changed the workspace: reload from disk
+    def _refresh(self) -> None:
+        """Another session (or process) changed the workspace: reload from disk."""
+        if (self._log is not None or self._graph is not None) and self._state_stamp() != self._stamp:
             self._log = None
             self._graph = None
+            self._stamp = self._state_stamp()
+
+    @property
+    def log(self) -> EditLog:
+        self._refresh()
         if self._log is None:
             self._require()
             records = self.read_jsonl("edits.jsonl")

@@ -128,3 +128,32 @@ def test_a_second_session_sees_edits_made_by_the_first(tmp_path, source):
     assert members(two.tree, "n2") == ["c", "d", "e", "f"]
     two.undo()
     assert members(one.tree, "n2") == ["d", "e", "f"]
+
+
+def test_a_second_session_sees_a_new_source_taxonomy(tmp_path, source):
+    from steps_engine.edits import exclude_skill
+
+    one = Workspace(tmp_path / "ws")
+    one.set_taxonomy(source)
+    two = Workspace(tmp_path / "ws")
+    assert len(two.graph.skills) == 6 and len(two.tree.members(0)) == 6
+    other = tmp_path / "other"
+    write_graph(two_triangles(), other)
+    exclude_skill(two_cluster_tree(), "f").save(other / "taxonomy.json")
+    one.set_taxonomy(other)
+    assert sorted(two.tree.members(0)) == list("abcde")
+
+
+def test_the_graph_is_read_once_while_nothing_changes(tmp_path, source, monkeypatch):
+    import steps_engine.workspace as wsmod
+
+    Workspace(tmp_path / "ws").set_taxonomy(source)
+    ws = Workspace(tmp_path / "ws")
+    calls = []
+    real = wsmod.read_graph
+    monkeypatch.setattr(wsmod, "read_graph", lambda d: calls.append(d) or real(d))
+    for _ in range(3):
+        ws.graph
+        ws.tree
+        ws.graph
+    assert len(calls) == 1
