@@ -109,7 +109,8 @@ def test_clicking_a_segment_reroots_the_chart_and_the_centre_goes_back_up(server
         "t => document.querySelector('g.sunburstlayer g.slice').textContent === t", arg=target, timeout=60_000
     )
     assert page.locator("g.sunburstlayer g.slice").count() < n_before
-    page.locator("g.sunburstlayer g.slice").first.locator("path.surface").click(force=True)
+    page.wait_for_timeout(1500)  # let plotly's transition finish before the next click
+    page.locator("g.sunburstlayer g.slice").first.locator("path.surface").click(force=True, timeout=60_000)
     page.wait_for_function(
         "t => document.querySelector('g.sunburstlayer g.slice').textContent === t", arg=top, timeout=60_000
     )
