@@ -31,7 +31,7 @@ def workspace() -> Workspace:
     if not ws.has_taxonomy:
         with st.status("Building the demo taxonomy (first start)…", expanded=False) as status:
             try:
-                studio_state.ensure_taxonomy(ws, progress=_progress(status))
+                studio_state.ensure_taxonomy(ws, progress=progress_bar(status))
             except (OSError, ValueError) as exc:
                 status.update(label="No taxonomy yet", state="error")
                 fail(str(exc), "Load a dataset on the Data page.")
@@ -39,7 +39,7 @@ def workspace() -> Workspace:
     return ws
 
 
-def _progress(status):
+def progress_bar(status):
     bar = st.progress(0.0)
 
     def cb(stage: str, done: float, total: float) -> None:

@@ -73,7 +73,7 @@ with st.expander("Load a dataset", expanded=False):
                     try:
                         tax = studio_state.build_into_workspace(
                             ws, path, mapping, weighting=weighting, min_count=int(min_count), height=int(height),
-                            progress=ui._progress(status),
+                            progress=ui.progress_bar(status),
                         )
                     except (ValueError, OSError) as exc:
                         status.update(label="Build failed", state="error")
