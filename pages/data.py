@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine import studio_state
 from steps_engine.graph import WEIGHTINGS
 from steps_engine.plotting.long_tail import long_tail_figure

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine import studio_state
 from steps_engine.edits import Edit
 from steps_engine.plotting.points import skill_points_figure

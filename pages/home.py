@@ -1,0 +1,35 @@
+"""Start: what is loaded and the workflow, one link per page."""
+
+import streamlit as st
+
+from pages import _shared as ui
+
+ws = ui.workspace()
+st.title("STEPS Studio")
+st.caption(f"Workspace `{ws.root}` (set STEPS_WORKSPACE to use another folder)")
+info = ws.input_info()
+g = ws.graph
+log = ws.log
+c1, c2, c3 = st.columns(3)
+c1.metric("Skills", f"{g.n_skills:,}")
+c2.metric("Clusters", f"{int((ws.tree.leaf_skill < 0).sum()) - 1:,}")
+c3.metric("Edits", f"{log.position}")
+if info:
+    st.write(f"Input: `{info.get('path')}` (skills field `{info.get('skills_field')}`)")
+ui.entropy_metrics(ws)
+
+st.subheader("Workflow")
+steps = [
+    ("pages/data.py", "Data", ":material/database:", "load the demo, an upload or a local file; map the fields; see the long tail"),
+    ("pages/taxonomy.py", "Taxonomy", ":material/account_tree:", "the structural-entropy tree of skills"),
+    ("pages/skill_map.py", "Skill map", ":material/scatter_plot:", "skills by meaning; lasso misplaced ones into a cluster"),
+    ("pages/curate.py", "Curate", ":material/edit:", "rename, move, merge, split, exclude, create; undo and redo"),
+    ("pages/combinations.py", "Combinations", ":material/hub:", "coherent, informative skill combinations vs random"),
+    ("pages/synthesize.py", "Synthesize & preview", ":material/auto_awesome:", "the exact prompts; generate and review samples"),
+    ("pages/export.py", "Export", ":material/download:", "training files with provenance and a dataset card"),
+]
+for path, title, icon, what in steps:
+    c1, c2 = st.columns([1, 3])
+    with c1:
+        st.page_link(path, label=title, icon=icon)
+    c2.caption(what)
