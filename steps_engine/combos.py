@@ -82,12 +82,28 @@ def _source(ctx, strategy, k, scope, max_level, beam, seed) -> Callable[[int], I
     return lambda s: fn(ctx, s, k, scope, max_level, rng=np.random.default_rng([seed, k, s]))
 
 
-def _progress(it, total, enabled, desc):
-    if not enabled:
-        return it
-    from tqdm import tqdm
+class _Ticker:
+    """Progress for `progress=True` (a tqdm bar on stderr) or a callback `progress(done, total)`."""
 
-    return tqdm(it, total=total, desc=desc, unit="start", leave=False)
+    def __init__(self, progress, total: int, desc: str):
+        self.callback = progress if callable(progress) else None
+        self.total, self.done = total, 0
+        self.bar = None
+        if progress is True:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, leave=False)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def select_combinations(
@@ -103,8 +119,10 @@ def select_combinations(
     beam: int = 100,
     seed: int = 0,
     budget: int | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[int, int], None] = False,
 ) -> SelectionRun:
+    """Combinations for many starts (see the module docstring). `progress`: True for a
+    tqdm bar, or a callback `progress(done, total)` per start (per combination with a budget)."""
     k = int(ctx.constraints.k if k is None else k)
     k_max = ctx.constraints.k_max if k_max is None else k_max
     if k < 2:
@@ -136,7 +154,9 @@ def select_combinations(
 def _per_start(ctx, run, seen, start_pos, k, per_start, scope, max_level, strategy, beam, seed, progress):
     pull = 4 * per_start + 4  # how far past duplicates a start may look
     source = _source(ctx, strategy, k, scope, max_level, beam, seed)
-    for s in _progress(start_pos, len(start_pos), progress, f"k={k}"):
+    ticker = _Ticker(progress, len(start_pos), f"k={k}")
+    for s in start_pos:
+        ticker.update()
         got = 0
         for i, combo in enumerate(source(s)):
             key = frozenset(combo.skills)
@@ -150,6 +170,7 @@ def _per_start(ctx, run, seen, start_pos, k, per_start, scope, max_level, strate
                 break  # never ask the source for more than needed (N-best costs extra solves)
         if got == 0:
             run.starts_without.append(ctx.name(s))
+    ticker.close()
 
 
 def _quotas(sizes: list[int], budget: int) -> list[int]:
@@ -180,7 +201,7 @@ def _coverage(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, 
     alive = {c: list(clusters[c]) for c in keys}
     turn = {c: 0 for c in keys}
     made = 0
-    bar = _progress(None, budget, progress, f"coverage k={k}") if progress else None
+    bar = _Ticker(progress, budget, f"coverage k={k}")
 
     def next_from(s):
         if iters[s] is None:
@@ -212,8 +233,7 @@ def _coverage(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, 
             for x in combo.skills:
                 uses[x] = uses.get(x, 0) + 1
             run.combinations.append(combo)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
             return True
         return False
 
@@ -228,8 +248,7 @@ def _coverage(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, 
         for c in keys:
             if made < budget and alive[c] and take(c):
                 made += 1
-    if bar is not None:
-        bar.close()
+    bar.close()
 
 
 def write_jsonl(path: str | Path, combos: Iterable[Combination]) -> int:

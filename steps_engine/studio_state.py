@@ -272,9 +272,15 @@ def run_selection(
     strategies = ["steps"] + ([baseline] if baseline else [])
     summary = {"settings": {**kw, "k": constraints.k, "tree_key": ws.tree_key}, "metrics": {}, "files": {}}
     for i, strategy in enumerate(strategies):
+        tick = None
         if progress is not None:
             progress(i / len(strategies), f"{strategy}: selecting…")
-        run = select_combinations(ctx, constraints.k, strategy=strategy, **kw)
+
+            def tick(done, total, i=i, strategy=strategy):
+                if done == total or done % 25 == 0:  # keep reruns of the bar cheap
+                    progress((i + done / max(total, 1)) / len(strategies), f"{strategy}: {done}/{total}")
+
+        run = select_combinations(ctx, constraints.k, strategy=strategy, progress=tick or False, **kw)
         records = []
         for c in run.combinations:
             rec = c.to_json()

@@ -573,3 +573,21 @@ def test_real_data_steps_beats_random_and_scopes_are_nested(name, k):
     check_invariants(ctx, glob, k, "global")
     check_invariants(ctx, steps1, k, "level:1")
     check_invariants(ctx, local, k, "local")
+
+
+def test_select_combinations_reports_progress_through_a_callback():
+    from steps_engine.combos import select_combinations
+    from steps_engine.partition import build_tree
+    from steps_engine.selection import prepare
+    from steps_engine.synthetic import planted_graph
+
+    g = planted_graph(80, 800, seed=5)
+    ctx = prepare(build_tree(g, height=3), g)
+    calls = []
+    run = select_combinations(ctx, 3, scope="level:1", progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (len(calls), len(calls)) and len(calls) == ctx.flat.n_leaves
+    assert [d for d, _ in calls] == list(range(1, len(calls) + 1))
+    calls.clear()
+    select_combinations(ctx, 3, scope="level:1", budget=10, progress=lambda d, t: calls.append((d, t)))
+    assert calls and all(t == 10 for _, t in calls) and calls[-1][0] <= 10
+    assert run.combinations
