@@ -89,7 +89,8 @@ class EncodingTree:
             raise ValueError("a skill leaf has children")
         leaf_skills = self.leaf_skill[is_leaf]
         if np.unique(leaf_skills).shape[0] != leaf_skills.shape[0]:
-            raise ValueError("a skill appears in more than one leaf")
+            uniq, counts = np.unique(leaf_skills, return_counts=True)
+            raise ValueError(f"skill {self.skills[int(uniq[counts > 1][0])]!r} appears in more than one leaf")
         if len(set(self.ids)) != n:
             raise ValueError("node ids are not unique")
 
@@ -214,6 +215,8 @@ class EncodingTree:
     def from_json(cls, data: dict, skills: list[str] | None = None) -> "EncodingTree":
         """Read nested JSON. `skills` fixes the skill index order (e.g. a graph's skills);
         skills found only in the tree are appended."""
+        if not isinstance(data, dict):
+            raise ValueError(f"taxonomy JSON must be an object, got {type(data).__name__}")
         if data.get("format", FORMAT) != FORMAT:
             raise ValueError(f"unknown taxonomy format {data.get('format')!r}, expected {FORMAT!r}")
         if "root" not in data:
@@ -224,11 +227,12 @@ class EncodingTree:
         stack = [(data["root"], -1)]
         while stack:
             nd, par = stack.pop()
+            _check_node(nd, ids[par] if par >= 0 else None)
             i = len(parent)
             parent.append(par)
             ids.append(str(nd["id"]))
             if "skill" in nd:
-                s = str(nd["skill"])
+                s = nd["skill"]
                 if s not in index:
                     index[s] = len(skills)
                     skills.append(s)
@@ -244,6 +248,18 @@ class EncodingTree:
         # then re-lays them breadth-first, preserving sibling order.
         return cls.from_parents(parent, leaf_skill, skills, ids, labels, meta)
 
+    def check_skills(self, skills: list[str]) -> None:
+        """Raise ValueError unless the leaves hold exactly `skills` (e.g. graph.csv's), apart
+        from skills listed in meta["excluded"] (removed from the tree by a studio edit)."""
+        leaves = {self.skills[s] for s in self.leaf_skill[self.leaf_skill >= 0]}
+        known = set(skills)
+        extra = sorted(leaves - known)
+        if extra:
+            raise ValueError(f"leaf skill {extra[0]!r} is not in the graph ({len(extra)} such skill(s))")
+        missing = sorted(known - leaves - set(self.meta.get("excluded", [])))
+        if missing:
+            raise ValueError(f"skill {missing[0]!r} of the graph has no leaf in the tree ({len(missing)} such skill(s))")
+
     def save(self, path: str | Path, node_info: dict[str, np.ndarray] | None = None) -> None:
         write_json(path, self.to_json(node_info))
 
@@ -251,3 +267,19 @@ class EncodingTree:
     def load(cls, path: str | Path, skills: list[str] | None = None) -> "EncodingTree":
         with open(path, encoding="utf-8") as fh:
             return cls.from_json(json.load(fh), skills)
+
+
+def _check_node(nd, parent_id: str | None) -> None:
+    """One node of the nested JSON: an object with an id; a leaf holds one skill name and no children."""
+    where = "root" if parent_id is None else f"a child of node {parent_id!r}"
+    if not isinstance(nd, dict):
+        raise ValueError(f"{where} is not an object (got {type(nd).__name__})")
+    if "id" not in nd:
+        raise ValueError(f"{where} has no 'id'")
+    if "skill" in nd:
+        if not isinstance(nd["skill"], str) or not nd["skill"]:
+            raise ValueError(f"node {nd['id']!r}: 'skill' must be a non-empty string, got {nd['skill']!r}")
+        if nd.get("children"):
+            raise ValueError(f"node {nd['id']!r}: a skill leaf ({nd['skill']!r}) has children")
+    elif not isinstance(nd.get("children", []), list):
+        raise ValueError(f"node {nd['id']!r}: 'children' must be a list, got {type(nd['children']).__name__}")

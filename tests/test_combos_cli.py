@@ -219,3 +219,96 @@ def test_broken_taxonomy_file_is_named(folder, tmp_path, capsys):
     code, _, err = _run(["combos", str(bad), "--k", "3", "--out", str(tmp_path / "c.jsonl")], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"cannot read {bad / 'taxonomy.json'}" in err
+
+
+# ---- QA regressions: hand-edited taxonomy files, impossible k, bad --seed, --out a folder ----
+def _edited_copy(folder: Path, tmp_path: Path, edit) -> Path:
+    bad = tmp_path / "edited"
+    bad.mkdir()
+    for name in ("graph.csv", "skills.csv"):
+        (bad / name).write_bytes((folder / name).read_bytes())
+    data = json.loads((folder / "taxonomy.json").read_text())
+    data = edit(data)
+    (bad / "taxonomy.json").write_text(json.dumps(data))
+    return bad
+
+
+def _first_leaf_parent(node):
+    for c in node.get("children", []):
+        if "skill" in c:
+            return node
+        found = _first_leaf_parent(c)
+        if found:
+            return found
+    return None
+
+
+def _drop_first_leaf(d):
+    p = _first_leaf_parent(d["root"])
+    p["children"].remove(next(c for c in p["children"] if "skill" in c))
+    return d
+
+
+def _leaf_gets_children(d):
+    leaf = next(c for c in _first_leaf_parent(d["root"])["children"] if "skill" in c)
+    leaf["children"] = [{"id": "zz", "skill": "smuggled"}]
+    return d
+
+
+def _rename_first_leaf(d):
+    next(c for c in _first_leaf_parent(d["root"])["children"] if "skill" in c)["skill"] = "not_in_graph"
+    return d
+
+
+def _numeric_skill(d):
+    next(c for c in _first_leaf_parent(d["root"])["children"] if "skill" in c)["skill"] = 5
+    return d
+
+
+def _leaf_without_id(d):
+    del next(c for c in _first_leaf_parent(d["root"])["children"] if "skill" in c)["id"]
+    return d
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_drop_first_leaf, "has no leaf in the tree"),
+    (_leaf_gets_children, "a skill leaf ('skill_"),
+    (_rename_first_leaf, "'not_in_graph' is not in the graph"),
+    (_numeric_skill, "'skill' must be a non-empty string"),
+    (_leaf_without_id, "has no 'id'"),
+    (lambda d: [d], "must be an object, got list"),
+])
+def test_hand_edited_invalid_taxonomy_is_refused_with_one_line(folder, tmp_path, capsys, edit, message):
+    bad = _edited_copy(folder, tmp_path, edit)
+    code, _, err = _run(["combos", str(bad), "--k", "3", "--out", str(tmp_path / "c.jsonl")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot read {bad / 'taxonomy.json'}" in err and message in err
+    assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_duplicate_leaf_names_the_skill(folder, tmp_path, capsys):
+    def dup(d):
+        p = _first_leaf_parent(d["root"])
+        leaf = next(c for c in p["children"] if "skill" in c)
+        p["children"].append({"id": "dup_leaf", "skill": leaf["skill"]})
+        return d
+
+    bad = _edited_copy(folder, tmp_path, dup)
+    code, _, err = _run(["combos", str(bad), "--k", "3", "--out", str(tmp_path / "c.jsonl")], capsys)
+    assert code == 2 and "appears in more than one leaf" in err and "'skill_" in err
+
+
+def test_k_above_the_number_of_skills_is_a_user_error(folder, tmp_path, capsys):
+    code, _, err = _run(["combos", str(folder), "--k", "31", "--out", str(tmp_path / "c.jsonl")], capsys)
+    assert code == 2 and "--k 31 is more than the 30 skills" in err
+    code, _, err = _run(["combos", str(folder), "--k", "3", "--k-max", "40", "--out", str(tmp_path / "c.jsonl")], capsys)
+    assert code == 2 and "--k-max 40" in err
+
+
+def test_negative_seed_and_out_folder_give_one_line(folder, tmp_path, capsys):
+    code, _, err = _run(["combos", str(folder), "--k", "3", "--strategy", "random", "--seed", "-1",
+                         "--out", str(tmp_path / "c.jsonl")], capsys)
+    assert code == 2 and "--seed must be >= 0" in err
+    code, _, err = _run(["combos", str(folder), "--k", "3", "--quiet", "--out", str(tmp_path)], capsys)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("steps combos: error: Is a directory") and str(tmp_path) in last

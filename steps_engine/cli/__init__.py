@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as exc:
         print(f"steps {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # unwritable --out, a folder where a file belongs, a full disk ...
+        target = exc.filename2 or exc.filename
+        reason = exc.strerror or str(exc)
+        print(f"steps {args.command}: error: {reason}" + (f": {target}" if target else ""), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"steps {args.command}: interrupted", file=sys.stderr)
         return 130

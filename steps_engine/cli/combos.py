@@ -94,7 +94,7 @@ def run(args) -> int:
     per_start = _int(args.per_start, "--per-start", 1)
     max_level = _int(args.max_level, "--max-level", 0)
     beam = _int(args.beam, "--beam", 1)
-    seed = _int(args.seed, "--seed")
+    seed = _int(args.seed, "--seed", 0)
     min_support = _int(args.min_support, "--min-support", 0)
     budget = _int(args.budget, "--budget", 1)
     min_mean_sim = _float(args.min_mean_similarity, "--min-mean-similarity")
@@ -116,8 +116,14 @@ def run(args) -> int:
         raise CLIError(f"cannot read {folder / 'graph.csv'}: {exc}") from None
     try:
         tree = EncodingTree.load(folder / "taxonomy.json", skills=graph.skills)
+        tree.check_skills(graph.skills)
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise CLIError(f"cannot read {folder / 'taxonomy.json'}: {exc}") from None
+
+    n_leaves = int((tree.leaf_skill >= 0).sum())
+    if (k_max or k) > n_leaves:
+        flag, value = ("--k-max", k_max) if k_max else ("--k", k)
+        raise CLIError(f"{flag} {value} is more than the {n_leaves} skills in {folder / 'taxonomy.json'}")
 
     similarity = None
     if args.coherence or min_mean_sim is not None or min_pair_sim is not None:
