@@ -220,6 +220,9 @@ def _json_bad(raw: bytes, exc: Exception) -> str:
     except UnicodeDecodeError as e:
         return f"not UTF-8: invalid byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line"
     msg = str(exc).split("\n")[0]
+    # the parser counts lines inside this one line (its newline included): give the character
+    # offset instead, so "line 7: ... line 2 column 1" cannot be misread as file line 2
+    msg = re.sub(r"line \d+ column \d+ \(char (\d+)\)", lambda m: f"at character {int(m.group(1)) + 1} of the line", msg)
     return f"invalid JSON: {msg}"
 
 

@@ -92,9 +92,11 @@ def build_taxonomy(
     ingest_cb = None if progress is None else (lambda done, total: progress("ingest", done, total))
     graph, report, prune = ingest_graph(input_path, mapping, weighting=weighting, min_count=min_count, progress=ingest_cb)
     if graph.n_skills == 0:
+        first = report.skipped[0] if report.skipped else None
         raise ValueError(
             f"{input_path}: no usable rows with skills in field {mapping.skills_field!r} "
-            f"({report.rows_read} rows read, {report.rows_skipped} skipped)"
+            f"({report.rows_read} rows read, {report.rows_skipped} skipped"
+            + (f"; first: {first.unit} {first.line}: {first.reason})" if first else ")")
         )
     if semantic_weight > 0:
         from .semantic_edges import blend_semantic_edges
@@ -146,6 +148,7 @@ def load_taxonomy(directory: str | Path) -> Taxonomy:
             raise FileNotFoundError(f"{directory / name} not found (is {directory} a taxonomy folder?)")
     graph = read_graph(directory)
     tree = EncodingTree.load(directory / "taxonomy.json", skills=graph.skills)
+    tree.check_skills(graph.skills)
     graph.weighting = tree.meta.get("weighting", graph.weighting)
     input_spec = None
     if (directory / "input.json").exists():

@@ -138,3 +138,34 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
     assert r.returncode == 2
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and message in lines[0], r.stderr
+
+
+# ---- QA regressions ----
+def test_a_folder_as_input_and_a_file_as_out_are_named(tmp_path):
+    r = steps("taxonomy", tmp_path, "--skills-field", "skills", "--out", tmp_path / "o", "--quiet")
+    assert r.returncode == 2 and f"input {tmp_path} is a folder, expected a file" in r.stderr, r.stderr
+    src = tmp_path / "ok.jsonl"
+    src.write_text('{"skills": ["a", "b"]}\n')
+    taken = tmp_path / "taken.txt"
+    taken.write_text("x")
+    r = steps("taxonomy", src, "--skills-field", "skills", "--out", taken, "--quiet")
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "is a file, expected a folder" in lines[0], r.stderr
+
+
+def test_when_every_row_is_bad_the_error_gives_the_first_reason(tmp_path):
+    src = tmp_path / "broken.json"
+    src.write_text('[{"skills": ["a", "b"]')  # a truncated JSON array: one record, unreadable
+    r = steps("taxonomy", src, "--skills-field", "skills", "--out", tmp_path / "o", "--quiet")
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "no usable rows" in lines[0] and "first:" in lines[0] and "invalid JSON" in lines[0]
+
+
+def test_invalid_json_reason_gives_a_character_offset_not_an_inner_line(tmp_path):
+    src = tmp_path / "t.jsonl"
+    src.write_text('{"skills": ["a", "b"]}\n{"skills": ["b",\n{"skills": ["a", "c"]}\n')
+    r = steps("taxonomy", src, "--skills-field", "skills", "--out", tmp_path / "o", "--quiet")
+    assert r.returncode == 0, r.stderr
+    bad = [l for l in r.stderr.splitlines() if "skipped line 2" in l]
+    assert bad and "of the line" in bad[0] and "column" not in bad[0], r.stderr

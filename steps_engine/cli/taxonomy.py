@@ -34,8 +34,12 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     path = Path(args.input)
+    if path.is_dir():
+        raise CLIError(f"input {path} is a folder, expected a file")
     if not path.is_file():
         raise CLIError(f"input file not found: {path}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a file, expected a folder")
     if args.height < 1:
         raise CLIError(f"--height must be >= 1, got {args.height}")
     if args.min_count < 1:
