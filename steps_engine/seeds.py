@@ -117,6 +117,7 @@ def build_seed_index(
     if check_hash and spec.get("sha256") and _sha256(spec["path"]) != spec["sha256"]:
         index.problems.append(f"{spec['path']}: changed since the taxonomy was built (sha256 differs)")
     heaps: dict[str, list] = {}
+    no_text = 0
     for line, record in _records(spec["path"], spec["format"]):
         index.n_records += 1
         if isinstance(record, BadRow):
@@ -135,6 +136,9 @@ def build_seed_index(
             text = extract_text(record, text_field)
         except (ValueError, KeyError):
             text = ""
+        if not text.strip():  # an example without text would be cited but not shown
+            no_text += 1
+            continue
         cand = Seed(skill="", source_id=source_id, text=text[:MAX_TEXT_CHARS], n_tags=len(tags))
         pri = _priority(seed, line)
         for skill in hits:
@@ -144,6 +148,10 @@ def build_seed_index(
                 heapq.heappush(heap, entry)
             elif entry > heap[0]:
                 heapq.heapreplace(heap, entry)
+    if no_text:
+        where = f"field {text_field!r}" if text_field else "the record shape's text field"
+        index.problems.append(f"{spec['path']}: {no_text} record(s) with these skills have no text in {where}; "
+                              "not used as examples")
     for skill, heap in heaps.items():
         kept = sorted(heap, key=lambda e: (-e[0], -e[1]))
         index.candidates[skill] = [

@@ -136,7 +136,10 @@ def _load_tree(taxonomy_dir: Path):
     path = taxonomy_dir / "taxonomy.json"
     if not path.exists():
         return None
-    return EncodingTree.load(path)
+    try:
+        return EncodingTree.load(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
 
 
 def _tree_path(tree, combo: dict) -> tuple[list[str], list[str]]:
@@ -565,6 +568,13 @@ async def synthesize_async(
 
             answers, problems = read_batch_output(import_batch)
             report.problems += problems
+            known = {j.id for j in jobs}
+            stray = [cid for cid in answers if cid not in known]
+            if stray and (limit is None or len(stray) == len(answers)):  # with --limit, later ones are expected  # ids hash model + template: another --model/--template/combos file matches nothing
+                report.problems.append(
+                    f"{import_batch}: {len(stray)} of {len(answers)} answer(s) match no combination of this run "
+                    f"(e.g. custom_id {stray[0]!r}); were --model, --template and --combos the same as for the batch input?"
+                )
             for job in todo:
                 if job.id not in answers:
                     continue

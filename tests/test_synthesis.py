@@ -631,3 +631,45 @@ def test_cli_synthesize_rejects_bad_arguments(setup, tmp_path, capsys):
     assert main(base + ["--show-prompt", "0"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["messages"][0]["role"] == "user" and "- alpha\n- beta" in shown["messages"][0]["content"]
+
+
+def test_cli_combos_file_with_no_valid_line_exits_2(setup, tmp_path, capsys):
+    from steps_engine.cli import main
+
+    tax, _ = setup
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("not json\n[1, 2]\n")
+    out = tmp_path / "r.jsonl"
+    assert main(["synthesize", str(tax), "--combos", str(junk), "--model", "m", "--dry-run", "--quiet",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no valid combination (2 bad line(s))" in err and "line 1" in err
+    assert not (tmp_path / "prompts.jsonl").exists()
+
+
+def test_batch_answers_matching_no_combination_are_reported(setup, tmp_path):
+    # a Batch input made with one --model, imported with another: the ids differ, nothing imports
+    tax, combos = setup
+    rep = synthesize(tax, combos, model="m", out=tmp_path / "r.jsonl", dry_run=True, limit=2)
+    batch = [json.loads(l) for l in Path(rep.batch_path).read_text().splitlines()]
+    body = {"id": "c", "object": "chat.completion", "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "{}"}}]}
+    bo = tmp_path / "batch_output.jsonl"
+    bo.write_text("".join(json.dumps({"id": f"b{i}", "custom_id": b["custom_id"], "error": None,
+                                      "response": {"status_code": 200, "body": body}}) + "\n"
+                          for i, b in enumerate(batch)))
+    rep = synthesize(tax, combos, model="other-model", out=tmp_path / "r2.jsonl", import_batch=bo, api_key=None)
+    assert rep.done == 0
+    assert any("2 of 2 answer(s) match no combination" in p and "--model" in p for p in rep.problems), rep.problems
+
+
+def test_records_without_text_are_not_cited_as_examples(setup):
+    # a wrong text field used to give seeds with a source_id but no text: provenance cited an
+    # example the prompt never showed, and no warning was given
+    tax, _ = setup
+    spec = {**load_input_spec(tax), "text_field": "no_such_field"}
+    idx = build_seed_index(spec, SKILLS, per_skill=3, seed=1)
+    assert idx.candidates == {}
+    assert any("40 record(s)" in p and "'no_such_field'" in p for p in idx.problems), idx.problems
+    seeds = pick_seeds(idx, ["alpha", "beta"])
+    assert [s.source_id for s in seeds] == [None, None]

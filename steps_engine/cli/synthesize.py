@@ -78,6 +78,11 @@ def run(args) -> int:
         raise CLIError(str(exc)) from None
     for p in problems[:10]:
         print(p, file=sys.stderr)
+    if len(problems) > 10:
+        print(f"{args.combos}: ... {len(problems) - 10} more bad lines skipped", file=sys.stderr)
+    if not combos:
+        raise CLIError(f"{args.combos}: no valid combination ({len(problems)} bad line(s)); "
+                       "expected JSONL from `steps combos`")
     params = {"temperature": args.temperature}
     if args.max_tokens is not None:
         params["max_tokens"] = args.max_tokens
@@ -107,5 +112,6 @@ def run(args) -> int:
         d = rep.to_json()
         d.pop("problems")
         d["problems"] = len(rep.problems)
+        d["bad_combo_lines"] = len(problems)
         print(json.dumps(d))
     return 0
