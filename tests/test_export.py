@@ -247,3 +247,24 @@ def test_card_never_overwrites_a_foreign_readme_and_bad_messages_are_skipped(res
     rep = export(results, fmt="chat", out=tmp_path / "again" / "train.jsonl")
     rep2 = export(results, fmt="chat", out=tmp_path / "again" / "train.jsonl")  # re-export over our own card
     assert rep.records == rep2.records == 3 and any("id000" in p and "alternate" in p for p in rep.problems)
+
+
+def test_cli_export_refuses_a_file_with_no_ok_record(tmp_path, capsys):
+    # e.g. prompts.jsonl from a dry run given by mistake: records without a status
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "a", "skills": ["s0", "s1"], "messages": CONV2}) + "\n")
+    out = tmp_path / "o" / "train.jsonl"
+    assert main(["export", str(prompts), "--format", "chat", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to export" in err and "no status: 1" in err and not out.exists()
+    assert main(["export", str(tmp_path), "--format", "chat", "--out", str(out)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_cli_export_names_an_unreadable_taxonomy(results, tmp_path, capsys):
+    tax = tmp_path / "tax"
+    tax.mkdir()
+    (tax / "taxonomy.json").write_text("[]")
+    assert main(["export", str(results), "--format", "chat", "--taxonomy", str(tax),
+                 "--out", str(tmp_path / "o" / "t.jsonl")]) == 2
+    assert f"cannot read {tax / 'taxonomy.json'}" in capsys.readouterr().err

@@ -240,3 +240,10 @@ def test_llm_tagger_maps_open_tags_onto_the_vocabulary(tmp_path):
     assert len(rows) == 6 and rows[1]["_bad_row"]["line"] == 2
     assert rows[5]["skills"] == [] and report.llm_failed == ["line 6: 400 bad request"]  # the haiku
     assert report.tagged == 2
+
+
+def test_steps_tag_cli_names_a_folder_given_as_input(tmp_path, capsys):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("sql\n", encoding="utf-8")
+    assert main(["tag", str(tmp_path), "--vocab", str(vocab), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert f"input {tmp_path} is a folder, expected a file" in capsys.readouterr().err

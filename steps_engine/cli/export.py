@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from . import CLIError
@@ -30,8 +31,21 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from steps_engine.export import export
 
+    if Path(args.results).is_dir():
+        raise CLIError(f"results {args.results} is a folder, expected the results JSONL file")
     if not Path(args.results).is_file():
         raise CLIError(f"results file not found: {args.results}")
+    from steps_engine.synthesis import read_results
+
+    try:
+        records, _ = read_results(args.results)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    if not any(r.get("status") == "ok" for r in records):
+        statuses = Counter(str(r.get("status") or "no status") for r in records)
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())) or "no readable records"
+        raise CLIError(f"{args.results}: nothing to export, no record has status 'ok' ({shown}); "
+                       "expected the results file of `steps synthesize`")
     curriculum = args.curriculum_weights or args.curriculum
     try:
         rep = export(args.results, fmt=args.format, out=args.out, curriculum=curriculum, seed=args.seed,

@@ -61,6 +61,8 @@ def run(args) -> int:
 
     top_k = _number(args.top_k, "--top-k", int, 1)
     min_sim = _number(args.min_sim, "--min-sim", float, -1.0, 1.0)
+    if Path(args.input).is_dir():
+        raise CLIError(f"input {args.input} is a folder, expected a file")
     if not Path(args.input).is_file():
         raise CLIError(f"input file {args.input} does not exist")
     try:

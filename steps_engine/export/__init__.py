@@ -122,7 +122,11 @@ def export(
         if taxonomy_dir is not None:
             from steps_engine.tree import EncodingTree
 
-            tax_skills = list(EncodingTree.load(Path(taxonomy_dir) / "taxonomy.json").skills)
+            tax_path = Path(taxonomy_dir) / "taxonomy.json"
+            try:
+                tax_skills = list(EncodingTree.load(tax_path).skills)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"cannot read {tax_path}: {exc}") from None
         settings = {
             "format": f"`{fmt}` (`{out.name}`)",
             "curriculum": "none" if schedule is None else f"`{curriculum if isinstance(curriculum, str) else json.dumps(schedule)}` (seed {seed})",
