@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps_engine.entropy import node_terms, one_dim_entropy, structural_entropy
+from steps_engine.entropy import one_dim_entropy, structural_entropy
 from steps_engine.graph import SkillGraph
-from steps_engine.partition import build_tree, merge_units, refine_leaves, split_node
+from steps_engine.partition import build_tree, merge_units, split_node
 from steps_engine.synthetic import planted_graph
 from steps_engine.tree import EncodingTree
 
@@ -213,3 +213,17 @@ def test_two_triangles_builder_finds_the_obvious_two_community_tree():
     tree = build_tree(g, height=2)
     assert structural_entropy(g, tree) == pytest.approx(1.6995138503199658, rel=1e-12)
     assert sorted(sorted(tree.members(c)) for c in tree.children()[0]) == [list("abc"), list("def")]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_refinement_never_raises_entropy_from_any_start(seed):
+    from steps_engine.refine import refine_leaves
+
+    rng = np.random.default_rng(seed)
+    g = planted_graph(40, 300, seed=int(seed % 7))
+    labels = rng.integers(0, 5, g.n_skills)  # a random 2-level tree
+    start = two_level_tree(g, labels)
+    out = refine_leaves(g, start)
+    check_tree(g, out, 2)
+    assert structural_entropy(g, out) <= structural_entropy(g, start) + 1e-9
