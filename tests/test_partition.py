@@ -221,7 +221,7 @@ def test_refinement_never_raises_entropy_from_any_start(seed):
     from steps_engine.refine import refine_leaves
 
     rng = np.random.default_rng(seed)
-    g = planted_graph(40, 300, seed=int(seed % 7))
+    g = planted_graph(60, 400, seed=int(seed % 7))
     labels = rng.integers(0, 5, g.n_skills)  # a random 2-level tree
     start = two_level_tree(g, labels)
     out = refine_leaves(g, start)
