@@ -36,6 +36,7 @@ class SelectionRun:
     combinations: list[Combination]
     starts: int = 0
     starts_without: list[str] = field(default_factory=list)  # per-start mode: starts that gave nothing
+    starts_short: list[str] = field(default_factory=list)  # per-start mode: starts with 0 < sets < per_start
     duplicates_dropped: int = 0
 
 
@@ -170,6 +171,8 @@ def _per_start(ctx, run, seen, start_pos, k, per_start, scope, max_level, strate
                 break  # never ask the source for more than needed (N-best costs extra solves)
         if got == 0:
             run.starts_without.append(ctx.name(s))
+        elif got < per_start:
+            run.starts_short.append(ctx.name(s))
     ticker.close()
 
 

@@ -312,3 +312,20 @@ def test_negative_seed_and_out_folder_give_one_line(folder, tmp_path, capsys):
     code, _, err = _run(["combos", str(folder), "--k", "3", "--quiet", "--out", str(tmp_path)], capsys)
     last = err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("steps combos: error: Is a directory") and str(tmp_path) in last
+
+
+def test_starts_short_of_per_start_are_reported(tmp_path):
+    from steps_engine.combos import select_combinations
+    from steps_engine.partition import build_tree
+    from steps_engine.selection import prepare
+    from steps_engine.synthetic import planted_graph
+
+    g = planted_graph(60, 300, seed=2)
+    ctx = prepare(build_tree(g, height=3), g)
+    run = select_combinations(ctx, 2, scope="level:2", per_start=50)
+    per = {}
+    for c in run.combinations:
+        per[c.start] = per.get(c.start, 0) + 1
+    short = {s for s, n in per.items() if n < 50}
+    assert short and set(run.starts_short) == short
+    assert not set(run.starts_short) & set(run.starts_without)

@@ -149,6 +149,10 @@ def run(args) -> int:
     n = write_jsonl(args.out, result.combinations)
     seconds = time.perf_counter() - t0
     metrics = combination_metrics(ctx, result.combinations)
+    if result.starts_short:
+        shown = ", ".join(result.starts_short[:5]) + (" ..." if len(result.starts_short) > 5 else "")
+        print(f"{len(result.starts_short)} start(s) gave fewer than --per-start {per_start} new combinations "
+              f"(few admissible sets in scope, or sets already written): {shown}", file=sys.stderr)
     if result.starts_without:
         shown = ", ".join(result.starts_without[:5]) + (" ..." if len(result.starts_without) > 5 else "")
         print(f"{len(result.starts_without)} start(s) gave no new combination (none admissible in scope, "
@@ -159,6 +163,7 @@ def run(args) -> int:
         "seconds": round(seconds, 3),
         "starts": result.starts,
         "starts_without_combination": len(result.starts_without),
+        "starts_short_of_per_start": len(result.starts_short),
         "duplicates_dropped": result.duplicates_dropped,
         "strategy": args.strategy,
         "scope": scope,
