@@ -62,10 +62,11 @@ def best_two_level(graph):
     return best
 
 
-def test_merge_delta_equals_entropy_change():
+@pytest.mark.parametrize("fresh", [-1, 1, 8])  # exact greedy, and lazy with 1 or 8 queued pairs per unit
+def test_merge_delta_equals_entropy_change(fresh):
     g = random_graph(7, 9)
     groups, delta = merge_units(
-        g.n_skills, g.src, g.dst, g.weight, g.degrees(), np.full(g.n_skills, g.volume()), g.volume()
+        g.n_skills, g.src, g.dst, g.weight, g.degrees(), np.full(g.n_skills, g.volume()), g.volume(), fresh
     )
     after = structural_entropy(g, two_level_tree(g, groups))
     assert delta < 0
