@@ -28,11 +28,11 @@ from steps_engine.selection import best_combination, prepare  # noqa: E402
 from steps_engine.strategies import combination_metrics  # noqa: E402
 
 
-def build(n_skills: int, height: int, seed: int):
+def build(n_skills: int, height: int, seed: int, rows: int | None = None):
     from steps_engine.partition import build_tree
     from steps_engine.synthetic import planted_graph
 
-    graph = planted_graph(n_skills, 20 * n_skills, seed=seed)
+    graph = planted_graph(n_skills, rows or 20 * n_skills, seed=seed)
     tree = build_tree(graph, height=height)
     return graph, tree
 
@@ -41,6 +41,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skills", type=int, default=3000)
     ap.add_argument("--height", type=int, default=5)
+    ap.add_argument("--rows", type=int, default=None,
+                    help="planted rows (default 20 x skills; 200,000 at 3,000 skills gives ~205k edges, the issue's anchor)")
     ap.add_argument("--k", type=int, default=7)
     ap.add_argument("--beam", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
@@ -49,7 +51,7 @@ def main() -> int:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    graph, tree = build(args.skills, args.height, args.seed)
+    graph, tree = build(args.skills, args.height, args.seed, args.rows)
     t_build = time.perf_counter() - t0
     ctx = prepare(tree, graph)
     flat = ctx.flat
