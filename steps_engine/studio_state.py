@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .demo import DEMO_PATH, demo_mapping
 from .entropy import node_terms, one_dim_entropy
 from .graph import SkillGraph
 from .plotting.taxonomy import skill_counts, top_cluster
@@ -60,13 +61,7 @@ __all__ = [
 
 
 def demo_path() -> Path:
-    return Path(__file__).resolve().parents[1] / "assets" / "demo" / "demo.jsonl"
-
-
-def demo_mapping():
-    from .ingest import FieldMapping
-
-    return FieldMapping(skills_field="skills", text_field="instruction")
+    return DEMO_PATH
 
 
 def build_into_workspace(
