@@ -18,13 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="steps", description="STEPS Studio engine")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"steps_engine.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"steps_engine.cli.{name}":
-                continue  # subcommand not built yet
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"steps_engine.cli.{name}").add_parser(sub)
     return parser
 
 
