@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from . import CLIError
+from .args import number
 
 
 def add_parser(sub) -> None:
@@ -40,27 +41,11 @@ def add_parser(sub) -> None:
 
 
 def _int(value, flag: str, low: int | None = None) -> int | None:
-    if value is None:
-        return None
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise CLIError(f"{flag} must be an integer, got {value!r}") from None
-    if low is not None and n < low:
-        raise CLIError(f"{flag} must be >= {low}, got {n}")
-    return n
+    return number(value, flag, int, low)
 
 
 def _float(value, flag: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise CLIError(f"{flag} must be a number, got {value!r}") from None
-    if not -1.0 <= x <= 1.0:
-        raise CLIError(f"{flag} must be a cosine similarity in [-1, 1], got {x}")
-    return x
+    return number(value, flag, float, -1.0, 1.0, meaning="a cosine similarity in [-1, 1]")
 
 
 def _names(value: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import sys
 import time
 
 from . import CLIError
+from .args import number
 
 
 def add_parser(sub) -> None:
@@ -39,18 +40,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _number(value, flag: str, kind=int, low=None, high=None):
-    if value is None:
-        return None
-    try:
-        x = kind(value)
-    except (TypeError, ValueError):
-        raise CLIError(f"{flag} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
-    if (low is not None and x < low) or (high is not None and x > high):
-        raise CLIError(f"{flag} must be in [{low}, {high if high is not None else 'inf'}], got {value}")
-    return x
-
-
 def run(args) -> int:
     from pathlib import Path
 
@@ -59,8 +48,8 @@ def run(args) -> int:
     from ..tagging import TagConfig, load_vocabulary, tag_file
     from .progress import StageProgress
 
-    top_k = _number(args.top_k, "--top-k", int, 1)
-    min_sim = _number(args.min_sim, "--min-sim", float, -1.0, 1.0)
+    top_k = number(args.top_k, "--top-k", int, 1)
+    min_sim = number(args.min_sim, "--min-sim", float, -1.0, 1.0)
     if Path(args.input).is_dir():
         raise CLIError(f"input {args.input} is a folder, expected a file")
     if not Path(args.input).is_file():
@@ -75,7 +64,7 @@ def run(args) -> int:
         print(f"steps tag: vocab: ... {len(problems) - 20} more rows skipped", file=sys.stderr)
     config = TagConfig(top_k=top_k, min_sim=min_sim, use_response=not args.no_response)
     open_tagger = None
-    llm_min_sim = _number(args.llm_min_sim, "--llm-min-sim", float, -1.0, 1.0)
+    llm_min_sim = number(args.llm_min_sim, "--llm-min-sim", float, -1.0, 1.0)
     if args.llm_model:
         import os
 
@@ -89,7 +78,7 @@ def run(args) -> int:
             raise CLIError("--llm-model needs OPENAI_API_KEY or an --llm-base-url (e.g. a local server)")
         client = OpenAIChatClient(args.llm_model, api_key=api_key, base_url=base_url)
         cache = ResponseCache(args.llm_cache_dir or f"{args.out}.llm-cache")
-        open_tagger = LLMOpenTagger(client, concurrency=_number(args.llm_concurrency, "--llm-concurrency", int, 1),
+        open_tagger = LLMOpenTagger(client, concurrency=number(args.llm_concurrency, "--llm-concurrency", int, 1),
                                     cache=cache, include_response=not args.no_response)
     embedder = get_embedder(args.model, args.cache_dir, cache=not args.no_cache)
     progress = StageProgress(enabled=not args.quiet)

@@ -1,0 +1,23 @@
+"""Parsing numeric flags with one-line errors (CLIError, exit 2) that name the flag."""
+
+from __future__ import annotations
+
+from . import CLIError
+
+
+def number(value, flag: str, kind=int, low=None, high=None, meaning: str | None = None):
+    """`kind(value)` checked against [low, high]; None stays None. `meaning` replaces the range
+    in the message (e.g. "a cosine similarity in [-1, 1]")."""
+    if value is None:
+        return None
+    try:
+        x = kind(value)
+    except (TypeError, ValueError):
+        raise CLIError(f"{flag} must be {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+    if (low is not None and x < low) or (high is not None and x > high):
+        if meaning:
+            raise CLIError(f"{flag} must be {meaning}, got {x}")
+        if high is None:
+            raise CLIError(f"{flag} must be >= {low}, got {x}")
+        raise CLIError(f"{flag} must be in [{low}, {high}], got {x}")
+    return x
