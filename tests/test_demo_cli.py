@@ -12,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_builds_taxonomy_combinations_and_dry_run(tmp_path):
     out = tmp_path / "demo"
-    r = subprocess.run([sys.executable, "-m", "steps_engine", "demo", "--out", str(out), "--json"],
+    r = subprocess.run([sys.executable, "-m", "steps_engine", "demo", "--out", str(out), "--json", "--quiet"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+    assert "ingest" not in r.stderr  # --quiet: no progress bars
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     tax = json.loads((out / "taxonomy.json").read_text())
     assert tax["structural_entropy"] < tax["one_dim_entropy"]

@@ -13,6 +13,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--k", type=int, default=3, help="skills per combination (default 3)")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
 
@@ -21,7 +22,7 @@ def run(args) -> int:
 
     if args.k < 2:
         raise CLIError(f"--k must be >= 2, got {args.k}")
-    progress = StageProgress()
+    progress = StageProgress(enabled=not args.quiet)
     try:
         summary = run_demo(args.out, k=args.k, progress=progress)
     except (ValueError, OSError) as exc:
