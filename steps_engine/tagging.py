@@ -374,6 +374,7 @@ class TagReport:
     no_text: int = 0  # records with no instruction text (written with an empty list)
     bad_rows: list[str] | None = None  # "line N: reason" for rows written as placeholders
     llm_failed: list[str] | None = None  # "line N: reason" for records the LLM tagger failed on
+    replaced: int = 0  # records that already had the output field (its old value was replaced)
 
     def summary(self) -> str:
         bad = len(self.bad_rows or [])
@@ -381,6 +382,8 @@ class TagReport:
                 f"{bad} bad rows kept as placeholders")
         if self.llm_failed:
             text += f", {len(self.llm_failed)} LLM failures (written with no skills)"
+        if self.replaced:
+            text += f", {self.replaced} records had the field already (replaced)"
         return text
 
 
@@ -496,6 +499,8 @@ def tag_file(
                     elif row:
                         report.tagged += 1
                     obj = dict(rec)
+                    if out_field in obj:
+                        report.replaced += 1
                     obj[out_field] = [s for s, _ in row]
                     if with_scores:
                         obj[f"{out_field}_scores"] = [round(v, 4) for _, v in row]

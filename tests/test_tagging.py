@@ -247,3 +247,14 @@ def test_steps_tag_cli_names_a_folder_given_as_input(tmp_path, capsys):
     vocab.write_text("sql\n", encoding="utf-8")
     assert main(["tag", str(tmp_path), "--vocab", str(vocab), "--out", str(tmp_path / "o.jsonl")]) == 2
     assert f"input {tmp_path} is a folder, expected a file" in capsys.readouterr().err
+
+
+def test_an_existing_skills_field_is_replaced_and_counted(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"instruction": "Fix my SQL join", "skills": ["old_tag"]}) + "\n"
+                   + json.dumps({"instruction": "Plan a budget"}) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    report = tag_file(src, out, Vocabulary(["sql", "budgeting"]), CountingEmbedder(), TagConfig(top_k=1))
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["skills"] != ["old_tag"] and report.replaced == 1
+    assert "1 records had the field already (replaced)" in report.summary()

@@ -102,5 +102,6 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"out": str(args.out), "records": report.records, "tagged": report.tagged,
                           "no_text": report.no_text, "bad_rows": len(report.bad_rows),
-                          "llm_failed": len(report.llm_failed), "vocab": len(vocab)}))
+                          "llm_failed": len(report.llm_failed), "replaced": report.replaced,
+                          "vocab": len(vocab)}))
     return 0
