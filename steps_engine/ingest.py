@@ -17,6 +17,7 @@ raise `IngestError`. Blank lines are not records and are ignored.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -172,6 +173,15 @@ class IngestReport:
 
 # ---------------------------------------------------------------------------------------------
 # Reading records
+
+
+def file_sha256(path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in chunks (the taxonomy folder records it in input.json)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def detect_format(path) -> str:

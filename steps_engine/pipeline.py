@@ -10,9 +10,7 @@ A taxonomy folder holds:
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from .graph import SkillGraph, read_graph, write_graph
 from .partition import build_tree
 from .tree import EncodingTree
 
-__all__ = ["Taxonomy", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy", "file_sha256"]
+__all__ = ["Taxonomy", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
 
 
 @dataclass
@@ -56,14 +54,6 @@ class Taxonomy:
         }
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None) -> Taxonomy:
     tree = build_tree(graph, height=height, progress=progress)
     tree.meta = {"height": int(height), "weighting": graph.weighting}
@@ -85,7 +75,7 @@ def build_taxonomy(
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     Raises ValueError when no row carries usable skills.
     """
-    from .ingest import ingest_graph
+    from .ingest import file_sha256, ingest_graph
 
     if not isinstance(height, int) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
@@ -164,7 +154,3 @@ def load_taxonomy(directory: str | Path) -> Taxonomy:
         ingest_report=report,
         input_spec=input_spec,
     )
-
-
-def elapsed(t0: float) -> float:
-    return round(time.perf_counter() - t0, 3)

@@ -70,14 +70,6 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
     return spec
 
 
-def _sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _records(path: str, fmt: str):
     """(line, record or BadRow) pairs from the ingest module."""
     from steps_engine import ingest
@@ -103,7 +95,7 @@ def build_seed_index(
     Only `skills` are indexed (all skills when None)."""
     if per_skill < 1:
         raise ValueError(f"per_skill must be >= 1, got {per_skill}")
-    from steps_engine.ingest import BadRow, FieldMapping, extract_skills, extract_text
+    from steps_engine.ingest import BadRow, FieldMapping, extract_skills, extract_text, file_sha256
 
     wanted = None if skills is None else set(skills)
     mapping = FieldMapping(
@@ -114,7 +106,7 @@ def build_seed_index(
     )
     text_field = mapping.text_field
     index = SeedIndex()
-    if check_hash and spec.get("sha256") and _sha256(spec["path"]) != spec["sha256"]:
+    if check_hash and spec.get("sha256") and file_sha256(spec["path"]) != spec["sha256"]:
         index.problems.append(f"{spec['path']}: changed since the taxonomy was built (sha256 differs)")
     heaps: dict[str, list] = {}
     no_text = 0

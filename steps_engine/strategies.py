@@ -64,14 +64,22 @@ def _finish(ctx, positions, strategy, scope, seen) -> Combination | None:
     return combo
 
 
+def _start_pool(ctx, start, k, scope, max_level):
+    """(candidates, seed positions) for a start, or None when its scope holds fewer than k skills."""
+    s = ctx.position(start) if isinstance(start, str) else int(start)
+    got = _pool(ctx, s, k, scope, max_level)
+    if got is None or len(got[0]) + len(got[1]) < k:
+        return None
+    return got
+
+
 def iter_random(ctx: SelectionContext, start: str | int, k: int, scope="local", max_level: int = 1,
                 rng: np.random.Generator | None = None, patience: int = 50) -> Iterator[Combination]:
     """Distinct uniform random combinations for one start, until `patience` draws in a
     row bring nothing new."""
     rng = rng or np.random.default_rng(0)
-    s = ctx.position(start) if isinstance(start, str) else int(start)
-    got = _pool(ctx, s, k, scope, max_level)
-    if got is None or len(got[0]) + len(got[1]) < k:
+    got = _start_pool(ctx, start, k, scope, max_level)
+    if got is None:
         return
     cand, seed = got
     seen: set = set()
@@ -101,9 +109,8 @@ def iter_cooccur(ctx: SelectionContext, start: str | int, k: int, scope="local",
     """Distinct co-occurrence-walk combinations for one start, until `patience` walks in a
     row bring nothing new."""
     rng = rng or np.random.default_rng(0)
-    s = ctx.position(start) if isinstance(start, str) else int(start)
-    got = _pool(ctx, s, k, scope, max_level)
-    if got is None or len(got[0]) + len(got[1]) < k:
+    got = _start_pool(ctx, start, k, scope, max_level)
+    if got is None:
         return
     cand, seed = got
     pool = np.concatenate([seed, cand]).astype(np.int64)  # local index i <-> leaf position pool[i]
