@@ -250,26 +250,23 @@ def _ancestor_at(parent: np.ndarray, depth: np.ndarray, nodes: np.ndarray, d: in
 
 
 class _Builder:
-    def __init__(self, graph: SkillGraph):
+    """Growable parent / leaf arrays; new nodes are appended, so parent[i] < i may not hold."""
+
+    def __init__(self, graph: SkillGraph, parent: np.ndarray, leaf_skill: np.ndarray):
         self.graph = graph
-        n = graph.n_skills
         self.vol_graph = graph.volume()
         self.deg = graph.degrees()
-        # node 0 = root, nodes 1..n = skills
-        self.parent = np.concatenate([[-1], np.zeros(n, dtype=np.int64)])
-        self.leaf_skill = np.concatenate([[-1], np.arange(n, dtype=np.int64)])
-        self.leaf_node = np.arange(1, n + 1, dtype=np.int64)
+        self.parent = np.array(parent, dtype=np.int64)
+        self.leaf_skill = np.array(leaf_skill, dtype=np.int64)
+        leaves = np.flatnonzero(self.leaf_skill >= 0)
+        self.leaf_node = np.empty(graph.n_skills, dtype=np.int64)
+        self.leaf_node[self.leaf_skill[leaves]] = leaves
 
     @classmethod
-    def from_tree(cls, graph: SkillGraph, tree: EncodingTree) -> "_Builder":
-        b = cls.__new__(cls)
-        b.graph = graph
-        b.vol_graph = graph.volume()
-        b.deg = graph.degrees()
-        b.parent = tree.parent.copy()
-        b.leaf_skill = tree.leaf_skill.copy()
-        b.leaf_node = tree.leaf_of_skill().copy()
-        return b
+    def flat(cls, graph: SkillGraph) -> "_Builder":
+        """node 0 = root, nodes 1..n = skills."""
+        n = graph.n_skills
+        return cls(graph, np.concatenate([[-1], np.zeros(n, np.int64)]), np.concatenate([[-1], np.arange(n)]))
 
     def tree(self) -> EncodingTree:
         return EncodingTree.from_parents(self.parent, self.leaf_skill, self.graph.skills)
@@ -341,7 +338,7 @@ def build_tree(graph: SkillGraph, height: int = 4, refine: bool = True, progress
     """
     if not isinstance(height, (int, np.integer)) or isinstance(height, bool) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
-    b = _Builder(graph)
+    b = _Builder.flat(graph)
     tree = b.tree()
     for step in range(height - 1):
         depth, vol = b.state()
@@ -358,7 +355,7 @@ def build_tree(graph: SkillGraph, height: int = 4, refine: bool = True, progress
         tree = b.tree()
         if refine:
             tree = refine_leaves(graph, tree)
-            b = _Builder.from_tree(graph, tree)
+            b = _Builder(graph, tree.parent, tree.leaf_skill)
     # fresh, stable ids in breadth-first order
     tree.ids = [f"n{i}" for i in range(tree.n_nodes)]
     tree.invalidate()
