@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _machine import cpu_model, peak_rss_mb  # noqa: E402
-from steps_engine.graph import build_graph  # noqa: E402
-from steps_engine.ingest import FieldMapping, count_skills  # noqa: E402
+from steps_engine.taxonomy.graph import build_graph  # noqa: E402
+from steps_engine.data.ingest import FieldMapping, count_skills  # noqa: E402
 
 
 def write_synthetic(path: Path, rows: int, n_skills: int, seed: int) -> tuple[int, float]:

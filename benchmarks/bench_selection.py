@@ -23,14 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _machine import cpu_model  # noqa: E402
-from steps_engine.combos import select_combinations  # noqa: E402
-from steps_engine.selection import best_combination, prepare  # noqa: E402
-from steps_engine.strategies import combination_metrics  # noqa: E402
+from steps_engine.selection.combos import select_combinations  # noqa: E402
+from steps_engine.selection.search import best_combination, prepare  # noqa: E402
+from steps_engine.selection.strategies import combination_metrics  # noqa: E402
 
 
 def build(n_skills: int, height: int, seed: int, rows: int | None = None):
-    from steps_engine.partition import build_tree
-    from steps_engine.synthetic import planted_graph
+    from steps_engine.taxonomy.partition import build_tree
+    from steps_engine.taxonomy.planted import planted_graph
 
     graph = planted_graph(n_skills, rows or 20 * n_skills, seed=seed)
     tree = build_tree(graph, height=height)
@@ -99,8 +99,9 @@ def main() -> int:
 
 def real_data_table(seed: int) -> None:
     """Strategies side by side on the shared real datasets (k = 3, one combination per skill)."""
-    from steps_engine.ingest import FieldMapping, ingest_graph
-    from steps_engine.partition import build_tree
+    from steps_engine.data.ingest import FieldMapping
+    from steps_engine.taxonomy.build import ingest_graph
+    from steps_engine.taxonomy.partition import build_tree
 
     data = Path(__file__).resolve().parents[2] / "shared" / "data"
     sets = [("IFEval", data / "ifeval" / "input_data.jsonl", FieldMapping("instruction_id_list")),

@@ -26,12 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from steps_engine.coherence import similarity_matrix, skill_texts
-from steps_engine.embeddings import get_embedder
-from steps_engine.entropy import node_terms, one_dim_entropy
-from steps_engine.ingest import FieldMapping, ingest_graph
-from steps_engine.partition import build_tree
-from steps_engine.semantic_edges import blend_semantic_edges
+from steps_engine.selection.coherence import similarity_matrix
+from steps_engine.semantic.vocabulary import skill_texts
+from steps_engine.semantic.embeddings import get_embedder
+from steps_engine.taxonomy.entropy import node_terms, one_dim_entropy
+from steps_engine.data.ingest import FieldMapping
+from steps_engine.taxonomy.build import ingest_graph
+from steps_engine.taxonomy.partition import build_tree
+from steps_engine.taxonomy.semantic_edges import blend_semantic_edges
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -23,9 +23,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "instruct_skill
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from steps_engine.embeddings import get_embedder
-from steps_engine.coherence import skill_texts
-from steps_engine.skillmap import layout_2d, skill_map, warm_up
+from steps_engine.semantic.embeddings import get_embedder
+from steps_engine.semantic.vocabulary import skill_texts
+from steps_engine.semantic.skillmap import layout_2d, skill_map, warm_up
 skills = json.loads(sys.argv[1])
 cache_dir = sys.argv[2]
 mode = sys.argv[3]
@@ -62,8 +62,8 @@ def run(skills: list[str], mode: str) -> dict:
 
 def main() -> None:
     sets = [("skills_gpt4.txt", vocab("skills_gpt4.txt")), ("skills_claude.txt", vocab("skills_claude.txt"))]
-    from steps_engine.coherence import skill_texts
-    from steps_engine.embeddings import get_embedder
+    from steps_engine.semantic.vocabulary import skill_texts
+    from steps_engine.semantic.embeddings import get_embedder
 
     for _, s in sets:  # make sure embeddings are cached so only the layout is timed
         get_embedder().encode(skill_texts(s))

@@ -28,15 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from steps_engine import studio_state  # noqa: E402
-from steps_engine.edits import Edit  # noqa: E402
-from steps_engine.entropy import node_terms  # noqa: E402
-from steps_engine.pipeline import save_taxonomy, taxonomy_from_graph  # noqa: E402
-from steps_engine.plotting.long_tail import long_tail_figure  # noqa: E402
-from steps_engine.plotting.points import skill_points_figure  # noqa: E402
-from steps_engine.plotting.taxonomy import taxonomy_figure  # noqa: E402
-from steps_engine.synthetic import planted_graph  # noqa: E402
-from steps_engine.workspace import Workspace  # noqa: E402
+from steps_engine.studio import state as studio_state  # noqa: E402
+from steps_engine.curation.edits import Edit  # noqa: E402
+from steps_engine.taxonomy.entropy import node_terms  # noqa: E402
+from steps_engine.taxonomy.build import save_taxonomy, taxonomy_from_graph  # noqa: E402
+from steps_engine.studio.plotting.long_tail import long_tail_figure  # noqa: E402
+from steps_engine.studio.plotting.points import skill_points_figure  # noqa: E402
+from steps_engine.studio.plotting.taxonomy import taxonomy_figure  # noqa: E402
+from steps_engine.taxonomy.planted import planted_graph  # noqa: E402
+from steps_engine.curation.workspace import Workspace  # noqa: E402
 
 
 def cpu_name() -> str:
@@ -95,7 +95,7 @@ def main() -> None:
     n_clusters = int((tree.leaf_skill < 0).sum())
 
     log("figures")
-    from steps_engine.plotting.taxonomy import auto_depth
+    from steps_engine.studio.plotting.taxonomy import auto_depth
 
     depth = auto_depth(tree)
     for levels in sorted({depth, 3}):
@@ -119,7 +119,7 @@ def main() -> None:
     rows.append(("skill points figure", timed(lambda: skill_points_figure(pts), args.repeat)))
 
     if not args.no_umap:
-        from steps_engine import skillmap
+        from steps_engine.semantic import skillmap
 
         log("UMAP (first call compiles numba)")
         t_first, _ = once(lambda: skillmap.skill_map(g.skills, g.counts, [""] * g.n_skills, cache_dir=tmp / "umap"))
@@ -155,7 +155,7 @@ def main() -> None:
     ws.undo()
 
     log("selection")
-    from steps_engine.selection import Constraints
+    from steps_engine.selection.search import Constraints
 
     t_sel, summ = once(lambda: studio_state.run_selection(ws, Constraints(k=3), starts="tail:0.1", scope="level:1", terms=terms))
     rows.append((f"Combinations run (long work, progress shown): {summ['metrics']['steps']['combinations']} long-tail "

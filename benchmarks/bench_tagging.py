@@ -20,8 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from steps_engine.embeddings import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
-from steps_engine.tagging import TagConfig, Vocabulary, recall_at_k, score_records, top_indices
+from steps_engine.semantic.embeddings import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
+from steps_engine.semantic.tagging import TagConfig, Vocabulary, recall_at_k, score_records, top_indices
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "instruct_skillmix"
 DEV = 200  # records 0..DEV-1 were used to pick among variants

@@ -3,13 +3,13 @@
 Usage: .venv/bin/python benchmarks/bench_taxonomy.py [--sizes 300,1000,3000,20000]
        [--heights 4,5] [--ref-max 1000] [--ref-timeout 300] [--seed 0] [--mem-gb 10]
 
-Synthetic hierarchical tag data from `steps_engine.synthetic.planted_graph` (8 top groups x 6
+Synthetic hierarchical tag data from `steps_engine.taxonomy.planted.planted_graph` (8 top groups x 6
 subgroups, Zipf popularity 0.8, 2-5 skills a row, "steps" weighting); the row counts below put
 the edge counts near the issue's anchors (1,000 skills / 54k edges, 3,000 / 203k, 20,000 / ~2M).
 Every measurement runs in its own subprocess, so peak RSS (getrusage ru_maxrss) is per job:
   ours  graph build, H^1, build_tree at each height (numba warmed first), H^T
   ref   benchmarks/reference_greedy.py at one height (dense, sizes <= --ref-max only, killed
-        after --ref-timeout seconds); its H^T is computed by steps_engine.entropy
+        after --ref-timeout seconds); its H^T is computed by steps_engine.taxonomy.entropy
   cold  numba compile time of build_tree with an empty cache (NUMBA_CACHE_DIR in a temp dir)
 Each job runs under an address-space limit (--mem-gb, default 10) so a runaway cannot take the
 shared machine down; a job that fails or times out is reported in the table, not fatal.
@@ -48,8 +48,8 @@ def rows_for(n_skills: int) -> int:
 
 def job_cold() -> dict:
     t = time.perf_counter()
-    from steps_engine.partition import build_tree
-    from steps_engine.synthetic import planted_graph
+    from steps_engine.taxonomy.partition import build_tree
+    from steps_engine.taxonomy.planted import planted_graph
 
     t_import = time.perf_counter() - t
     g = planted_graph(100, 1_000, seed=1)
@@ -59,9 +59,9 @@ def job_cold() -> dict:
 
 
 def job_ours(n: int, heights: list[int], seed: int) -> dict:
-    from steps_engine.entropy import one_dim_entropy, structural_entropy
-    from steps_engine.partition import build_tree
-    from steps_engine.synthetic import planted_graph
+    from steps_engine.taxonomy.entropy import one_dim_entropy, structural_entropy
+    from steps_engine.taxonomy.partition import build_tree
+    from steps_engine.taxonomy.planted import planted_graph
 
     t = time.perf_counter()
     build_tree(planted_graph(100, 1_000, seed=1), height=max(heights))  # numba: load/compile
@@ -84,8 +84,8 @@ def job_ours(n: int, heights: list[int], seed: int) -> dict:
 def job_ref(n: int, height: int, seed: int) -> dict:
     from reference_greedy import reference_tree
 
-    from steps_engine.entropy import structural_entropy
-    from steps_engine.synthetic import planted_graph
+    from steps_engine.taxonomy.entropy import structural_entropy
+    from steps_engine.taxonomy.planted import planted_graph
 
     g = planted_graph(n, rows_for(n), seed=seed, **PLANTED)
     t, c = time.perf_counter(), time.process_time()
@@ -238,7 +238,7 @@ def report(started, load_start, load_end, cold, results, hs: list[int]) -> None:
         )
     print(
         "\nStructural entropy in bits (H^1 = root -> skills; lower H^T is better; both trees scored by "
-        "steps_engine.entropy.structural_entropy on the same graph):\n"
+        "steps_engine.taxonomy.entropy.structural_entropy on the same graph):\n"
     )
     print("| skills | H^1 | " + " | ".join(f"ours H^T h={h} | reference H^T h={h}" for h in hs) + " | ours <= reference |")
     print("|" + "---:|" * (2 + 2 * len(hs)) + ":---:|")

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from steps_engine.graph import SkillGraph
-from steps_engine.tree import EncodingTree
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["reference_tree", "two_level_partition"]
 

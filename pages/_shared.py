@@ -13,9 +13,9 @@ import contextlib
 import numpy as np
 import streamlit as st
 
-from steps_engine import studio_state
-from steps_engine.entropy import node_terms
-from steps_engine.workspace import Workspace, default_dir
+from steps_engine.studio import state as studio_state
+from steps_engine.taxonomy.entropy import node_terms
+from steps_engine.curation.workspace import Workspace, default_dir
 
 
 def workspace() -> Workspace:

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared as ui
-from steps_engine import studio_state
-from steps_engine.plotting.strategies import strategy_figure
+from steps_engine.studio import state as studio_state
+from steps_engine.studio.plotting.strategies import strategy_figure
 
 ws = ui.workspace()
 st.title("Combinations")
@@ -17,7 +17,7 @@ height = max(ws.tree.height, 1)
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def similarity(tree_key: str, _ws):
-    from steps_engine.coherence import skill_similarity
+    from steps_engine.selection.coherence import skill_similarity
 
     return skill_similarity(_ws.tree.skills)
 
@@ -63,7 +63,7 @@ with st.expander("Constraints", expanded=True):
     min_sim = st.slider("Minimum mean similarity", -1.0, 1.0, 0.2, 0.05, key="cmb_min_sim") if use_sim else None
 
 if st.button("Run selection", type="primary", key="cmb_run"):
-    from steps_engine.selection import Constraints
+    from steps_engine.selection.search import Constraints
 
     never = tuple(
         (str(a), str(b)) for a, b in zip(pairs["skill A"], pairs["skill B"]) if isinstance(a, str) and isinstance(b, str) and a and b

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared as ui
-from steps_engine import studio_state
-from steps_engine.edits import Edit
+from steps_engine.studio import state as studio_state
+from steps_engine.curation.edits import Edit
 
 ws = ui.workspace()
 st.title("Curate")

@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from pages import _shared as ui
-from steps_engine import studio_state
-from steps_engine.graph import WEIGHTINGS
-from steps_engine.plotting.long_tail import long_tail_figure
-from steps_engine.workspace import atomic_write
+from steps_engine.studio import state as studio_state
+from steps_engine.taxonomy.graph import WEIGHTINGS
+from steps_engine.studio.plotting.long_tail import long_tail_figure
+from steps_engine._atomic import atomic_write
 
 ws = ui.workspace()
 st.title("Data")
@@ -58,11 +58,11 @@ with st.expander("Load a dataset", expanded=False):
 
         mapping = None
         with ui.user_errors("Fix the field mapping."):
-            from steps_engine.ingest import FieldMapping
+            from steps_engine.data.ingest import FieldMapping
 
             mapping = FieldMapping(skills_field=skills_field, skills_sep=sep or None, text_field=text_field or None, casefold=casefold)
         if path is not None and mapping is not None:
-            from steps_engine.ingest import preview
+            from steps_engine.data.ingest import preview
 
             with ui.user_errors("Check the file format and the field names."):
                 rows = preview(path, mapping, n=8)

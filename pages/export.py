@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages import _shared as ui
-from steps_engine import studio_state
+from steps_engine.studio import state as studio_state
 
 ws = ui.workspace()
 st.title("Export")

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from pages import _shared as ui
-from steps_engine import studio_state
-from steps_engine.edits import Edit
-from steps_engine.plotting.points import skill_points_figure
+from steps_engine.studio import state as studio_state
+from steps_engine.curation.edits import Edit
+from steps_engine.studio.plotting.points import skill_points_figure
 
 ws = ui.workspace()
 st.title("Skill map")

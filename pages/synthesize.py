@@ -7,8 +7,8 @@ import os
 import streamlit as st
 
 from pages import _shared as ui
-from steps_engine import studio_state
-from steps_engine.prompts import DEFAULT_TEMPLATE, template_hash
+from steps_engine.studio import state as studio_state
+from steps_engine.synthesis.prompts import DEFAULT_TEMPLATE, template_hash
 
 ws = ui.workspace()
 st.title("Synthesize & preview")
@@ -25,7 +25,7 @@ if not combos:
 def jobs_for(tree_key: str, chosen_json: str, template: str, model: str, seed: int, _ws):
     import json
 
-    from steps_engine.synthesis import prepare_jobs
+    from steps_engine.synthesis.runner import prepare_jobs
 
     jobs, problems = prepare_jobs(_ws.current_dir, json.loads(chosen_json), model=model, template=template, seed=seed)
     return [{"id": j.id, "skills": j.combo["skills"], "messages": j.messages,
@@ -59,7 +59,7 @@ out = ws.path("results", "results.jsonl")
 c1, c2 = st.columns(2)
 if c1.button("Generate", type="primary", disabled=api_key is None or not jobs, key="syn_generate",
              help=None if api_key else "Set an API key (or OPENAI_API_KEY) to generate; the prompts below are a dry run."):
-    from steps_engine.synthesis import synthesize
+    from steps_engine.synthesis.runner import synthesize
 
     with st.status("Generating…", expanded=True) as status:
         bar = st.progress(0.0)
@@ -80,7 +80,7 @@ if c1.button("Generate", type="primary", disabled=api_key is None or not jobs, k
             for p in rep.problems[:5]:
                 st.warning(p)
 if c2.button("Write dry run (prompts + Batch file)", disabled=not jobs, key="syn_dry"):
-    from steps_engine.synthesis import synthesize
+    from steps_engine.synthesis.runner import synthesize
 
     with ui.user_errors():
         rep = synthesize(ws.current_dir, [combos[i] for i in chosen], model=model, out=out, template=template,

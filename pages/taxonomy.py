@@ -3,8 +3,8 @@
 import streamlit as st
 
 from pages import _shared as ui
-from steps_engine import studio_state
-from steps_engine.plotting.taxonomy import KINDS, SIZE_BY, auto_depth, drill, taxonomy_figure
+from steps_engine.studio import state as studio_state
+from steps_engine.studio.plotting.taxonomy import KINDS, SIZE_BY, auto_depth, drill, taxonomy_figure
 
 ws = ui.workspace()
 st.title("Taxonomy")

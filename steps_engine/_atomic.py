@@ -6,10 +6,30 @@ A crash or an interrupt leaves either the old file or the new one, never half of
 from __future__ import annotations
 
 import os
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_open", "write_text", "write_json", "write_jsonl"]
+__all__ = ["atomic_open", "atomic_write", "write_text", "write_json", "write_jsonl"]
+
+
+def _temp_beside(path: Path) -> Path:
+    """A temp name unique per call (pid + random), so threads and processes never share one."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -17,7 +37,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     """`with atomic_open(path) as fh: ...` - the file appears at `path` only when the block ends."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temp_beside(path)
     binary = "b" in mode
     fh = open(tmp, mode, encoding=None if binary else encoding, newline=None if binary else newline)
     try:
@@ -29,6 +49,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write `data` (str is UTF-8 encoded) to `path` atomically."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -13,7 +13,7 @@ DEMO_PATH = Path(__file__).resolve().parents[1] / "assets" / "demo" / "demo.json
 
 
 def demo_mapping():
-    from .ingest import FieldMapping
+    from steps_engine.data.ingest import FieldMapping
 
     return FieldMapping(skills_field="skills", text_field="instruction")
 
@@ -22,11 +22,11 @@ def demo_mapping():
 def run_demo(out_dir: str | Path, k: int = 3, height: int = 4, model: str = "gpt-4o-mini", progress=None) -> dict:
     """Build the demo's taxonomy folder, one `local` combination per skill plus the random
     baseline, and a dry run of synthesis. Returns a summary dict."""
-    from .combos import select_combinations, write_jsonl
-    from .pipeline import build_taxonomy, save_taxonomy
-    from .selection import prepare
-    from .strategies import combination_metrics
-    from .synthesis import synthesize
+    from steps_engine.selection.combos import select_combinations, write_jsonl
+    from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
+    from steps_engine.selection.search import prepare
+    from steps_engine.selection.strategies import combination_metrics
+    from steps_engine.synthesis.runner import synthesize
 
     out = Path(out_dir)
     tax = build_taxonomy(DEMO_PATH, demo_mapping(), height=height, progress=progress)

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from steps_engine.embeddings.base import Embedder, normalize_rows
+from steps_engine.semantic.embeddings.base import Embedder, normalize_rows
 
 
 class CountingEmbedder(Embedder):
@@ -44,7 +44,7 @@ _MODEL = []
 def shared_real_model():
     """The bundled all-MiniLM-L6-v2 (no cache), loaded once per test process."""
     if not _MODEL:
-        from steps_engine.embeddings import SentenceTransformerEmbedder
+        from steps_engine.semantic.embeddings import SentenceTransformerEmbedder
 
         _MODEL.append(SentenceTransformerEmbedder())
     return _MODEL[0]

@@ -6,8 +6,8 @@ import numpy as np
 
 from pathlib import Path
 
-from steps_engine.graph import SkillGraph
-from steps_engine.tree import EncodingTree
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.tree import EncodingTree
 
 SKILLS = ["a", "b", "c", "d", "e", "f"]
 
@@ -61,11 +61,11 @@ def demo_file(tmp: Path) -> Path:
     """The bundled demo; a planted stand-in of the same shape while it is absent."""
     import json
 
-    from steps_engine.studio_state import demo_path
+    from steps_engine.studio.state import demo_path
 
     if demo_path().is_file():
         return demo_path()
-    from steps_engine.synthetic import planted_skill_rows
+    from steps_engine.data.synthetic import planted_skill_rows
 
     names, batches = planted_skill_rows(60, 600, n_top=4, n_sub=4, seed=3)
     path = tmp / "demo.jsonl"

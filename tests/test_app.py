@@ -10,8 +10,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from _studio_fixtures import demo_file  # noqa: E402
-from steps_engine import studio_state  # noqa: E402
-from steps_engine.workspace import Workspace  # noqa: E402
+from steps_engine.studio import state as studio_state  # noqa: E402
+from steps_engine.curation.workspace import Workspace  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 180  # 2 shared cores: be generous
@@ -193,7 +193,7 @@ def test_combinations_run_and_fill_the_table(ws_dir):
 
 def test_combinations_use_the_curated_tree(ws_dir):
     ws = Workspace(ws_dir)
-    from steps_engine.edits import Edit
+    from steps_engine.curation.edits import Edit
 
     excluded = sorted(ws.tree.members(0))[0]
     ws.apply(Edit("exclude", {"skills": [excluded]}))
@@ -241,7 +241,7 @@ def test_synthesize_shows_prompts_without_a_key_then_results_and_export_writes_a
     assert at.button(key="syn_generate").disabled  # no key: dry run only
     assert any("Skills:" in c.value for c in at.code), "prompt not shown"
     # generate through the engine with an in-process client, as the page would with a key
-    from steps_engine.synthesis import synthesize
+    from steps_engine.synthesis.runner import synthesize
 
     ws = Workspace(ws_dir)
     combos = ws.read_jsonl("combos/steps.jsonl")[:3]
@@ -335,7 +335,7 @@ def test_data_page_missing_path_is_a_message(ws_dir, tmp_path):
 
 
 def test_a_taxonomy_folder_from_the_cli_opens_in_the_studio(ws_dir, tmp_path, monkeypatch):
-    from steps_engine.graph import write_graph
+    from steps_engine.taxonomy.graph import write_graph
     from _studio_fixtures import two_cluster_tree, two_triangles
 
     folder = tmp_path / "tax"

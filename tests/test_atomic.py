@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from steps_engine.atomic import atomic_open, write_json, write_jsonl, write_text
+from steps_engine._atomic import atomic_open, write_json, write_jsonl, write_text
 
 
 def test_writes_appear_whole_and_leave_no_temporary_file(tmp_path):

@@ -48,8 +48,8 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from steps_engine import studio_state
-    from steps_engine.workspace import Workspace
+    from steps_engine.studio import state as studio_state
+    from steps_engine.curation.workspace import Workspace
 
     tmp = tmp_path_factory.mktemp("browser")
     ws = Workspace(tmp / "ws")

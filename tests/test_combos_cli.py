@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from steps_engine.cli import main
-from steps_engine.graph import build_graph, write_graph
-from steps_engine.tree import EncodingTree
+from steps_engine.taxonomy.graph import build_graph, write_graph
+from steps_engine.taxonomy.tree import EncodingTree
 
 
 def _random_folder(path: Path, seed: int = 0, n: int = 30) -> Path:
@@ -315,10 +315,10 @@ def test_negative_seed_and_out_folder_give_one_line(folder, tmp_path, capsys):
 
 
 def test_starts_short_of_per_start_are_reported(tmp_path):
-    from steps_engine.combos import select_combinations
-    from steps_engine.partition import build_tree
-    from steps_engine.selection import prepare
-    from steps_engine.synthetic import planted_graph
+    from steps_engine.selection.combos import select_combinations
+    from steps_engine.taxonomy.partition import build_tree
+    from steps_engine.selection.search import prepare
+    from steps_engine.taxonomy.planted import planted_graph
 
     g = planted_graph(60, 300, seed=2)
     ctx = prepare(build_tree(g, height=3), g)

@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_min_mean_similarity_is_honoured_and_scores_recompute(tmp_path):
-    from steps_engine.coherence import skill_similarity
+    from steps_engine.selection.coherence import skill_similarity
     from steps_engine.demo import DEMO_PATH, demo_mapping
-    from steps_engine.pipeline import build_taxonomy, save_taxonomy
+    from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
 
     folder = tmp_path / "tax"
     save_taxonomy(build_taxonomy(DEMO_PATH, demo_mapping(), height=3), folder)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from steps_engine.batch import check_batch_input_line
+from steps_engine.synthesis.batch import check_batch_input_line
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _studio_fixtures import brute_entropy, two_cluster_tree, two_triangles
-from steps_engine.edits import (
+from steps_engine.curation.edits import (
     Edit,
     EditLog,
     apply_edit,
@@ -15,7 +15,7 @@ from steps_engine.edits import (
     rename_cluster,
     split_cluster,
 )
-from steps_engine.entropy import structural_entropy
+from steps_engine.taxonomy.entropy import structural_entropy
 
 
 def clusters_of(tree):

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from steps_engine.coherence import Coherence, coherence, similarity_matrix, skill_similarity
-from steps_engine.embeddings import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder, default_cache_dir
-from steps_engine.graph import SkillGraph
-from steps_engine.naming import name_nodes
-from steps_engine.plotting.skill_map import plot_skill_map
-from steps_engine.semantic_edges import blend_semantic_edges, knn_edges
-from steps_engine.skillmap import layout_2d, skill_map
-from steps_engine.tree import EncodingTree
+from steps_engine.selection.coherence import Coherence, coherence, similarity_matrix, skill_similarity
+from steps_engine.semantic.embeddings import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder, default_cache_dir
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.naming import name_nodes
+from steps_engine.studio.plotting.skill_map import plot_skill_map
+from steps_engine.taxonomy.semantic_edges import blend_semantic_edges, knn_edges
+from steps_engine.semantic.skillmap import layout_2d, skill_map
+from steps_engine.taxonomy.tree import EncodingTree
 
 from _embedding_fakes import CountingEmbedder, shared_real_model
 
@@ -166,7 +166,7 @@ def test_coherence_hand_checked():
 
 
 def test_selection_honours_minimum_coherence_from_skill_similarity():
-    from steps_engine.selection import Constraints, best_combination, prepare
+    from steps_engine.selection.search import Constraints, best_combination, prepare
 
     # Two meaning groups: {a1, a2, a3} along e1, {b1, b2, b3} along e2.
     e1, e2 = np.eye(2)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps_engine.entropy import lca, node_terms, one_dim_entropy, structural_entropy
-from steps_engine.graph import SkillGraph
-from steps_engine.tree import EncodingTree
+from steps_engine.taxonomy.entropy import lca, node_terms, one_dim_entropy, structural_entropy
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.tree import EncodingTree
 
 
 def make_graph(n, edges, weights=None):

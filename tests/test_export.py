@@ -174,9 +174,9 @@ def test_main_flow_dry_run_then_run_then_every_format(name, tmp_path, capsys):
     import uuid
 
     from fake_openai_server import FakeOpenAI
-    from steps_engine.batch import check_batch_input_line
-    from steps_engine.synthesis import synthesize
-    from steps_engine.tree import EncodingTree
+    from steps_engine.synthesis.batch import check_batch_input_line
+    from steps_engine.synthesis.runner import synthesize
+    from steps_engine.taxonomy.tree import EncodingTree
 
     data, field_args, id_field = FLOWS[name]
     if not data.exists():

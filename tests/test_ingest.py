@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps_engine.cooccurrence import CooccurrenceCounter
-from steps_engine.ingest import (
+from steps_engine.data.cooccurrence import CooccurrenceCounter
+from steps_engine.data.ingest import (
     BadRow,
     FieldMapping,
     IngestError,
@@ -29,10 +29,10 @@ from steps_engine.ingest import (
     extract_skills,
     extract_text,
     get_field,
-    ingest_graph,
     iter_records,
     preview,
 )
+from steps_engine.taxonomy.build import ingest_graph
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

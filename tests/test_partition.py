@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps_engine.entropy import one_dim_entropy, structural_entropy
-from steps_engine.graph import SkillGraph
-from steps_engine.partition import build_tree, merge_units, split_node
-from steps_engine.synthetic import planted_graph
-from steps_engine.tree import EncodingTree
+from steps_engine.taxonomy.entropy import one_dim_entropy, structural_entropy
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.partition import build_tree, merge_units, split_node
+from steps_engine.taxonomy.planted import planted_graph
+from steps_engine.taxonomy.tree import EncodingTree
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -185,8 +185,8 @@ def test_split_node_repartitions_a_cluster_without_raising_entropy():
 def test_taxonomy_from_real_data(path, field, sep, n_skills):
     if not (DATA / path).exists():
         pytest.skip("shared data not available")
-    from steps_engine.ingest import FieldMapping
-    from steps_engine.pipeline import build_taxonomy
+    from steps_engine.data.ingest import FieldMapping
+    from steps_engine.taxonomy.build import build_taxonomy
 
     tax = build_taxonomy(DATA / path, FieldMapping(field, sep), height=3)
     assert tax.graph.n_skills == n_skills
@@ -219,7 +219,7 @@ def test_two_triangles_builder_finds_the_obvious_two_community_tree():
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000))
 def test_refinement_never_raises_entropy_from_any_start(seed):
-    from steps_engine.refine import refine_leaves
+    from steps_engine.taxonomy.refine import refine_leaves
 
     rng = np.random.default_rng(seed)
     g = planted_graph(60, 400, seed=int(seed % 7))

@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 
 from _studio_fixtures import two_cluster_tree, two_triangles
-from steps_engine.entropy import node_terms
-from steps_engine.plotting.long_tail import long_tail_figure
-from steps_engine.plotting.points import skill_points_figure
-from steps_engine.plotting.strategies import strategy_figure
-from steps_engine.plotting.taxonomy import taxonomy_figure
+from steps_engine.taxonomy.entropy import node_terms
+from steps_engine.studio.plotting.long_tail import long_tail_figure
+from steps_engine.studio.plotting.points import skill_points_figure
+from steps_engine.studio.plotting.strategies import strategy_figure
+from steps_engine.studio.plotting.taxonomy import taxonomy_figure
 
 
 def trace_by_id(fig):
@@ -84,7 +84,7 @@ def test_points_one_trace_per_cluster_with_skill_customdata():
 
 
 def test_points_colours_follow_the_given_cluster_index():
-    from steps_engine.plotting._palette import colour
+    from steps_engine.studio.plotting._palette import colour
 
     df = pd.DataFrame({"skill": list("ab"), "x": [0, 1], "y": [0, 1], "cluster": ["A", "B"], "count": [1, 1]})
     fig = skill_points_figure(df, colour_index={"B": 0, "A": 3})
@@ -93,7 +93,7 @@ def test_points_colours_follow_the_given_cluster_index():
 
 
 def test_taxonomy_figure_holds_only_the_levels_shown():
-    from steps_engine.edits import create_cluster, move_skills
+    from steps_engine.curation.edits import create_cluster, move_skills
 
     t = move_skills(create_cluster(two_cluster_tree(), "n1", "inner", node_id="x"), ["a"], "x")
     _, fig1 = trace_by_id(taxonomy_figure(t, two_triangles(), maxdepth=1))
@@ -105,7 +105,7 @@ def test_taxonomy_figure_holds_only_the_levels_shown():
 
 
 def test_auto_depth_keeps_the_node_count_small():
-    from steps_engine.plotting.taxonomy import auto_depth
+    from steps_engine.studio.plotting.taxonomy import auto_depth
 
     t = two_cluster_tree()  # 3 nodes within 1 level, 9 within 2
     assert auto_depth(t, max_nodes=3) == 1
@@ -114,7 +114,7 @@ def test_auto_depth_keeps_the_node_count_small():
 
 
 def test_drill_goes_down_into_clusters_and_up_from_the_root():
-    from steps_engine.plotting.taxonomy import drill
+    from steps_engine.studio.plotting.taxonomy import drill
 
     t = two_cluster_tree()
     assert drill(t, "n1", None) == ("n1", "n1")  # into a cluster

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steps_engine.entropy import structural_entropy
-from steps_engine.graph import SkillGraph
-from steps_engine.partition import build_tree
-from steps_engine.synthetic import planted_graph
+from steps_engine.taxonomy.entropy import structural_entropy
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.partition import build_tree
+from steps_engine.taxonomy.planted import planted_graph
 
 _spec = importlib.util.spec_from_file_location(
     "reference_greedy", Path(__file__).resolve().parents[1] / "benchmarks" / "reference_greedy.py"

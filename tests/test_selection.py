@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps_engine.combos import _quotas, parse_starts, select_combinations
-from steps_engine.graph import SkillGraph, build_graph
-from steps_engine.selection import (
+from steps_engine.selection.combos import _quotas, parse_starts, select_combinations
+from steps_engine.taxonomy.graph import SkillGraph, build_graph
+from steps_engine.selection.search import (
     Constraints,
     candidate_gains,
     chain_gains,
@@ -26,8 +26,8 @@ from steps_engine.selection import (
     prepare,
     scope_depths,
 )
-from steps_engine.strategies import combination_metrics, cooccur_combinations, random_combinations
-from steps_engine.tree import EncodingTree
+from steps_engine.selection.strategies import combination_metrics, cooccur_combinations, random_combinations
+from steps_engine.taxonomy.tree import EncodingTree
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -257,7 +257,7 @@ def test_exhaustive_beam_equals_brute_force_over_the_local_schedule(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_exhaustive_beam_equals_dp_on_level_scopes(seed):
-    from steps_engine.selection import _beam_sets, make_combination
+    from steps_engine.selection.search import _beam_sets, make_combination
 
     ctx = random_ctx(seed, n_leaves=10)
     for start in range(ctx.flat.n_leaves):
@@ -402,7 +402,7 @@ def test_constraints_and_combinations_round_trip_through_json():
     assert Constraints.from_json(cons.to_json()) == cons
     ctx = random_ctx(0)
     c = best_combination(ctx, 0, 3, "global")
-    from steps_engine.selection import Combination
+    from steps_engine.selection.search import Combination
 
     assert Combination.from_json(c.to_json()) == c
 
@@ -464,7 +464,7 @@ def test_metrics_hand_values():
                        np.ones(2), cooc=np.array([3, 2]))
     tree = EncodingTree.from_parents([-1, 0, 0, 1, 1, 2, 2], [-1, -1, -1, 0, 1, 2, 3], graph.skills)
     ctx = prepare(tree, graph)
-    from steps_engine.selection import make_combination
+    from steps_engine.selection.search import make_combination
 
     c1 = make_combination(ctx, [ctx.position("a"), ctx.position("b")], "steps", "global")  # LCA depth 1, seen
     c2 = make_combination(ctx, [ctx.position(s) for s in "acd"], "steps", "global")  # 3 pairs, none seen
@@ -537,8 +537,9 @@ def test_coverage_mode_spreads_the_budget():
 
 # ---------------------------------------------------------------- real data
 def _real_ctx(name):
-    from steps_engine.ingest import FieldMapping, ingest_graph
-    from steps_engine.partition import build_tree
+    from steps_engine.data.ingest import FieldMapping
+    from steps_engine.taxonomy.build import ingest_graph
+    from steps_engine.taxonomy.partition import build_tree
 
     if name == "ifeval":
         path, mapping = DATA / "ifeval" / "input_data.jsonl", FieldMapping("instruction_id_list")
@@ -576,10 +577,10 @@ def test_real_data_steps_beats_random_and_scopes_are_nested(name, k):
 
 
 def test_select_combinations_reports_progress_through_a_callback():
-    from steps_engine.combos import select_combinations
-    from steps_engine.partition import build_tree
-    from steps_engine.selection import prepare
-    from steps_engine.synthetic import planted_graph
+    from steps_engine.selection.combos import select_combinations
+    from steps_engine.taxonomy.partition import build_tree
+    from steps_engine.selection.search import prepare
+    from steps_engine.taxonomy.planted import planted_graph
 
     g = planted_graph(80, 800, seed=5)
     ctx = prepare(build_tree(g, height=3), g)

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from fake_openai_server import FakeOpenAI
-from steps_engine.batch import check_batch_input_line
-from steps_engine.parsing import OutputError, check_messages, normalized_hash, parse_conversation
-from steps_engine.prompts import DEFAULT_TEMPLATE, build_messages, render_template, template_hash
-from steps_engine.seeds import build_seed_index, load_input_spec, pick_seeds
-from steps_engine.synthesis import (
+from steps_engine.synthesis.batch import check_batch_input_line
+from steps_engine.synthesis.parsing import OutputError, check_messages, normalized_hash, parse_conversation
+from steps_engine.synthesis.prompts import DEFAULT_TEMPLATE, build_messages, render_template, template_hash
+from steps_engine.synthesis.seeds import build_seed_index, load_input_spec, pick_seeds
+from steps_engine.synthesis.runner import (
     ResultsFile,
     combination_id,
     prepare_jobs,
@@ -53,7 +53,7 @@ def make_dataset(path: Path) -> list[dict]:
 
 def make_taxonomy(tmp: Path) -> Path:
     """root -> c1 {alpha, beta, gamma}, c2 {delta, epsilon}."""
-    from steps_engine.tree import EncodingTree
+    from steps_engine.taxonomy.tree import EncodingTree
 
     d = tmp / "tax"
     d.mkdir()
@@ -604,7 +604,7 @@ def test_seeds_on_ifeval_are_real_fewest_tag_examples(tmp_path):
 
 
 def test_bad_combination_lines_are_reported_with_line_numbers(setup, tmp_path):
-    from steps_engine.synthesis import load_combinations
+    from steps_engine.synthesis.runner import load_combinations
 
     tax, _ = setup
     p = tmp_path / "c.jsonl"

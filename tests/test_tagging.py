@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from steps_engine.cli import main
-from steps_engine.embeddings import CachedEmbedder, EmbeddingCache
-from steps_engine.tagging import (
+from steps_engine.semantic.embeddings import CachedEmbedder, EmbeddingCache
+from steps_engine.semantic.tagging import (
     TagConfig,
     Vocabulary,
     extract_response,
@@ -126,7 +126,7 @@ def test_tag_file_writes_every_record_in_order(tmp_path):
 
 
 def test_steps_tag_cli(tmp_path, monkeypatch, capsys):
-    import steps_engine.embeddings as embeddings
+    import steps_engine.semantic.embeddings as embeddings
 
     fake = CountingEmbedder()
     monkeypatch.setattr(embeddings, "get_embedder", lambda *a, **k: fake)
@@ -182,7 +182,7 @@ def test_recall_on_instruct_skillmix_slice():
 
 # ---------------------------------------------------------------- optional LLM tagger
 def test_parse_open_tags_from_json_or_lists():
-    from steps_engine.tagging_llm import parse_open_tags
+    from steps_engine.semantic.tagging_llm import parse_open_tags
 
     assert parse_open_tags('Sure! ["Public Speaking", "budget-planning", "public_speaking"]') == [
         "public_speaking", "budget_planning"]
@@ -214,7 +214,7 @@ class _FakeChat:
 
 def test_llm_tagger_maps_open_tags_onto_the_vocabulary(tmp_path):
     from steps_engine.llm import ResponseCache
-    from steps_engine.tagging_llm import LLMFailure, LLMOpenTagger, map_to_vocabulary
+    from steps_engine.semantic.tagging_llm import LLMFailure, LLMOpenTagger, map_to_vocabulary
 
     e = np.eye(4)
     table = {"budgeting": e[0], "sql": e[1], "poetry": e[2],

@@ -1,9 +1,10 @@
 import pytest
 
 from _studio_fixtures import two_cluster_tree, two_triangles
-from steps_engine.edits import Edit
-from steps_engine.graph import write_graph
-from steps_engine.workspace import Workspace, atomic_write, default_dir
+from steps_engine.curation.edits import Edit
+from steps_engine.taxonomy.graph import write_graph
+from steps_engine._atomic import atomic_write
+from steps_engine.curation.workspace import Workspace, default_dir
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_edits_survive_reopening(tmp_path, source):
 
 
 def test_current_tree_file_follows_undo(tmp_path, source):
-    from steps_engine.tree import EncodingTree
+    from steps_engine.taxonomy.tree import EncodingTree
 
     ws = Workspace(tmp_path / "ws")
     ws.set_taxonomy(source)
@@ -131,7 +132,7 @@ def test_a_second_session_sees_edits_made_by_the_first(tmp_path, source):
 
 
 def test_a_second_session_sees_a_new_source_taxonomy(tmp_path, source):
-    from steps_engine.edits import exclude_skill
+    from steps_engine.curation.edits import exclude_skill
 
     one = Workspace(tmp_path / "ws")
     one.set_taxonomy(source)
@@ -145,7 +146,7 @@ def test_a_second_session_sees_a_new_source_taxonomy(tmp_path, source):
 
 
 def test_the_graph_is_read_once_while_nothing_changes(tmp_path, source, monkeypatch):
-    import steps_engine.workspace as wsmod
+    import steps_engine.curation.workspace as wsmod
 
     Workspace(tmp_path / "ws").set_taxonomy(source)
     ws = Workspace(tmp_path / "ws")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import CLIError
+from steps_engine.cli import CLIError
 
 
 def number(value, flag: str, kind=int, low=None, high=None, meaning: str | None = None):

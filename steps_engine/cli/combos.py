@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import CLIError
-from .args import number
+from steps_engine.cli import CLIError
+from steps_engine.cli.args import number
 
 
 def add_parser(sub) -> None:
@@ -63,11 +63,11 @@ def _pairs(value: str) -> tuple[tuple[str, str], ...]:
 
 
 def run(args) -> int:
-    from steps_engine.combos import select_combinations, write_jsonl
-    from steps_engine.graph import read_graph
-    from steps_engine.selection import Constraints, parse_scope, prepare
-    from steps_engine.strategies import STRATEGIES, combination_metrics
-    from steps_engine.tree import EncodingTree
+    from steps_engine.selection.combos import select_combinations, write_jsonl
+    from steps_engine.taxonomy.graph import read_graph
+    from steps_engine.selection.search import Constraints, parse_scope, prepare
+    from steps_engine.selection.strategies import STRATEGIES, combination_metrics
+    from steps_engine.taxonomy.tree import EncodingTree
 
     t0 = time.perf_counter()
     if args.k is None:
@@ -112,8 +112,8 @@ def run(args) -> int:
 
     similarity = None
     if args.coherence or min_mean_sim is not None or min_pair_sim is not None:
-        from steps_engine.coherence import skill_similarity
-        from steps_engine.embeddings import get_embedder
+        from steps_engine.selection.coherence import skill_similarity
+        from steps_engine.semantic.embeddings import get_embedder
 
         try:
             embedder = get_embedder(args.embed_model) if args.embed_model else None

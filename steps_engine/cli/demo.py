@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from . import CLIError
-from .progress import StageProgress
+from steps_engine.cli import CLIError
+from steps_engine.cli.progress import StageProgress
 
 
 def add_parser(sub) -> None:

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from . import CLIError
+from steps_engine.cli import CLIError
 
 
 def add_parser(sub) -> None:
@@ -35,7 +35,7 @@ def run(args) -> int:
         raise CLIError(f"results {args.results} is a folder, expected the results JSONL file")
     if not Path(args.results).is_file():
         raise CLIError(f"results file not found: {args.results}")
-    from steps_engine.synthesis import read_results
+    from steps_engine.synthesis.runner import read_results
 
     try:
         records, _ = read_results(args.results)

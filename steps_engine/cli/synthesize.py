@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import CLIError
+from steps_engine.cli import CLIError
 
 
 def add_parser(sub) -> None:
@@ -58,8 +58,8 @@ class _Bar:
 
 
 def run(args) -> int:
-    from steps_engine.prompts import load_template
-    from steps_engine.synthesis import load_combinations, prepare_jobs, synthesize
+    from steps_engine.synthesis.prompts import load_template
+    from steps_engine.synthesis.runner import load_combinations, prepare_jobs, synthesize
 
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")

@@ -7,8 +7,8 @@ import json
 import sys
 import time
 
-from . import CLIError
-from .args import number
+from steps_engine.cli import CLIError
+from steps_engine.cli.args import number
 
 
 def add_parser(sub) -> None:
@@ -43,10 +43,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..embeddings import get_embedder
-    from ..ingest import IngestError
-    from ..tagging import TagConfig, load_vocabulary, tag_file
-    from .progress import StageProgress
+    from steps_engine.semantic.embeddings import get_embedder
+    from steps_engine.data.ingest import IngestError
+    from steps_engine.semantic.tagging import TagConfig, load_vocabulary, tag_file
+    from steps_engine.cli.progress import StageProgress
 
     top_k = number(args.top_k, "--top-k", int, 1)
     min_sim = number(args.min_sim, "--min-sim", float, -1.0, 1.0)
@@ -68,9 +68,9 @@ def run(args) -> int:
     if args.llm_model:
         import os
 
-        from ..llm import ResponseCache
-        from ..llm.openai_client import OpenAIChatClient
-        from ..tagging_llm import LLMOpenTagger
+        from steps_engine.llm import ResponseCache
+        from steps_engine.llm.openai_client import OpenAIChatClient
+        from steps_engine.semantic.tagging_llm import LLMOpenTagger
 
         api_key = os.environ.get("OPENAI_API_KEY") or None
         base_url = args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None

@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import CLIError
-from .progress import StageProgress
+from steps_engine.cli import CLIError
+from steps_engine.cli.progress import StageProgress
 
 
 def add_parser(sub) -> None:
@@ -29,8 +29,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from steps_engine.ingest import FieldMapping
-    from steps_engine.pipeline import build_taxonomy, save_taxonomy
+    from steps_engine.data.ingest import FieldMapping
+    from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
 
     t0 = time.perf_counter()
     path = Path(args.input)

@@ -13,7 +13,7 @@ stable string ids, never by index (indices change when a tree is rebuilt).
 
 `Edit` is the serialisable form ({"op", "args"}); `apply_edit(tree, graph, edit)` runs one
 and reports the structural entropy before -> after. `EditLog` keeps the sequence of trees
-for undo/redo; `steps_engine.workspace` persists it.
+for undo/redo; `steps_engine.curation.workspace` persists it.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Callable
 
 import numpy as np
 
-from .entropy import structural_entropy
-from .graph import SkillGraph
-from .tree import EncodingTree
+from steps_engine.taxonomy.entropy import structural_entropy
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = [
     "OPS",
@@ -213,7 +213,7 @@ def create_cluster(tree: EncodingTree, parent_id: str, label: str, node_id: str 
 def split_cluster(tree: EncodingTree, graph: SkillGraph, node_id: str) -> EncodingTree:
     """Re-partition the members of cluster `node_id` by structural entropy (the lead's merge
     operator, `partition.split_node`): its inner structure is replaced by the groups found."""
-    from .partition import split_node
+    from steps_engine.taxonomy.partition import split_node
 
     i = _cluster(tree, node_id)
     members = tree.members(i)

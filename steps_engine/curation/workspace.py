@@ -23,11 +23,12 @@ from pathlib import Path
 
 import orjson
 
-from .edits import Edit, EditLog, EditResult
-from .graph import SkillGraph, read_graph
-from .tree import EncodingTree
+from steps_engine._atomic import atomic_write
+from steps_engine.curation.edits import Edit, EditLog, EditResult
+from steps_engine.taxonomy.graph import SkillGraph, read_graph
+from steps_engine.taxonomy.tree import EncodingTree
 
-__all__ = ["FORMAT", "Workspace", "default_dir", "atomic_write"]
+__all__ = ["FORMAT", "Workspace", "default_dir"]
 
 FORMAT = "steps-workspace/1"
 TAXONOMY_FILES = ("taxonomy.json", "graph.csv", "skills.csv", "input.json", "ingest_report.json")
@@ -36,19 +37,6 @@ TAXONOMY_FILES = ("taxonomy.json", "graph.csv", "skills.csv", "input.json", "ing
 def default_dir() -> Path:
     """$STEPS_WORKSPACE, else ./workspace."""
     return Path(os.environ.get("STEPS_WORKSPACE") or "workspace").resolve()
-
-
-def atomic_write(path: str | Path, data: bytes | str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _sha(data: bytes) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from steps_engine.cooccurrence import CooccurrenceCounter, CooccurrenceCounts
+from steps_engine.data.cooccurrence import CooccurrenceCounter, CooccurrenceCounts
 
 try:
     from orjson import loads as _loads
@@ -52,7 +52,6 @@ __all__ = [
     "extract_skills",
     "extract_text",
     "get_field",
-    "ingest_graph",
     "iter_records",
     "preview",
 ]
@@ -661,33 +660,3 @@ def count_skills(
     if progress is not None:
         progress(total, total)
     return counts, report
-
-
-def ingest_graph(
-    path,
-    mapping: FieldMapping,
-    weighting: str = "steps",
-    min_count: int = 1,
-    progress: Callable[[int, int], None] | None = None,
-):
-    """count_skills, then graph.build_graph. Returns (SkillGraph, IngestReport, pruning report)."""
-    from steps_engine.graph import WEIGHTINGS, build_graph
-
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
-    if not isinstance(min_count, (int, np.integer)) or min_count < 1:
-        raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
-    t0 = time.perf_counter()
-    counts, report = count_skills(path, mapping, progress)
-    graph, pruning = build_graph(
-        counts.skills,
-        counts.counts,
-        counts.n_rows,
-        counts.pair_src,
-        counts.pair_dst,
-        counts.pair_count,
-        weighting=weighting,
-        min_count=int(min_count),
-    )
-    report.seconds = time.perf_counter() - t0
-    return graph, report, pruning

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import SkillGraph, build_graph
 
-__all__ = ["planted_skill_rows", "planted_graph"]
+__all__ = ["planted_skill_rows", "planted_counts"]
 
 
 def planted_skill_rows(
@@ -62,8 +61,9 @@ def planted_skill_rows(
     return names, batches
 
 
-def planted_graph(n_skills: int, n_rows: int, weighting: str = "steps", seed: int = 0, **kw) -> SkillGraph:
-    """Count skills and pairs of `planted_skill_rows` and build the weighted graph."""
+def planted_counts(n_skills: int, n_rows: int, seed: int = 0, **kw):
+    """Count skills and pairs of `planted_skill_rows`.
+    Returns (names, counts, n_rows, pair_src, pair_dst, pair_count), what `build_graph` takes."""
     names, batches = planted_skill_rows(n_skills, n_rows, seed=seed, **kw)
     counts = np.zeros(n_skills, dtype=np.int64)
     keys = []
@@ -78,5 +78,4 @@ def planted_graph(n_skills: int, n_rows: int, weighting: str = "steps", seed: in
                 ok = first[:, a] & first[:, b]
                 keys.append(rows[ok, a] * n_skills + rows[ok, b])
     uniq, cnt = np.unique(np.concatenate(keys), return_counts=True)
-    graph, _ = build_graph(names, counts, sum(b.shape[0] for b in batches), uniq // n_skills, uniq % n_skills, cnt, weighting)
-    return graph
+    return names, counts, sum(b.shape[0] for b in batches), uniq // n_skills, uniq % n_skills, cnt

@@ -14,11 +14,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from steps_engine.parsing import OutputError, check_messages
+from steps_engine.synthesis.parsing import OutputError, check_messages
 
-from .card import CARD_TITLE, cluster_of, render_card, write_card
-from .curriculum import PRESETS, assign_epochs, parse_weights
-from .formats import FORMATS, get_format
+from steps_engine.export.card import CARD_TITLE, cluster_of, render_card, write_card
+from steps_engine.export.curriculum import PRESETS, assign_epochs, parse_weights
+from steps_engine.export.formats import FORMATS, get_format
 
 __all__ = ["ExportReport", "export", "provenance", "FORMATS", "PRESETS"]
 
@@ -70,7 +70,7 @@ def export(
     a weights string (see `curriculum.parse_weights`) or a list of per-epoch dicts.
     `taxonomy_dir` (optional) lets the card report coverage of the taxonomy's skills.
     `progress(done, total)` is called while converting."""
-    from steps_engine.synthesis import read_results
+    from steps_engine.synthesis.runner import read_results
 
     exporter = get_format(fmt)
     out = Path(out)
@@ -120,7 +120,7 @@ def export(
     if card:
         tax_skills = None
         if taxonomy_dir is not None:
-            from steps_engine.tree import EncodingTree
+            from steps_engine.taxonomy.tree import EncodingTree
 
             tax_path = Path(taxonomy_dir) / "taxonomy.json"
             try:

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..atomic import write_text
+from steps_engine._atomic import write_text
 
 __all__ = ["render_card", "write_card", "cluster_of"]
 

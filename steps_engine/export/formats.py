@@ -16,7 +16,7 @@ import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from ..atomic import atomic_open
+from steps_engine._atomic import atomic_open
 
 __all__ = ["ExportFormat", "FORMATS", "get_format"]
 

@@ -7,9 +7,9 @@
 - `retry`: `complete_with_retries`, exponential backoff with jitter honouring Retry-After.
 """
 
-from .base import ChatClient, Completion, LLMError, scrub
-from .cache import ResponseCache, cache_key
-from .retry import RetryPolicy, complete_with_retries
+from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
+from steps_engine.llm.cache import ResponseCache, cache_key
+from steps_engine.llm.retry import RetryPolicy, complete_with_retries
 
 __all__ = [
     "ChatClient",

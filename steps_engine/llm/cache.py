@@ -7,8 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .base import Completion
-from ..atomic import write_json
+from steps_engine.llm.base import Completion
+from steps_engine._atomic import write_json
 
 __all__ = ["ResponseCache", "cache_key"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from .base import ChatClient, Completion, LLMError, scrub
+from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
 
 __all__ = ["OpenAIChatClient"]
 

@@ -6,7 +6,7 @@ import asyncio
 import random
 from dataclasses import dataclass
 
-from .base import ChatClient, Completion, LLMError
+from steps_engine.llm.base import ChatClient, Completion, LLMError
 
 __all__ = ["RetryPolicy", "complete_with_retries"]
 

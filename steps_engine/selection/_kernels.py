@@ -1,4 +1,4 @@
-"""Numba kernels behind `steps_engine.selection`: beam search and the tree knapsack.
+"""Numba kernels behind `steps_engine.selection.search`: beam search and the tree knapsack.
 
 Both work on leaf *positions* (leaves numbered in DFS preorder, so every subtree's leaves
 are one contiguous range) and on the flat tree arrays of `selection.FlatTree`.

@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .embeddings.base import Embedder, normalize_rows
+from steps_engine.semantic.embeddings.base import Embedder, normalize_rows
+from steps_engine.semantic.vocabulary import skill_texts
 
 __all__ = ["Coherence", "similarity_matrix", "skill_similarity", "coherence", "skill_texts"]
 
@@ -40,18 +41,11 @@ def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
     return sim
 
 
-def skill_texts(skills: Sequence[str]) -> list[str]:
-    """The text embedded for each skill name (snake_case -> words)."""
-    from .tagging import skill_phrase
-
-    return [skill_phrase(s) for s in skills]
-
-
 def skill_similarity(skills: Sequence[str], embedder: Embedder | None = None) -> np.ndarray:
     """Similarity matrix of skill names, aligned to `skills`. Default embedder: the cached
-    bundled model (`steps_engine.embeddings.get_embedder()`)."""
+    bundled model (`steps_engine.semantic.embeddings.get_embedder()`)."""
     if embedder is None:
-        from .embeddings import get_embedder
+        from steps_engine.semantic.embeddings import get_embedder
 
         embedder = get_embedder()
     return similarity_matrix(embedder.encode(skill_texts(skills)))

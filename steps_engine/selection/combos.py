@@ -23,10 +23,10 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .atomic import write_jsonl as atomic_write_jsonl
+from steps_engine._atomic import write_jsonl as atomic_write_jsonl
 
-from .selection import Combination, SelectionContext, iter_combinations, parse_scope
-from .strategies import STRATEGIES, iter_cooccur, iter_random
+from steps_engine.selection.search import Combination, SelectionContext, iter_combinations, parse_scope
+from steps_engine.selection.strategies import STRATEGIES, iter_cooccur, iter_random
 
 __all__ = ["SelectionRun", "parse_starts", "select_combinations", "write_jsonl"]
 

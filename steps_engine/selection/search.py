@@ -38,10 +38,10 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import selection_kernels as K
-from .entropy import node_terms
-from .graph import SkillGraph
-from .tree import EncodingTree
+from steps_engine.selection import _kernels as K
+from steps_engine.taxonomy.entropy import node_terms
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = [
     "FlatTree",

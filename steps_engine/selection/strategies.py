@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .selection import Combination, SelectionContext, make_combination, parse_scope, scope_depths
+from steps_engine.selection.search import Combination, SelectionContext, make_combination, parse_scope, scope_depths
 
 __all__ = ["iter_random", "iter_cooccur", "random_combinations", "cooccur_combinations", "combination_metrics",
            "STRATEGIES"]

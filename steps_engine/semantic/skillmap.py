@@ -22,8 +22,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .embeddings.base import Embedder, normalize_rows
-from .atomic import atomic_open
+from steps_engine.semantic.embeddings.base import Embedder, normalize_rows
+from steps_engine._atomic import atomic_open
 
 __all__ = ["MIN_UMAP_SKILLS", "layout_2d", "skill_map", "warm_up"]
 
@@ -101,7 +101,7 @@ def layout_2d(
     path = None
     if cache_dir is not False:
         if cache_dir is None:
-            from .embeddings import default_cache_dir
+            from steps_engine.semantic.embeddings import default_cache_dir
 
             cache_dir = default_cache_dir()
         path = _cache_path(vectors, seed, n_neighbors, min_dist, cache_dir)
@@ -130,7 +130,7 @@ def skill_map(
     (missing skills get ""). Default embedder: the cached bundled model."""
     import pandas as pd
 
-    from .coherence import skill_texts
+    from steps_engine.semantic.vocabulary import skill_texts
 
     skills = [str(s) for s in skills]
     counts = np.asarray(counts, dtype=np.int64)
@@ -143,7 +143,7 @@ def skill_map(
         if len(clusters) != len(skills):
             raise ValueError(f"cluster_of_skill must have one entry per skill ({len(skills)}), got {len(clusters)}")
     if embedder is None:
-        from .embeddings import get_embedder
+        from steps_engine.semantic.embeddings import get_embedder
 
         embedder = get_embedder()
     vecs = embedder.encode(skill_texts(skills)) if skills else np.zeros((0, 2))

@@ -28,8 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .atomic import atomic_open
-from .embeddings.base import Embedder, ProgressFn
+from steps_engine._atomic import atomic_open
+from steps_engine.semantic.embeddings.base import Embedder, ProgressFn
+from steps_engine.semantic.vocabulary import Vocabulary, _content_words, skill_phrase
 
 __all__ = [
     "TagConfig",
@@ -80,17 +81,6 @@ class TagConfig:
             raise ValueError(f"max_sentences must be >= 1, got {self.max_sentences}")
 
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def skill_phrase(skill: str, template: str = "{}") -> str:
-    """'public_speaking' -> 'public speaking' (also kebab-case and camelCase), in `template`."""
-    words = _CAMEL.sub(" ", skill)
-    words = re.sub(r"[_\-./]+", " ", words)
-    words = re.sub(r"\s+", " ", words).strip().lower()
-    return template.format(words)
-
-
 _SENT_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[*#]*[A-Z0-9])|\n+")
 
 
@@ -116,49 +106,6 @@ def split_sentences(text: str, min_chars: int = 16, max_sentences: int = 48) -> 
     if len(out) > max_sentences:
         out = out[: max_sentences - 1] + [" ".join(out[max_sentences - 1 :])]
     return out
-
-
-_STOP = frozenset(
-    "a an and the of for to in on with by or as at from into skill skills task tasks "
-    "management techniques technique analysis".split()
-)
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def _stem(word: str) -> str:
-    return word[:5]  # crude but language-agnostic enough for overlap counting
-
-
-def _content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
-
-
-class Vocabulary:
-    """Skill names (exact duplicates and blanks removed, first occurrence kept)."""
-
-    def __init__(self, skills: Sequence[str]):
-        seen: dict[str, None] = {}
-        for s in skills:
-            s = str(s).strip()
-            if s and s not in seen:
-                seen[s] = None
-        if not seen:
-            raise ValueError("vocabulary is empty")
-        self.skills = list(seen)
-        self._words: list[set[str]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.skills)
-
-    def phrases(self, template: str = "{}", phrase_names: bool = True) -> list[str]:
-        if not phrase_names:
-            return list(self.skills)
-        return [skill_phrase(s, template) for s in self.skills]
-
-    def content_words(self) -> list[set[str]]:
-        if self._words is None:
-            self._words = [_content_words(skill_phrase(s)) for s in self.skills]
-        return self._words
 
 
 def _lexical_overlap(texts: Sequence[str], vocab: Vocabulary) -> np.ndarray:
@@ -308,7 +255,7 @@ def extract_response(record: dict, response_field: str | None = None) -> str:
     """The response text of a record ("" when there is none): `response_field` (dotted) wins;
     else the first assistant turn of `conversations` / `messages`, else a table's first
     non-empty output / response / completion / answer / chosen column."""
-    from .ingest import get_field
+    from steps_engine.data.ingest import get_field
 
     if response_field:
         return _as_text(get_field(record, response_field, None))
@@ -333,7 +280,7 @@ def load_vocabulary(path, skills_field: str = "skills", skills_sep: str | None =
     vocabulary and a list of problems found (bad rows), which are skipped."""
     from pathlib import Path
 
-    from .ingest import BadRow, FieldMapping, SkillFieldError, detect_format, extract_skills, iter_records
+    from steps_engine.data.ingest import BadRow, FieldMapping, SkillFieldError, detect_format, extract_skills, iter_records
 
     path = Path(path)
     problems: list[str] = []
@@ -415,7 +362,7 @@ def tag_file(
 
     import orjson
 
-    from .ingest import BadRow, extract_text, iter_records
+    from steps_engine.data.ingest import BadRow, extract_text, iter_records
 
     config.validate()
     if chunk_records < 1:
@@ -473,7 +420,7 @@ def tag_file(
             keep = [i for i, t in enumerate(ins) if t.strip()]
             tags: dict[int, list[tuple[str, float]]] = {}
             if keep and open_tagger is not None:
-                from .tagging_llm import LLMFailure, map_to_vocabulary
+                from steps_engine.semantic.tagging_llm import LLMFailure, map_to_vocabulary
 
                 open_tags = open_tagger([ins[i] for i in keep], [res[i] for i in keep])
                 mapped = map_to_vocabulary(open_tags, vocab, embedder, llm_min_sim, config.top_k)

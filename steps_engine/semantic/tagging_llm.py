@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .embeddings.base import Embedder
-from .tagging import Vocabulary, skill_phrase
+from steps_engine.semantic.embeddings.base import Embedder
+from steps_engine.semantic.vocabulary import Vocabulary, skill_phrase
 
 __all__ = ["LLMFailure", "LLMOpenTagger", "build_messages", "parse_open_tags", "map_to_vocabulary"]
 
@@ -78,7 +78,7 @@ class LLMOpenTagger:
                  max_retries: int = 5, seed: int = 0, include_response: bool = True):
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        from .llm import RetryPolicy
+        from steps_engine.llm import RetryPolicy
 
         self.client = client
         self.concurrency = concurrency
@@ -89,7 +89,7 @@ class LLMOpenTagger:
         self.include_response = include_response
 
     async def _one(self, sem, rng, instruction: str, response: str):
-        from .llm import LLMError, cache_key, complete_with_retries
+        from steps_engine.llm import LLMError, cache_key, complete_with_retries
 
         messages = build_messages(instruction, response if self.include_response else "")
         key = cache_key(self.client.model, messages, self.params) if self.cache is not None else None

@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .demo import DEMO_PATH, demo_mapping
-from .entropy import node_terms, one_dim_entropy
-from .graph import SkillGraph
-from .plotting.taxonomy import skill_counts, top_cluster
-from .tree import EncodingTree
-from .workspace import Workspace
+from steps_engine.demo import DEMO_PATH, demo_mapping
+from steps_engine.taxonomy.entropy import node_terms, one_dim_entropy
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.studio.plotting.taxonomy import skill_counts, top_cluster
+from steps_engine.taxonomy.tree import EncodingTree
+from steps_engine.curation.workspace import Workspace
 
 __all__ = [
     "demo_path",
@@ -75,7 +75,7 @@ def build_into_workspace(
 ):
     """Build the taxonomy of `input_path` into `ws.taxonomy_dir`; the edit history restarts.
     `progress(stage, done, total)` as in `pipeline.build_taxonomy`. Returns the Taxonomy."""
-    from .pipeline import build_taxonomy, save_taxonomy
+    from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
 
     path = Path(input_path)
     if not path.is_file():
@@ -256,9 +256,9 @@ def run_selection(
     """Select combinations on the workspace's current tree with the steps strategy and the
     `baseline` strategy (same starts and scope), write combos/steps.jsonl, combos/<baseline>.jsonl
     and combos/run.json, and return the run summary. progress(fraction, message)."""
-    from .combos import select_combinations
-    from .selection import prepare
-    from .strategies import combination_metrics
+    from steps_engine.selection.combos import select_combinations
+    from steps_engine.selection.search import prepare
+    from steps_engine.selection.strategies import combination_metrics
 
     tree, graph = ws.tree, ws.graph
     ctx = prepare(tree, graph, constraints, term=terms)
@@ -321,11 +321,11 @@ def suggest_names(tree: EncodingTree, graph: SkillGraph, embedder=None) -> pd.Da
     """DataFrame(id, depth, skills, label, suggested) for every non-root cluster with members:
     the suggested label is `naming.name_nodes` (members closest to the frequency-weighted
     embedding centroid). Loads the embedding model on first use."""
-    from .coherence import skill_texts
-    from .naming import name_nodes
+    from steps_engine.semantic.vocabulary import skill_texts
+    from steps_engine.taxonomy.naming import name_nodes
 
     if embedder is None:
-        from .embeddings import get_embedder
+        from steps_engine.semantic.embeddings import get_embedder
 
         embedder = get_embedder()
     vecs = embedder.encode(skill_texts(tree.skills))
@@ -342,7 +342,7 @@ def suggest_names(tree: EncodingTree, graph: SkillGraph, embedder=None) -> pd.Da
 def meaning_map_path(ws: Workspace) -> Path:
     """Where the meaning map (UMAP of skill-name embeddings) of this graph is cached; keyed
     on the graph's content, shared by workspaces holding the same graph."""
-    from .embeddings import default_cache_dir
+    from steps_engine.semantic.embeddings import default_cache_dir
 
     return default_cache_dir() / "studio" / f"meaning-map-{ws.graph_key[:32]}.json"
 
@@ -360,7 +360,7 @@ def start_meaning_map(ws: Workspace):
     if path.exists():
         return job
     path.parent.mkdir(parents=True, exist_ok=True)
-    code = "import sys; from steps_engine.studio_state import build_meaning_map; build_meaning_map(sys.argv[1], sys.argv[2])"
+    code = "import sys; from steps_engine.studio.state import build_meaning_map; build_meaning_map(sys.argv[1], sys.argv[2])"
     with open(job["log"], "wb") as log:
         job["proc"] = subprocess.Popen(
             [sys.executable, "-c", code, str(ws.taxonomy_dir), str(path)],
@@ -391,9 +391,9 @@ def build_meaning_map(taxonomy_dir: str, out: str) -> None:
     """Subprocess entry: UMAP of the graph's skill names -> out (JSON records skill, x, y)."""
     import orjson
 
-    from . import skillmap
-    from .graph import read_graph
-    from .workspace import atomic_write
+    from steps_engine.semantic import skillmap
+    from steps_engine.taxonomy.graph import read_graph
+    from steps_engine._atomic import atomic_write
 
     g = read_graph(taxonomy_dir)
     df = skillmap.skill_map(g.skills, g.counts, [""] * g.n_skills)
@@ -402,7 +402,7 @@ def build_meaning_map(taxonomy_dir: str, out: str) -> None:
 
 def read_results_by_id(ws: Workspace) -> dict[str, dict]:
     """results/results.jsonl as {id: record} (last record per id), {} when absent."""
-    from .synthesis import read_results
+    from steps_engine.synthesis.runner import read_results
 
     path = ws.path("results", "results.jsonl")
     if not path.exists():

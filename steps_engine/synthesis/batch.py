@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from steps_engine.llm.base import Completion
-from steps_engine.atomic import write_jsonl
+from steps_engine._atomic import write_jsonl
 
 __all__ = ["BATCH_URL", "write_dry_run", "read_batch_output", "check_batch_input_line", "batch_line"]
 

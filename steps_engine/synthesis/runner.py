@@ -30,12 +30,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
-from steps_engine.atomic import atomic_open
+from steps_engine._atomic import atomic_open
 from steps_engine.llm.cache import ResponseCache, cache_key
 from steps_engine.llm.retry import RetryPolicy, complete_with_retries
-from steps_engine.parsing import OutputError, normalized_hash, parse_conversation
-from steps_engine.prompts import DEFAULT_TEMPLATE, build_messages, template_hash, validate_template
-from steps_engine.seeds import Seed, build_seed_index, load_input_spec, pick_seeds
+from steps_engine.synthesis.parsing import OutputError, normalized_hash, parse_conversation
+from steps_engine.synthesis.prompts import DEFAULT_TEMPLATE, build_messages, template_hash, validate_template
+from steps_engine.synthesis.seeds import Seed, build_seed_index, load_input_spec, pick_seeds
 
 __all__ = [
     "Job",
@@ -131,7 +131,7 @@ class Job:
 
 
 def _load_tree(taxonomy_dir: Path):
-    from steps_engine.tree import EncodingTree
+    from steps_engine.taxonomy.tree import EncodingTree
 
     path = taxonomy_dir / "taxonomy.json"
     if not path.exists():
@@ -530,7 +530,7 @@ async def synthesize_async(
     report.total = len(jobs)
 
     if import_batch is None and (dry_run or (client is None and not api_key)):
-        from steps_engine.batch import write_dry_run
+        from steps_engine.synthesis.batch import write_dry_run
 
         done = set()
         if out.exists():
@@ -564,7 +564,7 @@ async def synthesize_async(
         if progress is not None:
             progress(_progress_event(report, None))
         if import_batch is not None:
-            from steps_engine.batch import read_batch_output
+            from steps_engine.synthesis.batch import read_batch_output
 
             answers, problems = read_batch_output(import_batch)
             report.problems += problems

@@ -1,7 +1,7 @@
 """Seed examples: one real record per skill of a combination.
 
 `DIR/input.json` (written by `steps taxonomy`) says where the original records are.
-`build_seed_index` streams them once through `steps_engine.ingest` and keeps, per skill,
+`build_seed_index` streams them once through `steps_engine.data.ingest` and keeps, per skill,
 at most `per_skill` candidates: those with the fewest tags, ties broken by a seeded
 random priority (bottom-k sampling, so ties are sampled uniformly and memory stays
 bounded on big inputs). `pick_seeds` then picks one candidate per skill: among the
@@ -72,7 +72,7 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
 
 def _records(path: str, fmt: str):
     """(line, record or BadRow) pairs from the ingest module."""
-    from steps_engine import ingest
+    from steps_engine.data import ingest
 
     yield from ingest.iter_records(path, fmt)
 
@@ -95,7 +95,7 @@ def build_seed_index(
     Only `skills` are indexed (all skills when None)."""
     if per_skill < 1:
         raise ValueError(f"per_skill must be >= 1, got {per_skill}")
-    from steps_engine.ingest import BadRow, FieldMapping, extract_skills, extract_text, file_sha256
+    from steps_engine.data.ingest import BadRow, FieldMapping, extract_skills, extract_text, file_sha256
 
     wanted = None if skills is None else set(skills)
     mapping = FieldMapping(

@@ -11,16 +11,21 @@ A taxonomy folder holds:
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_json
-from .entropy import NodeTerms, node_terms, one_dim_entropy
-from .graph import SkillGraph, read_graph, write_graph
-from .partition import build_tree
-from .tree import EncodingTree
+import numpy as np
 
-__all__ = ["Taxonomy", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
+from steps_engine._atomic import write_json
+from steps_engine.data.ingest import FieldMapping, count_skills
+from steps_engine.taxonomy.entropy import NodeTerms, node_terms, one_dim_entropy
+from steps_engine.taxonomy.graph import WEIGHTINGS, SkillGraph, build_graph, read_graph, write_graph
+from steps_engine.taxonomy.partition import build_tree
+from steps_engine.taxonomy.tree import EncodingTree
+
+__all__ = ["Taxonomy", "ingest_graph", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
 
 
 @dataclass
@@ -54,6 +59,34 @@ class Taxonomy:
         }
 
 
+def ingest_graph(
+    path,
+    mapping: FieldMapping,
+    weighting: str = "steps",
+    min_count: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+):
+    """count_skills, then graph.build_graph. Returns (SkillGraph, IngestReport, pruning report)."""
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
+    if not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
+    t0 = time.perf_counter()
+    counts, report = count_skills(path, mapping, progress)
+    graph, pruning = build_graph(
+        counts.skills,
+        counts.counts,
+        counts.n_rows,
+        counts.pair_src,
+        counts.pair_dst,
+        counts.pair_count,
+        weighting=weighting,
+        min_count=int(min_count),
+    )
+    report.seconds = time.perf_counter() - t0
+    return graph, report, pruning
+
+
 def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None) -> Taxonomy:
     tree = build_tree(graph, height=height, progress=progress)
     tree.meta = {"height": int(height), "weighting": graph.weighting}
@@ -75,7 +108,7 @@ def build_taxonomy(
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     Raises ValueError when no row carries usable skills.
     """
-    from .ingest import file_sha256, ingest_graph
+    from steps_engine.data.ingest import file_sha256
 
     if not isinstance(height, int) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
@@ -89,7 +122,7 @@ def build_taxonomy(
             + (f"; first: {first.unit} {first.line}: {first.reason})" if first else ")")
         )
     if semantic_weight > 0:
-        from .semantic_edges import blend_semantic_edges
+        from steps_engine.taxonomy.semantic_edges import blend_semantic_edges
 
         graph = blend_semantic_edges(graph, embedder=embedder, semantic_weight=semantic_weight)
     tree_cb = None if progress is None else (lambda step, total, msg: progress("tree", step, total))
@@ -111,7 +144,7 @@ def build_taxonomy(
 
 
 def _detect_format(path) -> str:
-    from .ingest import detect_format
+    from steps_engine.data.ingest import detect_format
 
     return detect_format(path)
 

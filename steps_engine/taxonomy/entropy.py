@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import SkillGraph
-from .tree import EncodingTree
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["NodeTerms", "node_terms", "structural_entropy", "one_dim_entropy", "lca"]
 

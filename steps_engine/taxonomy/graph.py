@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_open
+from steps_engine._atomic import atomic_open
 
 __all__ = ["SkillGraph", "WEIGHTINGS", "build_graph", "read_graph", "write_graph"]
 

@@ -12,8 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .embeddings.base import normalize_rows
-from .tree import EncodingTree
+from steps_engine.semantic.embeddings.base import normalize_rows
+from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["name_nodes"]
 

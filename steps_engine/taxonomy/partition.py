@@ -28,10 +28,10 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict, List
 
-from .entropy import node_terms
-from .graph import SkillGraph
-from .refine import refine_leaves
-from .tree import EncodingTree
+from steps_engine.taxonomy.entropy import node_terms
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.refine import refine_leaves
+from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["build_tree", "merge_units", "split_node"]
 

@@ -19,9 +19,9 @@ import math
 import numpy as np
 from numba import njit
 
-from .entropy import node_terms
-from .graph import SkillGraph
-from .tree import EncodingTree
+from steps_engine.taxonomy.entropy import node_terms
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["refine_leaves"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embeddings.base import Embedder, normalize_rows
-from .graph import SkillGraph
+from steps_engine.semantic.embeddings.base import Embedder, normalize_rows
+from steps_engine.taxonomy.graph import SkillGraph
 
 __all__ = ["knn_edges", "blend_semantic_edges"]
 
@@ -69,10 +69,10 @@ def blend_semantic_edges(
     if embeddings is None:
         if semantic_weight == 0.0:
             return _copy(graph, graph.src, graph.dst, graph.weight, graph.cooc)
-        from .coherence import skill_texts
+        from steps_engine.semantic.vocabulary import skill_texts
 
         if embedder is None:
-            from .embeddings import get_embedder
+            from steps_engine.semantic.embeddings import get_embedder
 
             embedder = get_embedder()
         embeddings = embedder.encode(skill_texts(graph.skills))

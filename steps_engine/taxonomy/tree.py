@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json
+from steps_engine._atomic import write_json
 
 __all__ = ["EncodingTree", "FORMAT"]
 

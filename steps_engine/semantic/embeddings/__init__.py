@@ -1,6 +1,6 @@
 """Text embeddings behind a small interface, with an on-disk cache.
 
-    from steps_engine.embeddings import get_embedder
+    from steps_engine.semantic.embeddings import get_embedder
     emb = get_embedder()                      # bundled all-MiniLM-L6-v2, cached on disk
     vecs = emb.encode(["public speaking"])    # [n, 384] float32, unit rows
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from .base import Embedder, ProgressFn, normalize_rows
-from .cache import CachedEmbedder, EmbeddingCache, default_cache_dir
-from .sentence_transformers import DEFAULT_MODEL_ID, SentenceTransformerEmbedder
+from steps_engine.semantic.embeddings.base import Embedder, ProgressFn, normalize_rows
+from steps_engine.semantic.embeddings.cache import CachedEmbedder, EmbeddingCache, default_cache_dir
+from steps_engine.semantic.embeddings.sentence_transformers import DEFAULT_MODEL_ID, SentenceTransformerEmbedder
 
 __all__ = [
     "Embedder",

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import Embedder, ProgressFn
+from steps_engine.semantic.embeddings.base import Embedder, ProgressFn
 
 __all__ = ["EmbeddingCache", "CachedEmbedder", "default_cache_dir", "text_key"]
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import Embedder, ProgressFn, normalize_rows
+from steps_engine.semantic.embeddings.base import Embedder, ProgressFn, normalize_rows
 
 __all__ = ["SentenceTransformerEmbedder", "DEFAULT_MODEL_ID", "default_model_path"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ._palette import colour
+from steps_engine.studio.plotting._palette import colour
 
 __all__ = ["skill_points_figure"]
 

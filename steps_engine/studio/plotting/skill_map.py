@@ -1,6 +1,6 @@
 """The skill map figure: one point per skill at its 2-D layout, coloured by cluster.
 
-Input: the DataFrame from `steps_engine.skillmap.skill_map` (skill, x, y, cluster, count).
+Input: the DataFrame from `steps_engine.semantic.skillmap.skill_map` (skill, x, y, cluster, count).
 Each point carries its skill name in `customdata[0]`, so a box/lasso selection in the
 studio maps straight back to skills.
 """

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._palette import colour
+from steps_engine.studio.plotting._palette import colour
 
 __all__ = ["strategy_figure"]
 

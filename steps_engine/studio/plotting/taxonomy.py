@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ..graph import SkillGraph
-from ..tree import EncodingTree
-from ._palette import ROOT_COLOUR, colour
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.tree import EncodingTree
+from steps_engine.studio.plotting._palette import ROOT_COLOUR, colour
 
 __all__ = ["KINDS", "SIZE_BY", "taxonomy_figure", "skill_counts", "top_cluster", "auto_depth", "drill"]
 
@@ -103,7 +103,7 @@ def taxonomy_figure(
         if size_by == "entropy" and graph is None:
             raise ValueError("size_by='entropy' needs graph or terms")
         if graph is not None:
-            from ..entropy import node_terms
+            from steps_engine.taxonomy.entropy import node_terms
 
             terms = node_terms(graph, tree).term
         else:

@@ -1,0 +1,25 @@
+"""Stage 4, selection: a taxonomy in, skill combinations out.
+
+Takes an encoding tree and its graph; gives combinations of k skills that maximise the
+conditional structural entropy H(Y | {x}) inside a coherent subtree (`search`: context,
+scopes, constraints, the exact tree-knapsack DP and the beam, numba kernels in `_kernels`),
+runs over many starts (`combos`), baselines and dataset metrics (`strategies`) and
+embedding coherence (`coherence`).
+"""
+
+from steps_engine.selection.combos import SelectionRun, select_combinations, write_jsonl
+from steps_engine.selection.search import Combination, Constraints, SelectionContext, parse_scope, prepare
+from steps_engine.selection.strategies import STRATEGIES, combination_metrics
+
+__all__ = [
+    "STRATEGIES",
+    "Combination",
+    "Constraints",
+    "SelectionContext",
+    "SelectionRun",
+    "combination_metrics",
+    "parse_scope",
+    "prepare",
+    "select_combinations",
+    "write_jsonl",
+]

@@ -1,0 +1,13 @@
+"""Stage 2, meaning: what skill names and instruction texts mean.
+
+Takes skill names and record texts; gives embeddings (swappable `Embedder` backends with an
+on-disk cache, `embeddings/`), skill phrases and vocabularies (`vocabulary`), skill tags for
+untagged records (`tagging` by embedding, `tagging_llm` by an LLM) and the 2-D skill map
+(`skillmap`, UMAP). Later stages use it for semantic edges, coherence and naming.
+"""
+
+from steps_engine.semantic.embeddings import Embedder, get_embedder
+from steps_engine.semantic.tagging import TagConfig, load_vocabulary, tag_file
+from steps_engine.semantic.vocabulary import Vocabulary, skill_phrase, skill_texts
+
+__all__ = ["Embedder", "TagConfig", "Vocabulary", "get_embedder", "load_vocabulary", "skill_phrase", "skill_texts", "tag_file"]

@@ -1,0 +1,36 @@
+"""Stage 3, taxonomy: skill counts in, a hierarchical skill taxonomy out.
+
+Takes co-occurrence counts (or records, through `data`); gives the weighted skill graph
+(`graph`, optional semantic edges in `semantic_edges`), the encoding tree (`tree`), built by
+minimising structural entropy (`partition` merges, `refine` local moves; the formula itself
+is in `entropy`), cluster names (`naming`) and taxonomy folders (`build`: build, save, load).
+"""
+
+from steps_engine.taxonomy.build import Taxonomy, build_taxonomy, ingest_graph, load_taxonomy, save_taxonomy, taxonomy_from_graph
+from steps_engine.taxonomy.entropy import NodeTerms, node_terms, one_dim_entropy, structural_entropy
+from steps_engine.taxonomy.graph import WEIGHTINGS, SkillGraph, build_graph, read_graph, write_graph
+from steps_engine.taxonomy.partition import build_tree, split_node
+from steps_engine.taxonomy.planted import planted_graph
+from steps_engine.taxonomy.tree import EncodingTree
+
+__all__ = [
+    "WEIGHTINGS",
+    "EncodingTree",
+    "NodeTerms",
+    "SkillGraph",
+    "Taxonomy",
+    "build_graph",
+    "build_taxonomy",
+    "build_tree",
+    "ingest_graph",
+    "load_taxonomy",
+    "node_terms",
+    "one_dim_entropy",
+    "planted_graph",
+    "read_graph",
+    "save_taxonomy",
+    "split_node",
+    "structural_entropy",
+    "taxonomy_from_graph",
+    "write_graph",
+]
