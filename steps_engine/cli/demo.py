@@ -44,7 +44,7 @@ def run(args) -> int:
         f"clusters, H^T = {summary['structural_entropy']:.3f} bits (H^1 = {summary['one_dim_entropy']:.3f})\n"
         f"combinations of k={args.k} skills (written: {summary['combinations']}):\n{table}\n"
         f"prompts: {summary['prompts']}\nbatch input: {summary['batch_input']}\n"
-        f"open the studio: streamlit run app.py"
+        f"open the studio: STEPS_TAXONOMY={args.out} .venv/bin/streamlit run app.py"
     )
     if args.json:
         print(json.dumps(summary))
