@@ -21,3 +21,23 @@ def number(value, flag: str, kind=int, low=None, high=None, meaning: str | None 
             raise CLIError(f"{flag} must be >= {low}, got {x}")
         raise CLIError(f"{flag} must be in [{low}, {high}], got {x}")
     return x
+
+
+def input_source(value: str, what: str = "input") -> str:
+    """Check that a records input (file, folder or glob of shards, fsspec URL) names data."""
+    from pathlib import Path
+
+    from steps_engine.data.sources import SourceError, resolve
+
+    path = Path(value)
+    remote = "://" in value and not value.startswith("file://")
+    if not remote and not path.exists() and not set("*?[") & set(value):
+        raise CLIError(f"{what} file not found: {value}")
+    try:
+        resolve(value)
+    except SourceError as exc:
+        if path.is_dir():
+            raise CLIError(f"{what} {value} is a folder with no data file (.jsonl, .json, .csv, .parquet, "
+                           "optionally .gz/.bz2/.zst, or a datasets save_to_disk folder)") from None
+        raise CLIError(f"{what}: {exc}") from None
+    return value

@@ -8,7 +8,7 @@ import sys
 import time
 
 from steps_engine.cli import CLIError
-from steps_engine.cli.args import number
+from steps_engine.cli.args import input_source, number
 
 
 def add_parser(sub) -> None:
@@ -50,10 +50,7 @@ def run(args) -> int:
 
     top_k = number(args.top_k, "--top-k", int, 1)
     min_sim = number(args.min_sim, "--min-sim", float, -1.0, 1.0)
-    if Path(args.input).is_dir():
-        raise CLIError(f"input {args.input} is a folder, expected a file")
-    if not Path(args.input).is_file():
-        raise CLIError(f"input file {args.input} does not exist")
+    input_source(args.input)
     try:
         vocab, problems = load_vocabulary(args.vocab, args.vocab_field, args.vocab_sep)
     except (ValueError, OSError) as exc:

@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 
 from steps_engine.cli import CLIError
+from steps_engine.cli.args import input_source
 from steps_engine.cli.progress import StageProgress
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("taxonomy", help="build a structural-entropy skill taxonomy from tagged instruction data")
-    p.add_argument("input", help="JSONL, JSON array, CSV or Parquet file")
+    p.add_argument("input", help="JSONL, JSON array, CSV or Parquet: a file, a folder or glob of shards "
+                   "(.gz/.bz2/.zst too), a datasets save_to_disk folder or an fsspec URL (hf://datasets/...)")
     p.add_argument("--skills-field", required=True, help="dotted path of the skills field, e.g. label.ability_en")
     p.add_argument("--skills-sep", default=None, help="separator when skills are one delimited string, e.g. ', '")
     p.add_argument("--text-field", default=None, help="dotted path of the instruction text (default: by record shape)")
@@ -33,11 +35,7 @@ def run(args) -> int:
     from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
 
     t0 = time.perf_counter()
-    path = Path(args.input)
-    if path.is_dir():
-        raise CLIError(f"input {path} is a folder, expected a file")
-    if not path.is_file():
-        raise CLIError(f"input file not found: {path}")
+    path = input_source(args.input)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file, expected a folder")
     if args.height < 1:
@@ -69,7 +67,8 @@ def run(args) -> int:
     rep = tax.ingest_report
     skipped = rep["skipped"]
     for bad in skipped[:10]:
-        print(f"{path}: skipped {bad['unit']} {bad['line']}: {bad['reason']}", file=sys.stderr)
+        where = f"{path}: {bad['file']}" if bad.get("file") else path
+        print(f"{where}: skipped {bad['unit']} {bad['line']}: {bad['reason']}", file=sys.stderr)
     if rep["rows_skipped"] > 10:
         print(f"{path}: ... {rep['rows_skipped'] - 10} more skipped rows (see {out / 'ingest_report.json'})", file=sys.stderr)
     n_top = len(tax.tree.children()[0])

@@ -103,12 +103,13 @@ def build_taxonomy(
     embedder=None,
     progress=None,
 ) -> Taxonomy:
-    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree.
+    """Ingest `input_path` (any input `ingest` reads: file, URL, folder, glob, in-memory table)
+    with a `FieldMapping`, build the graph and the tree.
 
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     Raises ValueError when no row carries usable skills.
     """
-    from steps_engine.data.ingest import file_sha256
+    from steps_engine.data.ingest import describe_source
 
     if not isinstance(height, int) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
@@ -130,23 +131,20 @@ def build_taxonomy(
     rep = report.to_json()
     rep["pruning"] = prune
     tax.ingest_report = rep
+    source = describe_source(input_path, mapping.format)  # path, format, shards with sha256
     tax.input_spec = {
-        "path": str(Path(input_path).resolve()),
-        "format": mapping.format or _detect_format(input_path),
+        "path": source["path"],
+        "format": mapping.format or source["format"],
         "skills_field": mapping.skills_field,
         "skills_sep": mapping.skills_sep,
         "text_field": mapping.text_field,
         "casefold": bool(mapping.casefold),
-        "sha256": file_sha256(input_path),
+        "sha256": source["sha256"],
+        "shards": source["shards"],
+        **({"in_memory": source["in_memory"]} if "in_memory" in source else {}),
     }
     tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight}
     return tax
-
-
-def _detect_format(path) -> str:
-    from steps_engine.data.ingest import detect_format
-
-    return detect_format(path)
 
 
 def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
