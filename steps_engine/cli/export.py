@@ -24,6 +24,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the curriculum split and shuffle (default 0)")
     p.add_argument("--taxonomy", default=None, metavar="DIR", help="taxonomy folder, for skill coverage in the card")
     p.add_argument("--no-card", action="store_true", help="do not write README.md")
+    p.add_argument("--license", default=None, help="license in the card's metadata, e.g. cc-by-4.0 (default: "
+                   "the existing card's, else 'unknown')")
+    p.add_argument("--push-to-hub", default=None, metavar="REPO",
+                   help="then push the card and the folder's exported files to this Hub dataset repo "
+                        "(token from HF_TOKEN or `hf auth login`; endpoint $HF_ENDPOINT)")
+    p.add_argument("--private", action="store_true", help="create the Hub repo as private")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(run=run)
 
@@ -49,12 +55,23 @@ def run(args) -> int:
     curriculum = args.curriculum_weights or args.curriculum
     try:
         rep = export(args.results, fmt=args.format, out=args.out, curriculum=curriculum, seed=args.seed,
-                     card=not args.no_card, taxonomy_dir=args.taxonomy)
+                     card=not args.no_card, taxonomy_dir=args.taxonomy, license=args.license)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     for p in rep.problems[:20]:
         print(p, file=sys.stderr)
     print(rep.summary())
+    summary = rep.to_json()
+    if args.push_to_hub:
+        from steps_engine.export.hub import push_to_hub
+
+        if args.no_card:
+            raise CLIError("--push-to-hub needs the dataset card (drop --no-card)")
+        try:
+            summary["hub_commit"] = push_to_hub(Path(args.out).parent, args.push_to_hub, private=args.private)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        print(f"pushed to the Hub: {summary['hub_commit']}")
     if args.json:
-        print(json.dumps(rep.to_json()))
+        print(json.dumps(summary))
     return 0
