@@ -41,3 +41,38 @@ def input_source(value: str, what: str = "input") -> str:
                            "optionally .gz/.bz2/.zst, or a datasets save_to_disk folder)") from None
         raise CLIError(f"{what}: {exc}") from None
     return value
+
+
+RESERVED_PARAMS = ("model", "messages", "stream", "n")
+
+
+def request_params(pairs: list[str] | None, params_file: str | None = None) -> dict:
+    """Extra request fields from `--param KEY=VALUE` (VALUE parsed as JSON when it is JSON, else
+    kept as a string) and `--params-file FILE` (a JSON object; --param wins)."""
+    import json
+    from pathlib import Path
+
+    out: dict = {}
+    if params_file:
+        try:
+            data = json.loads(Path(params_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CLIError(f"--params-file {params_file}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise CLIError(f"--params-file {params_file}: invalid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise CLIError(f"--params-file {params_file}: expected a JSON object of request fields")
+        out.update(data)
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CLIError(f"--param must be KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    bad = [k for k in out if k in RESERVED_PARAMS]
+    if bad:
+        raise CLIError(f"--param {bad[0]} is set by steps itself and cannot be passed through")
+    return out

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from steps_engine.cli import CLIError
+from steps_engine.cli.args import request_params
 
 
 def add_parser(sub) -> None:
@@ -27,6 +28,10 @@ def add_parser(sub) -> None:
     p.add_argument("--import-batch", default=None, metavar="FILE", help="import a Batch API output file instead of sending")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--param", action="append", default=None, metavar="KEY=VALUE",
+                   help="extra request field, repeatable; VALUE is JSON when it parses "
+                        "(--param 'response_format={\"type\":\"json_object\"}' --param max_completion_tokens=2000)")
+    p.add_argument("--params-file", default=None, metavar="FILE", help="extra request fields as a JSON object")
     p.add_argument("--cache-dir", default=None, help="response cache folder (default <out>.cache)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("--show-prompt", type=int, default=None, metavar="I", help="print the messages of combination I and exit")
@@ -86,6 +91,7 @@ def run(args) -> int:
     params = {"temperature": args.temperature}
     if args.max_tokens is not None:
         params["max_tokens"] = args.max_tokens
+    params.update(request_params(args.param, args.params_file))
     if args.show_prompt is not None:
         if not 0 <= args.show_prompt < len(combos):
             raise CLIError(f"--show-prompt must be in 0..{len(combos) - 1}, got {args.show_prompt}")
