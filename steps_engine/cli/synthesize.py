@@ -32,6 +32,15 @@ def add_parser(sub) -> None:
                    help="extra request field, repeatable; VALUE is JSON when it parses "
                         "(--param 'response_format={\"type\":\"json_object\"}' --param max_completion_tokens=2000)")
     p.add_argument("--params-file", default=None, metavar="FILE", help="extra request fields as a JSON object")
+    p.add_argument("--estimate", action="store_true",
+                   help="count prompt tokens and price the run (live and Batch) without sending anything")
+    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                   help="stop before the run would spend more than this; run again with a larger budget to resume")
+    p.add_argument("--prices", default=None, metavar="FILE",
+                   help="price table JSON {model: {input, output, batch_discount}} in USD per 1M tokens "
+                        "(overlays the built-in one; default $STEPS_PRICES)")
+    p.add_argument("--expected-output-tokens", type=int, default=None, metavar="N",
+                   help="tokens per reply for the estimate and the budget (default: mean of --out's replies, else 700)")
     p.add_argument("--cache-dir", default=None, help="response cache folder (default <out>.cache)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("--show-prompt", type=int, default=None, metavar="I", help="print the messages of combination I and exit")
@@ -92,6 +101,18 @@ def run(args) -> int:
     if args.max_tokens is not None:
         params["max_tokens"] = args.max_tokens
     params.update(request_params(args.param, args.params_file))
+    if args.max_cost is not None and args.max_cost < 0:
+        raise CLIError(f"--max-cost must be >= 0, got {args.max_cost}")
+    if args.expected_output_tokens is not None and args.expected_output_tokens < 1:
+        raise CLIError(f"--expected-output-tokens must be >= 1, got {args.expected_output_tokens}")
+    from steps_engine.llm.cost import load_prices
+
+    try:
+        prices = load_prices(args.prices)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.estimate:
+        return _estimate(args, combos, template, params, prices)
     if args.show_prompt is not None:
         if not 0 <= args.show_prompt < len(combos):
             raise CLIError(f"--show-prompt must be in 0..{len(combos) - 1}, got {args.show_prompt}")
@@ -105,7 +126,8 @@ def run(args) -> int:
             concurrency=args.concurrency, limit=args.limit, timeout=args.timeout, max_retries=args.max_retries,
             template=template, params=params, retry_failed=args.retry_failed, seed=args.seed,
             dry_run=args.dry_run, import_batch=args.import_batch, cache_dir=args.cache_dir,
-            use_cache=not args.no_cache, progress=bar,
+            use_cache=not args.no_cache, progress=bar, max_cost=args.max_cost, prices=prices,
+            expected_output_tokens=args.expected_output_tokens,
         )
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
@@ -120,4 +142,28 @@ def run(args) -> int:
         d["problems"] = len(rep.problems)
         d["bad_combo_lines"] = len(problems)
         print(json.dumps(d))
+    return 0
+
+
+def _estimate(args, combos, template, params, prices) -> int:
+    from steps_engine.synthesis.estimate import estimate_run
+
+    try:
+        live, problems = estimate_run(args.dir, combos, model=args.model, out=args.out, template=template, params=params,
+                                      limit=args.limit, seed=args.seed, prices=prices,
+                                      output_tokens=args.expected_output_tokens)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    for p in problems[:20]:
+        print(p, file=sys.stderr)
+    print(live.summary())
+    batch_cost = None
+    if live.price is not None:
+        from steps_engine.llm.cost import Price
+
+        price = Price(**live.price)
+        batch_cost = price.cost(live.prompt_tokens, live.output_tokens, batch=True)
+        print(f"through the Batch API: ${batch_cost:,.4f} ({price.batch_discount:.0%} off)")
+    if args.json:
+        print(json.dumps({**live.to_json(), "cost_usd_batch": batch_cost}))
     return 0
