@@ -729,7 +729,8 @@ def describe_source(source, fmt: str | None = None, *, hashes: bool = True) -> d
     else the sha256 of the shards' hashes in order. In-memory inputs cannot be found again:
     {"path": None, "in_memory": kind}."""
     if _sources.is_in_memory(source):
-        return {"path": None, "in_memory": _sources.describe_object(source), "format": None, "shards": []}
+        return {"path": None, "in_memory": _sources.describe_object(source), "format": None, "shards": [],
+                "sha256": None}
     shards = _shards(source, fmt)
     rows = []
     for sh in shards:
