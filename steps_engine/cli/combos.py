@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--min-pair-similarity", default=None, help="every pair's similarity must be >= this")
     p.add_argument("--embed-model", default=None, help="sentence-transformers name or path (default: bundled MiniLM)")
     p.add_argument("--budget", default=None, help="coverage mode: N combinations spread over the taxonomy")
-    p.add_argument("--out", default=None, help="output JSONL file")
+    p.add_argument("--out", default=None, help="output JSONL file (- for stdout)")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -123,15 +123,28 @@ def run(args) -> int:
     cons = Constraints(k=k, k_max=k_max, exclude=_names(args.exclude), must_include=_names(args.must_include),
                        never_together=_pairs(args.never_together), min_support=min_support, similarity=similarity,
                        min_pair_similarity=min_pair_sim, min_mean_similarity=min_mean_sim)
+    from steps_engine.cli.progress import StageProgress
+
+    bar = StageProgress(enabled=not args.quiet)
     try:
         ctx = prepare(tree, graph, cons)
         result = select_combinations(
             ctx, k, k_max=k_max, starts=args.starts, per_start=per_start, scope=scope, max_level=max_level,
-            strategy=args.strategy, beam=beam, seed=seed, budget=budget, progress=not args.quiet,
+            strategy=args.strategy, beam=beam, seed=seed, budget=budget,
+            progress=False if args.quiet else bar.callback("combinations"),
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    n = write_jsonl(args.out, result.combinations)
+    finally:
+        bar.close()
+    if args.out == "-":  # JSONL on stdout, the summary on stderr
+        n = 0
+        for c in result.combinations:
+            sys.stdout.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
+            n += 1
+        sys.stdout.flush()
+    else:
+        n = write_jsonl(args.out, result.combinations)
     seconds = time.perf_counter() - t0
     metrics = combination_metrics(ctx, result.combinations)
     if result.starts_short:
@@ -157,10 +170,12 @@ def run(args) -> int:
         "out": str(args.out),
         "metrics": metrics,
     }
+    say = sys.stderr if args.out == "-" else sys.stdout
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=say)
     else:
-        print(f"wrote {n} combinations to {args.out} in {seconds:.1f} s")
+        print(f"wrote {n} combinations to {'stdout' if args.out == '-' else args.out} in {seconds:.1f} s", file=say)
         print(f"mean gain {metrics['mean_gain']:.4f} bits, mean LCA depth {metrics['mean_lca_depth']:.2f}, "
-              f"unseen pairs {metrics['unseen_pair_fraction']:.1%}, skill coverage {metrics['skill_coverage']:.1%}")
+              f"unseen pairs {metrics['unseen_pair_fraction']:.1%}, skill coverage {metrics['skill_coverage']:.1%}",
+              file=say)
     return 0

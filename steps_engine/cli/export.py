@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export synthesis results for training, with a dataset card")
     p.add_argument("results", help="results JSONL from `steps synthesize`")
     p.add_argument("--format", required=True, choices=sorted(FORMATS), help="output format")
-    p.add_argument("--out", required=True, help="output file; README.md (the card) is written beside it")
+    p.add_argument("--out", required=True, help="output file; README.md (the card) is written beside it "
+                   "(- for stdout, JSONL formats only, no card)")
     p.add_argument("--curriculum", nargs="?", const="steps3", default=None, choices=sorted(PRESETS),
                    help="order records by k over epochs (preset, default steps3)")
     p.add_argument("--curriculum-weights", default=None, metavar="W",
@@ -53,6 +54,8 @@ def run(args) -> int:
         raise CLIError(f"{args.results}: nothing to export, no record has status 'ok' ({shown}); "
                        "expected the results file of `steps synthesize`")
     curriculum = args.curriculum_weights or args.curriculum
+    if args.out == "-":
+        return _to_stdout(args, export, curriculum)
     try:
         rep = export(args.results, fmt=args.format, out=args.out, curriculum=curriculum, seed=args.seed,
                      card=not args.no_card, taxonomy_dir=args.taxonomy, license=args.license)
@@ -74,4 +77,30 @@ def run(args) -> int:
         print(f"pushed to the Hub: {summary['hub_commit']}")
     if args.json:
         print(json.dumps(summary))
+    return 0
+
+
+def _to_stdout(args, export, curriculum) -> int:
+    """`--out -`: the records on stdout (JSONL formats), the summary on stderr, no card."""
+    import shutil
+    import tempfile
+
+    if args.format == "parquet":
+        raise CLIError("--out - needs a JSONL format (chat, sharegpt, alpaca); Parquet is binary, give a file")
+    if args.push_to_hub:
+        raise CLIError("--push-to-hub needs --out in a folder, not -")
+    with tempfile.TemporaryDirectory(prefix="steps-export-") as tmp:
+        try:
+            rep = export(args.results, fmt=args.format, out=Path(tmp) / "out.jsonl", curriculum=curriculum,
+                         seed=args.seed, card=False)
+        except (ValueError, OSError) as exc:
+            raise CLIError(str(exc)) from None
+        with open(Path(tmp) / "out.jsonl", "rb") as fh:
+            shutil.copyfileobj(fh, sys.stdout.buffer)
+        sys.stdout.flush()
+    for p in rep.problems[:20]:
+        print(p, file=sys.stderr)
+    print(f"{rep.records} records -> stdout ({rep.format})", file=sys.stderr)
+    if args.json:
+        print(json.dumps({**rep.to_json(), "out": "-"}), file=sys.stderr)
     return 0

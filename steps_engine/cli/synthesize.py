@@ -58,9 +58,9 @@ class _Bar:
         if not self.enabled:
             return
         if self.bar is None:
-            from tqdm import tqdm
+            from steps_engine.cli.progress import make_bar
 
-            self.bar = tqdm(total=ev["total"], desc="synthesize", unit="conv", file=sys.stderr, dynamic_ncols=True)
+            self.bar = make_bar("synthesize", ev["total"], "conv", dynamic_ncols=True)
         self.bar.update(ev["done"] - self.bar.n)
         u = ev["usage"]
         self.bar.set_postfix(ok=ev["ok"], rej=ev["rejected"], fail=ev["failed"], cached=ev["cache_hits"],

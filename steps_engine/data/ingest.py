@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import time
@@ -88,6 +89,7 @@ REASONS = (
     "invalid list string",
 )
 MAX_EXAMPLES = 1000  # BadRow examples kept in a report; counts stay exact
+log = logging.getLogger(__name__)
 _BOM = b"\xef\xbb\xbf"
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
@@ -816,6 +818,7 @@ def count_skills(
     report.distinct_skills = counts.n_skills
     report.single_skill_rows = single
     report.seconds = time.perf_counter() - t0
+    log.info("%s: %s (%.2f s)", report.path, report.summary(), report.seconds)
     if progress is not None:
         progress(total, total)
     return counts, report

@@ -26,6 +26,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ DATA_SUFFIXES = {
     ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow",
 }
 _GLOB_CHARS = set("*?[")
+log = logging.getLogger(__name__)
 
 
 class SourceError(ValueError):
@@ -96,9 +98,9 @@ def resolve(source, fmt: str | None = None) -> list[Shard]:
     s = os.fspath(source)
     if s.startswith("file://"):
         s = s[len("file://"):]
-    if _is_url(s):
-        return _resolve_remote(s, fmt)
-    return _resolve_local(s, fmt)
+    shards = _resolve_remote(s, fmt) if _is_url(s) else _resolve_local(s, fmt)
+    log.debug("%s: %d shard(s), %d bytes", s, len(shards), sum(sh.size for sh in shards))
+    return shards
 
 
 def _shard(path: str, fmt: str | None, size: int, *, explicit: bool) -> Shard | None:

@@ -9,6 +9,7 @@ back as ValueError with the token scrubbed.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from steps_engine.export.card import OTHER_FILES, read_card
 from steps_engine.llm.base import scrub
 
 __all__ = ["push_to_hub", "hub_files"]
+log = logging.getLogger(__name__)
 
 
 def hub_files(folder: str | Path) -> list[str]:
@@ -47,6 +49,7 @@ def push_to_hub(folder: str | Path, repo_id: str, *, private: bool = False, toke
     if not isinstance(repo_id, str) or repo_id.count("/") > 1 or not repo_id.strip("/"):
         raise ValueError(f"repo must be 'name' or 'owner/name', got {repo_id!r}")
     files = hub_files(folder)
+    log.info("pushing %d file(s) to the Hub dataset %s: %s", len(files), repo_id, ", ".join(files))
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 

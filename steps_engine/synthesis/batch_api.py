@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = ["STATE_FILE", "BatchPart", "submit", "status", "fetch", "import_outpu
 STATE_FILE = "batch_state.json"
 FINISHED = ("completed", "failed", "expired", "cancelled")
 COMPLETION_WINDOW = "24h"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,12 +128,14 @@ def submit(folder: str | Path, client, *, metadata: dict | None = None, progress
             if part.input_file_id is None:
                 with open(folder / part.file, "rb") as fh:
                     part.input_file_id = client.files.create(file=fh, purpose="batch").id
+                log.info("%s: uploaded as %s", part.file, part.input_file_id)
                 _save(folder, parts)
             found = client.batches.create(
                 input_file_id=part.input_file_id, endpoint=BATCH_URL, completion_window=COMPLETION_WINDOW,
                 metadata={**(metadata or {}), "steps_part": part.file, "steps_sha256": part.sha256},
             )
         part.batch_id, part.status = found.id, found.status
+        log.info("%s: batch %s (%s)", part.file, part.batch_id, part.status)
         _save(folder, parts)
         if progress is not None:
             progress("submit", i, len(parts))
@@ -200,6 +204,7 @@ def fetch(folder: str | Path, client, out: str | Path, *, wait: float = 0.0, pol
             name = f"batch_{kind}-{i:05d}.jsonl"
             if fid and name not in part.downloaded:
                 atomic_write(folder / name, client.files.content(fid).read())
+                log.info("batch %s: downloaded %s", part.batch_id, name)
                 part.downloaded.append(name)
                 report.downloaded.append(name)
                 _save(folder, parts)
