@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up STEPS Studio in ./.venv (idempotent).
-#   ./setup.sh          engine, CLI and studio
+#   ./setup.sh          engine, CLI and studio (core + extras embeddings, studio)
 #   ./setup.sh --dev    + test tools and Debian's chromium for the real-browser test
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,7 +14,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install -q "torch==2.13.0"
 fi
 if [ "${1:-}" = "--dev" ]; then
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[embeddings,studio,dev]"
   if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
       (apt-get update -q && apt-get install -y -q chromium) >/dev/null
@@ -23,6 +23,6 @@ if [ "${1:-}" = "--dev" ]; then
     fi
   fi
 else
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ".[embeddings,studio]"  # the lean core alone: pip install -e .
 fi
 echo "setup.sh: ready (.venv)"
