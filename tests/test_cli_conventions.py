@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "assets" / "demo" / "demo.jsonl"
 
 
-def steps(*args, **kw):
+def steps(*args, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "steps_engine", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, **kw)
+                          cwd=cwd, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
 
 
 def test_version(capsys):
@@ -52,16 +52,17 @@ def test_progress_off_a_terminal_is_periodic_lines_without_carriage_returns():
                      "steps: ingest 90% (900 B of 1.0 kB)", "steps: ingest 100% (1.0 kB of 1.0 kB)"]
 
 
-def test_taxonomy_cli_off_a_terminal_logs_lines_and_verbose_adds_info(tmp_path):
-    r = steps("taxonomy", DEMO, "--skills-field", "skills", "--height", "2", "--out", tmp_path / "t", "-v")
-    assert r.returncode == 0, r.stderr
-    assert "\r" not in r.stderr
-    assert any(l.startswith("steps: ingest") and "%" in l for l in r.stderr.splitlines()), r.stderr
-    assert any("587 rows read, 587 used" in l for l in r.stderr.splitlines()), r.stderr  # the INFO log line
-    q = steps("taxonomy", DEMO, "--skills-field", "skills", "--height", "2", "--out", tmp_path / "t2", "-q")
-    assert q.returncode == 0 and q.stderr == "", q.stderr
-    q2 = steps("-q", "taxonomy", DEMO, "--skills-field", "skills", "--height", "2", "--out", tmp_path / "t3")
-    assert q2.returncode == 0 and q2.stderr == "", q2.stderr
+def test_taxonomy_cli_off_a_terminal_logs_lines_and_verbose_adds_info(tmp_path, capsys):
+    # in-process: pytest's captured stderr is not a terminal, as in a log file or CI
+    assert main(["taxonomy", str(DEMO), "--skills-field", "skills", "--height", "2", "--out", str(tmp_path / "t"), "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert any(l.startswith("steps: ingest") and "%" in l for l in err.splitlines()), err
+    assert any("587 rows read, 587 used" in l for l in err.splitlines()), err  # the INFO log line
+    assert main(["taxonomy", str(DEMO), "--skills-field", "skills", "--height", "2", "--out", str(tmp_path / "t2"), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["-q", "taxonomy", str(DEMO), "--skills-field", "skills", "--height", "2", "--out", str(tmp_path / "t3")]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_json_errors_are_an_object_on_stdout(tmp_path, capsys):
@@ -72,20 +73,21 @@ def test_json_errors_are_an_object_on_stdout(tmp_path, capsys):
                                                 "command": "taxonomy", "exit_code": 2}
 
 
-def test_dash_is_stdout_for_combos_and_export(tmp_path):
+def test_dash_is_stdout_for_combos_and_export(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a file named "-" would appear here
     t = tmp_path / "t"
-    assert steps("taxonomy", DEMO, "--skills-field", "skills", "--height", "2", "--out", t, "-q").returncode == 0
-    r = steps("combos", t, "--k", "3", "--scope", "level:1", "--out", "-", "-q")
-    assert r.returncode == 0, r.stderr
-    combos = [json.loads(l) for l in r.stdout.splitlines()]
-    assert combos and all(len(c["skills"]) == 3 for c in combos) and "wrote" in r.stderr
-    assert not (ROOT / "-").exists()
+    assert main(["taxonomy", str(DEMO), "--skills-field", "skills", "--height", "2", "--out", str(t), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["combos", str(t), "--k", "3", "--scope", "level:1", "--out", "-", "-q"]) == 0
+    out, err = capsys.readouterr()
+    combos = [json.loads(l) for l in out.splitlines()]
+    assert combos and all(len(c["skills"]) == 3 for c in combos) and "wrote" in err
     results = tmp_path / "results.jsonl"
     conv = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
     results.write_text(json.dumps({"id": "a1", "status": "ok", "skills": ["x", "y"], "k": 2, "messages": conv}) + "\n")
-    r = steps("export", results, "--format", "chat", "--out", "-")
+    r = steps("export", results, "--format", "chat", "--out", "-", cwd=tmp_path)  # a real stdout pipe
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["messages"] == conv and "1 records -> stdout" in r.stderr
-    assert not (ROOT / "-").exists() and not (ROOT / "README.md.tmp").exists()
-    r = steps("export", results, "--format", "parquet", "--out", "-")
-    assert r.returncode == 2 and "Parquet is binary" in r.stderr
+    assert main(["export", str(results), "--format", "parquet", "--out", "-"]) == 2
+    assert "Parquet is binary" in capsys.readouterr().err
+    assert not (tmp_path / "-").exists() and not (tmp_path / "README.md").exists()

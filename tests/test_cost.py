@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ from steps_engine.cli import main
 from steps_engine.llm.cost import Budget, Price, TokenCounter, estimate, load_prices, price_for
 from steps_engine.synthesis.runner import load_combinations, prepare_jobs, read_results, synthesize
 from test_synthesis import make_combos, make_taxonomy
+
+ROOT_APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture()
@@ -133,3 +136,25 @@ def test_max_cost_needs_a_price(setup, tmp_path, capsys, monkeypatch):
     code = main(["synthesize", str(tax), "--combos", str(combos), "--model", "unpriced-model", "--out",
                  str(tmp_path / "r.jsonl"), "--max-cost", "1", "--base-url", "http://127.0.0.1:9/v1"])
     assert code == 2 and "no price for model 'unpriced-model'" in capsys.readouterr().err
+
+
+def test_the_studio_shows_the_estimate_before_generate(tmp_path, monkeypatch):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from _studio_fixtures import demo_file
+    from steps_engine.curation.workspace import Workspace
+    from steps_engine.studio import state as studio_state
+
+    ws = Workspace(tmp_path / "ws")
+    studio_state.build_into_workspace(ws, demo_file(tmp_path), studio_state.demo_mapping(), height=3)
+    monkeypatch.setenv("STEPS_WORKSPACE", str(ws.root))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    at = AppTest.from_file(str(ROOT_APP), default_timeout=180)
+    at.run()
+    at.switch_page("pages/combinations.py").run()
+    at.button(key="cmb_run").click().run()
+    at.switch_page("pages/synthesize.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = [c.value for c in at.caption if c.value.startswith("Before Generate:")]
+    assert captions and "3 requests to gpt-4o-mini" in captions[0] and "estimated cost $" in captions[0]

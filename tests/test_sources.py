@@ -202,13 +202,10 @@ def test_input_json_keeps_every_shard_with_its_hash_and_a_moved_shard_is_found_b
         load_input_spec(out)
 
 
-def test_steps_taxonomy_cli_reads_a_folder_of_parquet_shards(tmp_path, rows):
-    import subprocess
-    import sys
+def test_steps_taxonomy_cli_reads_a_folder_of_parquet_shards(tmp_path, rows, capsys):
+    from steps_engine.cli import main
 
     src = _make("parquet_folder", tmp_path, rows)
-    r = subprocess.run([sys.executable, "-m", "steps_engine", "taxonomy", str(src), "--skills-field", "skills",
-                        "--height", "2", "--out", str(tmp_path / "t"), "--quiet", "--json"],
-                       capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout.splitlines()[-1])["rows_used"] == len(rows)
+    assert main(["taxonomy", str(src), "--skills-field", "skills", "--height", "2", "--out", str(tmp_path / "t"),
+                 "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["rows_used"] == len(rows)

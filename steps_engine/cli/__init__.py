@@ -76,9 +76,21 @@ def _log_flags(p: argparse.ArgumentParser, default) -> None:
                    help="only warnings and errors, no progress")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (tests and notebooks swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def setup_logging(verbosity: int, quiet: bool) -> None:
     level = logging.WARNING if quiet or not verbosity else (logging.INFO if verbosity == 1 else logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("steps: %(levelname)s %(name)s: %(message)s" if level == logging.DEBUG
                                            else "steps: %(message)s"))
     root = logging.getLogger("steps_engine")
