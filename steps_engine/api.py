@@ -346,11 +346,12 @@ def _combos_arg(combos) -> list:
     return combos  # a path or a list of dicts, as synthesize takes
 
 
-def estimate(tax: Taxonomy, combos, *, model: str, out: str | Path | None = None, **kwargs):
-    """Tokens and cost of synthesizing `combos` (an `llm.cost.Estimate`); sends nothing."""
+def estimate(tax: Taxonomy, combos, *, model: str, out: str | Path, **kwargs):
+    """Tokens and cost of synthesizing `combos` into `out` (an `llm.cost.Estimate`); sends nothing.
+    Combinations already in `out` are left out, as a run would skip them."""
     from steps_engine.synthesis.estimate import estimate_run
 
-    folder = tax.ensure_saved(Path(out).parent / "taxonomy" if out else Path("steps-taxonomy"))
+    folder = tax.ensure_saved(Path(out).parent / "taxonomy")
     est, _ = estimate_run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
     return est
 
