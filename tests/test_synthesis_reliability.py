@@ -178,3 +178,11 @@ def test_short_placeholder_keys_are_not_scrubbed_from_text():
 
     assert scrub("ask ollama", "ollama") == "ask ollama"  # local servers take any key: not a secret
     assert scrub("key sk-abcdefgh1234 here", "sk-abcdefgh1234") == "key *** here"
+
+
+def test_synthesize_refuses_to_append_results_to_its_combinations_file(setup, capsys):
+    tax, combos = setup
+    before = combos.read_bytes()
+    assert main(["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--dry-run", "--quiet",
+                 "--out", str(combos)]) == 2
+    assert "is the input" in capsys.readouterr().err and combos.read_bytes() == before

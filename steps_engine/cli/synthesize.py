@@ -62,6 +62,7 @@ class _Bar:
 
 def run(args) -> int:
     from steps_engine.synthesis.prompts import load_template
+    from steps_engine._atomic import refuse_input_as_output
     from steps_engine.synthesis.runner import load_combinations, prepare_jobs, synthesize
 
     if args.concurrency < 1:
@@ -74,6 +75,11 @@ def run(args) -> int:
         raise CLIError(f"--max-retries must be >= 0, got {args.max_retries}")
     if not (Path(args.dir) / "input.json").is_file():
         raise CLIError(f"{args.dir}: no input.json (run `steps taxonomy` first)")
+    inputs = [args.combos, args.template, args.import_batch] + [Path(args.dir) / f for f in ("input.json", "taxonomy.json")]
+    try:
+        refuse_input_as_output(args.out, inputs, what="--out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     try:
         template = load_template(args.template)
         combos, problems = load_combinations(args.combos)
