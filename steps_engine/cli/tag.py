@@ -44,18 +44,15 @@ def run(args) -> int:
     from pathlib import Path
 
     from steps_engine.semantic.embeddings import get_embedder
-    from steps_engine.data.ingest import IngestError
+    from steps_engine.data.ingest import IngestError, check_input_file
     from steps_engine.semantic.tagging import TagConfig, load_vocabulary, tag_file
     from steps_engine.cli.progress import StageProgress
     from steps_engine._atomic import refuse_input_as_output
 
     top_k = number(args.top_k, "--top-k", int, 1)
     min_sim = number(args.min_sim, "--min-sim", float, -1.0, 1.0)
-    if Path(args.input).is_dir():
-        raise CLIError(f"input {args.input} is a folder, expected a file")
-    if not Path(args.input).is_file():
-        raise CLIError(f"input file {args.input} does not exist")
     try:
+        check_input_file(args.input)
         refuse_input_as_output(args.out, [args.input, args.vocab], what="--out")
     except ValueError as exc:
         raise CLIError(str(exc)) from None
