@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +89,13 @@ def build_into_workspace(
     if not path.is_file():
         raise ValueError(f"input_path: {path} is not a file")
     tax = build_taxonomy(path, mapping, weighting=weighting, min_count=min_count, height=height, progress=progress)
-    save_taxonomy(tax, ws.taxonomy_dir)
-    ws.set_taxonomy(ws.taxonomy_dir)
+    stage = ws.staging_dir()  # written aside, switched in with one rename
+    try:
+        save_taxonomy(tax, stage)
+        ws.set_taxonomy(stage)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     return tax
 
 
