@@ -161,6 +161,8 @@ def export(
                 tax_skills = list(EncodingTree.load(tax_path).skills)
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"cannot read {tax_path}: {exc}") from None
+            except OSError as exc:
+                raise ValueError(f"cannot read {tax_path}: {exc.strerror or exc}") from None
         settings = {
             "format": f"`{fmt}` (`{out.name}`)",
             "curriculum": "none" if schedule is None else f"`{curriculum if isinstance(curriculum, str) else json.dumps(schedule)}` (seed {seed})",
