@@ -74,3 +74,26 @@ def test_an_upload_named_outside_the_workspace_stays_inside(tmp_path, monkeypatc
     stored = list((ws_dir / "uploads").iterdir())
     assert len(stored) == 1 and stored[0].name.endswith("-x.jsonl") and stored[0].read_bytes() == ROWS
     assert all(ws_dir in p.parents for p in written)
+
+
+@pytest.mark.parametrize("address, warned", [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_every_page_warns_when_the_studio_is_exposed(tmp_path, monkeypatch, address, warned):
+    from streamlit import config
+
+    from _studio_fixtures import two_cluster_tree, two_triangles
+    from steps_engine.taxonomy.graph import write_graph
+
+    src = tmp_path / "tax"
+    write_graph(two_triangles(), src)
+    two_cluster_tree().save(src / "taxonomy.json")
+    Workspace(tmp_path / "ws").set_taxonomy(src)
+    monkeypatch.setenv("STEPS_WORKSPACE", str(tmp_path / "ws"))
+    old = config.get_option("server.address")
+    config.set_option("server.address", address)
+    try:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.run()
+    finally:
+        config.set_option("server.address", old)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("every network interface" in w.value for w in at.warning) is warned
