@@ -428,6 +428,7 @@ class _Outcome:
             return rec
         rec["usage"] = completion.usage
         completion.text = scrub(completion.text, *self.secrets)  # a server may echo the key
+        completion.model = scrub(completion.model, *self.secrets)
         try:
             messages = parse_conversation(completion.text)
         except OutputError as exc:
