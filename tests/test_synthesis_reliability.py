@@ -28,12 +28,11 @@ def test_sigkill_during_retry_failed_then_rerun_keeps_every_combination_once(set
     key = "sk-test-" + uuid.uuid4().hex
     out = tmp_path / "r.jsonl"
     with FakeOpenAI(default="500") as srv:  # first pass: all 20 combinations fail
-        proc = _cli(tax, combos, out, srv, key, "--max-retries", "0")
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == EXIT_NOTHING_DONE, err.decode()[-2000:]
-    assert [r["status"] for r in _lines(out)] == ["failed"] * 20
+        rep = synthesize(tax, combos, model="m", out=out, base_url=srv.base_url, max_retries=0, use_cache=False,
+                         **fast(api_key=key))
+    assert rep.status == "nothing" and [r["status"] for r in _lines(out)] == ["failed"] * 20
     with FakeOpenAI(delay=0.05) as srv:
-        for target in kill_after:
+        for target in kill_after:  # the retries run in a CLI subprocess that is SIGKILLed
             start = _count_lines(out)
             proc = _cli(tax, combos, out, srv, key, "--retry-failed")
             deadline = time.monotonic() + 60  # only guards against a hang
@@ -45,18 +44,15 @@ def test_sigkill_during_retry_failed_then_rerun_keeps_every_combination_once(set
             ids = {r["id"] for r in read_results(out)[0]}
             assert len(ids) == 20  # the failed record stays until its retry is written
         # a plain rerun: nothing to do, but every combination is there exactly once
-        proc = _cli(tax, combos, out, srv, key)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == EXIT_OK, err.decode()[-2000:]
+        rep = synthesize(tax, combos, model="m", out=out, base_url=srv.base_url, use_cache=False, **fast(api_key=key))
+        assert rep.todo == 0 and rep.status == "done"
         recs = _lines(out)
         assert len(recs) == len({r["id"] for r in recs}) == 20
         still_failed = sum(r["status"] == "failed" for r in recs)
         assert 0 < still_failed < 20
-        proc = _cli(tax, combos, out, srv, key, "--retry-failed", "--json")
-        stdout, err = proc.communicate(timeout=60)
-        assert proc.returncode == EXIT_OK, err.decode()[-2000:]
-    summary = json.loads(stdout.decode().splitlines()[-1])
-    assert summary["todo"] == summary["ok"] == still_failed
+        rep = synthesize(tax, combos, model="m", out=out, base_url=srv.base_url, use_cache=False, retry_failed=True,
+                         **fast(api_key=key))
+    assert rep.todo == rep.ok == still_failed and rep.status == "done"
     recs = _lines(out)
     assert len(recs) == len({r["id"] for r in recs}) == 20 and all(r["status"] == "ok" for r in recs)
     history = _lines(tmp_path / "r.jsonl.failed.jsonl")
