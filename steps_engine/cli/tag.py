@@ -41,8 +41,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from steps_engine.semantic.embeddings import get_embedder
     from steps_engine.data.ingest import IngestError, check_input_file
     from steps_engine.semantic.tagging import TagConfig, load_vocabulary, tag_file
