@@ -172,7 +172,7 @@ def test_a_kill_between_upload_and_batch_creation_never_creates_a_batch_twice(se
         assert KEY.encode() not in stderr and KEY not in stdout.decode()
 
 
-def test_fetch_before_the_batches_finish_exits_3_and_says_what_runs(setup, tmp_path, monkeypatch, capsys):
+def test_fetch_before_the_batches_finish_exits_4_and_says_what_runs(setup, tmp_path, monkeypatch, capsys):
     tax, combos = setup
     folder = tmp_path / "dry"
     dry_run(tax, combos, folder, max_requests=50_000)
@@ -181,7 +181,7 @@ def test_fetch_before_the_batches_finish_exits_3_and_says_what_runs(setup, tmp_p
         assert main(["batch", "submit", str(folder), "--base-url", srv.base_url]) == 0
         code = main(["batch", "fetch", str(folder), "--base-url", srv.base_url, "--json"])
         out = capsys.readouterr().out
-        assert code == 3 and "still running: batch-" in out
+        assert code == 4 and "still running: batch-" in out
         assert json.loads(out.splitlines()[-1])["pending"] == ["batch-0002"]
 
 

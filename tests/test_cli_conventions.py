@@ -69,7 +69,7 @@ def test_json_errors_are_an_object_on_stdout(tmp_path, capsys):
     code = main(["taxonomy", str(tmp_path / "missing.jsonl"), "--skills-field", "s", "--out", str(tmp_path / "o"), "--json"])
     out, err = capsys.readouterr()
     assert code == 2 and "input file not found" in err
-    assert json.loads(out.splitlines()[-1]) == {"error": f"input file not found: {tmp_path / 'missing.jsonl'}",
+    assert json.loads(out.splitlines()[-1]) == {"error": f"input file not found: {tmp_path / 'missing.jsonl'}: no such file",
                                                 "command": "taxonomy", "exit_code": 2}
 
 

@@ -5,8 +5,8 @@ Conventions for every subcommand: `--version`; examples at the end of `--help`; 
 (INFO / DEBUG log lines on stderr through `logging`) and `-q` (warnings and errors only, no
 progress), before or after the subcommand; with `--json` an error is also printed on stdout as
 {"error", "command", "exit_code"}; progress is a bar on a terminal and periodic lines otherwise.
-Exit codes: 0 done, 2 bad input or arguments (one line on stderr), 3 not finished yet
-(`steps batch fetch` while batches run), 130 interrupted; anything else is a bug.
+Exit codes: the EXIT_* constants below (README "Exit codes"); `steps batch fetch` returns
+EXIT_PARTIAL while batches are still running.
 """
 
 from __future__ import annotations
@@ -43,6 +43,16 @@ EXAMPLES = {
   steps demo --out runs/demo
   STEPS_TAXONOMY=runs/demo streamlit run app.py""",
 }
+
+
+# Exit statuses (README "Exit codes"): non-zero whenever the requested work did not happen.
+EXIT_OK = 0  # the requested work was done (bad rows or records skipped and reported)
+EXIT_ERROR = 1  # an unexpected error (a bug: please report the traceback)
+EXIT_USAGE = 2  # bad arguments or unreadable input: nothing was done
+EXIT_NOTHING_DONE = 3  # it ran, but produced nothing (every request failed, no answer imported, 0 records)
+EXIT_PARTIAL = 4  # some of the work failed (e.g. failed requests); rerun to finish (--retry-failed)
+EXIT_DRY_RUN = 5  # no API key: a dry run (prompts + Batch file) was written instead of sending requests
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class CLIError(Exception):
@@ -109,14 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except CLIError as exc:
-        return _fail(args, str(exc), 2)
+        return _fail(args, str(exc), EXIT_USAGE)
     except OSError as exc:  # unwritable --out, a folder where a file belongs, a full disk ...
         target = exc.filename2 or exc.filename
         reason = exc.strerror or str(exc)
-        return _fail(args, reason + (f": {target}" if target else ""), 2)
+        return _fail(args, reason + (f": {target}" if target else ""), EXIT_USAGE)
     except KeyboardInterrupt:
         print(f"steps {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _fail(args, message: str, code: int) -> int:

@@ -24,15 +24,21 @@ def number(value, flag: str, kind=int, low=None, high=None, meaning: str | None 
 
 
 def input_source(value: str, what: str = "input") -> str:
-    """Check that a records input (file, folder or glob of shards, fsspec URL) names data."""
+    """Check that a records input names data: a regular file (`ingest.check_input_file` names a
+    FIFO, a device, a symlink loop, a missing file), a folder or glob of shards, or a URL."""
     from pathlib import Path
 
+    from steps_engine.data.ingest import check_input_file
     from steps_engine.data.sources import SourceError, resolve
 
     path = Path(value)
     remote = "://" in value and not value.startswith("file://")
-    if not remote and not path.exists() and not set("*?[") & set(value):
-        raise CLIError(f"{what} file not found: {value}")
+    if not remote and not path.is_dir() and not (set("*?[") & set(value) and not path.exists()):
+        try:
+            check_input_file(path)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        return value
     try:
         resolve(value)
     except SourceError as exc:

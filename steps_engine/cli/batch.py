@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_OK, EXIT_PARTIAL, CLIError
 
 EPILOG = """examples:
   steps synthesize runs/tax --combos runs/tax/combos.jsonl --model gpt-4o-mini --dry-run --out runs/tax/results.jsonl
@@ -52,7 +52,7 @@ def run(args) -> int:
             print(rep.summary())
             if args.json:
                 print(json.dumps(rep.to_json()))
-            return 0 if not rep.pending else 3
+            return EXIT_PARTIAL if rep.pending else EXIT_OK
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     except Exception as exc:  # openai's APIError family and connection errors
@@ -67,4 +67,4 @@ def run(args) -> int:
               + (f" ({counts})" if counts else ""))
     if args.json:
         print(json.dumps([p.to_json() for p in parts]))
-    return 0
+    return EXIT_OK

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, CLIError
 
 
 def add_parser(sub) -> None:
@@ -77,7 +77,7 @@ def run(args) -> int:
         print(f"pushed to the Hub: {summary['hub_commit']}")
     if args.json:
         print(json.dumps(summary))
-    return 0
+    return EXIT_NOTHING_DONE if rep.records == 0 else EXIT_OK
 
 
 def _to_stdout(args, export, curriculum) -> int:
