@@ -159,7 +159,7 @@ def test_unresolvable_inputs_say_why(tmp_path):
     with pytest.raises(SourceError, match="matches no file"):
         resolve(str(tmp_path / "*.jsonl"))
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(SourceError, match="holds no data file"):
+    with pytest.raises(SourceError, match="a folder with no data file"):
         resolve(tmp_path)
     with pytest.raises(SourceError, match="cannot tell the format"):
         resolve(tmp_path / "notes.txt")

@@ -133,7 +133,7 @@ def _resolve_local(s: str, fmt: str | None) -> list[Shard]:
                 if sh is not None:
                     found.append(sh)
         if not found:
-            raise SourceError(f"{p}: folder holds no data file ({', '.join(sorted(DATA_SUFFIXES))}, "
+            raise SourceError(f"{p}: a folder with no data file ({', '.join(sorted(DATA_SUFFIXES))}, "
                               "optionally compressed)")
         return found
     if _GLOB_CHARS & set(s):
