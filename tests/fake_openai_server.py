@@ -10,7 +10,9 @@ Behaviours: "ok" (valid JSON conversation, unique per prompt), "fenced" (the sam
 "bad_roles" (JSON whose roles do not alternate), "dup" (the same conversation every
 time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 `retry_after`), "500", "hang" (sleeps `hang_seconds` before answering), "echo_key"
-(401 whose error message repeats the bearer token). After the script runs out,
+(401 whose error message repeats the bearer token), "tags" (a JSON list of skill tags: the
+first `tag_replies` entry whose key is in the prompt, else ["general_knowledge"]),
+"tags_broken" (a prose refusal with no tags). After the script runs out,
 `markers` (substring of the prompt -> behaviour) then `default` decide.
 Run standalone: `python tests/fake_openai_server.py` prints the base URL and serves.
 """
@@ -32,6 +34,7 @@ class FakeOpenAI:
         self.delay = delay  # seconds before every answer (to widen kill windows)
         self.script: list[str] = []
         self.markers: dict[str, str] = {}
+        self.tag_replies: dict[str, list[str]] = {}  # prompt substring -> tags ("tags" behaviour)
         self.requests = 0
         self.log: list[dict] = []  # {"behaviour", "model", "authorization"}
         self._lock = threading.Lock()
@@ -118,7 +121,12 @@ class FakeOpenAI:
         if behaviour == "dup":
             conv = {"messages": [{"role": "user", "content": "Same question."},
                                  {"role": "assistant", "content": "Same answer."}]}
-        if behaviour in ("ok", "dup"):
+        if behaviour == "tags":
+            tags = next((t for m, t in self.tag_replies.items() if m in prompt), ["general_knowledge"])
+            content = json.dumps(tags)
+        elif behaviour == "tags_broken":
+            content = "Sorry, I cannot label this example."
+        elif behaviour in ("ok", "dup"):
             content = json.dumps(conv)
         elif behaviour == "fenced":
             content = "Sure! Here it is:\n```json\n" + json.dumps(conv, indent=1) + "\n```\nHope this helps."
