@@ -64,10 +64,31 @@ with st.expander("Load a dataset", expanded=False):
         if path is not None and mapping is not None:
             from steps_engine.data.ingest import preview
 
+            rows = []
             with ui.user_errors("Check the file format and the field names."):
                 rows = preview(path, mapping, n=8)
                 st.caption("Live preview of the first parsed rows")
                 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            from steps_engine.studio import open_tag
+
+            if open_tag.has_no_skills(rows):
+                with st.container(border=True):
+                    st.markdown(f"No skills in field `{skills_field}`: an LLM can tag the file with open tags, "
+                                "merged into a vocabulary (`steps tag --open`), and build from the result.")
+                    t1, t2, t3 = st.columns(3)
+                    tag_model = t1.text_input("Model", "gpt-4o-mini", key="otag_model")
+                    tag_url = t2.text_input("Base URL (blank = $OPENAI_BASE_URL or OpenAI)", "", key="otag_base_url")
+                    tag_key = t3.text_input("API key (kept in this session only)", "", type="password", key="otag_key")
+                    if st.button("Tag with the LLM, then build", key="otag_run"):
+                        with st.status("Tagging…", expanded=True) as status, ui.user_errors("Check the model and endpoint."):
+                            out, vocab, rep = open_tag.open_tag_into_workspace(
+                                ws, path, tag_model, tag_url or None, tag_key or None, text_field or None,
+                                progress=ui.progress_bar(status))
+                            status.update(label=f"Tagged: {rep.summary()}", state="complete")
+                            studio_state.build_into_workspace(
+                                ws, out, FieldMapping(skills_field="skills", text_field=text_field or None),
+                                weighting=weighting, min_count=int(min_count), height=int(height))
+                            st.success(f"Built from `{out}` (vocabulary `{vocab}`).")
             if st.button("Build taxonomy", type="primary", key="build"):
                 with st.status("Building the taxonomy…", expanded=True) as status:
                     try:

@@ -258,3 +258,67 @@ def test_an_existing_skills_field_is_replaced_and_counted(tmp_path):
     rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert rows[0]["skills"] != ["old_tag"] and report.replaced == 1
     assert "1 records had the field already (replaced)" in report.summary()
+
+
+# ---------------------------------------------------------------- method components
+def test_phrasings_average_the_skill_vectors_and_instruction_sentences_are_max_pooled():
+    from steps_engine.semantic.tagging import similarity_parts
+
+    e = np.eye(3)
+    table = {"a task requiring alpha": e[0], "alpha": e[1], "q": e[0],
+             "Whole instruction text here. Second sentence is alpha.": e[2],
+             "Whole instruction text here.": e[2], "Second sentence is alpha.": e[1]}
+    fake = CountingEmbedder(dim=3, table=table)
+    vocab = Vocabulary(["alpha"])
+    cfg = TagConfig(lexical_weight=0.0, center=False, use_response=False, phrasings=("{}",))
+    # v(alpha) = (e0 + e1) / sqrt(2); cos(q = e0, v) = 1 / sqrt(2).
+    parts = similarity_parts(["q"], None, vocab, fake, cfg)
+    np.testing.assert_allclose(parts.instruction, [[2 ** -0.5]], atol=1e-6)
+    # Whole text is e2 (cos 0); its second sentence is e1 (cos 1/sqrt(2)): max-pooling takes it.
+    text = "Whole instruction text here. Second sentence is alpha."
+    assert similarity_parts([text], None, vocab, fake, cfg).instruction[0, 0] == pytest.approx(0.0, abs=1e-6)
+    pooled = similarity_parts([text], None, vocab, fake, replace_cfg(cfg, instruction_sentences=True))
+    assert pooled.instruction[0, 0] == pytest.approx(2 ** -0.5, abs=1e-6)
+    with pytest.raises(ValueError, match="every phrasing must"):
+        TagConfig(phrasings=("no slot",)).validate()
+
+
+def replace_cfg(cfg, **kw):
+    from dataclasses import replace
+
+    return replace(cfg, **kw)
+
+
+def test_z_scored_calibration_hand_computed():
+    from steps_engine.semantic.tagging import SimilarityParts, combine_parts
+
+    inst = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.8]], dtype=np.float32)
+    parts = SimilarityParts(inst, None, None, np.eye(2))
+    cfg = TagConfig(lexical_weight=0.0, center_min_records=3, center_scale=True)
+    # means (0.3, 0.6); population std: sqrt(0.08/3) = 0.16330, sqrt(0.06/3) = 0.14142; their mean 0.15236.
+    # scale = 0.15236 / std = (0.93301, 1.07735); row 0: (-0.2 * 0.93301, -0.1 * 1.07735).
+    score, sim = combine_parts(parts, cfg)
+    np.testing.assert_allclose(score[0], [-0.186603, -0.107735], atol=1e-5)
+    np.testing.assert_allclose(sim, inst)
+    # Plain centering: row 2 = (0.2, 0.2), a tie; z-scoring breaks it towards the tighter skill 1.
+    plain, _ = combine_parts(parts, replace_cfg(cfg, center_scale=False))
+    np.testing.assert_allclose(plain[2], [0.2, 0.2], atol=1e-6)
+    assert score[2, 1] > score[2, 0]
+
+
+def test_tag_file_in_chunks_equals_one_batch_with_z_scoring(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"instruction": f"task number {i}", "output": f"Answer {i}. More text here."}) + "\n"
+                           for i in range(30)), encoding="utf-8")
+    vocab = Vocabulary([f"skill_{j}" for j in range(12)])
+    cfg = TagConfig(top_k=3, center_scale=True, phrasings=("{}",), instruction_sentences=True)
+    fake = CountingEmbedder(dim=16)
+    outs = []
+    for chunk in (7, 1000):
+        out = tmp_path / f"out{chunk}.jsonl"
+        tag_file(src, out, vocab, fake, cfg, chunk_records=chunk, with_scores=True)
+        outs.append([json.loads(x)["skills"] for x in out.read_text(encoding="utf-8").splitlines()])
+    recs = [json.loads(x) for x in src.read_text(encoding="utf-8").splitlines()]
+    score, sim, _ = score_records([r["instruction"] for r in recs], [r["output"] for r in recs], vocab, fake, cfg)
+    direct = [[vocab.skills[j] for j in row] for row in top_indices(score, 3)]
+    assert outs[0] == outs[1] == direct
