@@ -62,9 +62,9 @@ PHRASINGS = {
 }
 GRID = [
     replace(OLD_DEFAULT, template=tmpl, phrasings=extra, instruction_sentences=isent, instruction_weight=w,
-            center_scale=zs, lexical_weight=lex)
-    for (tmpl, extra), isent, w, zs, lex in product(
-        PHRASINGS.values(), (False, True), (0.4, 0.5, 0.6), (False, True), (0.0, 0.1, 0.2, 0.3))
+            center_scale=zs, lexical_weight=lex, response_top=top)
+    for (tmpl, extra), isent, top, w, zs, lex in product(
+        PHRASINGS.values(), (False, True), (1, 2), (0.3, 0.4, 0.5, 0.6), (False, True), (0.0, 0.1, 0.2, 0.3))
 ]
 
 
@@ -73,6 +73,7 @@ def describe(cfg: TagConfig) -> str:
         return "baseline: instruction vs raw names"
     n_phr = 1 + len(cfg.phrasings)
     return (f"{n_phr} phrasing{'s' if n_phr > 1 else ''}, instr {'max over sentences' if cfg.instruction_sentences else 'whole'}, "
+            f"response {'max' if cfg.response_top == 1 else f'top-{cfg.response_top} mean'}, "
             f"w={cfg.instruction_weight}, {'z-scored' if cfg.center_scale else 'centred'}, lexical {cfg.lexical_weight}")
 
 
@@ -113,9 +114,11 @@ class Slice:
             pos = {s: i for i, s in enumerate(v.skills)}
             self.truth[vn] = [[pos[s] for s in r["skills_joined_str"].split(", ") if s in pos] for r in records]
         self._parts: dict = {}
+        self._recall: dict = {}
 
     def parts(self, vn: str, cfg: TagConfig):
-        key = (vn, cfg.template, cfg.phrase_names, cfg.phrasings, cfg.instruction_sentences, cfg.use_response)
+        key = (vn, cfg.template, cfg.phrase_names, cfg.phrasings, cfg.instruction_sentences, cfg.use_response,
+               cfg.response_top)
         if key not in self._parts:
             full = replace(cfg, lexical_weight=max(cfg.lexical_weight, 0.1), instruction_weight=min(cfg.instruction_weight, 0.5))
             self._parts[key] = similarity_parts([instruction_text(r) for r in self.records],
@@ -123,7 +126,9 @@ class Slice:
         return self._parts[key]
 
     def recall(self, cfg: TagConfig, k: int = K) -> dict[str, float]:
-        out = {}
+        if (cfg, k) in self._recall:
+            return self._recall[cfg, k]
+        out = self._recall[cfg, k] = {}
         for vn in self.vocabs:
             score, _ = combine_parts(self.parts(vn, cfg), cfg)
             out[vn] = recall_at_k(score, self.truth[vn], k)
@@ -155,6 +160,7 @@ def ablation(slices: dict[str, Slice], final: TagConfig) -> None:
     rows += [(f"old default + {n}", replace(OLD_DEFAULT, template=t, phrasings=p)) for n, (t, p) in list(PHRASINGS.items())[1:]]
     rows += [("old default + instruction sentences", replace(OLD_DEFAULT, instruction_sentences=True)),
              ("old default + z-scored calibration", replace(OLD_DEFAULT, center_scale=True)),
+             ("old default + response top-2 mean", replace(OLD_DEFAULT, response_top=2)),
              ("old default, no lexical term", replace(OLD_DEFAULT, lexical_weight=0.0)),
              ("chosen (all five slices)", final),
              ("chosen, no lexical term", replace(final, lexical_weight=0.0))]
@@ -244,7 +250,7 @@ def main() -> None:
           f"{time.strftime('%Y-%m-%d')}")
     t0, c0 = time.perf_counter(), time.process_time()
     for s in slices.values():  # embeddings for every part the grid uses
-        for cfg in {(c.template, c.phrasings, c.instruction_sentences): c for c in GRID}.values():
+        for cfg in {(c.template, c.phrasings, c.instruction_sentences, c.response_top): c for c in GRID}.values():
             for vn in vocabs:
                 s.parts(vn, cfg)
         s.parts("gpt4", PLAIN), s.parts("gpt4+claude", PLAIN)

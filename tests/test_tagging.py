@@ -85,7 +85,7 @@ def test_score_records_uses_response_sentences():
              "Some sentence about beta.": e[1], "And a neutral closing sentence.": e[2]}
     fake = CountingEmbedder(dim=3, table=table)
     vocab = Vocabulary(["alpha", "beta"])
-    cfg = TagConfig(lexical_weight=0.0, center=False)
+    cfg = TagConfig(lexical_weight=0.0, center=False, phrasings=(), instruction_weight=0.5)
     score, sim, _ = score_records(["q"], ["Some sentence about beta. And a neutral closing sentence."], vocab, fake, cfg)
     np.testing.assert_allclose(sim, [[0.0, 0.5]], atol=1e-6)  # 0.5 * cos(q, .) + 0.5 * max over sentences
     score, sim, _ = score_records(["q"], None, vocab, fake, cfg)
@@ -160,8 +160,8 @@ def test_vocabulary_from_a_tagged_dataset_and_a_taxonomy_folder(tmp_path):
 
 @pytest.mark.skipif(not (DATA / "ism_sda_k2_1000.json").exists(), reason="shared data not present")
 def test_recall_on_instruct_skillmix_slice():
-    # First 100 records. Measured 2026-11-26: plain instruction vs raw names R@5 = 0.485,
-    # default config R@5 = 0.710 (R@2 0.495, R@10 0.835). Thresholds sit below those.
+    # First 100 records. Measured 2026-12-01: plain instruction vs raw names R@5 = 0.485,
+    # default config R@5 = 0.710 (R@2 0.485, R@10 0.830). Thresholds sit below those.
     records = json.loads((DATA / "ism_sda_k2_1000.json").read_text(encoding="utf-8"))[:100]
     vocab = Vocabulary((DATA / "skills_gpt4.txt").read_text(encoding="utf-8").splitlines())
     pos = {s: i for i, s in enumerate(vocab.skills)}
@@ -322,3 +322,18 @@ def test_tag_file_in_chunks_equals_one_batch_with_z_scoring(tmp_path):
     score, sim, _ = score_records([r["instruction"] for r in recs], [r["output"] for r in recs], vocab, fake, cfg)
     direct = [[vocab.skills[j] for j in row] for row in top_indices(score, 3)]
     assert outs[0] == outs[1] == direct
+
+
+def test_response_top_n_mean_of_sentence_cosines():
+    from steps_engine.semantic.tagging import similarity_parts
+
+    e = np.eye(3)
+    s1, s2, s3 = "First sentence is about alpha.", "Second one is half alpha.", "Third has nothing at all."
+    table = {"a task requiring alpha": e[0], "q": e[2], s1: e[0], s2: e[0] + e[1], s3: e[1]}
+    fake = CountingEmbedder(dim=3, table=table)
+    cfg = TagConfig(lexical_weight=0.0, center=False, phrasings=())
+    text = f"{s1} {s2} {s3}"
+    # sentence cosines with alpha: 1, 1/sqrt(2) = 0.7071, 0 -> max 1, top-2 mean 0.8536, top-5 mean (all 3) 0.5690
+    for top, want in ((1, 1.0), (2, (1 + 2 ** -0.5) / 2), (5, (1 + 2 ** -0.5) / 3)):
+        parts = similarity_parts(["q"], [text], Vocabulary(["alpha"]), fake, replace_cfg(cfg, response_top=top))
+        assert parts.response[0, 0] == pytest.approx(want, abs=1e-6)

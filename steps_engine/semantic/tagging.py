@@ -6,7 +6,8 @@ Score of skill s for a record (all cosines between unit embeddings):
     score(s) = (sim(s) - center(s)) * scale(s) + lexical_weight * overlap(s)
 
 where sentence_j runs over the response split into sentences (max-pooling: a skill
-used in one paragraph of a long answer is still found), v(s) is the embedding of the
+used in one paragraph of a long answer is still found; with `response_top` = n > 1 the
+mean of the n highest sentence cosines instead of the max), v(s) is the embedding of the
 skill name turned into words inside a template ("a task requiring public speaking"),
 or with `phrasings` the normalised mean of the embeddings of several such phrasings;
 with `instruction_sentences` the instruction cosine is the max over the whole
@@ -58,20 +59,24 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TagConfig:
+    """Defaults chosen by leave-one-slice-out cross-validation on Instruct-SkillMix
+    (`benchmarks/bench_tagging.py`, docs/embeddings.md): the same pick on every fold."""
+
     top_k: int = 5
     min_sim: float | None = None
     use_response: bool = True
     template: str = "a task requiring {}"
     phrase_names: bool = True  # False: embed the vocabulary strings as written
-    instruction_weight: float = 0.5
+    instruction_weight: float = 0.4
     lexical_weight: float = 0.2
     center: bool = True
     center_min_records: int = 20
     dedupe_sim: float | None = None
     max_sentences: int = 48
-    phrasings: tuple[str, ...] = ()  # more templates; a skill's vector is their normalised mean
+    phrasings: tuple[str, ...] = ("{}",)  # more templates; a skill's vector is their normalised mean
     instruction_sentences: bool = False  # instruction cosine = max over whole and its sentences
-    center_scale: bool = False  # also divide the centred sims by the per-skill std (rescaled)
+    center_scale: bool = True  # also divide the centred sims by the per-skill std (rescaled)
+    response_top: int = 1  # response cosine = mean of the top n sentence cosines (1 = max)
 
     def validate(self) -> None:
         if self.top_k < 1:
@@ -90,6 +95,8 @@ class TagConfig:
             raise ValueError(f"center_min_records must be >= 1, got {self.center_min_records}")
         if self.max_sentences < 1:
             raise ValueError(f"max_sentences must be >= 1, got {self.max_sentences}")
+        if self.response_top < 1:
+            raise ValueError(f"response_top must be >= 1, got {self.response_top}")
         for t in self.phrasings:
             if not isinstance(t, str) or "{}" not in t:
                 raise ValueError(f"every phrasing must be a string containing '{{}}', got {t!r}")
@@ -165,14 +172,26 @@ class SimilarityParts:
 
 
 def _max_over_chunks(chunks: list[list[str]], vocab_vecs: np.ndarray, embedder: Embedder,
-                     batch_size: int, progress) -> np.ndarray:
-    """[n, V] max cosine over each record's chunks (-inf where a record has none)."""
+                     batch_size: int, progress, top: int = 1) -> np.ndarray:
+    """[n, V] max cosine over each record's chunks, or with `top` > 1 the mean of its `top`
+    highest (of all chunks when it has fewer); -inf where a record has none."""
     n = len(chunks)
     out = np.full((n, len(vocab_vecs)), -np.inf, dtype=np.float32)
     flat = [c for cs in chunks for c in cs]
     if flat:
-        owner = np.repeat(np.arange(n), [len(c) for c in chunks])
-        np.maximum.at(out, owner, embedder.encode(flat, batch_size=batch_size, progress=progress) @ vocab_vecs.T)
+        sims = embedder.encode(flat, batch_size=batch_size, progress=progress) @ vocab_vecs.T
+        sizes = [len(c) for c in chunks]
+        if top == 1:
+            np.maximum.at(out, np.repeat(np.arange(n), sizes), sims)
+        else:
+            start = 0
+            for i, m in enumerate(sizes):
+                if m:
+                    block = sims[start: start + m]
+                    if m > top:
+                        block = -np.partition(-block, top - 1, axis=0)[:top]
+                    out[i] = block.mean(axis=0)
+                start += m
     return out
 
 
@@ -200,7 +219,7 @@ def similarity_parts(
     resp = None
     if config.use_response and responses is not None and config.instruction_weight < 1.0:
         chunks = [split_sentences(r or "", max_sentences=config.max_sentences) for r in responses]
-        resp = _max_over_chunks(chunks, vocab_vecs, embedder, batch_size, progress)
+        resp = _max_over_chunks(chunks, vocab_vecs, embedder, batch_size, progress, config.response_top)
     lexical = _lexical_overlap(texts, vocab) if config.lexical_weight > 0 else None
     return SimilarityParts(instr, resp, lexical, vocab_vecs)
 
