@@ -207,7 +207,8 @@ def endpoint_mode(args) -> None:
     t1 = time.perf_counter()
     score, _, _ = score_records(ins, outs, vocab, emb, TagConfig(top_k=K))
     cand = top_indices(score, args.rerank_candidates)
-    reranked = LLMReranker(client, concurrency=args.concurrency, cache=cache)(ins, [[vocab.skills[j] for j in c] for c in cand])
+    reranker = LLMReranker(client, concurrency=args.concurrency, cache=cache)
+    reranked = reranker(ins, [[vocab.skills[j] for j in c] for c in cand])
     pred_rerank = [[pos[s] for s in row] + [j for j in c if vocab.skills[j] not in row] for row, c in zip(reranked, cand)]
     t2 = time.perf_counter()
     print(f"{len(records)} records from {data}, vocabulary {len(vocab)}; model {args.model}; {machine_line()}")
@@ -217,6 +218,8 @@ def endpoint_mode(args) -> None:
                            (f"LLM rerank of the embedding top {args.rerank_candidates}", pred_rerank, t2 - t1)):
         r2, r5 = (recall_at_k(score, truth, k, [p[:k] for p in pred]) for k in (2, 5))
         print(f"| {name} | {r2:.3f} | {r5:.3f} | {'' if dt is None else f'{dt:.1f}'} |")
+    failed = sum(1 for t in open_tags if not isinstance(t, list))
+    print(f"\nfailed replies: open tags {failed}, rerank {len(reranker.failures)} (kept the embedding order)")
 
 
 def main() -> None:
