@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.args import number
 
 
@@ -93,6 +93,12 @@ def _run_open(args, embedder) -> int:
                         min_count=number(args.min_count, "--min-count", int, 1),
                         rare_sim=number(args.rare_sim, "--rare-sim", float, -1.0, 1.0))
     vocab_out = Path(args.vocab_out) if args.vocab_out else Path(args.out).with_name("vocab.txt")
+    from steps_engine._atomic import refuse_input_as_output
+
+    try:
+        refuse_input_as_output(vocab_out, [args.input], what="--vocab-out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     tagger = _llm_tagger(args)
     progress = StageProgress(enabled=not args.quiet)
     t0 = time.perf_counter()
@@ -117,23 +123,25 @@ def _run_open(args, embedder) -> int:
                           "llm_failed": len(report.llm_failed), "raw_tags": len(c.mapping), "vocab": len(c.tags),
                           "synonym_merges": len(c.synonym_merges), "rare_mapped": len(c.rare_mapped),
                           "dropped": len(c.dropped)}))
-    return 0 if report.tagged or not report.records else 1
+    if report.records and not report.tagged:
+        return EXIT_NOTHING_DONE
+    return EXIT_PARTIAL if report.llm_failed else EXIT_OK
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from steps_engine.semantic.embeddings import get_embedder
-    from steps_engine.data.ingest import IngestError
+    from steps_engine.data.ingest import IngestError, check_input_file
     from steps_engine.semantic.tagging import TagConfig, load_vocabulary, tag_file
     from steps_engine.cli.progress import StageProgress
+    from steps_engine._atomic import refuse_input_as_output
 
     top_k = number(args.top_k, "--top-k", int, 1)
     min_sim = number(args.min_sim, "--min-sim", float, -1.0, 1.0)
-    if Path(args.input).is_dir():
-        raise CLIError(f"input {args.input} is a folder, expected a file")
-    if not Path(args.input).is_file():
-        raise CLIError(f"input file {args.input} does not exist")
+    try:
+        check_input_file(args.input)
+        refuse_input_as_output(args.out, [args.input, args.vocab], what="--out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     if args.open:
         return _run_open(args, get_embedder(args.model, args.cache_dir, cache=not args.no_cache))
     if not args.vocab:
@@ -168,4 +176,6 @@ def run(args) -> int:
                           "no_text": report.no_text, "bad_rows": len(report.bad_rows),
                           "llm_failed": len(report.llm_failed), "replaced": report.replaced,
                           "vocab": len(vocab)}))
-    return 0
+    if report.records and not report.tagged:
+        return EXIT_NOTHING_DONE
+    return EXIT_PARTIAL if report.llm_failed else EXIT_OK
