@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as ui
+from app_pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.taxonomy.graph import WEIGHTINGS
 from steps_engine.studio.plotting.long_tail import long_tail_figure

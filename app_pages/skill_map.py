@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _shared as ui
+from app_pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.curation.edits import Edit
 from steps_engine.studio.plotting.points import skill_points_figure

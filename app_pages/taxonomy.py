@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages import _shared as ui
+from app_pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.studio.plotting.taxonomy import KINDS, SIZE_BY, auto_depth, drill, taxonomy_figure
 
