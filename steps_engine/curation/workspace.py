@@ -8,6 +8,7 @@
                            and copies of the source's other files: what selection, synthesis
                            and `steps combos WS/current` use
     WS/combos/ WS/results/ WS/exports/
+    WS/archive/<time>/     an earlier taxonomy with its edit history, kept when a new one replaces it
 
 Every file is written atomically (tmp file, fsync, os.replace), so a crash leaves the
 previous state. Reopening the folder restores the edited tree and its undo/redo history.
@@ -54,6 +55,7 @@ class Workspace:
         self._graph_sha: str | None = None
         self._log: EditLog | None = None
         self._stamp: tuple = ()
+        self._corpus = None
 
     @classmethod
     def open(cls, root: str | Path | None = None) -> "Workspace":
@@ -107,9 +109,80 @@ class Workspace:
         """The taxonomy's input.json (where the original records are), or {}."""
         return self.read_json("taxonomy/input.json", {}) or {}
 
+    @property
+    def source(self) -> dict:
+        """Where the open taxonomy came from: {"kind": "demo" | "file" | "folder", "path"}
+        ({} for a workspace written before this was recorded)."""
+        return dict((self.read_json("workspace.json", {}) or {}).get("source") or {})
+
+    def set_source(self, kind: str, path: str | Path) -> None:
+        state = self.read_json("workspace.json", {}) or {}
+        state["source"] = {"kind": kind, "path": str(Path(path).resolve()) if kind != "demo" else str(path)}
+        self.write_json("workspace.json", state)
+        self._stamp = self._state_stamp()
+
+    @property
+    def n_edits(self) -> int:
+        """Edits in the history (applied or undone); 0 without a taxonomy."""
+        return len(self.read_jsonl("edits.jsonl")) if self.has_taxonomy else 0
+
+    def archive(self) -> Path | None:
+        """Copy the taxonomy, its edit history and the current tree to archive/<UTC time>/
+        (open archive/<time>/current as a taxonomy folder to get it back). None when empty."""
+        if not self.has_taxonomy:
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest = self.path("archive", stamp)
+        k = 1
+        while dest.exists():
+            k += 1
+            dest = self.path("archive", f"{stamp}-{k}")
+        for sub in ("taxonomy", "current", "history"):
+            for f in sorted(self.path(sub).glob("*")):
+                if f.is_file():
+                    atomic_write(dest / sub / f.name, f.read_bytes())
+        for f in ("edits.jsonl", "workspace.json"):
+            if self.path(f).exists():
+                atomic_write(dest / f, self.path(f).read_bytes())
+        return dest
+
+    # ---- cluster names ---------------------------------------------------
+    @property
+    def name_corpus(self):
+        """Words of the rows behind each skill (from input.json's file; skill names when
+        the file is gone): what keyword names are recomputed from after an edit."""
+        if self._corpus is None or self._corpus[0] != self.graph_key:
+            from steps_engine.data.rows import mapping_from_spec
+            from steps_engine.taxonomy.keyword_names import NameCorpus, corpus_from_file
+
+            spec = self.input_info()
+            skills = self.graph.skills
+            corpus = None
+            if spec.get("path") and spec.get("skills_field"):
+                try:
+                    corpus = corpus_from_file(spec["path"], mapping_from_spec(spec), skills)
+                except ValueError:
+                    corpus = None
+            self._corpus = (self.graph_key, corpus or NameCorpus.from_skill_names(skills))
+        return self._corpus[1]
+
+    def refresh_names(self, tree: EncodingTree) -> EncodingTree:
+        from steps_engine.taxonomy.naming import refresh_names
+
+        return refresh_names(tree, self.graph, self.name_corpus)
+
+    def what_if(self, edit: Edit) -> EditResult:
+        """The edit's result and entropy cost on the current tree, without applying it."""
+        from steps_engine.curation.edits import apply_edit
+
+        log = self.log
+        before = log.records[log.position - 1]["entropy_after"] if log.position else None
+        return apply_edit(log.current, self.graph, edit, before)
+
     # ---- source taxonomy -------------------------------------------------
     def set_taxonomy(self, source_dir: str | Path) -> None:
-        """Copy a taxonomy folder in as the new source; the edit history starts over."""
+        """Copy a taxonomy folder in as the new source; the edit history starts over
+        (`archive()` first to keep the old one)."""
         source_dir = Path(source_dir).resolve()
         for f in ("taxonomy.json", "graph.csv"):
             if not (source_dir / f).exists():
@@ -132,6 +205,7 @@ class Workspace:
         self._graph = None
         self._graph_sha = None
         self._log = None
+        self._corpus = None
         self._write_state(0)
         if self.has_taxonomy:
             data = (self.taxonomy_dir / "taxonomy.json").read_bytes()
@@ -196,6 +270,7 @@ class Workspace:
             position = min(int((self.read_json("workspace.json", {}) or {}).get("position", n)), n)
             self._stamp = self._state_stamp()
             self._log = EditLog(self.graph, None, records, position, self._load_tree)
+            self._log.namer = self.refresh_names
             if not (self.current_dir / "taxonomy.json").exists():  # e.g. a folder from an older layout
                 self._copy_source_files()
                 self._after_move()
@@ -259,8 +334,9 @@ class Workspace:
                 dst.unlink()
 
     def _write_state(self, position: int) -> None:
-        self.write_json(
-            "workspace.json",
-            {"format": FORMAT, "position": position, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        )
+        state = {"format": FORMAT, "position": position, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        source = (self.read_json("workspace.json", {}) or {}).get("source")
+        if source:
+            state["source"] = source
+        self.write_json("workspace.json", state)
         self._stamp = self._state_stamp()
