@@ -31,6 +31,11 @@ def cost(tree_key: str, edit_json: str, _ws) -> tuple[float, float, str]:
     return res.entropy_before, res.entropy_after, res.edit.describe(_ws.tree)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def keyword_table(tree_key: str, _ws):
+    return studio_state.keyword_name_table(_ws)
+
+
 def what_if(edit: Edit | None, key: str) -> None:
     """Show the entropy cost of `edit` before it is applied, and let the curator keep it
     in a comparison table beside other options."""
@@ -120,7 +125,7 @@ elif op == "Name by meaning":
 elif op == "Name by keywords":
     st.caption("Names from the words that distinguish each cluster's rows (c-TF-IDF) and its most central skills. "
                "Hand-written labels are kept; applied as one undoable edit.")
-    table = studio_state.keyword_name_table(ws)
+    table = keyword_table(ws.tree_key, ws)
     st.dataframe(table, hide_index=True, width="stretch", height=300)
     changed = {r.id: r.keywords for r in table.itertuples() if r.keywords != r.label}
     if st.button(f"Apply {len(changed)} keyword name(s)", key="do_keywords", disabled=not changed):

@@ -169,3 +169,41 @@ def test_drill_goes_down_into_clusters_and_up_from_the_root():
     assert drill(t, "n1", "n1") == ("n0", None)  # the centre: one level up
     assert drill(t, "lc", "n0") == ("n0", "n1")  # a skill: detail its cluster
     assert drill(t, "n0", "n0") == ("n0", None)  # already at the top
+
+
+def test_long_tail_log_ticks_are_plain_numbers():
+    # counts 96..1 over 96 ranks: ticks at 1, 2, 5, 10, 20, 50, 100, never plotly's bare minor digits
+    fig = long_tail_figure(np.arange(96, 0, -1))
+    assert list(fig.layout.xaxis.tickvals) == [1, 2, 5, 10, 20, 50, 100]
+    assert list(fig.layout.yaxis.ticktext) == ["1", "2", "5", "10", "20", "50", "100"]
+
+
+def test_points_label_the_largest_skills_name_clusters_and_zoom_to_a_search():
+    long = "a cluster name that is much longer than forty characters in all"
+    df = pd.DataFrame({"skill": list("abcd"), "x": [0.0, 1.0, 2.0, 10.0], "y": [0.0, 1.0, 0.0, 10.0],
+                       "cluster": [long, "B", long, "B"], "count": [1, 4, 9, 2]})
+    fig = skill_points_figure(df, label_top=2, highlight="b")
+    names = [tr.name for tr in fig.data]
+    assert names[:2] == [long, "B"]  # legend names in full
+    text = {s: t for tr in fig.data[:2] for s, t in zip(tr.customdata, tr.text)}
+    assert text == {"a": "", "c": "c", "b": "b", "d": ""}  # the two most frequent carry labels
+    notes = {a.text for a in fig.layout.annotations}
+    assert notes == {f"<b>{long}</b>", "<b>B</b>"}
+    # B's centroid weighted by count: x = (1*4 + 10*2) / 6 = 4
+    b = next(a for a in fig.layout.annotations if a.text == "<b>B</b>")
+    assert b.x == pytest.approx(4.0)
+    # zoom: span = max(ptp x, ptp y) * 0.18 = 10 * 0.18 = 1.8 around b = (1, 1)
+    assert list(fig.layout.xaxis.range) == pytest.approx([-0.8, 2.8]) and fig.data[-1].customdata[0] == "b"
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0  # under the map, clear of the toolbar
+
+
+def test_meaning_agreement_counts_neighbours_in_the_same_cluster():
+    from steps_engine.studio.mapview import meaning_agreement, nearest_by_meaning
+
+    t = two_cluster_tree()  # C1 {a,b,c}, C2 {d,e,f}
+    nb = {"a": ["b", "d"], "b": ["a", "c"], "d": ["e", "a"], "e": ["d"], "zz": ["a"]}
+    r = meaning_agreement(nb, t)
+    # a: 1/2, b: 2/2, d: 1/2, e: 1/1 -> mean 0.75; chance = 2 * 3*2 / (6*5) = 0.4; zz is not in the tree
+    assert r["agreement"] == pytest.approx(0.75) and r["chance"] == pytest.approx(0.4) and r["skills"] == 4
+    vec = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    assert nearest_by_meaning(vec, ["p", "q", "r"], k=1) == {"p": ["q"], "q": ["p"], "r": ["q"]}

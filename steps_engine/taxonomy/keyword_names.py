@@ -45,7 +45,8 @@ STOP_WORDS = frozenset(
     what when where which while who whom why will with would you your yours yourself yourselves one two three
     get got make made use used using want need like give write tell please help explain show list way ways
     thing things something anything every may might must shall let lets many much well also etc via per
-    into onto within without would could should you'd i'm it's don't can't what's that's there's""".split()
+    into onto within without would could should you'd i'm it's don't can't what's that's there's
+    roughly short asking ask asks old quick simple sure good best new really just""".split()
 )
 
 

@@ -87,6 +87,10 @@ def name_by_keywords(tree: EncodingTree, graph, corpus, only: set[int] | None = 
     lab = list(tree.labels)
     rec = name_records(tree)
     ch = tree.children()
+    root = rec.get(tree.ids[0])
+    if only is None and (root is None or root.get("by") != "hand"):
+        lab[0] = "All skills"
+        rec[tree.ids[0]] = {"by": "keywords", "label": lab[0], "members": sig[0]}
     for i, kn in names.items():
         if only is not None and i not in only:
             continue

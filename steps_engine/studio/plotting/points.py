@@ -108,6 +108,6 @@ def skill_points_figure(
         legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0),
         uirevision=str(highlight),
     )
-    fig.update_xaxes(showticklabels=False, title=None, range=xr)
-    fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x", range=yr)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, range=xr)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor="x", range=yr)
     return fig
