@@ -537,3 +537,22 @@ def test_taxonomy_page_reads_the_rows_of_a_cluster_and_draws_an_outline(ws_dir):
     no_errors(at)
     skill = at.selectbox(key="rows_skill").value
     assert all(skill in s for s in at.dataframe[-1].value["skills here"])
+
+
+def test_curate_names_clusters_through_an_llm_endpoint_as_one_edit(ws_dir, monkeypatch, tmp_path):
+    from fake_openai_server import FakeOpenAI
+
+    monkeypatch.setenv("STEPS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeOpenAI(default="name") as srv:
+        at = open_page("curate")
+        at.button_group(key="curate_op").set_value("Name by LLM").run()
+        at.text_input(key="llm_model").set_value("fake-model")
+        at.text_input(key="llm_base_url").set_value(srv.base_url)
+        at.text_input(key="llm_key").set_value("sk-typed").run()
+        at.button(key="do_llm_names").click().run()
+        no_errors(at)
+    ws = Workspace(ws_dir)
+    assert ws.log.position == 1 and ws.log.records[0]["args"]["by"] == "llm"
+    top = ws.tree.children()[0][0]
+    assert ws.tree.labels[top].startswith("Topic ")
+    assert "sk-typed" not in "".join(p.read_text(errors="replace") for p in ws_dir.rglob("*.json*"))

@@ -247,7 +247,8 @@ def taxonomy_figure(
         height=height,
         uniformtext=dict(minsize=9, mode="hide"),
         showlegend=legend,
-        legend=dict(title=dict(text=html.escape(title)), itemclick=False, itemdoubleclick=False, x=1.0, xanchor="left"),
+        legend=dict(title=dict(text=html.escape(title)), itemclick=False, itemdoubleclick=False, x=1.0, xanchor="left",
+                    y=0.92, yanchor="top"),  # below the toolbar
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return fig
