@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 
-SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "batch", "export", "tag", "demo"]
+SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "batch", "export", "tag", "demo", "name"]
 
 EXAMPLES = {
     "taxonomy": """examples:
@@ -39,6 +39,9 @@ EXAMPLES = {
     "tag": """examples:
   steps tag untagged.jsonl --vocab skills.txt --top-k 5 --out tagged.jsonl
   steps tag untagged.jsonl --vocab runs/tax --out tagged.jsonl --json""",
+    "name": """examples:
+  steps name runs/tax                                   # keyword names (c-TF-IDF over the rows' texts)
+  OPENAI_API_KEY=... steps name runs/tax --model gpt-4o-mini""",
     "demo": """examples:
   steps demo --out runs/demo
   STEPS_TAXONOMY=runs/demo streamlit run app.py""",
