@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "export", "tag", "demo"]
+SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "check", "export", "tag", "demo"]
 
 
 class CLIError(Exception):

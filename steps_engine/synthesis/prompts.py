@@ -60,13 +60,13 @@ def template_hash(template: str) -> str:
     return hashlib.sha256(template.encode("utf-8")).hexdigest()
 
 
-def validate_template(template: str) -> None:
-    """Raise ValueError if `template` is not a string or uses an unknown placeholder."""
+def validate_template(template: str, allowed: Sequence[str] = FIELDS) -> None:
+    """Raise ValueError if `template` is not a string or uses a placeholder not in `allowed`."""
     if not isinstance(template, str) or not template.strip():
         raise ValueError("template must be a non-empty string")
-    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(FIELDS))
+    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(allowed))
     if unknown:
-        raise ValueError(f"template has unknown placeholder(s) {unknown}; allowed: {list(FIELDS)}")
+        raise ValueError(f"template has unknown placeholder(s) {unknown}; allowed: {list(allowed)}")
 
 
 def load_template(path: str | Path | None) -> str:
@@ -81,8 +81,8 @@ def load_template(path: str | Path | None) -> str:
     return text
 
 
-def render_template(template: str, fields: Mapping[str, object]) -> str:
-    validate_template(template)
+def render_template(template: str, fields: Mapping[str, object], allowed: Sequence[str] = FIELDS) -> str:
+    validate_template(template, allowed)
     missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(fields))
     if missing:
         raise ValueError(f"fields missing for placeholders {missing}")

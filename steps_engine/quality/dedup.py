@@ -1,0 +1,141 @@
+"""Near-duplicate detection: MinHash signatures, LSH banding, exact Jaccard verification.
+
+A document is the set S of its word `shingle`-grams (default 3 words, after `text.words`
+normalisation). Two documents are near-duplicates when their Jaccard similarity
+|A ∩ B| / |A ∪ B| is at least `threshold` (default 0.5).
+
+MinHash (Broder 1997): for each of `num_perm` hash functions h_i, sig_i(S) = min_{x in S} h_i(x);
+P[sig_i(A) = sig_i(B)] = J(A, B). Here h_i(x) = splitmix64(x XOR seed_i), seeds fixed.
+LSH: the signature is cut into `bands` bands of r = num_perm / bands rows; two documents
+become candidates when any band is identical, which happens with probability
+1 - (1 - J^r)^bands (128 permutations, 32 bands of 4 rows: 0.9996 at J = 0.5, 0.9999+ above,
+0.23 at J = 0.3). Every candidate pair is then verified with the exact Jaccard of the two
+shingle sets, so the signatures decide only which pairs are compared, never the verdict.
+
+`near_duplicates(texts)` walks the documents in order: a document is a duplicate of the first
+earlier *kept* document whose Jaccard with it reaches the threshold; otherwise it is kept. So
+the first of every cluster is kept and duplicates never chain through removed documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from steps_engine.quality.text import shingle_set
+
+__all__ = ["DedupConfig", "minhash_signatures", "lsh_candidates", "jaccard", "near_duplicates"]
+
+_MAX = np.iinfo(np.uint64).max
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    threshold: float = 0.5
+    shingle: int = 3
+    num_perm: int = 128
+    bands: int = 32
+
+    def __post_init__(self):
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"dedup threshold must be in (0, 1], got {self.threshold}")
+        if self.shingle < 1:
+            raise ValueError(f"shingle size must be >= 1, got {self.shingle}")
+        if self.bands < 1 or self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _perm_seeds(num_perm: int) -> np.ndarray:
+    return _splitmix64(np.arange(1, num_perm + 1, dtype=np.uint64) * np.uint64(0x2545F4914F6CDD1D))
+
+
+def minhash_signatures(sets: list[np.ndarray], num_perm: int = 128, chunk: int = 8192) -> np.ndarray:
+    """(len(sets), num_perm) uint64 signatures; an empty set gets all-max (matches nothing)."""
+    seeds = _perm_seeds(num_perm)
+    sig = np.full((len(sets), num_perm), _MAX, dtype=np.uint64)
+    i = 0
+    while i < len(sets):  # groups of documents with about `chunk` shingles in total
+        j, total = i, 0
+        while j < len(sets) and (total == 0 or total + len(sets[j]) <= chunk):
+            total += len(sets[j])
+            j += 1
+        group = [s for s in sets[i:j]]
+        sizes = np.array([len(s) for s in group])
+        if total:
+            values = _splitmix64(np.concatenate(group)[:, None] ^ seeds[None, :])
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            nonempty = sizes > 0
+            sig[i:j][nonempty] = np.minimum.reduceat(values, starts[nonempty], axis=0)
+        i = j
+    return sig
+
+
+def lsh_candidates(sig: np.ndarray, bands: int) -> list[set[int]]:
+    """For every document, the earlier documents sharing at least one band with it."""
+    n, p = sig.shape
+    r = p // bands
+    earlier: list[set[int]] = [set() for _ in range(n)]
+    live = np.flatnonzero(sig[:, 0] != _MAX)
+    for b in range(bands):
+        block = np.ascontiguousarray(sig[live, b * r : (b + 1) * r])
+        keys = block.view(np.dtype((np.void, block.dtype.itemsize * r))).ravel()
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        shared = counts[inverse] > 1
+        if not shared.any():
+            continue
+        docs = live[shared]
+        groups = inverse[shared]
+        order = np.lexsort((docs, groups))
+        docs, groups = docs[order], groups[order]
+        cuts = np.flatnonzero(np.diff(groups)) + 1
+        for members in np.split(docs, cuts):
+            ms = members.tolist()
+            for pos in range(1, len(ms)):
+                earlier[ms[pos]].update(ms[:pos])
+    return earlier
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two sorted distinct arrays."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
+
+
+def near_duplicates(texts: list[str], config: DedupConfig = DedupConfig()) -> list[tuple[int, float] | None]:
+    """Per document: None (kept) or (index of the earlier kept document, Jaccard)."""
+    sets = [shingle_set(t, config.shingle) for t in texts]
+    exact: dict[bytes, int] = {}
+    out: list[tuple[int, float] | None] = [None] * len(texts)
+    for i, s in enumerate(sets):  # identical shingle sets first (cheap, and keeps LSH buckets small)
+        if len(s):
+            first = exact.setdefault(s.tobytes(), i)
+            if first != i:
+                out[i] = (first, 1.0)
+    unique = [i for i in range(len(sets)) if out[i] is None]
+    sig = minhash_signatures([sets[i] for i in unique], config.num_perm)
+    cands = lsh_candidates(sig, config.bands)
+    for pos, i in enumerate(unique):
+        for c in sorted(cands[pos]):
+            j = unique[c]
+            if out[j] is not None:
+                continue  # compare with kept documents only
+            sim = jaccard(sets[i], sets[j])
+            if sim >= config.threshold:
+                out[i] = (j, sim)
+                break
+    for i, s in enumerate(sets):  # an exact copy of a removed document points where that one points
+        if out[i] is not None and out[i][1] == 1.0 and out[out[i][0]] is not None:
+            j = out[out[i][0]][0]
+            out[i] = (j, jaccard(s, sets[j]))
+    return out
