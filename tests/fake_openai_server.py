@@ -17,7 +17,8 @@ verdict ("judge_json"); "judge_fenced", "judge_prose", "judge_broken" (truncated
 "judge_garbage" (no score) are the other forms. The fake judge calls a skill exercised when a
 word of its name (4+ letters) appears in the conversation, scores 9 minus 3 per missing skill,
 and 2 when the conversation contains LOWSCORE. `reject_response_format = True` answers 400 to
-requests carrying `response_format`. After the script runs out, `markers` (substring of the
+requests carrying `response_format`. The agent pre-filter's prompt answered "ok" (or
+"agent_yes") says agentic, "agent_no" says not. After the script runs out, `markers` (substring of the
 prompt -> behaviour) then `default` decide. `bodies` keeps every request body.
 Run standalone: `python tests/fake_openai_server.py` prints the base URL and serves.
 """
@@ -110,6 +111,10 @@ class FakeOpenAI:
             self.bodies.append(req)
         if self.reject_response_format and "response_format" in req:
             return self._send(h, 400, {"error": {"message": "response_format json_schema is not supported"}})
+        if AGENT_MARKER in prompt and behaviour in ("ok", "agent_yes", "agent_no"):
+            agentic = behaviour != "agent_no"
+            answer = json.dumps({"agentic": agentic, "reason": "fake filter: " + ("yes" if agentic else "no")})
+            return self._send(h, 200, self._body(answer, model, prompt))
         if JUDGE_MARKER in prompt and (behaviour == "ok" or behaviour.startswith("judge_")):
             behaviour = "judge_json" if behaviour == "ok" else behaviour
             return self._send(h, 200, self._body(judge_answer(prompt, behaviour), model, prompt))
@@ -181,6 +186,7 @@ class FakeOpenAI:
 # Realistic samples and a rule-based judge
 
 JUDGE_MARKER = "You grade synthetic training conversations"
+AGENT_MARKER = "ONE goal-oriented agent workflow"
 _EXAMPLE = re.compile(r"^Example \d+ - skill: (.+)$", re.M)
 _SKILL_LINE = re.compile(r"^- (.+)$", re.M)
 _OPENERS = ["I'm stuck on something for work.", "Quick question before my meeting tomorrow.",
