@@ -109,6 +109,8 @@ class FakeOpenAI:
         with self._lock:
             self.log.append({"behaviour": behaviour, "model": model, "authorization": auth})
             self.bodies.append(req)
+        if self.delay:
+            self._stop.wait(self.delay)
         if self.reject_response_format and "response_format" in req:
             return self._send(h, 400, {"error": {"message": "response_format json_schema is not supported"}})
         if AGENT_MARKER in prompt and behaviour in ("ok", "agent_yes", "agent_no"):
@@ -118,8 +120,6 @@ class FakeOpenAI:
         if JUDGE_MARKER in prompt and (behaviour == "ok" or behaviour.startswith("judge_")):
             behaviour = "judge_json" if behaviour == "ok" else behaviour
             return self._send(h, 200, self._body(judge_answer(prompt, behaviour), model, prompt))
-        if self.delay:
-            self._stop.wait(self.delay)
         if behaviour == "429":
             return self._send(h, 429, {"error": {"message": "rate limited", "type": "rate_limit"}},
                               {"Retry-After": self.retry_after})

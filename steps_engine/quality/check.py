@@ -366,7 +366,7 @@ async def check_async(
         for r in writer.records:  # the counts describe the whole checked file
             tally.add(r)
         report.skipped = len(done)
-        to_judge = []
+        to_judge, settled = [], []
         for rec, (reasons, quality) in zip(records, found):
             if rec["id"] in done:
                 continue
@@ -377,8 +377,10 @@ async def check_async(
             else:
                 to_judge.append((rec, reasons, quality))
                 continue
-            writer.append(outrec)
+            settled.append(outrec)
             tally.add(outrec)
+        for start in range(0, len(settled), 1000):  # verdicts without the judge: one fsync per 1,000
+            writer.append_many(settled[start : start + 1000])
         if progress is not None:
             progress({"done": report.ok + report.rejected + report.passed_through, "total": report.total,
                       "stage": "checks", "judged": 0})

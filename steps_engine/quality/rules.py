@@ -52,11 +52,11 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _META = re.compile(
-    r"(?:^|\n)\s*\**skill\s*\d+\s*\**\s*[:\-]|\bas an ai\b|\bas a language model\b|"
+    r"^[ \t*]*skill[ \t]*\d+[ \t*]*[:\-]|\bas an ai\b|\bas a language model\b|"
     r"\bthis (?:conversation|dialogue|exchange) (?:demonstrates|showcases|combines|uses|illustrates)\b|"
     r"\b(?:the|all) (?:listed|required|given|above) skills\b|\bexample\s*\d+\s*-\s*skill\b|"
     r"\bhere is (?:a|the) (?:new )?(?:conversation|training example)\b",
-    re.IGNORECASE,
+    re.IGNORECASE | re.MULTILINE,
 )
 _BAD_END_CHARS = ",:;(-[{/"
 _BAD_END_WORDS = {"and", "or", "but", "the", "a", "an", "to", "of", "with", "for", "which", "that", "because", "is", "are"}
@@ -76,7 +76,7 @@ def _truncated(record: dict, messages: list[dict]) -> str | None:
     if text and text[-1] in _BAD_END_CHARS:
         return f"last assistant turn ends with {text[-1]!r}"
     if text and text[-1].isalpha():
-        m = _LAST_WORD.search(text)
+        m = _LAST_WORD.search(text[-40:])
         if m and m.group(1).lower() in _BAD_END_WORDS:
             return f"last assistant turn ends with the word {m.group(1)!r}"
     return None

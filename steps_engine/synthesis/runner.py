@@ -325,6 +325,16 @@ class ResultsFile:
         os.fsync(self.fd)
         self.records.append(record)
 
+    def append_many(self, records: list[dict]) -> None:
+        """Append several records with one write sequence and one fsync."""
+        if not records:
+            return
+        view = memoryview("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+        while view:
+            view = view[os.write(self.fd, view) :]
+        os.fsync(self.fd)
+        self.records.extend(records)
+
     def rewrite(self, keep: list[dict]) -> None:
         """Atomically replace the content with `keep`, keeping the lock."""
         with atomic_open(self.path, "wb") as fh:
