@@ -44,7 +44,7 @@ def quality_summary(records: list[dict], exported_ids: set) -> dict | None:
                 judged += 1
                 scores[f"{verdict['score']:g}"] += 1
             continue
-        for code in r.get("reasons") or [r.get("reason") or str(r.get("status"))]:
+        for code in r.get("reasons") or [f"synthesis_{r.get('status')}"]:
             (review if str(code).startswith("review") else auto)[str(code)] += 1
     return {"dropped": dict(auto), "review": dict(review), "scores": dict(scores), "judged": judged,
             "dropped_records": sum(1 for r in records if r["id"] not in exported_ids)}
