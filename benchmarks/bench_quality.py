@@ -132,13 +132,14 @@ def plant(records: list[dict], rng: random.Random, prompts: list[tuple[int, str]
     return recs, truth, untouched
 
 
-def measure(name: str, recs: list[dict], truth: dict, untouched: set, tmp: Path, taxonomy_dir, cfg: CheckConfig):
+def measure(name: str, recs: list[dict], truth: dict, untouched: set, tmp: Path, taxonomy_dir, cfg: CheckConfig,
+            embedder=None):
     res = tmp / f"{name}.jsonl"
     res.write_text("".join(json.dumps(r) + "\n" for r in recs))
     out = tmp / f"{name}.checked.jsonl"
     out.unlink(missing_ok=True)
     w0, c0 = time.perf_counter(), time.process_time()
-    rep = check(res, out, config=cfg, taxonomy_dir=taxonomy_dir)
+    rep = check(res, out, config=cfg, taxonomy_dir=taxonomy_dir, embedder=embedder)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     got = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     hit = Counter()
@@ -181,6 +182,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=12, help="generations per demo combination (96 combinations)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--judge", type=int, default=200, help="samples for the judge-overhead runs")
+    ap.add_argument("--embed", action="store_true", help="also embedding dedup (cosine 0.95, bundled model, cold cache)")
     args = ap.parse_args()
     from steps_engine.quality.seedcopy import load_seed_examples
 
@@ -202,7 +204,16 @@ def main() -> None:
             print(f"seed {seed}: {len(synth)} synthetic samples generated through the loopback server in {gen:.1f} s",
                   flush=True)
             rows.append(measure(f"synthetic-s{seed}", *plant(synth, rng, prompts, seed_texts), tmp, tax_dir, cfg))
-            rows.append(measure(f"real-ism-s{seed}", *plant(real, rng, prompts, None), tmp, None, cfg))
+            planted_real = plant(real, rng, prompts, None)
+            rows.append(measure(f"real-ism-s{seed}", *planted_real, tmp, None, cfg))
+            if args.embed and seed == args.seeds[0]:
+                from dataclasses import replace
+
+                from steps_engine.semantic.embeddings import get_embedder
+
+                emb = get_embedder(cache_dir=tmp / "emb")  # empty cache: the embedding cost is in the time
+                rows.append(measure(f"real-ism-s{seed} + embedding 0.95", *planted_real, tmp, None,
+                                    replace(cfg, embed_threshold=0.95), embedder=emb))
         kinds = sorted({k for r in rows for k in r["total"]})
         print("\n| set | samples | " + " | ".join(kinds) + " | dedup precision | false positives on untouched | "
               "check() wall / CPU s | per 1,000 wall / CPU s |")

@@ -91,8 +91,8 @@ def test_one_word_apart_pairs_are_caught_and_the_first_is_kept():
     texts.append(texts[30])  # index 31: an exact copy of a removed one points at the kept 4
     out = near_duplicates(texts)
     # one changed word touches 3 of 58 trigrams: J = 55 / 61 = 0.9016
-    assert out[30] == (4, pytest.approx(55 / 61))
-    assert out[31] == (4, pytest.approx(55 / 61))
+    assert out[30] == (4, pytest.approx(55 / 61), "minhash")
+    assert out[31] == (4, pytest.approx(55 / 61), "minhash")
     assert all(o is None for i, o in enumerate(out) if i not in (30, 31))
 
 
@@ -116,6 +116,32 @@ def test_near_duplicates_match_brute_force_greedy():
                 kept.append(i)
         # LSH misses a pair with J >= 0.7 with probability (1 - 0.7**4)**32 < 1e-5
         assert [None if o is None else o[0] for o in near_duplicates(texts, cfg)] == expected
+
+
+def test_embedding_cosine_catches_paraphrases_minhash_misses():
+    from _embedding_fakes import CountingEmbedder
+
+    a = "Could you plan a cheap weekly menu for two people who do not eat meat?"
+    b = "Please design an inexpensive vegetarian meal plan covering seven days for a couple."
+    c = "What is the boiling point of water at the top of a high mountain?"
+    v = np.array([1.0, 0.0, 0.0, 0.0])
+    emb = CountingEmbedder(dim=4, table={a: v, b: np.array([0.98, 0.199, 0.0, 0.0]), c: np.array([0.0, 1.0, 0.0, 0.0])})
+    vectors = emb.encode([a, b, c])
+    # cos(a, b) = 0.98 / |(0.98, 0.199)| = 0.98 / 1.0000 = 0.98; cos(a, c) = cos(b, c) <= 0.2
+    assert near_duplicates([a, b, c]) == [None, None, None]  # they share no word trigram
+    out = near_duplicates([a, b, c], vectors=vectors, embed_threshold=0.95)
+    assert out[0] is None and out[2] is None
+    assert out[1][0] == 0 and out[1][2] == "embedding" and out[1][1] == pytest.approx(0.98, abs=1e-3)
+    # the same through the check: the embedder sees each record's whole conversation text
+    from steps_engine.quality import automatic_checks
+    from steps_engine.quality.text import conversation_text
+
+    recs = [record(i, t, "Sure: " + prose(random.Random(i), 30)) for i, t in enumerate([a, b, c])]
+    table = {conversation_text(r["messages"]): emb.table[t] for r, t in zip(recs, [a, b, c])}
+    found = automatic_checks(recs, CheckConfig(embed_threshold=0.95, rules=None),
+                             embedder=CountingEmbedder(dim=4, table=table))
+    assert [code for code, _ in found[1][0]] == ["near_duplicate"]
+    assert found[1][1]["near_duplicate"]["method"] == "embedding" and found[1][1]["near_duplicate"]["of"] == "s0000"
 
 
 # ---------------------------------------------------------------------------------------

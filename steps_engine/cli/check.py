@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--taxonomy", default=None, metavar="DIR", help="taxonomy folder of the run: seed texts for the copy check")
     p.add_argument("--dedup-threshold", type=float, default=0.5, help="Jaccard of word 3-shingles for a near-duplicate (default 0.5)")
     p.add_argument("--no-dedup", action="store_true")
+    p.add_argument("--embed-dedup", nargs="?", type=float, const=0.95, default=None, metavar="COSINE",
+                   help="also flag samples whose embedding cosine with a kept one reaches COSINE (default 0.95)")
+    p.add_argument("--embed-model", default=None, help="sentence-transformers model for --embed-dedup (default: bundled)")
     p.add_argument("--seed-threshold", type=float, default=0.6,
                    help="overlap coefficient with a seed for a copy (default 0.6)")
     p.add_argument("--no-seed-check", action="store_true")
@@ -58,6 +61,7 @@ def run(args) -> int:
     try:
         config = CheckConfig(
             dedup=None if args.no_dedup else DedupConfig(threshold=args.dedup_threshold),
+            embed_threshold=args.embed_dedup, embed_model=args.embed_model,
             seed_threshold=None if args.no_seed_check else args.seed_threshold,
             rules=RuleConfig(min_chars=args.min_chars, max_chars=args.max_chars, disabled=tuple(args.disable_rule)),
             decontaminate=tuple(args.decontaminate), decontaminate_field=args.decontaminate_field, ngram=args.ngram,

@@ -8,11 +8,14 @@
    records never changes an earlier verdict).
 2. Records that pass go to the LLM judge when `config.judge_model` is set (bounded
    concurrency, retries and the on-disk response cache of `steps_engine.llm`).
-3. Each record is appended to `out` with one write + fsync as soon as its verdict is known,
-   through the synthesis runner's `ResultsFile` (exclusive lock, torn last line cut off), and
-   ids already in `out` are skipped: a run killed at any moment and started again judges
-   nothing twice (a verdict already received but not yet written is a cache hit) and loses
-   nothing. `out` remembers the settings' fingerprint; resuming with other settings is refused.
+3. Each record is appended to `out` with one write as soon as its verdict is known, through
+   the synthesis runner's `ResultsFile` (exclusive lock, torn last line cut off); fsync is
+   grouped (records without a judge: once per 1,000; judged ones: at most once a second, and at
+   the end), and the judge's answer is in the response cache before its line is written. Ids
+   already in `out` are skipped: a run killed at any moment and started again judges nothing
+   twice (a verdict received but not yet written is a cache hit) and loses nothing (a power cut
+   loses at most the last second of lines, which come back from the cache). `out` remembers the
+   settings' fingerprint; resuming with other settings is refused.
 
 Every output record is the input record plus `status` (`ok` / `rejected`; synthesis
 `failed` / `rejected` records pass through unchanged), `reason` (the first reason code or
@@ -56,6 +59,8 @@ JUDGE_ERRORS = ("judge_error", "judge_unparsed")
 @dataclass(frozen=True)
 class CheckConfig:
     dedup: DedupConfig | None = DedupConfig()
+    embed_threshold: float | None = None  # also a duplicate at this embedding cosine (e.g. 0.95)
+    embed_model: str | None = None  # sentence-transformers name or folder; None = the bundled model
     seed_threshold: float | None = 0.6  # None: no seed-copy check
     rules: RuleConfig | None = RuleConfig()
     decontaminate: tuple[str, ...] = ()
@@ -71,6 +76,10 @@ class CheckConfig:
     def __post_init__(self):
         if self.seed_threshold is not None and not 0 < self.seed_threshold <= 1:
             raise ValueError(f"seed threshold must be in (0, 1], got {self.seed_threshold}")
+        if self.embed_threshold is not None and not 0 < self.embed_threshold <= 1:
+            raise ValueError(f"embedding threshold must be in (0, 1], got {self.embed_threshold}")
+        if self.embed_threshold is not None and self.dedup is None:
+            raise ValueError("embedding dedup needs dedup on (drop --no-dedup)")
         if self.ngram < 1:
             raise ValueError(f"n-gram size must be >= 1, got {self.ngram}")
         if self.min_score is not None and not 0 <= self.min_score <= 10:
@@ -130,9 +139,10 @@ def _usable(rec: dict) -> bool:
 
 
 def automatic_checks(records: list[dict], config: CheckConfig, *, seed_examples: dict | None = None,
-                     benchmarks: BenchmarkIndex | None = None) -> list[tuple[list[tuple[str, str]], dict]]:
+                     benchmarks: BenchmarkIndex | None = None, embedder=None) -> list[tuple[list[tuple[str, str]], dict]]:
     """Per record: ([(reason code, detail)], quality findings). Only usable (`ok`) records are
-    checked; the others get ([], {})."""
+    checked; the others get ([], {}). `embedder` (an `Embedder`) is used when
+    `config.embed_threshold` is set."""
     out: list[tuple[list, dict]] = [([], {}) for _ in records]
     idx = [i for i, r in enumerate(records) if _usable(r)]
     texts = [conversation_text(records[i]["messages"]) for i in idx]
@@ -164,14 +174,22 @@ def automatic_checks(records: list[dict], config: CheckConfig, *, seed_examples:
                     reasons.append(("copies_seed", f"instruction overlaps seed {seeds[best].get('source_id')!r} "
                                                    f"({seeds[best].get('skill')}) at {sim:.2f}"))
     if config.dedup is not None:
-        for pos, dup in enumerate(near_duplicates(texts, config.dedup)):
+        vectors = None
+        if config.embed_threshold is not None and texts:
+            if embedder is None:
+                raise ValueError("embedding dedup needs an embedder")
+            vectors = embedder.encode(texts)
+        dups = near_duplicates(texts, config.dedup, vectors=vectors, embed_threshold=config.embed_threshold)
+        for pos, dup in enumerate(dups):
             i = idx[pos]
             if dup is None:
                 out[i][1]["near_duplicate"] = None
                 continue
-            kept = records[idx[dup[0]]]["id"]
-            out[i][1]["near_duplicate"] = {"of": kept, "jaccard": round(dup[1], 4)}
-            out[i][0].append(("near_duplicate", f"of {kept} (Jaccard {dup[1]:.2f})"))
+            j, sim, method = dup
+            kept = records[idx[j]]["id"]
+            measure = "jaccard" if method == "minhash" else "cosine"
+            out[i][1]["near_duplicate"] = {"of": kept, measure: round(sim, 4), "method": method}
+            out[i][0].append(("near_duplicate", f"of {kept} ({measure} {sim:.2f})"))
     return out
 
 
@@ -222,6 +240,7 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
     queue = iter(items)
     rng = random.Random(seed)
     base_params = dict(config.judge_params)
+    synced = {"at": time.monotonic(), "pending": 0}
     schema = {"on": config.json_schema}
 
     async def ask(messages: list[dict]):
@@ -250,7 +269,7 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
                 if isinstance(v, int):
                     report.usage[k] += v
             if cache is not None:
-                cache.put(key, completion)
+                await asyncio.to_thread(cache.put, key, completion)  # its fsyncs do not stall other requests
             return completion
 
     async def worker() -> None:
@@ -276,7 +295,11 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
                                                require_all_skills=config.require_all_skills)
                     report.judged += 1
             out = _finish(rec, reasons, quality, fingerprint)
-            writer.append(out)
+            writer.append(out, sync=False)  # group commit: one fsync per second at most
+            synced["pending"] += 1
+            if time.monotonic() - synced["at"] >= 1.0:
+                await asyncio.to_thread(writer.sync)
+                synced["at"], synced["pending"] = time.monotonic(), 0
             tally.add(out)
             if progress is not None:
                 progress({"done": report.ok + report.rejected + report.passed_through, "total": total,
@@ -288,6 +311,8 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
     finally:
         for w in workers:
             w.cancel()
+        if synced["pending"]:
+            writer.sync()
 
 
 async def check_async(
@@ -309,6 +334,7 @@ async def check_async(
     retry_judge_errors: bool = False,
     seed: int = 0,
     progress: Callable[[dict], None] | None = None,
+    embedder=None,
 ) -> CheckReport:
     """See `check`."""
     t0 = time.perf_counter()
@@ -348,7 +374,11 @@ async def check_async(
             report.problems.append("no --taxonomy folder: seed texts unknown, copies of seeds not checked")
 
     t1 = time.perf_counter()
-    found = automatic_checks(records, config, seed_examples=seed_examples, benchmarks=benchmarks)
+    if config.embed_threshold is not None and embedder is None:
+        from steps_engine.semantic.embeddings import get_embedder
+
+        embedder = get_embedder(config.embed_model)
+    found = automatic_checks(records, config, seed_examples=seed_examples, benchmarks=benchmarks, embedder=embedder)
     report.seconds_checks = time.perf_counter() - t1
 
     tally = _Tally(report)
@@ -416,6 +446,7 @@ def check(results, out, **kwargs) -> CheckReport:
     $OPENAI_BASE_URL), client (any `ChatClient`), concurrency, timeout, max_retries, backoff,
     max_backoff, cache_dir (default `<out>.cache`), use_cache, retry_judge_errors (judge
     again the records whose judge request failed or could not be parsed), seed,
-    progress (callable taking a dict with done / total / stage).
+    progress (callable taking a dict with done / total / stage), embedder (an `Embedder` for
+    embedding dedup; default: `semantic.embeddings.get_embedder(config.embed_model)`).
     """
     return asyncio.run(check_async(results, out, **kwargs))

@@ -15,6 +15,12 @@ shingle sets, so the signatures decide only which pairs are compared, never the 
 `near_duplicates(texts)` walks the documents in order: a document is a duplicate of the first
 earlier *kept* document whose Jaccard with it reaches the threshold; otherwise it is kept. So
 the first of every cluster is kept and duplicates never chain through removed documents.
+
+Optionally (`vectors`, `embed_threshold`), unit-length embeddings add a second test: an
+earlier kept document whose cosine similarity reaches `embed_threshold` (e.g. 0.95 with the
+bundled all-MiniLM-L6-v2) also makes a duplicate (paraphrases that share few shingles). The
+cosines are computed block by block against earlier documents only (O(n^2 d) flops, bounded
+memory); `embedding_candidates` gives them.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 
 from steps_engine.quality.text import shingle_set
 
-__all__ = ["DedupConfig", "minhash_signatures", "lsh_candidates", "jaccard", "near_duplicates"]
+__all__ = ["DedupConfig", "embedding_candidates", "minhash_signatures", "lsh_candidates", "jaccard", "near_duplicates"]
 
 _MAX = np.iinfo(np.uint64).max
 
@@ -112,8 +118,24 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
-def near_duplicates(texts: list[str], config: DedupConfig = DedupConfig()) -> list[tuple[int, float] | None]:
-    """Per document: None (kept) or (index of the earlier kept document, Jaccard)."""
+def embedding_candidates(vectors: np.ndarray, threshold: float, block: int = 512) -> list[dict[int, float]]:
+    """For every row, the earlier rows with cosine >= threshold ({index: cosine})."""
+    v = np.asarray(vectors, dtype=np.float32)
+    out: list[dict[int, float]] = [dict() for _ in range(len(v))]
+    for start in range(0, len(v), block):
+        stop = min(start + block, len(v))
+        sims = v[start:stop] @ v[:stop].T  # rows start..stop-1 against rows 0..stop-1
+        rows, cols = np.nonzero(sims >= threshold)
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            if c < start + r:
+                out[start + r][c] = float(sims[r, c])
+    return out
+
+
+def near_duplicates(texts: list[str], config: DedupConfig = DedupConfig(), *, vectors: np.ndarray | None = None,
+                    embed_threshold: float | None = None) -> list[tuple[int, float, str] | None]:
+    """Per document: None (kept) or (index of the earlier kept document, similarity, method),
+    method "minhash" (similarity = exact Jaccard) or "embedding" (cosine)."""
     sets = [shingle_set(t, config.shingle) for t in texts]
     exact: dict[bytes, int] = {}
     out: list[tuple[int, float] | None] = [None] * len(texts)
@@ -121,10 +143,16 @@ def near_duplicates(texts: list[str], config: DedupConfig = DedupConfig()) -> li
         if len(s):
             first = exact.setdefault(s.tobytes(), i)
             if first != i:
-                out[i] = (first, 1.0)
+                out[i] = (first, 1.0, "minhash")
+    exact_of = {i: o[0] for i, o in enumerate(out) if o is not None}
     unique = [i for i in range(len(sets)) if out[i] is None]
     sig = minhash_signatures([sets[i] for i in unique], config.num_perm)
     cands = lsh_candidates(sig, config.bands)
+    close = None
+    if vectors is not None and embed_threshold is not None:
+        if len(vectors) != len(texts):
+            raise ValueError(f"{len(vectors)} vectors for {len(texts)} texts")
+        close = embedding_candidates(vectors, embed_threshold)
     for pos, i in enumerate(unique):
         for c in sorted(cands[pos]):
             j = unique[c]
@@ -132,10 +160,16 @@ def near_duplicates(texts: list[str], config: DedupConfig = DedupConfig()) -> li
                 continue  # compare with kept documents only
             sim = jaccard(sets[i], sets[j])
             if sim >= config.threshold:
-                out[i] = (j, sim)
+                out[i] = (j, sim, "minhash")
                 break
-    for i, s in enumerate(sets):  # an exact copy of a removed document points where that one points
-        if out[i] is not None and out[i][1] == 1.0 and out[out[i][0]] is not None:
-            j = out[out[i][0]][0]
-            out[i] = (j, jaccard(s, sets[j]))
+        if out[i] is None and close is not None:
+            j = next((j for j in sorted(close[i]) if out[j] is None and j not in exact_of), None)
+            if j is not None:
+                out[i] = (j, close[i][j], "embedding")
+    for i, first in exact_of.items():  # an exact copy points where its first occurrence points
+        if out[first] is None:
+            out[i] = (first, 1.0, "minhash")
+        else:  # the same shingle set, so the same Jaccard; an embedding match is inherited as it is
+            j, sim, method = out[first]
+            out[i] = (j, jaccard(sets[i], sets[j]) if method == "minhash" else sim, method)
     return out

@@ -318,12 +318,18 @@ class ResultsFile:
             raise ValueError(f"{self.path}: another run is writing this file") from None
         return fd
 
-    def append(self, record: dict) -> None:
+    def append(self, record: dict, sync: bool = True) -> None:
+        """One write; fsync unless `sync=False` (then call `sync()` soon: the line survives a
+        killed process either way, fsync guards against a power cut)."""
         view = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
         while view:
             view = view[os.write(self.fd, view) :]
-        os.fsync(self.fd)
+        if sync:
+            os.fsync(self.fd)
         self.records.append(record)
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
 
     def append_many(self, records: list[dict]) -> None:
         """Append several records with one write sequence and one fsync."""
