@@ -459,3 +459,34 @@ def test_export_of_checked_results_reports_drops_and_judge_scores(tmp_path, serv
     assert all("score" in r["metadata"]["judge"] for r in rows)
     scores = rep.quality["scores"]
     assert sum(scores.values()) == 12 and "Judge scores of the 12 exported" in card
+
+
+
+def test_cli_errors_and_exit_status(tmp_path, monkeypatch, capsys):
+    from steps_engine.cli import main
+
+    res = tmp_path / "results.jsonl"
+    planted_results(res)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+    def steps(*args) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, _, err = steps("check", res, "--out", tmp_path / "c.jsonl", "--judge-model", "j")
+    assert code == 2 and "API key" in err
+    code, _, err = steps("check", res, "--out", tmp_path / "c.jsonl", "--decontaminate", tmp_path / "nope.jsonl")
+    assert code == 2 and "nope.jsonl" in err
+    code, _, err = steps("check", res, "--out", tmp_path / "c.jsonl", "--min-score", "5")
+    assert code == 2 and "judge" in err
+    code, _, err = steps("check", tmp_path / "missing.jsonl", "--out", tmp_path / "c.jsonl")
+    assert code == 2 and "not found" in err
+    code, out, _ = steps("check", res, "--out", tmp_path / "c.jsonl", "--json", "--quiet")
+    assert code == 0 and json.loads(out.splitlines()[-1])["reasons"]["near_duplicate"] == 1
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    with FakeOpenAI(default="500") as srv:  # every judge request fails: exit 1, reason judge_error
+        code, _, err = steps("check", res, "--out", tmp_path / "j.jsonl", "--judge-model", "j", "--judge-base-url",
+                             srv.base_url, "--max-retries", "0", "--quiet")
+    assert code == 1 and "--retry-judge-errors" in err

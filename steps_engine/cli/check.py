@@ -95,8 +95,12 @@ def run(args) -> int:
     for p in rep.problems[:20]:
         print(p, file=sys.stderr)
     print(rep.table())
+    failed = rep.reasons.get("judge_error", 0)
+    if failed:
+        print(f"{failed} record(s) have no verdict because the judge request failed; "
+              "rerun with --retry-judge-errors", file=sys.stderr)
     if args.json:
         d = rep.to_json()
         d["problems"] = len(rep.problems)
         print(json.dumps(d))
-    return 0
+    return 1 if failed else 0  # 1: the check ran but some records could not be judged
