@@ -12,7 +12,9 @@ time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 `retry_after`), "500", "hang" (sleeps `hang_seconds` before answering), "echo_key"
 (401 whose error message repeats the bearer token), "realistic" (a conversation built from
 the prompt's skills and seed examples, varied by the request's `seed`: see
-`realistic_conversation`). A judge prompt (the quality stage's rubric) answered "ok" gets a
+`realistic_conversation`), "one_word" (the last realistic conversation with one word
+replaced), "copy_seed" (a realistic conversation whose user turn is the first seed example),
+"insert:TEXT" (a realistic conversation with TEXT appended to the user turn). A judge prompt (the quality stage's rubric) answered "ok" gets a
 verdict ("judge_json"); "judge_fenced", "judge_prose", "judge_broken" (truncated JSON) and
 "judge_garbage" (no score) are the other forms. The fake judge calls a skill exercised when a
 word of its name (4+ letters) appears in the conversation, scores 9 minus 3 per missing skill,
@@ -46,6 +48,7 @@ class FakeOpenAI:
         self.log: list[dict] = []  # {"behaviour", "model", "authorization"}
         self.bodies: list[dict] = []
         self.reject_response_format = False
+        self.last_conv: dict | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -132,8 +135,20 @@ class FakeOpenAI:
             behaviour = "ok"
         if behaviour == "bad_body":
             return self._send_raw(h, 200, b"{not json at all")
-        if behaviour == "realistic":
+        if behaviour in ("realistic", "one_word", "copy_seed") or behaviour.startswith("insert:"):
             conv = realistic_conversation(prompt, req.get("seed"))
+            with self._lock:
+                if behaviour == "one_word" and self.last_conv is not None:
+                    conv = json.loads(json.dumps(self.last_conv))
+                    turn = conv["messages"][1]
+                    turn["content"] = "Indeed, " + turn["content"].split(" ", 1)[1]  # one word replaced
+                elif behaviour == "copy_seed":
+                    first = _EXAMPLE_TEXT.search(prompt)
+                    conv["messages"][0]["content"] = "Hi! " + (first.group(1).strip() if first else "") + " Thanks."
+                elif behaviour.startswith("insert:"):
+                    conv["messages"][0]["content"] += " " + behaviour[len("insert:"):]
+                else:
+                    self.last_conv = conv
             return self._send(h, 200, self._body(json.dumps(conv), model, prompt))
         digest = hashlib.sha256((prompt + ("" if req.get("seed") is None else f"#{req['seed']}")).encode()).hexdigest()[:12]
         conv = {"messages": [
@@ -189,6 +204,7 @@ JUDGE_MARKER = "You grade synthetic training conversations"
 AGENT_MARKER = "ONE goal-oriented agent workflow"
 _EXAMPLE = re.compile(r"^Example \d+ - skill: (.+)$", re.M)
 _SKILL_LINE = re.compile(r"^- (.+)$", re.M)
+_EXAMPLE_TEXT = re.compile(r"^Example 1 - skill: .+\n(.+)$", re.M)
 _OPENERS = ["I'm stuck on something for work.", "Quick question before my meeting tomorrow.",
             "My team asked me to sort this out.", "I have been going back and forth on this.",
             "Could you help me with a small project?", "This came up while I was planning the week.",

@@ -4,12 +4,8 @@ its cached LLM pre-filter, against the loopback server."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +13,6 @@ from fake_openai_server import FakeOpenAI
 from test_synthesis import make_combos, make_taxonomy
 from steps_engine.synthesis.prompts import AGENT_TEMPLATE, DEFAULT_TEMPLATE, load_template, template_hash
 from steps_engine.synthesis.runner import combination_id, generation_id, prepare_jobs, read_results, synthesize
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -73,25 +67,22 @@ def test_generations_without_a_request_seed_do_not_share_a_cache_entry(setup, se
     assert server.requests == 2  # the second generation was not answered from the first one's cache
 
 
-def _cli(*args, key):
-    env = {**os.environ, "OPENAI_API_KEY": key, "PYTHONPATH": str(REPO)}
-    env.pop("OPENAI_BASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "steps_engine", "synthesize", *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=120)
+def test_extra_request_parameters_pass_through_the_cli(setup, server, tmp_path, monkeypatch, capsys):
+    from steps_engine.cli import main
 
-
-def test_extra_request_parameters_pass_through_the_cli(setup, server, tmp_path):
     tax, combos = setup
-    key = "sk-test-" + uuid.uuid4().hex
-    proc = _cli(tax, "--combos", combos, "--model", "m", "--base-url", server.base_url, "--out", tmp_path / "r.jsonl",
-                "--limit", "1", "--quiet", "--request-seed", "7", "--param", "max_completion_tokens=800",
-                "--param", 'response_format={"type": "json_object"}', "--param", "user=curator", key=key)
-    assert proc.returncode == 0, proc.stderr
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-" + uuid.uuid4().hex)
+    code = main(["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--base-url", server.base_url,
+                 "--out", str(tmp_path / "r.jsonl"), "--limit", "1", "--quiet", "--request-seed", "7",
+                 "--param", "max_completion_tokens=800", "--param", 'response_format={"type": "json_object"}',
+                 "--param", "user=curator"])
+    assert code == 0, capsys.readouterr().err
     body = server.bodies[0]
     assert body["max_completion_tokens"] == 800 and body["response_format"] == {"type": "json_object"}
     assert body["user"] == "curator" and body["seed"] == 7
-    bad = _cli(tax, "--combos", combos, "--model", "m", "--out", tmp_path / "r2.jsonl", "--param", "novalue", key=key)
-    assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
+    code = main(["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--out", str(tmp_path / "r2.jsonl"),
+                 "--param", "novalue"])
+    assert code == 2 and "KEY=VALUE" in capsys.readouterr().err
 
 
 def test_agent_template_asks_for_a_goal_real_data_plan_act_and_check(setup):

@@ -406,7 +406,7 @@ def _count_lines(path: Path) -> int:
 def test_sigkill_during_check_resumes_without_judging_twice(tmp_path):
     res = tmp_path / "results.jsonl"
     rng = random.Random(8)
-    n = 24
+    n = 16
     res.write_text("".join(json.dumps(record(i, "Q " + prose(rng, 20), "alpha beta " + prose(rng, 40))) + "\n"
                            for i in range(n)))
     out = tmp_path / "checked.jsonl"
@@ -418,7 +418,7 @@ def test_sigkill_during_check_resumes_without_judging_twice(tmp_path):
                "--judge-base-url", srv.base_url, "--concurrency", "3", "--quiet"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        while _count_lines(out) < 8 and proc.poll() is None and time.monotonic() < deadline:
+        while _count_lines(out) < 5 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -437,6 +437,37 @@ def test_sigkill_during_check_resumes_without_judging_twice(tmp_path):
     assert srv.requests - answered_before + summary["cache_hits"] >= n - first
     assert summary["skipped"] == first and summary["judged"] == n - first
     assert key not in out.read_text()
+
+
+@needs_ifeval
+def test_scripted_server_outputs_are_caught_end_to_end(tmp_path, server):
+    """synthesize through the loopback server scripted to return a one-word near-duplicate, a
+    copied seed, an IFEval prompt verbatim and a single 13-gram of another, then `check`."""
+    from test_synthesis import make_combos, make_taxonomy
+
+    tax = make_taxonomy(tmp_path)
+    combos = tmp_path / "combos.jsonl"
+    make_combos(combos)  # 20 combinations
+    prompts = ifeval_prompts()
+    gram = " ".join(prompts[99].split()[3:16])  # 13 words of the prompt on line 100
+    assert len(words(gram)) >= 13
+    server.default = "realistic"
+    server.script += ["realistic", "one_word", "copy_seed", "insert:" + prompts[56], "insert:" + gram]
+    res = tmp_path / "results.jsonl"
+    synthesize(tax, combos, model="m", out=res, base_url=server.base_url, concurrency=1, api_key="sk-x",
+               backoff=0.01, timeout=5.0)
+    recs = read_results(res)[0]
+    assert len(recs) == 20 and all(r["status"] == "ok" for r in recs)
+    out = tmp_path / "checked.jsonl"
+    check(res, out, taxonomy_dir=tax, config=CheckConfig(decontaminate=(str(IFEVAL),)))
+    got = read_results(out)[0]  # file order = request order (concurrency 1)
+    assert got[1]["reasons"] == ["near_duplicate"] and got[1]["quality"]["near_duplicate"]["of"] == got[0]["id"]
+    assert got[2]["reasons"] == ["copies_seed"]
+    assert got[3]["reasons"] == ["contaminated"] and got[3]["quality"]["contaminated"][0]["line"] == 57
+    assert got[3]["quality"]["contaminated"][0]["file"] == str(IFEVAL)
+    assert got[4]["reasons"] == ["contaminated"] and any(c["line"] == 100 for c in got[4]["quality"]["contaminated"])
+    clean = [g for i, g in enumerate(got) if i not in (1, 2, 3, 4)]
+    assert [g["reasons"] for g in clean] == [[]] * 16  # no false positive on the 16 clean samples
 
 
 # ---------------------------------------------------------------------------------------
