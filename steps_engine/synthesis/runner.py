@@ -318,28 +318,26 @@ class ResultsFile:
             raise ValueError(f"{self.path}: another run is writing this file") from None
         return fd
 
-    def append(self, record: dict, sync: bool = True) -> None:
-        """One write; fsync unless `sync=False` (then call `sync()` soon: the line survives a
-        killed process either way, fsync guards against a power cut)."""
-        view = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+    def _write(self, records: list[dict], sync: bool) -> None:
+        view = memoryview("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
         while view:
             view = view[os.write(self.fd, view) :]
         if sync:
             os.fsync(self.fd)
-        self.records.append(record)
+        self.records.extend(records)
 
-    def sync(self) -> None:
-        os.fsync(self.fd)
+    def append(self, record: dict, sync: bool = True) -> None:
+        """One write; fsync unless `sync=False` (then call `sync()` soon: the line survives a
+        killed process either way, fsync guards against a power cut)."""
+        self._write([record], sync)
 
     def append_many(self, records: list[dict]) -> None:
         """Append several records with one write sequence and one fsync."""
-        if not records:
-            return
-        view = memoryview("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
-        while view:
-            view = view[os.write(self.fd, view) :]
+        if records:
+            self._write(records, True)
+
+    def sync(self) -> None:
         os.fsync(self.fd)
-        self.records.extend(records)
 
     def rewrite(self, keep: list[dict]) -> None:
         """Atomically replace the content with `keep`, keeping the lock."""
