@@ -84,6 +84,7 @@ def test_review_queue_on_demo_samples_check_bulk_reject_and_export(ws_dir, monke
     assert review == {"demo-sample-020": "rejected", "demo-sample-026": "rejected",
                       "demo-sample-021": "rejected", "demo-sample-001": "accepted"}
     at.switch_page("pages/export.py").run()
+    assert metric(at, "Rejected by checks") == "7" and metric(at, "Rejected in review") == "1"  # 021; 020/026 were already out
     at.button(key="exp_run").click().run()
     no_errors(at)
     rows = (ws_dir / "exports" / "chat" / "dataset.jsonl").read_text().splitlines()

@@ -76,10 +76,12 @@ def run(args) -> int:
         nonlocal bar
         if args.quiet:
             return
-        if bar is None:
+        if bar is None or bar.desc != ev["stage"]:
             from tqdm import tqdm
 
-            bar = tqdm(total=ev["total"], desc="check", unit="rec", file=sys.stderr, dynamic_ncols=True)
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=ev["total"], desc=ev["stage"], unit="rec", file=sys.stderr, dynamic_ncols=True)
         bar.update(ev["done"] - bar.n)
 
     try:

@@ -139,14 +139,17 @@ def _usable(rec: dict) -> bool:
 
 
 def automatic_checks(records: list[dict], config: CheckConfig, *, seed_examples: dict | None = None,
-                     benchmarks: BenchmarkIndex | None = None, embedder=None) -> list[tuple[list[tuple[str, str]], dict]]:
+                     benchmarks: BenchmarkIndex | None = None, embedder=None,
+                     progress: Callable[[dict], None] | None = None) -> list[tuple[list[tuple[str, str]], dict]]:
     """Per record: ([(reason code, detail)], quality findings). Only usable (`ok`) records are
     checked; the others get ([], {}). `embedder` (an `Embedder`) is used when
-    `config.embed_threshold` is set."""
+    `config.embed_threshold` is set. `progress({"stage", "done", "total"})` every 500 records."""
     out: list[tuple[list, dict]] = [([], {}) for _ in records]
     idx = [i for i, r in enumerate(records) if _usable(r)]
     texts = [conversation_text(records[i]["messages"]) for i in idx]
     for pos, i in enumerate(idx):
+        if progress is not None and pos % 500 == 0:
+            progress({"stage": "rules, overlap, seed copies", "done": pos, "total": len(idx), "judged": 0})
         rec, (reasons, q) = records[i], out[i]
         if config.rules is not None:
             found = check_rules(rec, config.rules)
@@ -179,6 +182,8 @@ def automatic_checks(records: list[dict], config: CheckConfig, *, seed_examples:
             if embedder is None:
                 raise ValueError("embedding dedup needs an embedder")
             vectors = embedder.encode(texts)
+        if progress is not None:
+            progress({"stage": "near-duplicates", "done": len(idx), "total": len(idx), "judged": 0})
         dups = near_duplicates(texts, config.dedup, vectors=vectors, embed_threshold=config.embed_threshold)
         for pos, dup in enumerate(dups):
             i = idx[pos]
@@ -378,7 +383,8 @@ async def check_async(
         from steps_engine.semantic.embeddings import get_embedder
 
         embedder = get_embedder(config.embed_model)
-    found = automatic_checks(records, config, seed_examples=seed_examples, benchmarks=benchmarks, embedder=embedder)
+    found = automatic_checks(records, config, seed_examples=seed_examples, benchmarks=benchmarks, embedder=embedder,
+                             progress=progress)
     report.seconds_checks = time.perf_counter() - t1
 
     tally = _Tally(report)
