@@ -202,6 +202,10 @@ def test_short_benchmark_prompts_match_whole_and_bad_rows_are_reported(tmp_path)
     hit = index.check("Quiz: name three primary colours used in painting today, please.")
     assert [(h.line, h.ngram) for h in hit] == [(1, "name three primary colours used in painting today")]
     assert index.check("name three primary colours used in painting") == []  # 7 of 8 words
+    csv = tmp_path / "bench.csv"  # another input format, the text field given
+    csv.write_text('id,q\n1,"Name three primary colours used in painting today"\n')
+    hit = BenchmarkIndex.from_files([csv], text_field="q").check("so: name three primary colours used in painting today")
+    assert [(h.file, h.line) for h in hit] == [(str(csv), 2)]  # the file's line: the header is line 1
 
 
 # ---------------------------------------------------------------------------------------
