@@ -76,6 +76,25 @@ def test_minhash_collision_rate_estimates_jaccard(a, b):
     assert jaccard(sa, sb) == pytest.approx(exact)
 
 
+def test_lsh_candidate_rate_near_the_threshold():
+    """Pairs at J in [0.5, 0.6): the default banding makes nearly all of them candidates."""
+    rng = random.Random(21)
+    base = [prose(rng, 120) for _ in range(60)]
+    texts, pairs = list(base), []
+    for i, t in enumerate(base):  # replace 13 of 120 words: about 0.89**3 = 70 % of 3-grams survive, J ~ 0.54
+        toks = t.split()
+        for p in rng.sample(range(len(toks)), 13):
+            toks[p] = "z" + str(rng.randint(0, 10**6))
+        texts.append(" ".join(toks))
+        pairs.append((i, len(texts) - 1))
+    sets = [shingle_set(t, 3) for t in texts]
+    near = [(a, b) for a, b in pairs if 0.5 <= jaccard(sets[a], sets[b]) < 0.6]
+    assert len(near) >= 20
+    cands = lsh_candidates(minhash_signatures(sets, 126), 42)
+    # each is a candidate with probability >= 1 - (1 - 0.5**3)**42 = 0.9963
+    assert sum(a in cands[b] for a, b in near) >= len(near) - 1
+
+
 def test_lsh_buckets_contain_every_identical_signature_pair():
     sig = np.array([[1, 2, 3, 4], [9, 9, 3, 4], [1, 2, 7, 7], [5, 6, 7, 8]], dtype=np.uint64)
     # 2 bands of 2 rows: doc1 shares band 1 (3, 4) with doc0; doc2 shares band 0 (1, 2) with doc0
@@ -114,7 +133,7 @@ def test_near_duplicates_match_brute_force_greedy():
             expected.append(hit)
             if hit is None:
                 kept.append(i)
-        # LSH misses a pair with J >= 0.7 with probability (1 - 0.7**4)**32 < 1e-5
+        # LSH (42 bands of 3 rows) misses a pair with J >= 0.7 with probability (1 - 0.7**3)**42 = 2e-8
         assert [None if o is None else o[0] for o in near_duplicates(texts, cfg)] == expected
 
 
