@@ -6,7 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_DRY_RUN, EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
+
+EXIT_BY_STATUS = {"done": EXIT_OK, "dry_run": EXIT_OK, "partial": EXIT_PARTIAL, "nothing": EXIT_NOTHING_DONE,
+                  "no_key": EXIT_DRY_RUN}
 
 
 def add_parser(sub) -> None:
@@ -19,7 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N distinct combinations")
     p.add_argument("--dry-run", action="store_true", help="write prompts.jsonl and batch_input.jsonl beside --out; send nothing")
     p.add_argument("--out", required=True, help="results JSONL (appended; a restart resumes)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0, help="total seconds per request attempt (default 60)")
     p.add_argument("--max-retries", type=int, default=5, help="retries on 429/5xx/timeouts (default 5)")
     p.add_argument("--template", default=None, help="prompt template file, or a built-in: default, agent")
     p.add_argument("--n", type=int, default=1, help="generations per combination (a rerun with a larger N adds the missing ones)")
@@ -29,7 +32,7 @@ def add_parser(sub) -> None:
                         "response_format='{\"type\": \"json_object\"}'); repeatable")
     p.add_argument("--agent-filter", nargs="?", const="", default=None, metavar="MODEL",
                    help="first ask MODEL (default --model) whether each skill set can form one agent workflow")
-    p.add_argument("--retry-failed", action="store_true", help="run only the combinations recorded as failed")
+    p.add_argument("--retry-failed", action="store_true", help="run again only the combinations recorded as failed or rejected")
     p.add_argument("--seed", type=int, default=0, help="seed for example choice and jitter (default 0)")
     p.add_argument("--import-batch", default=None, metavar="FILE", help="import a Batch API output file instead of sending")
     p.add_argument("--temperature", type=float, default=0.7)
@@ -66,6 +69,7 @@ class _Bar:
 
 def run(args) -> int:
     from steps_engine.synthesis.prompts import load_template
+    from steps_engine._atomic import refuse_input_as_output
     from steps_engine.synthesis.runner import load_combinations, prepare_jobs, synthesize
 
     if args.concurrency < 1:
@@ -78,6 +82,11 @@ def run(args) -> int:
         raise CLIError(f"--max-retries must be >= 0, got {args.max_retries}")
     if not (Path(args.dir) / "input.json").is_file():
         raise CLIError(f"{args.dir}: no input.json (run `steps taxonomy` first)")
+    inputs = [args.combos, args.template, args.import_batch] + [Path(args.dir) / f for f in ("input.json", "taxonomy.json")]
+    try:
+        refuse_input_as_output(args.out, inputs, what="--out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     try:
         template = load_template(args.template)
         combos, problems = load_combinations(args.combos)
@@ -133,5 +142,6 @@ def run(args) -> int:
         d.pop("problems")
         d["problems"] = len(rep.problems)
         d["bad_combo_lines"] = len(problems)
+        d["exit_code"] = EXIT_BY_STATUS[rep.status]
         print(json.dumps(d))
-    return 0
+    return EXIT_BY_STATUS[rep.status]

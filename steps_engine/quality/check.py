@@ -248,14 +248,17 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
     synced = {"at": time.monotonic(), "pending": 0}
     schema = {"on": config.json_schema}
 
+    endpoint = getattr(client, "endpoint", None)
+
     async def ask(messages: list[dict]):
+        """(completion, cache key, from the cache)."""
         while True:
             params = {**base_params, **({"response_format": response_format()} if schema["on"] else {})}
-            key = cache_key(client.model, messages, params)
+            key = cache_key(client.model, messages, params, endpoint)
             hit = cache.get(key) if cache is not None else None
             if hit is not None:
                 report.cache_hits += 1
-                return hit
+                return hit, key, True
             try:
                 completion, retries = await complete_with_retries(client, messages, params, policy, rng)
             except LLMError as exc:
@@ -273,9 +276,7 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
                 v = completion.usage.get(k)
                 if isinstance(v, int):
                     report.usage[k] += v
-            if cache is not None:
-                await asyncio.to_thread(cache.put, key, completion)  # its fsyncs do not stall other requests
-            return completion
+            return completion, key, False
 
     async def worker() -> None:
         for rec, reasons, quality in queue:
@@ -283,7 +284,7 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
             messages = build_judge_messages(rec, config.rubric)
             quality = dict(quality)
             try:
-                completion = await ask(messages)
+                completion, key, cached = await ask(messages)
             except LLMError as exc:
                 quality["judge"] = {"model": config.judge_model, "error": scrub(exc.reason, *secrets)}
                 reasons = reasons + [("judge_error", scrub(exc.reason, *secrets)[:200])]
@@ -294,7 +295,11 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
                     quality["judge"] = {"model": config.judge_model, "error": str(exc),
                                         "raw": scrub(completion.text, *secrets)[:2000]}
                     reasons = reasons + [("judge_unparsed", str(exc))]
+                    if cached:
+                        cache.discard(key)  # an unusable answer is asked again by --retry-judge-errors
                 else:
+                    if cache is not None and not cached:  # cached before the line is written: never judged twice
+                        await asyncio.to_thread(cache.put, key, completion)  # its fsyncs do not stall other requests
                     quality["judge"] = {"model": config.judge_model, **verdict}
                     reasons = reasons + decide(verdict, skills, min_score=config.min_score,
                                                require_all_skills=config.require_all_skills)
@@ -388,7 +393,7 @@ async def check_async(
     report.seconds_checks = time.perf_counter() - t1
 
     tally = _Tally(report)
-    with ResultsFile(out) as writer:
+    with ResultsFile(out, secrets) as writer:
         report.problems += writer.problems
         stale = [r["id"] for r in writer.records if (r.get("quality") or {}).get("config") != fingerprint]
         if stale:

@@ -1,7 +1,7 @@
 """Optional LLM pre-filter for the agent template: "can these skills form one agent workflow?"
 
 One request per distinct skill set (sorted), through the same `ChatClient`, retries and
-on-disk `ResponseCache` as synthesis, so a rerun asks nothing again. The answer is read as
+on-disk `ResponseCache` as synthesis (yes / no answers only), so a rerun asks nothing again. The answer is read as
 JSON `{"agentic": true|false, "reason": "..."}` (fences and prose around it allowed), else
 from a leading YES / NO; anything else is `unclear` and the combination is kept (with the
 verdict in provenance) rather than silently dropped. The verdict dict goes into every record's
@@ -59,11 +59,12 @@ async def filter_combinations(skill_sets: list[list[str]], client: ChatClient, *
     out: dict[tuple, dict] = {}
     rng = random.Random(seed)
     queue = iter(keys)
+    endpoint = getattr(client, "endpoint", None)
 
     async def worker() -> None:
         for key in queue:
             messages = filter_messages(list(key))
-            ck = cache_key(client.model, messages, PARAMS)
+            ck = cache_key(client.model, messages, PARAMS, endpoint)
             completion = cache.get(ck) if cache is not None else None
             cached = completion is not None
             if completion is None:
@@ -72,9 +73,9 @@ async def filter_combinations(skill_sets: list[list[str]], client: ChatClient, *
                 except LLMError as exc:
                     out[key] = {"model": client.model, "verdict": "error", "reason": scrub(exc.reason, *secrets)}
                     continue
-                if cache is not None:
-                    cache.put(ck, completion)
             verdict, reason = parse_filter_answer(completion.text)
+            if cache is not None and not cached and verdict != "unclear":  # only usable answers are kept
+                cache.put(ck, completion)
             out[key] = {"model": client.model, "verdict": verdict, "reason": scrub(reason, *secrets), "cached": cached}
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(keys))))]
