@@ -535,6 +535,8 @@ def test_cli_errors_and_exit_status(tmp_path, monkeypatch, capsys):
     assert code == 2 and "nope.jsonl" in err
     code, _, err = steps("check", res, "--out", tmp_path / "c.jsonl", "--min-score", "5")
     assert code == 2 and "judge" in err
+    code, _, err = steps("check", res, "--out", res)
+    assert code == 2 and "destroy the input" in err
     code, _, err = steps("check", tmp_path / "missing.jsonl", "--out", tmp_path / "c.jsonl")
     assert code == 2 and "not found" in err
     code, out, _ = steps("check", res, "--out", tmp_path / "c.jsonl", "--json", "--quiet")

@@ -58,7 +58,10 @@ def run(args) -> int:
         raise CLIError(f"--taxonomy {args.taxonomy}: no input.json (expected a `steps taxonomy` folder)")
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")
+    from steps_engine._atomic import refuse_input_as_output
+
     try:
+        refuse_input_as_output(args.out, [args.results, args.rubric, *args.decontaminate], what="--out")
         config = CheckConfig(
             dedup=None if args.no_dedup else DedupConfig(threshold=args.dedup_threshold),
             embed_threshold=args.embed_dedup, embed_model=args.embed_model,

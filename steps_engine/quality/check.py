@@ -350,9 +350,10 @@ async def check_async(
     t0 = time.perf_counter()
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    from steps_engine._atomic import refuse_input_as_output
+
     results, out = Path(results), Path(out)
-    if results.resolve() == out.resolve():
-        raise ValueError(f"--out must differ from the results file ({results})")
+    refuse_input_as_output(out, [results, *config.decontaminate], what="out")
     report = CheckReport(out=str(out))
     if api_key is None and client is None:
         api_key = os.environ.get("OPENAI_API_KEY") or None
