@@ -12,18 +12,20 @@ time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 `retry_after`), "500", "hang" (sleeps `hang_seconds` before answering), "echo_key"
 (401 whose error message repeats the bearer token), "echo_key_ok" (a valid conversation
 whose answer, and the response's model name, repeat the bearer token), "trickle" (a valid
-answer sent a few bytes at a time over `trickle_seconds`), "realistic" (a conversation built from
+answer sent a few bytes at a time over `trickle_seconds`), "name" (a cluster name and
+description as JSON, unique per prompt), "realistic" (a conversation built from
 the prompt's skills and seed examples, varied by the request's `seed`: see
 `realistic_conversation`), "one_word" (the last realistic conversation with one word
 replaced), "copy_seed" (a realistic conversation whose user turn is the first seed example),
-"insert:TEXT" (a realistic conversation with TEXT appended to the user turn). A judge prompt (the quality stage's rubric) answered "ok" gets a
-verdict ("judge_json"); "judge_fenced", "judge_prose", "judge_broken" (truncated JSON) and
-"judge_garbage" (no score) are the other forms. The fake judge calls a skill exercised when a
-word of its name (4+ letters) appears in the conversation, scores 9 minus 3 per missing skill,
-and 2 when the conversation contains LOWSCORE. `reject_response_format = True` answers 400 to
-requests carrying `response_format`. The agent pre-filter's prompt answered "ok" (or
-"agent_yes") says agentic, "agent_no" says not. After the script runs out, `markers` (substring of the
-prompt -> behaviour) then `default` decide. `bodies` keeps every request body.
+"insert:TEXT" (a realistic conversation with TEXT appended to the user turn). A judge prompt
+(the quality stage's rubric) answered "ok" gets a verdict ("judge_json"); "judge_fenced",
+"judge_prose", "judge_broken" (truncated JSON) and "judge_garbage" (no score) are the other
+forms. The fake judge calls a skill exercised when a word of its name (4+ letters) appears in
+the conversation, scores 9 minus 3 per missing skill, and 2 when the conversation contains
+LOWSCORE. `reject_response_format = True` answers 400 to requests carrying `response_format`.
+The agent pre-filter's prompt answered "ok" (or "agent_yes") says agentic, "agent_no" says
+not. After the script runs out, `markers` (substring of the prompt -> behaviour) then
+`default` decide. `bodies` keeps every request body.
 Run standalone: `python tests/fake_openai_server.py` prints the base URL and serves.
 """
 
@@ -50,7 +52,7 @@ class FakeOpenAI:
         self.script: list[str] = []
         self.markers: dict[str, str] = {}
         self.requests = 0
-        self.log: list[dict] = []  # {"behaviour", "model", "authorization"}
+        self.log: list[dict] = []  # {"behaviour", "model", "authorization", "prompt"}
         self.bodies: list[dict] = []
         self.reject_response_format = False
         self.last_conv: dict | None = None
@@ -115,7 +117,7 @@ class FakeOpenAI:
         behaviour = self._choose(prompt)
         auth = h.headers.get("Authorization", "")
         with self._lock:
-            self.log.append({"behaviour": behaviour, "model": model, "authorization": auth})
+            self.log.append({"behaviour": behaviour, "model": model, "authorization": auth, "prompt": prompt})
             self.bodies.append(req)
         if self.delay:
             self._stop.wait(self.delay)
@@ -169,6 +171,8 @@ class FakeOpenAI:
                                  {"role": "assistant", "content": "Same answer."}]}
         if behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
             content = json.dumps(conv)
+        elif behaviour == "name":
+            content = json.dumps({"name": f"Topic {digest[:6]}", "description": f"Skills that belong together ({digest})."})
         elif behaviour == "fenced":
             content = "Sure! Here it is:\n```json\n" + json.dumps(conv, indent=1) + "\n```\nHope this helps."
         elif behaviour == "malformed":
