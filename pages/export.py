@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import review as review_queue
 from steps_engine.studio import state as studio_state
 
@@ -24,7 +24,7 @@ c3.metric("Rejected in review", rejected)
 c4.metric("Rejected by checks", sum(r.get("status") == "rejected" for r in results.values()) if checked else "not checked")
 if not results:
     st.info("Nothing to export yet.")
-    st.page_link("app_pages/synthesize.py", label="Generate samples first", icon=":material/auto_awesome:")
+    st.page_link("pages/synthesize.py", label="Generate samples first", icon=":material/auto_awesome:")
     st.stop()
 
 c1, c2, c3 = st.columns(3)

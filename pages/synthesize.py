@@ -7,7 +7,7 @@ import os
 
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import review as rq
 from steps_engine.studio import state as studio_state
 from steps_engine.synthesis.prompts import DEFAULT_TEMPLATE, TEMPLATES, template_hash
@@ -49,7 +49,7 @@ api_key = key or os.environ.get("OPENAI_API_KEY") or None
 if not combos:
     st.info("No combinations yet: select some to generate new samples (the review queue below works on "
             "existing results and the bundled demo samples).")
-    st.page_link("app_pages/combinations.py", label="Select combinations first", icon=":material/hub:")
+    st.page_link("pages/combinations.py", label="Select combinations first", icon=":material/hub:")
     jobs = []
 else:
     labels = [f"{i}: {' + '.join(c['skills'])} (gain {c['gain']:.3f})" for i, c in enumerate(combos)]
