@@ -3,7 +3,6 @@ AppTest on the bundled demo samples, with the quality check and the loopback jud
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,6 @@ pytest.importorskip("streamlit")
 from test_app import demo_template, metric, no_errors, open_page, ws_dir  # noqa: E402,F401  (fixtures)
 from steps_engine.curation.workspace import Workspace  # noqa: E402
 from steps_engine.studio import review as rq  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-PAGES = next(d for d in ("pages", "app_pages") if (REPO / d / "export.py").is_file())  # the studio's page folder
 
 
 def demo_records() -> list[dict]:
@@ -87,7 +83,7 @@ def test_review_queue_on_demo_samples_check_bulk_reject_and_export(ws_dir, monke
     review = Workspace(ws_dir).read_json("results/review.json")
     assert review == {"demo-sample-020": "rejected", "demo-sample-026": "rejected",
                       "demo-sample-021": "rejected", "demo-sample-001": "accepted"}
-    at.switch_page(f"{PAGES}/export.py").run()
+    at.switch_page("pages/export.py").run()
     assert metric(at, "Rejected by checks") == "7" and metric(at, "Rejected in review") == "1"  # 021; 020/026 were already out
     at.button(key="exp_run").click().run()
     no_errors(at)
