@@ -542,7 +542,12 @@ def test_cli_errors_and_exit_status(tmp_path, monkeypatch, capsys):
     code, out, _ = steps("check", res, "--out", tmp_path / "c.jsonl", "--json", "--quiet")
     assert code == 0 and json.loads(out.splitlines()[-1])["reasons"]["near_duplicate"] == 1
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
-    with FakeOpenAI(default="500") as srv:  # every judge request fails: exit 1, reason judge_error
+    with FakeOpenAI(default="500") as srv:  # every judge request fails: nothing done (3), reason judge_error
         code, _, err = steps("check", res, "--out", tmp_path / "j.jsonl", "--judge-model", "j", "--judge-base-url",
                              srv.base_url, "--max-retries", "0", "--quiet")
-    assert code == 1 and "--retry-judge-errors" in err
+        assert code == 3 and "--retry-judge-errors" in err
+        srv.default = "ok"
+        srv.script += ["500"]  # one of the twelve fails: partial (4)
+        code, _, err = steps("check", res, "--out", tmp_path / "k.jsonl", "--judge-model", "j", "--judge-base-url",
+                             srv.base_url, "--max-retries", "0", "--quiet", "--concurrency", "1")
+        assert code == 4 and "1 record(s) have no verdict" in err

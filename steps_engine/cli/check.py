@@ -100,12 +100,19 @@ def run(args) -> int:
     for p in rep.problems[:20]:
         print(p, file=sys.stderr)
     print(rep.table())
+    from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL
+
     failed = rep.reasons.get("judge_error", 0)
     if failed:
         print(f"{failed} record(s) have no verdict because the judge request failed; "
               "rerun with --retry-judge-errors", file=sys.stderr)
+    if rep.total == 0 or (failed and not sum(rep.scores.values())):
+        code = EXIT_NOTHING_DONE  # no record, or no record has a verdict because every judge request failed
+    else:
+        code = EXIT_PARTIAL if failed else EXIT_OK
     if args.json:
         d = rep.to_json()
         d["problems"] = len(rep.problems)
+        d["exit_code"] = code
         print(json.dumps(d))
-    return 1 if failed else 0  # 1: the check ran but some records could not be judged
+    return code
