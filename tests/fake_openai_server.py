@@ -13,7 +13,9 @@ time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 (401 whose error message repeats the bearer token), "echo_key_ok" (a valid conversation
 whose answer, and the response's model name, repeat the bearer token), "trickle" (a valid
 answer sent a few bytes at a time over `trickle_seconds`), "name" (a cluster name and
-description as JSON, unique per prompt), "realistic" (a conversation built from
+description as JSON, unique per prompt), "tags" (a JSON list of skill tags: the first
+`tag_replies` entry whose key is in the prompt, else ["general_knowledge"]), "tags_broken"
+(a prose refusal with no tags), "realistic" (a conversation built from
 the prompt's skills and seed examples, varied by the request's `seed`: see
 `realistic_conversation`), "one_word" (the last realistic conversation with one word
 replaced), "copy_seed" (a realistic conversation whose user turn is the first seed example),
@@ -51,6 +53,7 @@ class FakeOpenAI:
         self.delay = delay  # seconds before every answer (to widen kill windows)
         self.script: list[str] = []
         self.markers: dict[str, str] = {}
+        self.tag_replies: dict[str, list[str]] = {}  # prompt substring -> tags ("tags" behaviour)
         self.requests = 0
         self.log: list[dict] = []  # {"behaviour", "model", "authorization", "prompt"}
         self.bodies: list[dict] = []
@@ -169,7 +172,12 @@ class FakeOpenAI:
         if behaviour == "dup":
             conv = {"messages": [{"role": "user", "content": "Same question."},
                                  {"role": "assistant", "content": "Same answer."}]}
-        if behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
+        if behaviour == "tags":
+            tags = next((t for m, t in self.tag_replies.items() if m in prompt), ["general_knowledge"])
+            content = json.dumps(tags)
+        elif behaviour == "tags_broken":
+            content = "Sorry, I cannot label this example."
+        elif behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
             content = json.dumps(conv)
         elif behaviour == "name":
             content = json.dumps({"name": f"Topic {digest[:6]}", "description": f"Skills that belong together ({digest})."})
