@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 
-SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "batch", "export", "tag", "demo", "name"]
+SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "batch", "check", "export", "tag", "demo", "name"]
 
 EXAMPLES = {
     "taxonomy": """examples:
@@ -32,6 +32,9 @@ EXAMPLES = {
   steps synthesize runs/tax --combos runs/tax/combos.jsonl --model gpt-4o-mini --dry-run --out runs/tax/results.jsonl
   OPENAI_API_KEY=... steps synthesize runs/tax --combos runs/tax/combos.jsonl --model gpt-4o-mini \\
       --max-cost 5 --param 'response_format={"type":"json_object"}' --out runs/tax/results.jsonl""",
+    "check": """examples:
+  steps check runs/tax/results.jsonl --taxonomy runs/tax --out runs/tax/checked.jsonl
+  steps check runs/tax/results.jsonl --out runs/tax/checked.jsonl --json""",
     "export": """examples:
   steps export runs/tax/results.jsonl --format chat --curriculum --out runs/tax/sft/sft.jsonl --license cc-by-4.0
   steps export runs/tax/results.jsonl --format sharegpt --out runs/tax/sft/sharegpt.jsonl --push-to-hub me/my-sft

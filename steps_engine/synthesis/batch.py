@@ -97,7 +97,7 @@ def write_dry_run(jobs, directory: str | Path, *, model: str, template_hash_: st
     directory = Path(directory)
     prompts = directory / "prompts.jsonl"
     _write_jsonl_atomic(prompts, (j.provenance(model, template_hash_) | {"messages": j.messages} for j in jobs))
-    encoded = ((json.dumps(batch_line(j.id, model, j.messages, params), ensure_ascii=False) + "\n").encode("utf-8")
+    encoded = ((json.dumps(batch_line(j.id, model, j.messages, j.request_params(params)), ensure_ascii=False) + "\n").encode("utf-8")
                for j in jobs)
     parts = split_lines(encoded, max_requests, max_bytes) or [[]]
     if len(parts) == 1:
