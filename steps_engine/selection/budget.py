@@ -62,17 +62,26 @@ def new_cover(ctx: SelectionContext, positions) -> np.ndarray:
     return np.setdiff1d(np.unique(rest), start)
 
 
+def node_discounts(ctx: SelectionContext, reuse_discount: float, leaf_discount: float | None = None) -> np.ndarray:
+    """g_a per node: `leaf_discount` on skill leaves (default: reuse_discount), reuse_discount elsewhere."""
+    flat = ctx.flat
+    g = np.full(flat.n_nodes, float(reuse_discount))
+    g[flat.leaf_node] = float(reuse_discount if leaf_discount is None else leaf_discount)
+    return g
+
+
 def dataset_objective(ctx: SelectionContext, combos: Iterable[Combination], reuse_discount: float,
-                      count_start: bool = True) -> float:
+                      count_start: bool = True, leaf_discount: float | None = None) -> float:
     """F(S) of the module docstring, computed from scratch."""
-    g = float(reuse_discount)
+    g = node_discounts(ctx, reuse_discount, leaf_discount)
     count = np.zeros(ctx.flat.n_nodes, np.int64)
     for c in combos:
         positions = [ctx.position(s) for s in c.skills]
         count[new_cover(ctx, positions)] += 1
         if count_start:
             count[ctx.flat.leaf_node[positions[0]]] += 1
-    weight = count.astype(np.float64) if g == 1.0 else (1.0 - g ** count) / (1.0 - g)
+    one = g == 1.0
+    weight = np.where(one, count, (1.0 - g ** count) / np.where(one, 0.5, 1.0 - g))
     return float((ctx.flat.term * weight).sum())
 
 
@@ -92,18 +101,21 @@ class BudgetState:
     max_skill_uses: int | None = None
     max_pair_uses: int | None = None
     count_start: bool = True
+    leaf_discount: float | None = None  # discount of leaf (skill) nodes; None = reuse_discount
     seen: set = field(default_factory=set)
 
     def __post_init__(self):
-        g = float(self.reuse_discount)
-        if not 0.0 < g <= 1.0:
-            raise ValueError(f"reuse_discount must be in (0, 1], got {self.reuse_discount}")
+        for name in ("reuse_discount", "leaf_discount"):
+            g = getattr(self, name)
+            if g is not None and not 0.0 < float(g) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {g}")
         for name in ("max_skill_uses", "max_pair_uses"):
             v = getattr(self, name)
             if v is not None and int(v) < 1:
                 raise ValueError(f"{name} must be >= 1, got {v}")
         flat = self.ctx.flat
-        self.value = flat.term.copy()  # t_a * g^(c_a)
+        self.gamma = node_discounts(self.ctx, self.reuse_discount, self.leaf_discount)
+        self.value = flat.term.copy()  # t_a * g_a^(c_a)
         self.dcum = flat.cum.copy()
         self.uses = np.zeros(flat.n_leaves, np.int64)
         self.allowed = self.ctx.allowed.copy()  # allowed and under the skill cap
@@ -133,7 +145,7 @@ class BudgetState:
         """Record a picked combination; returns its marginal value (before the update) and nodes."""
         nodes = self.nodes(positions)
         marginal = float(self.value[nodes].sum())
-        self.value[nodes] *= self.reuse_discount
+        self.value[nodes] *= self.gamma[nodes]
         flat = self.ctx.flat
         for idx in self._by_depth:  # cum of the discounted values along root paths
             self.dcum[idx] = self.value[idx] + self.dcum[flat.parent[idx]]

@@ -127,6 +127,7 @@ def select_combinations(
     max_skill_uses: int | None = None,
     max_pair_uses: int | None = DEFAULT_MAX_PAIR_USES,
     count_start: bool = True,
+    leaf_discount: float | None = None,
     sample_epsilon: float | None = 0.01,
     progress: bool | Callable[[int, int], None] = False,
 ) -> SelectionRun:
@@ -156,7 +157,7 @@ def select_combinations(
     seen: set[frozenset] = set()
     state = None
     if budget is not None and strategy == "steps":
-        state = BudgetState(ctx, reuse_discount, max_skill_uses, max_pair_uses, count_start)
+        state = BudgetState(ctx, reuse_discount, max_skill_uses, max_pair_uses, count_start, leaf_discount)
     for size in range(k, (k_max or k) + 1):
         if budget is None:
             _per_start(ctx, run, seen, start_pos, size, per_start, scope, max_level, strategy, beam, seed, progress)
