@@ -42,9 +42,11 @@ def all_candidates(ctx, k, scope, starts=None):
     return out
 
 
-def outside_F(ctx, picks, g, count_start):
-    """F from its definition: node a's j-th cover (j = 1, 2, ...) is worth t_a g^(j-1)."""
+def outside_F(ctx, picks, g, count_start, g_leaf=None):
+    """F from its definition: node a's j-th cover (j = 1, 2, ...) is worth t_a g^(j-1)
+    (g_leaf instead of g on leaves when given)."""
     flat = ctx.flat
+    leaves = set(flat.leaf_node.tolist())
     count = {}
     total = 0.0
     for x, S in picks:
@@ -56,7 +58,8 @@ def outside_F(ctx, picks, g, count_start):
         if count_start:
             nodes.add(int(flat.leaf_node[x]))
         for a in nodes:
-            total += flat.term[a] * g ** count.get(a, 0)
+            ga = g_leaf if g_leaf is not None and a in leaves else g
+            total += flat.term[a] * ga ** count.get(a, 0)
             count[a] = count.get(a, 0) + 1
     return total
 
@@ -84,7 +87,8 @@ def outside_greedy(ctx, cands, n, g, count_start):
 
 
 def run(ctx, k, n, scope, g=0.5, count_start=True, lazy=True, **kw):
-    state = BudgetState(ctx, g, kw.pop("max_skill_uses", None), kw.pop("max_pair_uses", None), count_start)
+    state = BudgetState(ctx, g, kw.pop("max_skill_uses", None), kw.pop("max_pair_uses", None), count_start,
+                        kw.pop("leaf_discount", None))
     return select_budget(state, k, n, list(range(ctx.flat.n_leaves)), scope, lazy=lazy, **kw)
 
 
@@ -198,9 +202,9 @@ def test_exactly_n_when_the_scope_admits_n_and_a_reason_otherwise(scope):
 
 def test_written_gains_and_marginals_recompute_from_scratch():
     ctx = small_ctx(7, n_leaves=30, height=5)
-    g = 0.7
+    g, gl = 0.7, 0.4
     for scope in ("level:1", "local"):
-        got = select_combinations(ctx, 4, scope=scope, budget=25, reuse_discount=g).combinations
+        got = select_combinations(ctx, 4, scope=scope, budget=25, reuse_discount=g, leaf_discount=gl).combinations
         assert len(got) == 25
         picks = []
         prev = 0.0
@@ -209,11 +213,11 @@ def test_written_gains_and_marginals_recompute_from_scratch():
             assert c.gain == pytest.approx(conditional_entropy(ctx.flat, pos[1:], pos[:1]), abs=1e-9)
             assert sum(c.step_gains) == pytest.approx(c.gain, abs=1e-9)
             picks.append((pos[0], frozenset(pos)))
-            F = outside_F(ctx, picks, g, True)
+            F = outside_F(ctx, picks, g, True, gl)
             assert c.marginal_gain == pytest.approx(F - prev, abs=1e-9)
             prev = F
-        assert dataset_objective(ctx, got, g) == pytest.approx(prev, abs=1e-9)
-        assert combination_metrics(ctx, got, g)["objective"] == pytest.approx(prev, abs=1e-9)
+        assert dataset_objective(ctx, got, g, leaf_discount=gl) == pytest.approx(prev, abs=1e-9)
+        assert combination_metrics(ctx, got, g, leaf_discount=gl)["objective"] == pytest.approx(prev, abs=1e-9)
 
 
 def test_new_cover_hand_values():
@@ -231,10 +235,12 @@ def test_new_cover_hand_values():
     from steps_engine.selection.search import make_combination
 
     combos = [make_combination(ctx, c1, "steps", "global"), make_combination(ctx, c2, "steps", "global")]
-    assert dataset_objective(ctx, combos, 0.5) == pytest.approx(96 + 160)
+    assert dataset_objective(ctx, combos, 0.5, leaf_discount=None) == pytest.approx(96 + 160)
     # without the start leaves: 32, then B1 16 + b1 32 * 0.5 = 32
-    assert dataset_objective(ctx, combos, 0.5, count_start=False) == pytest.approx(32 + 32)
-    assert dataset_objective(ctx, combos, 1.0, count_start=False) == pytest.approx(32 + 16 + 32)
+    assert dataset_objective(ctx, combos, 0.5, count_start=False, leaf_discount=None) == pytest.approx(32 + 32)
+    assert dataset_objective(ctx, combos, 1.0, count_start=False, leaf_discount=None) == pytest.approx(32 + 16 + 32)
+    # leaf discount 0.25 on b1's second cover, internal B1 undiscounted: 32, then 16 + 8
+    assert dataset_objective(ctx, combos, 1.0, count_start=False, leaf_discount=0.25) == pytest.approx(32 + 24)
 
 
 def test_dataset_metrics_by_hand():
@@ -245,7 +251,7 @@ def test_dataset_metrics_by_hand():
 
     combos = [make_combination(ctx, [ctx.position(s) for s in c], "steps", "global")
               for c in (["a", "b"], ["a", "c"], ["b", "a"])]
-    m = combination_metrics(ctx, combos, 0.5)
+    m = combination_metrics(ctx, combos, 0.5, leaf_discount=None)
     assert m["skills_used"] == 3 and m["max_skill_share"] == 1.0
     assert m["max_pair_uses"] == 2 and m["distinct_pairs"] == 2
     # usage a 3, b 2, c 1 of 6: H = -(1/2 log 1/2 + 1/3 log 1/3 + 1/6 log 1/6); / log2(4)

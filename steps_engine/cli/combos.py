@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--scope", default="local", help="local | level:L | global (default local)")
     p.add_argument("--max-level", default="1", help="local scope: shallowest depth searched (default 1)")
     p.add_argument("--strategy", default="steps", help="steps | random | cooccur (default steps)")
-    p.add_argument("--beam", default="100", help="beam width for local / constrained search (default 100)")
+    p.add_argument("--beam", default=None,
+                   help="beam width for local / constrained search (default 100; 20 with --budget)")
     p.add_argument("--seed", default="0", help="random seed for the baselines (default 0)")
     p.add_argument("--exclude", default="", help="comma-separated skills never to use")
     p.add_argument("--must-include", default="", help="comma-separated skills every combination contains")
@@ -93,7 +94,7 @@ def run(args) -> int:
     k_max = _int(args.k_max, "--k-max", k)
     per_start = _int(args.per_start, "--per-start", 1)
     max_level = _int(args.max_level, "--max-level", 0)
-    beam = _int(args.beam, "--beam", 1)
+    beam = _int(args.beam, "--beam", 1)  # None: the engine's default for the mode
     seed = _int(args.seed, "--seed", 0)
     min_support = _int(args.min_support, "--min-support", 0)
     budget = _int(args.budget, "--budget", 1)

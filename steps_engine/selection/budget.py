@@ -46,10 +46,12 @@ from steps_engine.selection.search import (
 )
 
 __all__ = ["BudgetState", "BudgetResult", "select_budget", "new_cover", "dataset_objective", "DEFAULT_REUSE_DISCOUNT",
-           "DEFAULT_MAX_PAIR_USES"]
+           "DEFAULT_MAX_PAIR_USES", "DEFAULT_BUDGET_BEAM", "DEFAULT_LEAF_DISCOUNT", "node_discounts"]
 
-DEFAULT_REUSE_DISCOUNT = 0.95  # chosen by measurement: docs/selection.md "Dataset mode"
+DEFAULT_REUSE_DISCOUNT = 0.98  # chosen by measurement: docs/selection.md "Dataset mode"
+DEFAULT_LEAF_DISCOUNT = 0.6
 DEFAULT_MAX_PAIR_USES = 3
+DEFAULT_BUDGET_BEAM = 20  # beam width of the budget mode's searches (per-start mode: 100)
 _PULL = 64  # with pair caps, how many next-best sets the exact search screens before the beam
 
 
@@ -71,7 +73,7 @@ def node_discounts(ctx: SelectionContext, reuse_discount: float, leaf_discount: 
 
 
 def dataset_objective(ctx: SelectionContext, combos: Iterable[Combination], reuse_discount: float,
-                      count_start: bool = True, leaf_discount: float | None = None) -> float:
+                      count_start: bool = True, leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT) -> float:
     """F(S) of the module docstring, computed from scratch."""
     g = node_discounts(ctx, reuse_discount, leaf_discount)
     count = np.zeros(ctx.flat.n_nodes, np.int64)
@@ -101,7 +103,7 @@ class BudgetState:
     max_skill_uses: int | None = None
     max_pair_uses: int | None = None
     count_start: bool = True
-    leaf_discount: float | None = None  # discount of leaf (skill) nodes; None = reuse_discount
+    leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT  # of skill leaves; None = reuse_discount
     seen: set = field(default_factory=set)
 
     def __post_init__(self):

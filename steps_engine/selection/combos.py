@@ -25,7 +25,7 @@ import numpy as np
 
 from steps_engine._atomic import write_jsonl as atomic_write_jsonl
 
-from steps_engine.selection.budget import DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT, BudgetState, select_budget
+from steps_engine.selection.budget import DEFAULT_BUDGET_BEAM, DEFAULT_LEAF_DISCOUNT, DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT, BudgetState, select_budget
 from steps_engine.selection.search import Combination, SelectionContext, iter_combinations, parse_scope
 from steps_engine.selection.strategies import STRATEGIES, iter_cooccur, iter_random
 
@@ -120,14 +120,14 @@ def select_combinations(
     scope: str = "local",
     max_level: int = 1,
     strategy: str = "steps",
-    beam: int = 100,
+    beam: int | None = None,
     seed: int = 0,
     budget: int | None = None,
     reuse_discount: float = DEFAULT_REUSE_DISCOUNT,
     max_skill_uses: int | None = None,
     max_pair_uses: int | None = DEFAULT_MAX_PAIR_USES,
     count_start: bool = True,
-    leaf_discount: float | None = None,
+    leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT,
     sample_epsilon: float | None = 0.01,
     progress: bool | Callable[[int, int], None] = False,
 ) -> SelectionRun:
@@ -147,6 +147,8 @@ def select_combinations(
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if budget is not None and budget < 1:
         raise ValueError(f"budget must be >= 1, got {budget}")
+    if beam is None:  # the budget mode runs many more searches; a narrower beam loses nothing measurable
+        beam = DEFAULT_BUDGET_BEAM if budget is not None and strategy == "steps" else 100
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
     if max_level < 0:

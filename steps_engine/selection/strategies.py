@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from steps_engine.selection.budget import DEFAULT_REUSE_DISCOUNT, dataset_objective
+from steps_engine.selection.budget import DEFAULT_LEAF_DISCOUNT, DEFAULT_REUSE_DISCOUNT, dataset_objective
 from steps_engine.selection.search import Combination, SelectionContext, make_combination, parse_scope, scope_depths
 
 __all__ = ["iter_random", "iter_cooccur", "random_combinations", "cooccur_combinations", "combination_metrics",
@@ -167,14 +167,15 @@ def cooccur_combinations(ctx: SelectionContext, start: str | int, k: int, scope=
 
 
 def combination_metrics(ctx: SelectionContext, combos: Iterable[Combination],
-                        reuse_discount: float = DEFAULT_REUSE_DISCOUNT) -> dict:
+                        reuse_discount: float = DEFAULT_REUSE_DISCOUNT, count_start: bool = True,
+                        leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT) -> dict:
     """Per combination: mean gain, mean LCA depth, fraction of skill pairs never seen together
     in the data (co-occurrence count 0), mean coherence (when a similarity matrix is set).
     Dataset: skill coverage (distinct skills used / skills in the tree), skills used, max
     skill share (largest share of combinations that contain one skill, start included),
     max pair uses (most combinations one pair of skills is in), distinct pairs, usage
     efficiency (entropy of the skill-usage distribution / log2(skills in the tree); 1 = all
-    used equally) and the dataset objective F at `reuse_discount` (`budget.dataset_objective`)."""
+    used equally) and the dataset objective F at these discounts (`budget.dataset_objective`)."""
     combos = list(combos)
     n_skills = ctx.flat.n_leaves
     if not combos:
@@ -207,7 +208,7 @@ def combination_metrics(ctx: SelectionContext, combos: Iterable[Combination],
         "max_pair_uses": max(pair_uses.values(), default=0),
         "distinct_pairs": len(pair_uses),
         "usage_efficiency": entropy / np.log2(n_skills) if n_skills > 1 else 1.0,
-        "objective": dataset_objective(ctx, combos, reuse_discount),
+        "objective": dataset_objective(ctx, combos, reuse_discount, count_start, leaf_discount),
     }
     coh = [c.coherence for c in combos if c.coherence is not None]
     if coh:
