@@ -146,7 +146,9 @@ def _budget_row(ctx, k, budget, scope, strategy="steps", **kw):
     else:
         run = select_combinations(ctx, k, scope=scope, strategy=strategy, budget=budget, **kw)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    m = combination_metrics(ctx, run.combinations)
+    from steps_engine.selection.budget import default_reuse_discount
+
+    m = combination_metrics(ctx, run.combinations, default_reuse_discount(scope))  # F at the scope's default
     return m, wall, cpu, run
 
 
@@ -155,7 +157,8 @@ def _load() -> str:
 
 
 def budget_main(args) -> int:
-    from steps_engine.selection.budget import DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT
+    from steps_engine.selection.budget import (DEFAULT_LEAF_DISCOUNT, DEFAULT_LOCAL_REUSE_DISCOUNT,
+                                               DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT, default_reuse_discount)
 
     graph, tree = build(args.skills, args.height, args.seed, args.rows)
     ctx = prepare(tree, graph)
@@ -165,7 +168,8 @@ def budget_main(args) -> int:
     print(f"Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}; {now}; "
           f"load average at start {_load()}")
     print(f"Planted taxonomy: {ctx.flat.n_leaves} skills, {graph.n_edges} edges, height {tree.height}, seed {args.seed}; "
-          f"k = {args.k}, budget {args.budget}; defaults: reuse discount {DEFAULT_REUSE_DISCOUNT}, "
+          f"k = {args.k}, budget {args.budget}; defaults: reuse discount {DEFAULT_REUSE_DISCOUNT} "
+          f"(local {DEFAULT_LOCAL_REUSE_DISCOUNT}), leaf discount {DEFAULT_LEAF_DISCOUNT}, "
           f"max pair uses {DEFAULT_MAX_PAIR_USES}, start leaf counted, beam {args.beam or 'default (20)'}")
     print()
     print("| scope | run | combinations | seconds (wall) | CPU s | mean gain | x random | max skill share "
@@ -178,7 +182,7 @@ def budget_main(args) -> int:
         m, wall, cpu, _ = _budget_row(ctx, args.k, args.budget, scope, beam=args.beam, seed=args.seed)
         rows.append(("**budget, defaults**", m, wall, cpu))
         for g in [float(x) for x in args.discounts.split(",") if x.strip()]:
-            if g == DEFAULT_REUSE_DISCOUNT:
+            if g == default_reuse_discount(scope):
                 continue
             m2, w2, c2, _ = _budget_row(ctx, args.k, args.budget, scope, beam=args.beam, seed=args.seed,
                                         reuse_discount=g)
@@ -189,6 +193,9 @@ def budget_main(args) -> int:
         m4, w4, c4, _ = _budget_row(ctx, args.k, args.budget, scope, beam=args.beam, seed=args.seed,
                                     count_start=False)
         rows.append(("budget, start leaf not counted", m4, w4, c4))
+        m5, w5, c5, _ = _budget_row(ctx, args.k, args.budget, scope, beam=args.beam, seed=args.seed,
+                                    leaf_discount=None)
+        rows.append(("budget, leaf discount = node discount", m5, w5, c5))
         for name, mm, wall, cpu in rows:
             ws = "" if wall is None else f"{wall:.1f}"
             cs = "" if cpu is None else f"{cpu:.1f}"

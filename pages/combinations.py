@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages import _shared as ui
 from steps_engine.studio import state as studio_state
-from steps_engine.selection.budget import DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT
+from steps_engine.selection.budget import DEFAULT_LOCAL_REUSE_DISCOUNT, DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT
 from steps_engine.studio.plotting.strategies import strategy_figure
 from steps_engine.studio.plotting.usage import skill_usage_figure
 
@@ -30,9 +30,10 @@ b1, b2, b3, b4 = st.columns(4)
 budget = int(b1.number_input("Dataset size (combinations)", 0, 100_000, 500, 50, key="cmb_budget",
                              help="How many distinct combinations to select together. 0 = the paper's recipe: "
                                   "the best combination(s) of every start, independently."))
-reuse = float(b2.slider("Reuse discount", 0.05, 1.0, float(DEFAULT_REUSE_DISCOUNT), 0.01, key="cmb_reuse",
+reuse = float(b2.slider("Reuse discount (0 = default)", 0.0, 1.0, 0.0, 0.01, key="cmb_reuse",
                         help="Each further use of a tree node is worth this factor less. Lower = more even spread, "
-                             "1 = no discount (the N most informative sets)."))
+                             f"1 = no discount (the N most informative sets). Default {DEFAULT_REUSE_DISCOUNT} "
+                             f"(local scope {DEFAULT_LOCAL_REUSE_DISCOUNT})."))
 max_pair = int(b3.number_input("Max uses of a pair", 0, 1000, DEFAULT_MAX_PAIR_USES, key="cmb_max_pair",
                                help="Two skills are together in at most this many combinations (0 = no cap)."))
 max_skill = int(b4.number_input("Max uses of a skill", 0, 100_000, 0, key="cmb_max_skill",
@@ -96,7 +97,7 @@ if st.button("Run selection", type="primary", key="cmb_run"):
                 raise ValueError("no start skills picked")
             summary = studio_state.run_selection(
                 ws, cons, starts=starts, per_start=per_start, scope=scope, max_level=max_level, beam=beam, seed=seed,
-                budget=budget or None, reuse_discount=reuse, max_skill_uses=max_skill or None,
+                budget=budget or None, reuse_discount=reuse or None, max_skill_uses=max_skill or None,
                 max_pair_uses=max_pair or None, terms=ui.terms(ws.tree_key, ws),
                 progress=lambda f, msg: bar.progress(f, text=msg),
             )

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from steps_engine.cli import CLIError
 from steps_engine.cli.args import number
-from steps_engine.selection.budget import DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT
+from steps_engine.selection.budget import (
+    DEFAULT_LEAF_DISCOUNT,
+    DEFAULT_LOCAL_REUSE_DISCOUNT,
+    DEFAULT_MAX_PAIR_USES,
+    DEFAULT_REUSE_DISCOUNT,
+    default_reuse_discount,
+)
 
 
 def add_parser(sub) -> None:
@@ -40,7 +46,9 @@ def add_parser(sub) -> None:
                         "objective with diminishing returns for reused skills)")
     p.add_argument("--reuse-discount", default=None,
                    help="budget mode: each further use of a tree node is worth this factor less, in (0, 1] "
-                        f"(default {DEFAULT_REUSE_DISCOUNT}; 1 = no discount)")
+                        f"(default {DEFAULT_REUSE_DISCOUNT}, local {DEFAULT_LOCAL_REUSE_DISCOUNT}; 1 = no discount)")
+    p.add_argument("--leaf-discount", default=None,
+                   help=f"budget mode: the same for a skill's own leaf (default {DEFAULT_LEAF_DISCOUNT})")
     p.add_argument("--max-skill-uses", default="0",
                    help="budget mode: a skill (start included) is in at most M combinations (default 0 = no cap)")
     p.add_argument("--max-pair-uses", default=None,
@@ -101,13 +109,17 @@ def run(args) -> int:
     reuse = number(args.reuse_discount, "--reuse-discount", float, 0.0, 1.0, meaning="a discount in (0, 1]")
     if reuse is not None and reuse <= 0:
         raise CLIError(f"--reuse-discount must be in (0, 1], got {args.reuse_discount}")
-    reuse = DEFAULT_REUSE_DISCOUNT if reuse is None else reuse
+    leaf = number(args.leaf_discount, "--leaf-discount", float, 0.0, 1.0, meaning="a discount in (0, 1]")
+    if leaf is not None and leaf <= 0:
+        raise CLIError(f"--leaf-discount must be in (0, 1], got {args.leaf_discount}")
+    leaf = DEFAULT_LEAF_DISCOUNT if leaf is None else leaf
     max_skill_uses = _int(args.max_skill_uses, "--max-skill-uses", 0) or None
     max_pair_uses = _int(args.max_pair_uses, "--max-pair-uses", 0) if args.max_pair_uses is not None else None
     max_pair_uses = (DEFAULT_MAX_PAIR_USES if max_pair_uses is None and args.strategy == "steps" else max_pair_uses) or None
     epsilon = number(args.sample_epsilon, "--sample-epsilon", float, 0.0, 1.0, meaning="an epsilon in [0, 1]")
-    if budget is None and (args.reuse_discount is not None or max_skill_uses or args.max_pair_uses is not None):
-        raise CLIError("--reuse-discount, --max-skill-uses and --max-pair-uses need --budget")
+    if budget is None and (args.reuse_discount is not None or args.leaf_discount is not None or max_skill_uses
+                           or args.max_pair_uses is not None):
+        raise CLIError("--reuse-discount, --leaf-discount, --max-skill-uses and --max-pair-uses need --budget")
     min_mean_sim = _float(args.min_mean_similarity, "--min-mean-similarity")
     min_pair_sim = _float(args.min_pair_similarity, "--min-pair-similarity")
     if args.strategy not in STRATEGIES:
@@ -116,6 +128,7 @@ def run(args) -> int:
         scope = str(parse_scope(args.scope))
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    reuse = default_reuse_discount(scope) if reuse is None else reuse
 
     folder = Path(args.dir)
     for name in ("taxonomy.json", "graph.csv"):
@@ -153,7 +166,7 @@ def run(args) -> int:
         ctx = prepare(tree, graph, cons)
         result = select_combinations(
             ctx, k, k_max=k_max, starts=args.starts, per_start=per_start, scope=scope, max_level=max_level,
-            strategy=args.strategy, beam=beam, seed=seed, budget=budget, reuse_discount=reuse,
+            strategy=args.strategy, beam=beam, seed=seed, budget=budget, reuse_discount=reuse, leaf_discount=leaf,
             max_skill_uses=max_skill_uses, max_pair_uses=max_pair_uses, count_start=not args.no_count_start,
             sample_epsilon=epsilon or None, progress=not args.quiet,
         )
@@ -161,7 +174,7 @@ def run(args) -> int:
         raise CLIError(str(exc)) from None
     n = write_jsonl(args.out, result.combinations)
     seconds = time.perf_counter() - t0
-    metrics = combination_metrics(ctx, result.combinations, reuse, not args.no_count_start)
+    metrics = combination_metrics(ctx, result.combinations, reuse, not args.no_count_start, leaf)
     for reason in result.shortfall:
         print(reason, file=sys.stderr)
     if result.starts_short:
@@ -182,6 +195,7 @@ def run(args) -> int:
         "duplicates_dropped": result.duplicates_dropped,
         "budget": budget,
         "reuse_discount": reuse if budget else None,
+        "leaf_discount": leaf if budget else None,
         "max_skill_uses": max_skill_uses,
         "max_pair_uses": max_pair_uses if budget else None,
         "shortfall": result.shortfall,

@@ -46,9 +46,14 @@ from steps_engine.selection.search import (
 )
 
 __all__ = ["BudgetState", "BudgetResult", "select_budget", "new_cover", "dataset_objective", "DEFAULT_REUSE_DISCOUNT",
-           "DEFAULT_MAX_PAIR_USES", "DEFAULT_BUDGET_BEAM", "DEFAULT_LEAF_DISCOUNT", "node_discounts"]
+           "DEFAULT_MAX_PAIR_USES", "DEFAULT_BUDGET_BEAM", "DEFAULT_LEAF_DISCOUNT", "DEFAULT_LOCAL_REUSE_DISCOUNT",
+           "default_reuse_discount", "node_discounts"]
 
-DEFAULT_REUSE_DISCOUNT = 0.98  # chosen by measurement: docs/selection.md "Dataset mode"
+# chosen by measurement (docs/selection.md "Dataset mode"): node discount for level:L / global,
+# for local (its first steps stay in the start's own small community, so it needs a weaker
+# discount to stay more informative than random), and the discount of skill leaves
+DEFAULT_REUSE_DISCOUNT = 0.97
+DEFAULT_LOCAL_REUSE_DISCOUNT = 0.98
 DEFAULT_LEAF_DISCOUNT = 0.6
 DEFAULT_MAX_PAIR_USES = 3
 DEFAULT_BUDGET_BEAM = 20  # beam width of the budget mode's searches (per-start mode: 100)
@@ -62,6 +67,10 @@ def new_cover(ctx: SelectionContext, positions) -> np.ndarray:
     start = rows[0][rows[0] >= 0]
     rest = rows[1:][rows[1:] >= 0]
     return np.setdiff1d(np.unique(rest), start)
+
+
+def default_reuse_discount(scope) -> float:
+    return DEFAULT_LOCAL_REUSE_DISCOUNT if parse_scope(scope).kind == "local" else DEFAULT_REUSE_DISCOUNT
 
 
 def node_discounts(ctx: SelectionContext, reuse_discount: float, leaf_discount: float | None = None) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 
 from steps_engine._atomic import write_jsonl as atomic_write_jsonl
 
-from steps_engine.selection.budget import DEFAULT_BUDGET_BEAM, DEFAULT_LEAF_DISCOUNT, DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT, BudgetState, select_budget
+from steps_engine.selection.budget import DEFAULT_BUDGET_BEAM, DEFAULT_LEAF_DISCOUNT, DEFAULT_MAX_PAIR_USES, BudgetState, default_reuse_discount, select_budget
 from steps_engine.selection.search import Combination, SelectionContext, iter_combinations, parse_scope
 from steps_engine.selection.strategies import STRATEGIES, iter_cooccur, iter_random
 
@@ -123,7 +123,7 @@ def select_combinations(
     beam: int | None = None,
     seed: int = 0,
     budget: int | None = None,
-    reuse_discount: float = DEFAULT_REUSE_DISCOUNT,
+    reuse_discount: float | None = None,
     max_skill_uses: int | None = None,
     max_pair_uses: int | None = DEFAULT_MAX_PAIR_USES,
     count_start: bool = True,
@@ -133,7 +133,8 @@ def select_combinations(
 ) -> SelectionRun:
     """Combinations for many starts (see the module docstring). `progress`: True for a
     tqdm bar, or a callback `progress(done, total)` per start (per combination with a budget).
-    reuse_discount, max_skill_uses, max_pair_uses, count_start and sample_epsilon apply to the
+    reuse_discount (None: `budget.default_reuse_discount(scope)`), leaf_discount, max_skill_uses,
+    max_pair_uses, count_start and sample_epsilon apply to the
     budget mode with the steps strategy (`selection.budget`); the baselines ignore them."""
     k = int(ctx.constraints.k if k is None else k)
     k_max = ctx.constraints.k_max if k_max is None else k_max
@@ -158,6 +159,8 @@ def select_combinations(
     run = SelectionRun([], starts=len(start_pos))
     seen: set[frozenset] = set()
     state = None
+    if reuse_discount is None:
+        reuse_discount = default_reuse_discount(scope)
     if budget is not None and strategy == "steps":
         state = BudgetState(ctx, reuse_discount, max_skill_uses, max_pair_uses, count_start, leaf_discount)
     for size in range(k, (k_max or k) + 1):

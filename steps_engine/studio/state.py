@@ -264,14 +264,14 @@ def run_selection(
     and combos/run.json, and return the run summary. progress(fraction, message).
     With `budget`: the dataset mode (`selection.budget`). A run in which steps selects nothing
     raises ValueError with the reason and leaves the previous selection in place."""
-    from steps_engine.selection.budget import DEFAULT_REUSE_DISCOUNT
+    from steps_engine.selection.budget import default_reuse_discount
     from steps_engine.selection.combos import select_combinations
     from steps_engine.selection.search import prepare
     from steps_engine.selection.strategies import combination_metrics
 
     tree, graph = ws.tree, ws.graph
     ctx = prepare(tree, graph, constraints, term=terms)
-    reuse = DEFAULT_REUSE_DISCOUNT if reuse_discount is None else reuse_discount
+    reuse = default_reuse_discount(scope) if reuse_discount is None else reuse_discount
     kw = dict(k_max=constraints.k_max, starts=starts, per_start=per_start, scope=scope, max_level=max_level,
               beam=beam, seed=seed, budget=budget)
     caps = dict(reuse_discount=reuse, max_skill_uses=max_skill_uses, max_pair_uses=max_pair_uses)
