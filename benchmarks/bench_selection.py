@@ -57,6 +57,7 @@ def main() -> int:
     ap.add_argument("--discounts", default="0.5,0.8,0.9,0.95,0.97,0.99",
                     help="reuse discounts for the budget trade-off table ('' = none)")
     ap.add_argument("--budget-other", action="store_true", help="budget mode on other seeds, sizes and real data")
+    ap.add_argument("--only-other", action="store_true", help="with --budget-other: skip the main budget table")
     args = ap.parse_args()
     if args.budget is not None:
         return budget_main(args)
@@ -157,6 +158,9 @@ def _load() -> str:
 
 
 def budget_main(args) -> int:
+    if args.only_other:
+        budget_other(args)
+        return 0
     from steps_engine.selection.budget import (DEFAULT_LEAF_DISCOUNT, DEFAULT_LOCAL_REUSE_DISCOUNT,
                                                DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT, default_reuse_discount)
 
@@ -210,6 +214,9 @@ def budget_main(args) -> int:
 
 def budget_other(args) -> None:
     """Default settings on data the defaults were not chosen on."""
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"\nMachine: {cpu_model()}, {os.cpu_count()} cores; {now}; load average at start {_load()}; "
+          f"k = {args.k} planted (height {args.height}, budget = skills), k = 3 real (height 4, budget = 3 x skills)")
     print()
     print("| data | skills | scope | budget | combinations | seconds (wall) | CPU s | mean gain | x random "
           "| max skill share | max pair uses | usage efficiency |")
@@ -217,7 +224,7 @@ def budget_other(args) -> None:
     cases = [(f"planted seed {s}", *build(n, args.height, s)) for n, s in ((3000, 1), (3000, 2), (1000, 3), (6000, 4))]
     for name, graph, tree in cases:
         ctx = prepare(tree, graph)
-        _budget_table_rows(ctx, name, args.k, ctx.flat.n_leaves, args)
+        _budget_table_rows(ctx, f"{name}, {graph.n_edges} edges", args.k, ctx.flat.n_leaves, args)
     from steps_engine.data.ingest import FieldMapping
     from steps_engine.taxonomy.build import ingest_graph
     from steps_engine.taxonomy.partition import build_tree

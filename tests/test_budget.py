@@ -286,3 +286,31 @@ def test_bad_budget_arguments():
         BudgetState(ctx, 0.5, 0)
     with pytest.raises(ValueError, match="budget must be >= 1"):
         select_budget(BudgetState(ctx), 3, 0, [0])
+
+
+def test_skill_usage_figure_counts_skills_per_number_of_uses():
+    from steps_engine.studio.plotting.usage import skill_usage_figure
+
+    # steps: a in 2, b in 2, c in 0 -> bars [1, 0, 2]; random: a 1, b 1, c 1 -> [0, 3, 0]
+    fig = skill_usage_figure({"steps": {"a": 2, "b": 2, "c": 0}, "random": {"a": 1, "b": 1, "c": 1}})
+    assert [list(t.y) for t in fig.data] == [[1, 0, 2], [0, 3, 0]]
+    assert [t.name for t in fig.data] == ["steps", "random"]
+    with pytest.raises(ValueError, match="at least one strategy"):
+        skill_usage_figure({})
+
+
+def test_explain_names_the_path_the_steps_and_every_pair():
+    from test_selection import hand_tree
+
+    from steps_engine.selection.explain import explain_combination
+    from steps_engine.selection.search import make_combination
+
+    tree, term = hand_tree()
+    ctx = prepare(tree, None, term=term)
+    combo = make_combination(ctx, [ctx.position(s) for s in ("x3", "x4", "x5")], "steps", "global")
+    why = explain_combination(ctx, combo)
+    assert why["lca_path"] == ["root", "B"]  # x3, x4 under B1, x5 right under B
+    assert why["skill_paths"] == {"x3": ["B1"], "x4": ["B1"], "x5": []}
+    assert [s["step_gain"] for s in why["steps"]] == combo.step_gains and why["gain"] == combo.gain
+    assert [(p["a"], p["b"], p["cooccurrence"]) for p in why["pairs"]] == [
+        ("x3", "x4", 0), ("x3", "x5", 0), ("x4", "x5", 0)]  # no graph: never seen together
