@@ -15,4 +15,8 @@ PAGES = [
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ]
 
+from steps_engine.studio.state import exposure_warning  # noqa: E402
+
+if warning := exposure_warning(st.get_option("server.address")):
+    st.warning(warning, icon=":material/public:")
 st.navigation(PAGES).run()

@@ -7,7 +7,6 @@ from pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.taxonomy.graph import WEIGHTINGS
 from steps_engine.studio.plotting.long_tail import long_tail_figure
-from steps_engine._atomic import atomic_write
 
 ws = ui.workspace()
 st.title("Data")
@@ -31,9 +30,7 @@ with st.expander("Load a dataset", expanded=False):
     elif source == "Upload a file":
         up = st.file_uploader("JSONL, JSON, CSV or Parquet", type=["jsonl", "ndjson", "json", "csv", "tsv", "parquet"])
         if up is not None:
-            path = ws.path("uploads", up.name)
-            if not path.exists() or path.stat().st_size != up.size:
-                atomic_write(path, up.getvalue())
+            path = studio_state.store_upload(ws, up.name, up.getvalue())
     elif source == "Local path":
         text = st.text_input("Path to a local file", key="data_path", placeholder="/data/train.jsonl")
         if text:

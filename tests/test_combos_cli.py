@@ -181,7 +181,7 @@ def test_constraint_flags_hold_on_every_line(folder, tmp_path, capsys):
         assert not {"skill_07", "skill_08"} <= s and not {"skill_03", "skill_04"} <= s
 
 
-def test_budget_caps_hold_on_every_line_and_a_short_budget_exits_1_with_the_reason(folder, tmp_path, capsys):
+def test_budget_caps_hold_on_every_line_and_a_short_budget_exits_4_with_the_reason(folder, tmp_path, capsys):
     out = tmp_path / "c.jsonl"
     code, stdout, err = _run(["combos", str(folder), "--k", "3", "--scope", "level:1", "--budget", "500",
                               "--max-skill-uses", "4", "--max-pair-uses", "1", "--out", str(out), "--json", "--quiet"],
@@ -196,7 +196,7 @@ def test_budget_caps_hold_on_every_line_and_a_short_budget_exits_1_with_the_reas
                 pairs[a, b] = pairs.get((a, b), 0) + 1
     assert max(uses.values()) <= 4 and max(pairs.values()) <= 1
     assert len(lines) <= 30 * 4 // 3 < 500  # 30 skills x 4 uses / 3 per line
-    assert code == 1
+    assert code == 4  # EXIT_PARTIAL
     assert f"selected {len(lines)} of the 500 combinations asked for" in err and "--max-skill-uses 4" in err
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["combinations"] == len(lines) and summary["shortfall"]
@@ -364,3 +364,20 @@ def test_starts_short_of_per_start_are_reported(tmp_path):
     short = {s for s, n in per.items() if n < 50}
     assert short and set(run.starts_short) == short
     assert not set(run.starts_short) & set(run.starts_without)
+
+
+def test_no_combination_at_all_exits_3(tmp_path, capsys):
+    # two clusters of 3 skills; k = 4 inside one top-level cluster is impossible: nothing written
+    import random
+
+    from steps_engine.cli import EXIT_NOTHING_DONE, main
+
+    rng = random.Random(0)
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"skills": rng.sample(["a", "b", "c"] if i % 2 else ["x", "y", "z"], 2)}) + "\n"
+                            for i in range(200)))
+    assert main(["taxonomy", str(data), "--skills-field", "skills", "--height", "2", "--out", str(tmp_path / "t"),
+                 "--quiet"]) == 0
+    assert main(["combos", str(tmp_path / "t"), "--k", "4", "--scope", "level:1", "--out", str(tmp_path / "c.jsonl"),
+                 "--quiet"]) == EXIT_NOTHING_DONE
+    assert "wrote 0 combinations" in capsys.readouterr().out

@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from steps_engine.cli import CLIError
+from steps_engine._atomic import same_file
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.args import number
 from steps_engine.selection.budget import (
     DEFAULT_LEAF_DISCOUNT,
@@ -134,6 +135,8 @@ def run(args) -> int:
     for name in ("taxonomy.json", "graph.csv"):
         if not (folder / name).is_file():
             raise CLIError(f"{folder / name} not found (run `steps taxonomy` first)")
+        if same_file(args.out, folder / name):
+            raise CLIError(f"--out {args.out} is the input {folder / name}: choose another output path")
     try:
         graph = read_graph(folder)
     except (ValueError, KeyError, OSError) as exc:
@@ -216,4 +219,6 @@ def run(args) -> int:
         print(f"skills used {metrics['skills_used']}, max skill share {metrics['max_skill_share']:.2%}, "
               f"max pair uses {metrics['max_pair_uses']}, usage efficiency {metrics['usage_efficiency']:.3f}, "
               f"objective F {metrics['objective']:.4f}")
-    return 1 if result.shortfall else 0
+    if not n:
+        return EXIT_NOTHING_DONE
+    return EXIT_PARTIAL if result.shortfall else EXIT_OK

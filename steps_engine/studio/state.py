@@ -4,6 +4,8 @@
     build_into_workspace(ws, ...)       input file -> taxonomy folder inside the workspace
     ensure_taxonomy(ws, progress)       a workspace with nothing loaded gets $STEPS_TAXONOMY or the demo
     open_taxonomy(ws, folder)           an existing taxonomy folder becomes the workspace's source
+    store_upload(ws, name, data)        an uploaded file, kept inside the workspace under its content hash
+    exposure_warning(address)           a warning when the studio listens beyond this machine
     entropy_readout(graph, tree)        H^T, H^1 and their ratio
     never_seen_share(graph)             share of skill pairs never seen together
     cluster_table(tree, graph, terms)   one row per cluster (id, label, depth, skills, term)
@@ -22,6 +24,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +37,7 @@ from steps_engine.taxonomy.entropy import node_terms, one_dim_entropy
 from steps_engine.taxonomy.graph import SkillGraph
 from steps_engine.studio.plotting.taxonomy import skill_counts, top_cluster
 from steps_engine.taxonomy.tree import EncodingTree
+from steps_engine._atomic import atomic_write
 from steps_engine.curation.workspace import Workspace
 
 __all__ = [
@@ -40,6 +46,8 @@ __all__ = [
     "build_into_workspace",
     "ensure_taxonomy",
     "open_taxonomy",
+    "store_upload",
+    "exposure_warning",
     "entropy_readout",
     "never_seen_share",
     "cluster_table",
@@ -84,8 +92,13 @@ def build_into_workspace(
     if not path.is_file():
         raise ValueError(f"input_path: {path} is not a file")
     tax = build_taxonomy(path, mapping, weighting=weighting, min_count=min_count, height=height, progress=progress)
-    save_taxonomy(tax, ws.taxonomy_dir)
-    ws.set_taxonomy(ws.taxonomy_dir)
+    stage = ws.staging_dir()  # written aside, switched in with one rename
+    try:
+        save_taxonomy(tax, stage)
+        ws.set_taxonomy(stage)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     return tax
 
 
@@ -113,6 +126,46 @@ def open_taxonomy(ws: Workspace, folder: str | Path) -> None:
     if not (folder / "taxonomy.json").is_file() or not (folder / "graph.csv").is_file():
         raise ValueError(f"{folder} is not a taxonomy folder (needs taxonomy.json and graph.csv from `steps taxonomy`)")
     ws.set_taxonomy(folder)
+
+
+def safe_base_name(name: str, default: str = "upload") -> str:
+    """The last component of a client-supplied file name, reduced to [A-Za-z0-9._-] with no
+    leading dot (`../../x.jsonl` -> `x.jsonl`, `C:\\a\\b.csv` -> `b.csv`)."""
+    base = str(name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".")[-120:]
+    return base if base.strip("._-") else default
+
+
+def store_upload(ws: Workspace, name: str, data: bytes) -> Path:
+    """Keep an uploaded file at `WS/uploads/<sha256 of the content, 16 hex>-<base name>`.
+
+    Only the base name of what the browser sent is used, so no upload is written outside the
+    workspace; the content hash in the name means a re-upload with the same name and size but
+    other content gets its own file (and the same content is written once)."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    uploads = ws.path("uploads")
+    path = uploads / f"{digest}-{safe_base_name(name)}"
+    if path.resolve().parent != uploads.resolve():  # cannot happen after safe_base_name; kept as a guard
+        raise ValueError(f"upload name {name!r} does not stay inside {uploads}")
+    if not path.is_file() or path.stat().st_size != len(data):
+        atomic_write(path, data)
+    return path
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def exposure_warning(address: str | None) -> str | None:
+    """A warning when the studio listens on more than this machine (`server.address` unset,
+    0.0.0.0, :: or a network address): anyone who reaches the port can use the session's API
+    key and write into the workspace."""
+    addr = (address or "").strip().strip("[]")
+    if addr in _LOOPBACK or addr.startswith("127."):
+        return None
+    where = "every network interface" if addr in ("", "0.0.0.0", "::") else f"{addr}"
+    return (f"This studio listens on {where}, not only on this machine: anyone who can reach the port "
+            "can use the API key entered here and write files into the workspace. Bind it to 127.0.0.1 "
+            "(the default in .streamlit/config.toml) unless the network is trusted.")
 
 
 def entropy_readout(graph: SkillGraph, tree: EncodingTree, terms=None) -> dict:
