@@ -42,7 +42,7 @@ def all_candidates(ctx, k, scope, starts=None):
     return out
 
 
-def outside_F(ctx, picks, g, count_start, g_leaf=None):
+def outside_F(ctx, picks, g, count_start, g_leaf=None, scope="global"):
     """F from its definition: node a's j-th cover (j = 1, 2, ...) is worth t_a g^(j-1)
     (g_leaf instead of g on leaves when given)."""
     flat = ctx.flat
@@ -55,8 +55,11 @@ def outside_F(ctx, picks, g, count_start, g_leaf=None):
         for y in S - {x}:
             nodes |= set(flat.anc[y][flat.anc[y] >= 0].tolist())
         nodes -= cov_x
-        if count_start:
+        d = int(flat.depth[flat.leaf_node[x]])
+        if count_start and scope == "local":  # local: the start's own leaf
             nodes.add(int(flat.leaf_node[x]))
+        elif count_start:  # level:L: the start's path below its scope root (depth min(L, depth(x) - 1))
+            nodes |= set(flat.anc[x, min(parse_scope(scope).level, d - 1) + 1: d + 1].tolist())
         for a in nodes:
             ga = g_leaf if g_leaf is not None and a in leaves else g
             total += flat.term[a] * ga ** count.get(a, 0)
@@ -64,7 +67,7 @@ def outside_F(ctx, picks, g, count_start, g_leaf=None):
     return total
 
 
-def outside_greedy(ctx, cands, n, g, count_start):
+def outside_greedy(ctx, cands, n, g, count_start, scope="global"):
     """Plain greedy over the explicit candidate list, F recomputed from scratch each time.
     Returns the marginal values in pick order."""
     picks, seen, marg = [], set(), []
@@ -74,7 +77,7 @@ def outside_greedy(ctx, cands, n, g, count_start):
         for x, S in cands:
             if S in seen:
                 continue
-            v = outside_F(ctx, picks + [(x, S)], g, count_start) - base
+            v = outside_F(ctx, picks + [(x, S)], g, count_start, scope=scope) - base
             if best is None or v > best[0] + 1e-12:
                 best = (v, x, S)
         if best is None:
@@ -101,7 +104,7 @@ def test_greedy_matches_an_outside_greedy_and_the_bound_against_brute_force(seed
     for scope in ("global", "level:1"):
         cands = all_candidates(ctx, k, scope)
         got = run(ctx, k, 8, scope, g, count_start).combinations
-        marg, _ = outside_greedy(ctx, cands, 8, g, count_start)
+        marg, _ = outside_greedy(ctx, cands, 8, g, count_start, scope)
         assert [c.marginal_gain for c in got] == pytest.approx(marg, abs=1e-9)
         if scope == "global":
             continue  # brute force below on the smaller level:1 candidate list
@@ -111,7 +114,7 @@ def test_greedy_matches_an_outside_greedy_and_the_bound_against_brute_force(seed
         best = 0.0
         for combo in itertools.combinations(range(len(cands)), n):
             if len({cands[i][1] for i in combo}) == n:
-                best = max(best, outside_F(ctx, [cands[i] for i in combo], g, count_start))
+                best = max(best, outside_F(ctx, [cands[i] for i in combo], g, count_start, scope=scope))
         F = sum(c.marginal_gain for c in got)
         assert F >= (1 - 1 / math.e) * best - 1e-9
         assert F <= best + 1e-9
@@ -148,8 +151,10 @@ def test_gamma_one_without_caps_gives_the_top_n_distinct_sets(seed, count_start)
         best: dict[frozenset, float] = {}
         for x, S in all_candidates(ctx, k, scope):
             v = conditional_entropy(flat, sorted(S - {x}), [x])
-            if count_start:
-                v += flat.term[flat.leaf_node[x]]
+            if count_start:  # + the start's path below its scope root
+                d = int(flat.depth[flat.leaf_node[x]])
+                cap = min(parse_scope(scope).level, d - 1)
+                v += flat.term[flat.anc[x, cap + 1: d + 1]].sum()
             best[S] = max(best.get(S, -1.0), v)
         n = min(12, len(best))
         got = run(ctx, k, n, scope, 1.0, count_start).combinations
@@ -213,7 +218,7 @@ def test_written_gains_and_marginals_recompute_from_scratch():
             assert c.gain == pytest.approx(conditional_entropy(ctx.flat, pos[1:], pos[:1]), abs=1e-9)
             assert sum(c.step_gains) == pytest.approx(c.gain, abs=1e-9)
             picks.append((pos[0], frozenset(pos)))
-            F = outside_F(ctx, picks, g, True, gl)
+            F = outside_F(ctx, picks, g, True, gl, scope)
             assert c.marginal_gain == pytest.approx(F - prev, abs=1e-9)
             prev = F
         assert dataset_objective(ctx, got, g, leaf_discount=gl) == pytest.approx(prev, abs=1e-9)
@@ -228,14 +233,14 @@ def test_new_cover_hand_values():
     ctx = prepare(tree, None, term=term)
     nodes = new_cover(ctx, [ctx.position("x4"), ctx.position("x3"), ctx.position("x1")])
     assert sorted(tree.ids[a] for a in nodes) == ["A", "a1", "b1"]
-    # F with g = 0.5, count_start: first [x4, x3] = b1 + b2 = 32 + 64; then [x5, x3]:
-    # b1 again (32 * 0.5), B1 (16; x5's path is root-B-b3), b3 (128, its start leaf) = 160
     c1 = [ctx.position("x4"), ctx.position("x3")]
     c2 = [ctx.position("x5"), ctx.position("x3")]
     from steps_engine.selection.search import make_combination
 
     combos = [make_combination(ctx, c1, "steps", "global"), make_combination(ctx, c2, "steps", "global")]
-    assert dataset_objective(ctx, combos, 0.5, leaf_discount=None) == pytest.approx(96 + 160)
+    # with the start's path below the root (scope global): [x4, x3] counts b1 + (B, B1, b2) = 32 + 8 + 16 + 64;
+    # [x5, x3] counts B1 (2nd: 8), b1 (2nd: 16), then its start path B (2nd: 4), b3 (128)
+    assert dataset_objective(ctx, combos, 0.5, leaf_discount=None) == pytest.approx(120 + 156)
     # without the start leaves: 32, then B1 16 + b1 32 * 0.5 = 32
     assert dataset_objective(ctx, combos, 0.5, count_start=False, leaf_discount=None) == pytest.approx(32 + 32)
     assert dataset_objective(ctx, combos, 1.0, count_start=False, leaf_discount=None) == pytest.approx(32 + 16 + 32)
@@ -257,7 +262,8 @@ def test_dataset_metrics_by_hand():
     # usage a 3, b 2, c 1 of 6: H = -(1/2 log 1/2 + 1/3 log 1/3 + 1/6 log 1/6); / log2(4)
     h = -(0.5 * math.log2(0.5) + (1 / 3) * math.log2(1 / 3) + (1 / 6) * math.log2(1 / 6))
     assert m["usage_efficiency"] == pytest.approx(h / 2)
-    # F(0.5), start counted: [a,b]: b + a = 2 + 1; [a,c]: c + a/2 = 3 + 0.5; [b,a]: a/4 + b/2 = 0.25 + 1
+    # F(0.5), start counted (its path below the root is its leaf here):
+    # [a,b]: b + a = 2 + 1; [a,c]: c + a/2 = 3 + 0.5; [b,a]: a/4 + b/2 = 0.25 + 1
     assert m["objective"] == pytest.approx(3 + 3.5 + 1.25)
 
 

@@ -47,7 +47,7 @@ from steps_engine.selection.search import (
 
 __all__ = ["BudgetState", "BudgetResult", "select_budget", "new_cover", "dataset_objective", "DEFAULT_REUSE_DISCOUNT",
            "DEFAULT_MAX_PAIR_USES", "DEFAULT_BUDGET_BEAM", "DEFAULT_LEAF_DISCOUNT", "DEFAULT_LOCAL_REUSE_DISCOUNT",
-           "default_reuse_discount", "node_discounts"]
+           "default_reuse_discount", "node_discounts", "start_mode", "start_path"]
 
 # chosen by measurement (docs/selection.md "Dataset mode"): node discount for level:L / global,
 # for local (its first steps stay in the start's own small community, so it needs a weaker
@@ -81,16 +81,43 @@ def node_discounts(ctx: SelectionContext, reuse_discount: float, leaf_discount: 
     return g
 
 
+def start_mode(count_start, scope) -> str | None:
+    """What of the start a combination counts: "path" (its root path below its scope root),
+    "leaf" (its own leaf) or None. True = the measured default: "path" for level:L / global,
+    "leaf" for local (docs/selection.md)."""
+    if not count_start:
+        return None
+    if count_start is True:
+        return "leaf" if parse_scope(scope).kind == "local" else "path"
+    if count_start not in ("path", "leaf"):
+        raise ValueError(f"count_start must be True, False, 'path' or 'leaf', got {count_start!r}")
+    return count_start
+
+
+def start_path(ctx: SelectionContext, x: int, scope, max_level: int = 1, count_start=True) -> np.ndarray:
+    """The start nodes a combination counts (`start_mode`): x's root path strictly below its
+    scope root (its leaf included), or only its leaf, or nothing."""
+    flat = ctx.flat
+    mode = start_mode(count_start, scope)
+    if mode is None:
+        return np.zeros(0, np.int64)
+    d = int(flat.depth[flat.leaf_node[int(x)]])
+    if mode == "leaf":
+        return flat.anc[int(x), d: d + 1].copy()
+    _, cap = scope_depths(flat, int(x), parse_scope(scope), 2, max_level)
+    return flat.anc[int(x), cap + 1: d + 1].copy()
+
+
 def dataset_objective(ctx: SelectionContext, combos: Iterable[Combination], reuse_discount: float,
-                      count_start: bool = True, leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT) -> float:
-    """F(S) of the module docstring, computed from scratch."""
+                      count_start: bool = True, leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT,
+                      max_level: int = 1) -> float:
+    """F(S) of the module docstring, computed from scratch (each combination's own `scope`)."""
     g = node_discounts(ctx, reuse_discount, leaf_discount)
     count = np.zeros(ctx.flat.n_nodes, np.int64)
     for c in combos:
         positions = [ctx.position(s) for s in c.skills]
         count[new_cover(ctx, positions)] += 1
-        if count_start:
-            count[ctx.flat.leaf_node[positions[0]]] += 1
+        count[start_path(ctx, positions[0], c.scope, max_level, count_start)] += 1
     one = g == 1.0
     weight = np.where(one, count, (1.0 - g ** count) / np.where(one, 0.5, 1.0 - g))
     return float((ctx.flat.term * weight).sum())
@@ -111,8 +138,10 @@ class BudgetState:
     reuse_discount: float = DEFAULT_REUSE_DISCOUNT
     max_skill_uses: int | None = None
     max_pair_uses: int | None = None
-    count_start: bool = True
+    count_start: bool | str = True  # see start_mode
     leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT  # of skill leaves; None = reuse_discount
+    scope: object = "level:1"  # set by select_budget: where the start's counted path ends
+    max_level: int = 1
     seen: set = field(default_factory=set)
 
     def __post_init__(self):
@@ -146,11 +175,21 @@ class BudgetState:
         return 0 if self.max_pair_uses is None else sum(v >= self.max_pair_uses for v in self.pair_uses.values())
 
     def nodes(self, positions) -> np.ndarray:
-        """The nodes a combination counts under F: D(C), plus the start's leaf with count_start."""
+        """The nodes a combination counts under F: D(C), plus with count_start the start's path
+        below its scope root (`start_path`)."""
         nodes = new_cover(self.ctx, positions)
-        if self.count_start:
-            nodes = np.append(nodes, self.ctx.flat.leaf_node[int(positions[0])])
-        return nodes
+        return np.append(nodes, start_path(self.ctx, positions[0], self.scope, self.max_level, self.count_start))
+
+    def start_credit(self, x: int) -> float:
+        """Discounted value of start_path(x) (path: cum difference between x's leaf and its scope root)."""
+        flat = self.ctx.flat
+        mode = start_mode(self.count_start, self.scope)
+        if mode is None:
+            return 0.0
+        if mode == "leaf":
+            return float(self.value[flat.leaf_node[int(x)]])
+        _, cap = scope_depths(flat, int(x), parse_scope(self.scope), 2, self.max_level)
+        return float(self.dcum[flat.leaf_node[int(x)]] - self.dcum[flat.anc[int(x), cap]])
 
     def add(self, positions: list[int]) -> tuple[float, np.ndarray]:
         """Record a picked combination; returns its marginal value (before the update) and nodes."""
@@ -200,8 +239,8 @@ class _Evaluator:
         got = self._exact(x) if self.exact else "beam"
         if got == "beam":
             got = self._beam(x)
-        if got is not None and st.count_start:
-            got = (got[0] + float(st.value[st.ctx.flat.leaf_node[x]]), got[1])
+        if got is not None:
+            got = (got[0] + st.start_credit(x), got[1])
         return got
 
     def _exact(self, x):
@@ -285,7 +324,10 @@ class _Groups:
                               st.selectable, r, self.m, self.f, self.P, self.cnt, self.out)
         self.ev.evaluations += 1
         vals = self.out[flat.leaf_node[xs], self.m].copy()
-        if st.count_start:
+        mode = start_mode(st.count_start, st.scope)
+        if mode == "path":
+            vals += st.dcum[flat.leaf_node[xs]] - st.dcum[r]
+        elif mode == "leaf":
             vals += st.value[flat.leaf_node[xs]]
         if st.max_skill_uses is not None:
             vals[st.uses[xs] >= st.max_skill_uses] = -np.inf
@@ -346,6 +388,8 @@ def select_budget(
     (seeded) compete, which is within (1 - 1/e - eps) in expectation (Mirzasoleiman et al. 2015)."""
     if budget < 1:
         raise ValueError(f"budget must be >= 1, got {budget}")
+    state.scope, state.max_level = parse_scope(scope), int(max_level)
+    start_mode(state.count_start, state.scope)  # validates
     ev = _Evaluator(state, int(k), scope, max_level, beam)
     label = str(parse_scope(scope))
     order = {x: i for i, x in enumerate(dict.fromkeys(int(s) for s in starts))}
