@@ -177,7 +177,7 @@ def budget_main(args) -> int:
     print(f"Planted taxonomy: {ctx.flat.n_leaves} skills, {graph.n_edges} edges, height {tree.height}, seed {args.seed}; "
           f"k = {args.k}, budget {args.budget}; defaults: reuse discount {DEFAULT_REUSE_DISCOUNT} "
           f"(local {DEFAULT_LOCAL_REUSE_DISCOUNT}), leaf discount {DEFAULT_LEAF_DISCOUNT}, "
-          f"max pair uses {DEFAULT_MAX_PAIR_USES}, start leaf counted, beam {args.beam or 'default (20)'}")
+          f"max pair uses {DEFAULT_MAX_PAIR_USES}, start counted (path; local: leaf), beam {args.beam or 'default (20)'}")
     print()
     print("| scope | run | combinations | seconds (wall) | CPU s | mean gain | x random | max skill share "
           "| max pair uses | usage efficiency | objective F |")

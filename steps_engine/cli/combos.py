@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
                    help=f"budget mode: two skills are together in at most P combinations (default {DEFAULT_MAX_PAIR_USES}; "
                         "0 = no cap)")
     p.add_argument("--no-count-start", action="store_true",
-                   help="budget mode: do not count the start skill's own leaf in the dataset objective")
+                   help="budget mode: do not count the start's own path (local: leaf) in the dataset objective")
     p.add_argument("--sample-epsilon", default="0.01",
                    help="budget mode, beam scopes: stochastic lazy greedy with this epsilon (0 = plain lazy greedy)")
     p.add_argument("--out", default=None, help="output JSONL file")

@@ -1,17 +1,18 @@
 """Dataset-level selection: a budget of N combinations chosen for a submodular objective.
 
 A combination C = [x, y_1..y_m] covers D(C) = (root paths of y_1..y_m) minus (x's root
-path); its gain H(Y | {x}) is the sum of t_a over D(C). For a set S of combinations let
-c_a(S) = number of combinations in S whose D contains node a. The dataset objective is
+path); its gain H(Y | {x}) is the sum of t_a over D(C). It counts N(C) = D(C) + P(x), P(x)
+= the start's own nodes (`start_mode`: its path below the scope root, or its leaf, or none).
+For a set S of combinations let c_a(S) = number of combinations in S whose N contains a:
 
-    F(S) = sum_a t_a * (1 + g + g^2 + ... + g^(c_a(S) - 1))      (g = reuse discount in (0, 1])
+    F(S) = sum_a t_a * (1 + g_a + g_a^2 + ... + g_a^(c_a(S) - 1))   (g_a in (0, 1]: node / leaf discount)
 
-so the j-th cover of a node is worth t_a * g^(j-1). Each term is a concave function of a
+so the j-th count of a node is worth t_a * g_a^(j-1). Each term is a concave function of a
 modular count, so F is monotone submodular and the greedy below is within (1 - 1/e) of the
 best N-set (Nemhauser, Wolsey & Fisher 1978). With g = 1, F is the sum of gains.
 
-The marginal value of C given S is sum over a in D(C) of t_a * g^(c_a(S)): the gain on
-discounted node values. For one start the best C is therefore the existing per-start search
+The marginal value of C given S is sum over a in N(C) of t_a * g_a^(c_a(S)): the gain on
+discounted node values, plus the start's discounted P(x). For one start the best C is therefore the existing per-start search
 run on discounted values: the exact tree knapsack for `level:L` / `global`, the beam for
 `local` and pairwise rules. Greedy: repeatedly add the start's best C with the largest
 marginal value (ties: earlier start). Lazy evaluation (Minoux 1978): a start's last computed
