@@ -12,7 +12,10 @@ time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 `retry_after`), "500", "hang" (sleeps `hang_seconds` before answering), "echo_key"
 (401 whose error message repeats the bearer token), "echo_key_ok" (a valid conversation
 whose answer, and the response's model name, repeat the bearer token), "trickle" (a valid
-answer sent a few bytes at a time over `trickle_seconds`). After the script runs out,
+answer sent a few bytes at a time over `trickle_seconds`), "name" (a cluster name and
+description as JSON, unique per prompt), "tags" (a JSON list of skill tags: the first
+`tag_replies` entry whose key is in the prompt, else ["general_knowledge"]), "tags_broken"
+(a prose refusal with no tags). After the script runs out,
 `markers` (substring of the prompt -> behaviour) then `default` decide.
 Run standalone: `python tests/fake_openai_server.py` prints the base URL and serves.
 """
@@ -37,8 +40,9 @@ class FakeOpenAI:
         self.delay = delay  # seconds before every answer (to widen kill windows)
         self.script: list[str] = []
         self.markers: dict[str, str] = {}
+        self.tag_replies: dict[str, list[str]] = {}  # prompt substring -> tags ("tags" behaviour)
         self.requests = 0
-        self.log: list[dict] = []  # {"behaviour", "model", "authorization"}
+        self.log: list[dict] = []  # {"behaviour", "model", "authorization", "prompt"}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -100,7 +104,7 @@ class FakeOpenAI:
         behaviour = self._choose(prompt)
         auth = h.headers.get("Authorization", "")
         with self._lock:
-            self.log.append({"behaviour": behaviour, "model": model, "authorization": auth})
+            self.log.append({"behaviour": behaviour, "model": model, "authorization": auth, "prompt": prompt})
         if self.delay:
             self._stop.wait(self.delay)
         if behaviour == "429":
@@ -127,8 +131,15 @@ class FakeOpenAI:
         if behaviour == "dup":
             conv = {"messages": [{"role": "user", "content": "Same question."},
                                  {"role": "assistant", "content": "Same answer."}]}
-        if behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
+        if behaviour == "tags":
+            tags = next((t for m, t in self.tag_replies.items() if m in prompt), ["general_knowledge"])
+            content = json.dumps(tags)
+        elif behaviour == "tags_broken":
+            content = "Sorry, I cannot label this example."
+        elif behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
             content = json.dumps(conv)
+        elif behaviour == "name":
+            content = json.dumps({"name": f"Topic {digest[:6]}", "description": f"Skills that belong together ({digest})."})
         elif behaviour == "fenced":
             content = "Sure! Here it is:\n```json\n" + json.dumps(conv, indent=1) + "\n```\nHope this helps."
         elif behaviour == "malformed":

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "export", "tag", "demo"]
+SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "export", "tag", "demo", "name"]
 
 
 # Exit statuses (README "Exit codes"): non-zero whenever the requested work did not happen.

@@ -8,6 +8,7 @@
                            and copies of the source's other files: what selection, synthesis
                            and `steps combos WS/current` use
     WS/combos/ WS/results/ WS/exports/ WS/uploads/
+    WS/archive/<time>/     an earlier taxonomy with its edit history, kept when a new one replaces it
 
 Crash consistency: every change is one atomic step after writing the new state aside.
 - An edit writes its snapshot (a new file), then replaces edits.jsonl (the commit), then the
@@ -102,6 +103,7 @@ class Workspace:
         self._graph_sha: str | None = None
         self._log: EditLog | None = None
         self._stamp: tuple = ()
+        self._corpus = None
 
     @classmethod
     def open(cls, root: str | Path | None = None) -> "Workspace":
@@ -163,6 +165,81 @@ class Workspace:
         """The taxonomy's input.json (where the original records are), or {}."""
         return self.read_json("taxonomy/input.json", {}) or {}
 
+    @property
+    def source(self) -> dict:
+        """Where the open taxonomy came from: {"kind": "demo" | "file" | "folder", "path"}
+        ({} when not recorded, or recorded for another source than the one now open)."""
+        src = dict((self.read_json("workspace.json", {}) or {}).get("source") or {})
+        return src if src and src.get("for") == self._source_sha() else {}
+
+    def set_source(self, kind: str, path: str | Path) -> None:
+        """Record where the source just set came from (kept with the source's sha, so a later
+        switch to another source never inherits it)."""
+        with self._lock:
+            state = self.read_json("workspace.json", {}) or {}
+            state["source"] = {"kind": kind, "path": str(Path(path).resolve()) if kind != "demo" else str(path),
+                               "for": self._source_sha()}
+            self.write_json("workspace.json", state)
+            self._stamp = self._state_stamp()
+
+    @property
+    def n_edits(self) -> int:
+        """Edits in the history (applied or undone); 0 without a taxonomy."""
+        return len(self.read_jsonl("edits.jsonl")) if self.has_taxonomy else 0
+
+    def archive(self) -> Path | None:
+        """Copy the taxonomy, its edit history and the current tree to archive/<UTC time>/
+        (open archive/<time>/current as a taxonomy folder to get it back). None when empty."""
+        if not self.has_taxonomy:
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest = self.path("archive", stamp)
+        k = 1
+        while dest.exists():
+            k += 1
+            dest = self.path("archive", f"{stamp}-{k}")
+        for sub in ("taxonomy", "current", "history"):
+            for f in sorted(self.path(sub).glob("*")):
+                if f.is_file():
+                    atomic_write(dest / sub / f.name, f.read_bytes())
+        for f in ("edits.jsonl", "workspace.json"):
+            if self.path(f).exists():
+                atomic_write(dest / f, self.path(f).read_bytes())
+        return dest
+
+    # ---- cluster names ---------------------------------------------------
+    @property
+    def name_corpus(self):
+        """Words of the rows behind each skill (from input.json's file; skill names when
+        the file is gone): what keyword names are recomputed from after an edit."""
+        if self._corpus is None or self._corpus[0] != self.graph_key:
+            from steps_engine.data.rows import mapping_from_spec
+            from steps_engine.taxonomy.keyword_names import NameCorpus, corpus_from_file
+
+            spec = self.input_info()
+            skills = self.graph.skills
+            corpus = None
+            if spec.get("path") and spec.get("skills_field"):
+                try:
+                    corpus = corpus_from_file(spec["path"], mapping_from_spec(spec), skills)
+                except ValueError:
+                    corpus = None
+            self._corpus = (self.graph_key, corpus or NameCorpus.from_skill_names(skills))
+        return self._corpus[1]
+
+    def refresh_names(self, tree: EncodingTree) -> EncodingTree:
+        from steps_engine.taxonomy.naming import refresh_names
+
+        return refresh_names(tree, self.graph, self.name_corpus)
+
+    def what_if(self, edit: Edit) -> EditResult:
+        """The edit's result and entropy cost on the current tree, without applying it."""
+        from steps_engine.curation.edits import apply_edit
+
+        log = self.log
+        before = log.records[log.position - 1]["entropy_after"] if log.position else None
+        return apply_edit(log.current, self.graph, edit, before)
+
     # ---- source taxonomy -------------------------------------------------
     def staging_dir(self) -> Path:
         """A new hidden folder inside the workspace to build a source in; pass it to
@@ -174,7 +251,8 @@ class Workspace:
     def set_taxonomy(self, source_dir: str | Path) -> None:
         """Make a taxonomy folder the new source; the edit history starts over. The new source
         is staged beside the old one and switched in by renames, so a kill at any moment
-        leaves the old source with its history or the new one with none."""
+        leaves the old source with its history or the new one with none (`archive()` first to
+        keep the old one)."""
         source_dir = Path(source_dir).resolve()
         for f in ("taxonomy.json", "graph.csv"):
             if not (source_dir / f).exists():
@@ -212,6 +290,7 @@ class Workspace:
             self._graph = None
             self._graph_sha = None
             self._log = None
+            self._corpus = None
             self._write_state(0, _sha(b""), self._source_sha())
             self._sync_current(0, [])
             self._drop_snapshots(keep=set())
@@ -289,6 +368,7 @@ class Workspace:
                 records, position = self._recover()
                 self._stamp = self._state_stamp()
                 self._log = EditLog(self.graph, None, records, position, self._load_tree)
+                self._log.namer = self.refresh_names
         return self._log
 
     def _recover(self) -> tuple[list[dict], int]:
@@ -404,9 +484,10 @@ class Workspace:
                     shutil.rmtree(d / name, ignore_errors=True)
 
     def _write_state(self, position: int, log_sha: str, source_sha: str | None) -> None:
-        self.write_json(
-            "workspace.json",
-            {"format": FORMAT, "position": position, "log_sha": log_sha, "source_sha": source_sha,
-             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        )
+        state = {"format": FORMAT, "position": position, "log_sha": log_sha, "source_sha": source_sha,
+                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        source = (self.read_json("workspace.json", {}) or {}).get("source")
+        if source:
+            state["source"] = source  # where the open taxonomy came from (set_source)
+        self.write_json("workspace.json", state)
         self._stamp = self._state_stamp()

@@ -87,9 +87,15 @@ def ingest_graph(
     return graph, report, pruning
 
 
-def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None) -> Taxonomy:
+def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None, names: bool = True) -> Taxonomy:
+    """The tree of `graph`; with `names`, clusters are named by keywords of their skill names."""
     tree = build_tree(graph, height=height, progress=progress)
     tree.meta = {"height": int(height), "weighting": graph.weighting}
+    if names:
+        from steps_engine.taxonomy.keyword_names import NameCorpus
+        from steps_engine.taxonomy.naming import name_by_keywords
+
+        tree = name_by_keywords(tree, graph, NameCorpus.from_skill_names(graph.skills))
     return Taxonomy(graph=graph, tree=tree, terms=node_terms(graph, tree), one_dim_entropy=one_dim_entropy(graph))
 
 
@@ -102,8 +108,11 @@ def build_taxonomy(
     semantic_weight: float = 0.0,
     embedder=None,
     progress=None,
+    name_rows: int = 50_000,
 ) -> Taxonomy:
-    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree.
+    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree; clusters are
+    named by keywords over the texts of the first `name_rows` rows (0: keep the
+    member-skill labels).
 
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     Raises ValueError when no row carries usable skills.
@@ -126,7 +135,7 @@ def build_taxonomy(
 
         graph = blend_semantic_edges(graph, embedder=embedder, semantic_weight=semantic_weight)
     tree_cb = None if progress is None else (lambda step, total, msg: progress("tree", step, total))
-    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb)
+    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, names=not name_rows)
     rep = report.to_json()
     rep["pruning"] = prune
     tax.ingest_report = rep
@@ -140,6 +149,12 @@ def build_taxonomy(
         "sha256": file_sha256(input_path),
     }
     tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight}
+    if name_rows:
+        from steps_engine.taxonomy.keyword_names import corpus_from_file
+        from steps_engine.taxonomy.naming import name_by_keywords
+
+        corpus = corpus_from_file(input_path, mapping, graph.skills, max_rows=name_rows)
+        tax.tree = name_by_keywords(tax.tree, graph, corpus)
     return tax
 
 
