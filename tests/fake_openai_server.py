@@ -10,7 +10,8 @@ Behaviours: "ok" (valid JSON conversation, unique per prompt), "fenced" (the sam
 "bad_roles" (JSON whose roles do not alternate), "dup" (the same conversation every
 time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 `retry_after`), "500", "hang" (sleeps `hang_seconds` before answering), "echo_key"
-(401 whose error message repeats the bearer token). After the script runs out,
+(401 whose error message repeats the bearer token), "drop" (closes the connection without
+an answer, like a replica that crashed). After the script runs out,
 `markers` (substring of the prompt -> behaviour) then `default` decide.
 Run standalone: `python tests/fake_openai_server.py` prints the base URL and serves.
 """
@@ -105,6 +106,9 @@ class FakeOpenAI:
             return self._send(h, 500, {"error": {"message": "server exploded"}})
         if behaviour == "echo_key":
             return self._send(h, 401, {"error": {"message": f"Incorrect API key provided: {auth.removeprefix('Bearer ')}"}})
+        if behaviour == "drop":
+            h.close_connection = True
+            return
         if behaviour == "hang":
             self._stop.wait(self.hang_seconds)
             behaviour = "ok"

@@ -6,7 +6,7 @@ skill and pair co-occurrence counts (`CooccurrenceCounts`), and the planted-hier
 generator used by tests and benchmarks.
 """
 
-from steps_engine.data.cooccurrence import CooccurrenceCounter, CooccurrenceCounts
+from steps_engine.data.cooccurrence import CooccurrenceCounter, CooccurrenceCounts, CountsMerger, merge_counts
 from steps_engine.data.ingest import BadRow, FieldMapping, IngestError, IngestReport, count_skills, iter_records, preview
 from steps_engine.data.synthetic import planted_counts, planted_skill_rows
 
@@ -14,11 +14,13 @@ __all__ = [
     "BadRow",
     "CooccurrenceCounter",
     "CooccurrenceCounts",
+    "CountsMerger",
     "FieldMapping",
     "IngestError",
     "IngestReport",
     "count_skills",
     "iter_records",
+    "merge_counts",
     "planted_counts",
     "planted_skill_rows",
     "preview",
