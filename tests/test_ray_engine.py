@@ -62,7 +62,15 @@ def test_taxonomy_on_ray_writes_the_same_graph_skills_and_tree(cluster, tmp_path
         pytest.skip(f"{src} not available")
     local = _taxonomy(tmp_path, "local", src, field)
     # 16 KB blocks: the demo (about 260 KB) and IFEval (about 200 KB) are cut into 13+ tasks
-    ray_out = _taxonomy(tmp_path, "ray", src, field, "--engine", "ray", "--block-mb", "0.016")
+    flags = ["--engine", "ray", "--block-mb", "0.016"]
+    if src == IFEVAL:  # as a user would: another process joining the running cluster by its address
+        ray_out = tmp_path / "ray"
+        cmd = [sys.executable, "-m", "steps_engine", "taxonomy", str(src), "--skills-field", field, "--height", "3",
+               "--out", str(ray_out), "--quiet", *flags, "--ray-address", cluster.get_runtime_context().gcs_address]
+        res = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+    else:
+        ray_out = _taxonomy(tmp_path, "ray", src, field, *flags)
     ra, rb = _same_folders(local, ray_out)
     assert ra == rb
     assert json.loads((local / "input.json").read_text()) == json.loads((ray_out / "input.json").read_text())

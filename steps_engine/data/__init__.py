@@ -3,7 +3,8 @@
 Takes instruction records (JSONL, JSON, CSV, Parquet; every field shape) and a `FieldMapping`;
 gives per-row skill lists and texts, bad-row reports with file and line (`IngestReport`),
 skill and pair co-occurrence counts (`CooccurrenceCounts`), and the planted-hierarchy
-generator used by tests and benchmarks.
+generator used by tests and benchmarks. `ray_counting` (with `ray_session`) counts on a Ray
+cluster; it is imported only by `--engine ray`, never from here.
 """
 
 from steps_engine.data.cooccurrence import CooccurrenceCounter, CooccurrenceCounts, CountsMerger, merge_counts
