@@ -2,7 +2,7 @@
 workers, CPU seconds of every process involved, and a projection for 500 million rows.
 
 Usage: .venv/bin/python benchmarks/bench_distributed.py [--rows 1000000] [--tag-records 400]
-                                                         [--workers 1,2] [--skip-tagging]
+                                                         [--workers 1,2] [--skip-tagging] [--skip-counting]
 
 Counting: the synthetic Infinity-Instruct-like JSONL of bench_ingest (Zipf skills, 1-5 per row),
 `count_skills` in this process vs `count_skills_ray` on a local Ray started with N CPUs
@@ -11,8 +11,8 @@ JSONL) against the 1,132-skill GPT-4 vocabulary with the bundled all-MiniLM-L6-v
 vs `tag_file_ray` with N actors; a fresh embedding cache holds the vocabulary only (as after a
 first run), so every record is embedded once and read back in pass 2, on both engines. The Ray figures include starting the actors (the model
 loads once per actor and pass) but not starting Ray itself, which is timed apart. CPU seconds are
-user + system time of this process and every live descendant (Ray's GCS, raylet and workers),
-read from /proc before and after each run.
+user + system time of this process and every descendant (Ray's GCS, raylet, workers and actors),
+sampled from /proc every 0.2 s during each run.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "instruct_skill
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(root: int | None = None) -> float:
-    """utime + stime of `root` and all its live descendants (Linux /proc)."""
-    root = root or os.getpid()
+def _tree_cpu() -> dict[int, float]:
+    """{pid: utime + stime} of this process and all its live descendants (Linux /proc)."""
+    root = os.getpid()
     parent, cpu = {}, {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -52,22 +52,39 @@ def tree_cpu_seconds(root: int | None = None) -> float:
         fields = stat[stat.rindex(")") + 2 :].split()
         parent[int(d)] = int(fields[1])
         cpu[int(d)] = (int(fields[11]) + int(fields[12])) / TICK
-    total = 0.0
+    out = {}
     for pid in cpu:
         p = pid
         while p and p != root:
             p = parent.get(p, 0)
         if p == root:
-            total += cpu[pid]
-    return total
+            out[pid] = cpu[pid]
+    return out
 
 
 def timed(fn, driver: dict | None = None):
-    c0, t0, d0 = tree_cpu_seconds(), time.perf_counter(), _own_cpu()
+    """(result, wall s, CPU s of this process and every descendant). Sampled every 0.2 s, so the
+    CPU of processes that exit during the run (actors of a finished pass) is counted too."""
+    import threading
+
+    before = _tree_cpu()
+    seen = dict(before)
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.2):
+            seen.update(_tree_cpu())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    t0, d0 = time.perf_counter(), _own_cpu()
+    thread.start()
     out = fn()
+    stop.set()
+    thread.join()
+    seen.update(_tree_cpu())
     if driver is not None:
         driver["driver"] = _own_cpu() - d0  # this process alone: planning, merging, scheduling
-    return out, time.perf_counter() - t0, tree_cpu_seconds() - c0
+    return out, time.perf_counter() - t0, sum(seen.values()) - sum(before.values())
 
 
 def _own_cpu() -> float:
@@ -123,13 +140,17 @@ def bench_tagging(args, tmp: Path) -> list[dict]:
     batch = max(1, -(-len(records) // 8))  # 8 chunks: work for up to 8 actors
     # a fresh cache holding only the vocabulary's phrases (every chunk embeds them): the records
     # are embedded for real in pass 1 and read back from the cache in pass 2, on both engines
-    cache = tmp / "cache"
-    factory = functools.partial(get_embedder, None, str(cache), cache=True)
-    factory().encode(vocab.phrases(config.template, config.phrase_names))
+    def fresh_factory(name):
+        factory = functools.partial(get_embedder, None, str(tmp / f"cache-{name}"), cache=True)
+        factory().encode(vocab.phrases(config.template, config.phrase_names))
+        return factory
+
+    factory = fresh_factory("local")
     _, wall, cpu = timed(lambda: tag_file(src, tmp / "local.jsonl", vocab, factory(), config, chunk_records=batch))
     rows = [{"stage": "tagging", "engine": "single process", "workers": 1, "rows": len(records), "wall": wall,
              "cpu": cpu, "load": os.getloadavg()[0], "start": 0.0}]
     for n in args.workers:
+        factory = fresh_factory(f"ray{n}")
         ray, start = start_ray(n)
         extra = {}
         try:
@@ -144,7 +165,56 @@ def bench_tagging(args, tmp: Path) -> list[dict]:
     return rows
 
 
-def projection(rows: list[dict], total_rows: float = 5e8) -> list[str]:
+class _HashEmbedder:
+    """A stand-in model for timing the driver: a fixed random unit vector per text."""
+
+    model_id = "bench/hash"
+
+    def encode(self, texts, batch_size=64, progress=None):
+        import hashlib
+
+        import numpy as np
+
+        out = np.stack([np.random.default_rng(int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little"))
+                        .normal(size=16) for t in texts]) if texts else np.zeros((0, 16))
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def driver_costs(args, tmp: Path) -> dict:
+    """Driver CPU seconds per counting block and per tagging chunk: two runs that differ only in
+    how many blocks / chunks they cut the same input into; the difference over the difference."""
+    from steps_engine.data.ray_counting import count_skills_ray
+    from steps_engine.semantic.ray_tagging import tag_file_ray
+    from steps_engine.semantic.tagging import TagConfig, Vocabulary
+
+    path = tmp / "driver.jsonl"
+    write_synthetic(path, 200_000, args.skills, args.seed)
+    size = path.stat().st_size
+    ray, _ = start_ray(2)
+    try:
+        d = {}
+        for mb in (size / 2**20 / 4, size / 2**20 / 200):  # 4 and 200 blocks
+            extra = {}
+            timed(lambda: count_skills_ray(path, FieldMapping("label.ability_en"), block_bytes=int(mb * 2**20)), extra)
+            d[mb] = extra["driver"]
+        (big, small) = sorted(d, reverse=True)
+        per_block = max(d[small] - d[big], 0.0) / (200 - 4)
+        src = tmp / "driver_tag.jsonl"
+        src.write_text("".join(json.dumps({"instruction": f"task {i} of the bench"}) + "\n" for i in range(20_000)))
+        vocab = Vocabulary([f"skill {i}" for i in range(50)])
+        t = {}
+        for batch in (5000, 100):  # 4 and 200 chunks
+            extra = {}
+            timed(lambda: tag_file_ray(src, tmp / "driver_out.jsonl", vocab, _HashEmbedder, TagConfig(),
+                                       batch_size=batch, concurrency=2), extra)
+            t[batch] = extra["driver"]
+        per_chunk = max(t[100] - t[5000], 0.0) / (200 - 4)
+    finally:
+        ray.shutdown()
+    return {"counting": per_block, "tagging": per_chunk}
+
+
+def projection(rows: list[dict], per_unit: dict, total_rows: float = 5e8) -> list[str]:
     """Wall time for 500M rows on N workers: the workers' share of the 1-worker Ray run's CPU
     seconds spread over N, but never below the driver's share, which does not spread (it plans,
     merges and writes while the workers run)."""
@@ -155,9 +225,8 @@ def projection(rows: list[dict], total_rows: float = 5e8) -> list[str]:
             continue
         r = ray1[0]
         worker_rate = r["rows"] / max(r["cpu"] - r["driver"], 1e-9)
-        # the driver's cost is per block (counting) or per chunk (tagging): scale it from the
-        # measured block to the default one (64 MB blocks, 2,000-record chunks)
-        driver_floor = total_rows * r["driver"] / r["rows"] * r["unit_rows"] / r["default_unit_rows"]
+        # the driver's cost per block (counting, 64 MB) or per chunk (tagging, 2,000 records)
+        driver_floor = total_rows / r["default_unit_rows"] * per_unit[stage]
         cells = []
         for n in (1, 8, 32, 128):
             sec = max(total_rows / (worker_rate * n), driver_floor)
@@ -175,20 +244,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag-records", type=int, default=400)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--skip-tagging", action="store_true")
+    ap.add_argument("--skip-counting", action="store_true")
     args = ap.parse_args(argv)
     args.workers = [int(x) for x in args.workers.split(",")]
     print(f"## Distributed benchmark\n\nMachine: {machine_line()}\n")
     with tempfile.TemporaryDirectory(prefix="bench_distributed_") as tmp:
-        rows = bench_counting(args, Path(tmp))
+        rows = [] if args.skip_counting else bench_counting(args, Path(tmp))
         print_rows(rows)
         print(flush=True)
         if not args.skip_tagging:
             rows += bench_tagging(args, Path(tmp))
+        per_unit = driver_costs(args, Path(tmp))
     print_rows(rows)
     print("\nProjection for 500M rows from the 1-worker Ray run's rows per CPU-second (N workers: wall time):\n")
-    print("| stage | rows per CPU-s per worker | driver floor | N = 1 | N = 8 | N = 32 | N = 128 |")
+    print("| stage | rows per CPU-s per worker | driver floor (serial) | N = 1 | N = 8 | N = 32 | N = 128 |")
     print("|---|---:|---:|---|---|---|---|")
-    print("\n".join(projection(rows)))
+    print("\n".join(projection(rows, per_unit)))
+    print(f"\nDriver CPU per block {per_unit['counting'] * 1000:.1f} ms, per tagging chunk "
+          f"{per_unit['tagging'] * 1000:.1f} ms (from 4 vs 200 blocks / chunks of the same input).")
     return 0
 
 
