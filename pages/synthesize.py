@@ -76,7 +76,7 @@ if c1.button("Generate", type="primary", disabled=api_key is None or not jobs, k
             status.update(label="Generation failed", state="error")
             st.error(f"{exc}\n\n**Next:** check the model name, base URL and key.")
         else:
-            status.update(label=rep.summary(), state="complete", expanded=False)
+            status.update(label=rep.summary(), state="error" if rep.status == "nothing" else "complete", expanded=False)
             for p in rep.problems[:5]:
                 st.warning(p)
 if c2.button("Write dry run (prompts + Batch file)", disabled=not jobs, key="syn_dry"):

@@ -16,12 +16,12 @@ from steps_engine.data.ray_counting import count_block, input_files, merge_block
 from steps_engine.semantic.ray_tagging import _read_chunks, plan_reads
 
 SKILLS = ["a", "b", "c", "d", "e", "f"]
-MAP = FieldMapping("skills")
+MAP = FieldMapping("skills", max_skills=3)  # rows of 4 skills are truncated (and noted)
 
 # one line of a JSONL file: a good row, a bad row of some kind, or a blank line
 LINE = st.one_of(
     st.lists(st.sampled_from(SKILLS), min_size=1, max_size=4).map(lambda s: json.dumps({"skills": s}).encode()),
-    st.sampled_from([b"{broken", b"[1, 2]", b'{"other": 1}', b'{"skills": []}', b'{"skills": 3}',
+    st.sampled_from([b'{"skills": ["a", null, "b"]}', b"{broken", b"[1, 2]", b'{"other": 1}', b'{"skills": []}', b'{"skills": 3}',
                      b'{"skills": ["a", "\xff"]}', b"", b"   ", b"\t", b"\xef\xbb\xbf{}"]),
 )
 

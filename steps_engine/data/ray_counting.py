@@ -161,7 +161,8 @@ def _first_line(block: Block) -> int:
 
 def count_block(block: Block, mapping: FieldMapping) -> dict:
     """Count one block: {"index", "counts", "rows_read", "single", "rows_skipped",
-    "skipped_by_reason", "skipped" (first MAX_EXAMPLES BadRows, block-local lines), "n_lines"}."""
+    "skipped_by_reason", "skipped" (first MAX_EXAMPLES BadRows, block-local lines), "noted_by_reason",
+    "noted" (rows changed, e.g. truncated), "n_lines"}."""
     counter = CooccurrenceCounter()
     report = IngestReport(path=block.path, format=block.fmt)
     n_lines = [0]
@@ -181,6 +182,8 @@ def count_block(block: Block, mapping: FieldMapping) -> dict:
         "rows_skipped": report.rows_skipped,
         "skipped_by_reason": report.skipped_by_reason,
         "skipped": report.skipped,
+        "noted_by_reason": report.noted_by_reason,
+        "noted": report.noted,
         "n_lines": n_lines[0],
     }
 
@@ -283,12 +286,13 @@ def _merge_part(report: IngestReport, merger: CountsMerger, part: dict, block: B
     report.rows_skipped += part["rows_skipped"]
     for kind, n in part["skipped_by_reason"].items():
         report.skipped_by_reason[kind] = report.skipped_by_reason.get(kind, 0) + n
+    for kind, n in part["noted_by_reason"].items():
+        report.noted_by_reason[kind] = report.noted_by_reason.get(kind, 0) + n
     base = line_base[block.file]
-    for bad in part["skipped"]:
-        if len(report.skipped) >= MAX_EXAMPLES:
-            break
-        line = bad.line
-        if block.fmt == "jsonl" and block.end >= 0:
-            line = base + (line - _first_line(block)) + 1
-        report.skipped.append(BadRow(line, bad.reason, bad.unit, file))
+    for rows, mine in ((report.skipped, part["skipped"]), (report.noted, part["noted"])):
+        for bad in mine[: max(MAX_EXAMPLES - len(rows), 0)]:
+            line = bad.line
+            if block.fmt == "jsonl" and block.end >= 0:
+                line = base + (line - _first_line(block)) + 1
+            rows.append(BadRow(line, bad.reason, bad.unit, file))
     line_base[block.file] = base + part["n_lines"]

@@ -92,6 +92,8 @@ class EndpointPool(ChatClient):
             raise ValueError(f"every endpoint of a pool serves the same model, got {sorted(models)}")
         self.model = clients[0].model
         self.endpoints = [_Endpoint(c, redact_url(n), lim) for c, n, lim in zip(clients, names, limits)]
+        # the response cache keys on this: replicas' answers are interchangeable within one pool
+        self.endpoint = "pool:" + ",".join(sorted(str(getattr(c, "endpoint", n)) for c, n in zip(clients, names)))
         self.max_failures = max_failures
         self.rest_seconds = rest_seconds
         self.max_rest = max_rest

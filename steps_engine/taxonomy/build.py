@@ -100,9 +100,15 @@ def ingest_graph(
     return graph, report, pruning
 
 
-def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None) -> Taxonomy:
+def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None, names: bool = True) -> Taxonomy:
+    """The tree of `graph`; with `names`, clusters are named by keywords of their skill names."""
     tree = build_tree(graph, height=height, progress=progress)
     tree.meta = {"height": int(height), "weighting": graph.weighting}
+    if names:
+        from steps_engine.taxonomy.keyword_names import NameCorpus
+        from steps_engine.taxonomy.naming import name_by_keywords
+
+        tree = name_by_keywords(tree, graph, NameCorpus.from_skill_names(graph.skills))
     return Taxonomy(graph=graph, tree=tree, terms=node_terms(graph, tree), one_dim_entropy=one_dim_entropy(graph))
 
 
@@ -115,10 +121,13 @@ def build_taxonomy(
     semantic_weight: float = 0.0,
     embedder=None,
     progress=None,
+    name_rows: int = 50_000,
     engine: str = "local",
     ray_options: dict | None = None,
 ) -> Taxonomy:
-    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree.
+    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree; clusters are
+    named by keywords over the texts of the first `name_rows` rows (0: keep the
+    member-skill labels).
 
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     `engine="ray"` reads and counts on Ray (`ingest_graph`); the input may then be a folder of shards.
@@ -143,7 +152,7 @@ def build_taxonomy(
 
         graph = blend_semantic_edges(graph, embedder=embedder, semantic_weight=semantic_weight)
     tree_cb = None if progress is None else (lambda step, total, msg: progress("tree", step, total))
-    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb)
+    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, names=not name_rows)
     rep = report.to_json()
     rep["pruning"] = prune
     tax.ingest_report = rep
@@ -159,7 +168,37 @@ def build_taxonomy(
     if report.shards:  # a folder of shards (engine "ray"): each with its own hash
         tax.input_spec["shards"] = report.shards
     tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight}
+    if name_rows:
+        from steps_engine.taxonomy.keyword_names import corpus_from_file
+        from steps_engine.taxonomy.naming import name_by_keywords
+
+        if report.shards:
+            corpus = _shards_corpus([s["path"] for s in report.shards], mapping, graph.skills, name_rows)
+        else:
+            corpus = corpus_from_file(input_path, mapping, graph.skills, max_rows=name_rows)
+        tax.tree = name_by_keywords(tax.tree, graph, corpus)
     return tax
+
+
+def _shards_corpus(paths, mapping, skills, max_rows: int):
+    """The naming corpus of a folder of shards: its first `max_rows` usable rows in shard order,
+    as `corpus_from_file` takes them from one file holding the same rows."""
+    from steps_engine.data.rows import read_rows
+    from steps_engine.taxonomy.keyword_names import NameCorpus
+
+    texts, tags = [], []
+    for path in paths:
+        if len(texts) >= max_rows:
+            break
+        try:
+            rows = read_rows(path, mapping, max_rows=max_rows - len(texts), text_chars=4000)
+        except (OSError, ValueError):
+            continue
+        texts += rows.texts
+        tags += rows.skills
+    if not any(t.strip() for t in texts):
+        return NameCorpus.from_skill_names(skills)
+    return NameCorpus.from_rows(tags, texts, skills)
 
 
 def _detect_format(path) -> str:
