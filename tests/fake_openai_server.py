@@ -13,8 +13,10 @@ time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 (401 whose error message repeats the bearer token), "echo_key_ok" (a valid conversation
 whose answer, and the response's model name, repeat the bearer token), "trickle" (a valid
 answer sent a few bytes at a time over `trickle_seconds`), "name" (a cluster name and
-description as JSON, unique per prompt), "drop" (closes the connection without an answer,
-like a replica that crashed). After the script runs out,
+description as JSON, unique per prompt), "tags" (a JSON list of skill tags: the first
+`tag_replies` entry whose key is in the prompt, else ["general_knowledge"]), "tags_broken"
+(a prose refusal with no tags), "drop" (closes the connection without an answer, like a
+replica that crashed). After the script runs out,
 `markers` (substring of the prompt -> behaviour) then `default` decide.
 Run standalone: `python tests/fake_openai_server.py` prints the base URL and serves.
 """
@@ -39,6 +41,7 @@ class FakeOpenAI:
         self.delay = delay  # seconds before every answer (to widen kill windows)
         self.script: list[str] = []
         self.markers: dict[str, str] = {}
+        self.tag_replies: dict[str, list[str]] = {}  # prompt substring -> tags ("tags" behaviour)
         self.requests = 0
         self.log: list[dict] = []  # {"behaviour", "model", "authorization", "prompt"}
         self._lock = threading.Lock()
@@ -132,7 +135,12 @@ class FakeOpenAI:
         if behaviour == "dup":
             conv = {"messages": [{"role": "user", "content": "Same question."},
                                  {"role": "assistant", "content": "Same answer."}]}
-        if behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
+        if behaviour == "tags":
+            tags = next((t for m, t in self.tag_replies.items() if m in prompt), ["general_knowledge"])
+            content = json.dumps(tags)
+        elif behaviour == "tags_broken":
+            content = "Sorry, I cannot label this example."
+        elif behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
             content = json.dumps(conv)
         elif behaviour == "name":
             content = json.dumps({"name": f"Topic {digest[:6]}", "description": f"Skills that belong together ({digest})."})

@@ -139,9 +139,10 @@ def _read_chunks(path: str, task: ReadTask, batch_size: int):
 class _ChunkActor:
     """One actor of the pool: the embedder, built once, and one pass over a chunk per call."""
 
-    def __init__(self, embedder_factory, vocab, config, mode, center_vec, options):
+    def __init__(self, embedder_factory, vocab, config, mode, center, options):
         self.embedder = embedder_factory()
-        self.vocab, self.config, self.mode, self.center_vec, self.options = vocab, config, mode, center_vec, options
+        self.vocab, self.config, self.mode, self.options = vocab, config, mode, options
+        self.center_vec, self.center_std = center
 
     def __call__(self, batch):
         out = []
@@ -152,7 +153,7 @@ class _ChunkActor:
                 res = chunk_similarity_sum(chunk, self.vocab, self.embedder, self.config, o["text_field"], o["response_field"])
             else:
                 res = tag_chunk(chunk, self.vocab, self.embedder, self.config, self.center_vec, o["text_field"],
-                                o["response_field"], o["out_field"], o["with_scores"])
+                                o["response_field"], o["out_field"], o["with_scores"], center_std=self.center_std)
             out.append(pickle.dumps(res))
         return {"chunk": batch["chunk"], "result": np.array(out, dtype=object)}
 
@@ -218,7 +219,7 @@ def tag_file_ray(
             for number, chunk in _read_chunks(path, tasks[int(k)], batch_size):
                 yield {"chunk": np.array([number]), "data": np.array([pickle.dumps(chunk)], dtype=object)}
 
-    def run(ray, mode, center_vec):
+    def run(ray, mode, center):
         # Ray fuses the read into the actors' stage: each actor reads the chunk it tags, so
         # parallelism comes from the number of blocks (one chunk each, up to MAX_BLOCKS)
         ds = ray.data.from_items(list(range(len(tasks))), override_num_blocks=max(min(len(tasks), MAX_BLOCKS), 1))
@@ -226,26 +227,28 @@ def tag_file_ray(
         ds = ds.map_batches(
             _ChunkActor, batch_size=1, batch_format="numpy", num_gpus=num_gpus or None,
             compute=ray.data.ActorPoolStrategy(size=concurrency),
-            fn_constructor_args=(embedder_factory, vocab, config, mode, center_vec, options),
+            fn_constructor_args=(embedder_factory, vocab, config, mode, center, options),
         )
         return _in_order(ds.iter_rows())
 
     report = TagReport(bad_rows=[], llm_failed=[])
     with ray_session(address) as ray, ordered_data_context(ray):
-        center_vec = None
+        center = (None, None)
         if config.center:  # pass 1 over the whole file, sums added in chunk order as in tag_file
             col = np.zeros(len(vocab), dtype=np.float64)
+            col_sq = np.zeros(len(vocab), dtype=np.float64)
             n = seen = 0
-            for k, (part, kept) in run(ray, "sum", None):
+            for k, (part, kept) in run(ray, "sum", (None, None)):
                 if kept:
-                    col += part
+                    col += part[0]
+                    col_sq += part[1]
                     n += kept
                 seen = k + 1
                 if progress is not None:
                     progress("scan", min(seen * batch_size, total or seen * batch_size), total or 0)
-            center_vec = center_from_sums(col, n, config)
+            center = center_from_sums(col, col_sq, n, config)
         with atomic_open(out_path, "wb") as fh:
-            for _, (data, part) in run(ray, "tag", center_vec):
+            for _, (data, part) in run(ray, "tag", center):
                 fh.write(data)
                 report.add(part)
                 if progress is not None:
