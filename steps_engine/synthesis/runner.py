@@ -235,9 +235,10 @@ def prepare_jobs(
     if tree is None:
         problems.append(f"{taxonomy_dir / 'taxonomy.json'}: not found; records carry no taxonomy path")
     jobs, missing = [], set()
+    seed_usage: dict = {}  # rotates each skill's examples across the combinations
     for cid, rec in chosen.items():
         start = rec.get("start") or rec["skills"][0]
-        seeds = pick_seeds(seed_index, rec["skills"], start=start, seed=seed)
+        seeds = pick_seeds(seed_index, rec["skills"], start=start, seed=seed, usage=seed_usage)
         missing.update(s.skill for s in seeds if s.source_id is None)
         ids, labels = _tree_path(tree, rec)
         messages = build_messages({**rec, "taxonomy_labels": labels}, seeds, template)
