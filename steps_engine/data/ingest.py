@@ -60,6 +60,7 @@ __all__ = [
     "IngestError",
     "IngestReport",
     "SkillFieldError",
+    "count_records",
     "count_skills",
     "describe_source",
     "detect_format",
@@ -176,6 +177,7 @@ class IngestReport:
     format: str = ""
     noted: list[BadRow] = field(default_factory=list)  # used rows that were changed (the first MAX_EXAMPLES)
     noted_by_reason: dict[str, int] = field(default_factory=dict)  # kinds of NOTES -> rows
+    shards: list[dict] = field(default_factory=list)  # [{"path", "sha256"}] when the input is several files
 
     def add_bad(self, bad: BadRow) -> None:
         self.rows_skipped += 1
@@ -204,6 +206,8 @@ class IngestReport:
         d = asdict(self)
         d["skipped"] = [b.to_json() for b in self.skipped]
         d["noted"] = [b.to_json() for b in self.noted]
+        if not d["shards"]:
+            del d["shards"]
         return d
 
     @classmethod
@@ -547,7 +551,9 @@ def _columns(names: list[str], fields: tuple[str, ...] | None) -> list[str] | No
 
 
 def _iter_parquet(path: Path, fields: tuple[str, ...] | None = None, batch_size: int = 16_384,
-                  source=None, total: int | None = None):
+                  source=None, total: int | None = None, row_groups: list[int] | None = None, first: int = 1):
+    """`source`: an open file instead of `path`; `row_groups` reads only those (numbering records
+    from `first`): a block of a Ray run."""
     import pyarrow.parquet as pq
 
     total = path.stat().st_size if total is None else total
@@ -557,8 +563,8 @@ def _iter_parquet(path: Path, fields: tuple[str, ...] | None = None, batch_size:
         raise IngestError(f"{path}: not a readable Parquet file ({exc})") from None
     n_total = max(pf.metadata.num_rows, 1)
     columns = _columns(pf.schema_arrow.names, fields)
-    i = 0
-    for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+    i = first - 1
+    for batch in pf.iter_batches(batch_size=batch_size, columns=columns, row_groups=row_groups):
         for rec in batch.to_pylist():
             i += 1
             yield i, rec, total * i // n_total, "record"
@@ -829,26 +835,17 @@ def _source_label(source) -> str:
 
 def describe_source(source, fmt: str | None = None, *, hashes: bool = True) -> dict:
     """What `input.json` records about an input: path (as given, local paths absolute), format,
-    and every shard with its size and sha256. `sha256` is the file's own for a single shard,
-    else the sha256 of the shards' hashes in order. In-memory inputs cannot be found again:
-    {"path": None, "in_memory": kind}."""
+    and every shard as {"path", "sha256"} (the form the Ray engine writes too). `sha256` is the
+    file's own for a single shard, else None (each shard has its own). In-memory inputs cannot
+    be found again: {"path": None, "in_memory": kind}."""
     if _sources.is_in_memory(source):
         return {"path": None, "in_memory": _sources.describe_object(source), "format": None, "shards": [],
                 "sha256": None}
     shards = _shards(source, fmt)
-    rows = []
-    for sh in shards:
-        row = {"path": sh.path, "format": sh.format, "compression": sh.compression, "size": sh.size}
-        if hashes:
-            row["sha256"] = _sources.shard_sha256(sh)
-        rows.append(row)
+    rows = [{"path": sh.path, "sha256": _sources.shard_sha256(sh) if hashes else None} for sh in shards]
     formats = {sh.format for sh in shards}
-    if len(rows) == 1:
-        digest = rows[0].get("sha256")
-    else:
-        digest = hashlib.sha256("".join(r.get("sha256", "") for r in rows).encode()).hexdigest() if hashes else None
     return {"path": _source_label(source), "format": formats.pop() if len(formats) == 1 else None,
-            "shards": rows, "sha256": digest}
+            "shards": rows, "sha256": rows[0]["sha256"] if len(rows) == 1 else None}
 
 
 def preview(path, mapping: FieldMapping, n: int = 20, text_chars: int = 200) -> list[dict]:
@@ -894,12 +891,30 @@ def count_skills(
         total, kinds = sum(sh.size for sh in shards), {sh.format for sh in shards}
     report = IngestReport(path=_source_label(path), format=",".join(sorted(kinds)))
     counter = CooccurrenceCounter(chunk_rows=chunk_rows)
+    count_records(_iter_source(path, fmt, (mapping.skills_field,)), mapping, counter, report, progress, total)
+    counts = counter.result()
+    report.rows_used = counts.n_rows
+    report.distinct_skills = counts.n_skills
+    report.seconds = time.perf_counter() - t0
+    log.info("%s: %s (%.2f s)", report.path, report.summary(), report.seconds)
+    if progress is not None:
+        progress(total, total)
+    return counts, report
+
+
+def count_records(items, mapping: FieldMapping, counter: CooccurrenceCounter, report: IngestReport,
+                  progress: Callable[[int, int], None] | None = None, total: int = 0) -> None:
+    """The loop of `count_skills` (shared with `ray_counting`, which runs it per block): add the
+    skills of every (line, record, pos, unit[, shard]) to `counter`; bad rows, rows_read and
+    single_skill_rows go to `report` (with the shard, when items carry one)."""
     add = counter.add
     step = max(total // 100, 1)
     next_report = step
     rows = single = 0
     cap = mapping.max_skills
-    for line, rec, pos, unit, file in _iter_source(path, fmt, (mapping.skills_field,)):
+    for item in items:
+        line, rec, pos, unit = item[:4]
+        file = item[4] if len(item) > 4 else None
         rows += 1
         if type(rec) is BadRow:
             report.add_bad(rec)
@@ -920,13 +935,5 @@ def count_skills(
         if progress is not None and pos >= next_report:
             progress(pos, total)
             next_report = pos + step
-    counts = counter.result()
-    report.rows_read = rows
-    report.rows_used = counts.n_rows
-    report.distinct_skills = counts.n_skills
-    report.single_skill_rows = single
-    report.seconds = time.perf_counter() - t0
-    log.info("%s: %s (%.2f s)", report.path, report.summary(), report.seconds)
-    if progress is not None:
-        progress(total, total)
-    return counts, report
+    report.rows_read += rows
+    report.single_skill_rows += single
