@@ -22,10 +22,14 @@ from steps_engine._atomic import write_json
 from steps_engine.data.ingest import FieldMapping, count_skills
 from steps_engine.taxonomy.entropy import NodeTerms, node_terms, one_dim_entropy
 from steps_engine.taxonomy.graph import WEIGHTINGS, SkillGraph, build_graph, read_graph, write_graph
+from steps_engine.taxonomy.multilevel import build_tree_multilevel
 from steps_engine.taxonomy.partition import build_tree
 from steps_engine.taxonomy.tree import EncodingTree
 
-__all__ = ["Taxonomy", "ingest_graph", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
+__all__ = ["BUILDERS", "Taxonomy", "ingest_graph", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
+
+# tree builders by name; the first is the default (docs/taxonomy_benchmark.md compares them)
+BUILDERS = {"multilevel": build_tree_multilevel, "greedy": build_tree}
 
 
 @dataclass
@@ -87,9 +91,11 @@ def ingest_graph(
     return graph, report, pruning
 
 
-def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None) -> Taxonomy:
-    tree = build_tree(graph, height=height, progress=progress)
-    tree.meta = {"height": int(height), "weighting": graph.weighting}
+def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None, builder: str = "multilevel") -> Taxonomy:
+    if builder not in BUILDERS:
+        raise ValueError(f"builder must be one of {', '.join(BUILDERS)}, got {builder!r}")
+    tree = BUILDERS[builder](graph, height=height, progress=progress)
+    tree.meta = {"height": int(height), "weighting": graph.weighting, "builder": builder}
     return Taxonomy(graph=graph, tree=tree, terms=node_terms(graph, tree), one_dim_entropy=one_dim_entropy(graph))
 
 
@@ -102,8 +108,10 @@ def build_taxonomy(
     semantic_weight: float = 0.0,
     embedder=None,
     progress=None,
+    builder: str = "multilevel",
 ) -> Taxonomy:
-    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree.
+    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree (`builder`: a
+    name in BUILDERS).
 
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     Raises ValueError when no row carries usable skills.
@@ -112,6 +120,8 @@ def build_taxonomy(
 
     if not isinstance(height, int) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
+    if builder not in BUILDERS:
+        raise ValueError(f"builder must be one of {', '.join(BUILDERS)}, got {builder!r}")
     ingest_cb = None if progress is None else (lambda done, total: progress("ingest", done, total))
     graph, report, prune = ingest_graph(input_path, mapping, weighting=weighting, min_count=min_count, progress=ingest_cb)
     if graph.n_skills == 0:
@@ -126,7 +136,7 @@ def build_taxonomy(
 
         graph = blend_semantic_edges(graph, embedder=embedder, semantic_weight=semantic_weight)
     tree_cb = None if progress is None else (lambda step, total, msg: progress("tree", step, total))
-    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb)
+    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, builder=builder)
     rep = report.to_json()
     rep["pruning"] = prune
     tax.ingest_report = rep
@@ -139,7 +149,7 @@ def build_taxonomy(
         "casefold": bool(mapping.casefold),
         "sha256": file_sha256(input_path),
     }
-    tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight}
+    tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight, "builder": builder}
     return tax
 
 
