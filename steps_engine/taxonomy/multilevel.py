@@ -42,8 +42,8 @@ __all__ = ["build_tree_multilevel"]
 
 SATURATED_LEVELS = 12  # levels of the saturated tree (at least height + 3) for the DP to choose from
 MAX_ROUNDS = 30  # Leiden rounds (local moves + aggregation) per call
-DISSOLVE_PASSES = 2  # then dissolve communities into neighbours and re-run Leiden, at most
-REFINE_SWEEPS = 3  # at most; sweeps stop once one gains less than REFINE_MIN_GAIN bits
+DISSOLVE_PASSES = 1  # new levels: then dissolve communities into neighbours and re-run Leiden
+REFINE_SWEEPS = 2  # at most; sweeps stop once one gains less than REFINE_MIN_GAIN bits
 REFINE_MIN_GAIN = 1e-3
 _TOL = 1e-13  # bits: smaller changes are treated as none
 
@@ -130,7 +130,7 @@ class _Layers:
             return 0.0
         up_j = self.up(j)
         lp = np.log2(np.maximum(self.vol_at(j + 2), 1e-300))[self.up(j + 1)[up_j]]
-        comm, delta = K.leiden_dissolve(ptr, idx, val, self.vol_at(j), lp, up_j, seed, self.tol, MAX_ROUNDS, DISSOLVE_PASSES)
+        comm, delta = K.leiden(ptr, idx, val, self.vol_at(j), lp, up_j, seed, self.tol, MAX_ROUNDS)
         if delta >= -self.tol:
             return 0.0
         g, _ = K._relabel(comm)
