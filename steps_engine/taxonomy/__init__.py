@@ -2,18 +2,21 @@
 
 Takes co-occurrence counts (or records, through `data`); gives the weighted skill graph
 (`graph`, optional semantic edges in `semantic_edges`), the encoding tree (`tree`), built by
-minimising structural entropy (`partition` merges, `refine` local moves; the formula itself
-is in `entropy`), cluster names (`naming`) and taxonomy folders (`build`: build, save, load).
+minimising structural entropy (`multilevel`, the default: Leiden-style moves and an exact
+height DP; `partition` + `refine`, the greedy merge builder; the formula itself is in
+`entropy`), cluster names (`naming`) and taxonomy folders (`build`: build, save, load).
 """
 
-from steps_engine.taxonomy.build import Taxonomy, build_taxonomy, ingest_graph, load_taxonomy, save_taxonomy, taxonomy_from_graph
+from steps_engine.taxonomy.build import BUILDERS, Taxonomy, build_taxonomy, ingest_graph, load_taxonomy, save_taxonomy, taxonomy_from_graph
 from steps_engine.taxonomy.entropy import NodeTerms, node_terms, one_dim_entropy, structural_entropy
 from steps_engine.taxonomy.graph import WEIGHTINGS, SkillGraph, build_graph, read_graph, write_graph
+from steps_engine.taxonomy.multilevel import build_tree_multilevel
 from steps_engine.taxonomy.partition import build_tree, split_node
 from steps_engine.taxonomy.planted import planted_graph
 from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = [
+    "BUILDERS",
     "WEIGHTINGS",
     "EncodingTree",
     "NodeTerms",
@@ -22,6 +25,7 @@ __all__ = [
     "build_graph",
     "build_taxonomy",
     "build_tree",
+    "build_tree_multilevel",
     "ingest_graph",
     "load_taxonomy",
     "node_terms",

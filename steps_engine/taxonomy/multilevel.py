@@ -27,6 +27,10 @@ refinement, aggregation, repeated) on this cost. The builder:
    after aggregation groups of sibling sub-trees, between sibling clusters;
 4. heights 2..k are built in turn and a height keeps the lower-entropy tree.
 
+On small graphs (at most GREEDY_START_MAX_EDGES edges) the greedy merge tree (`partition`),
+refined the same way, is a second start: there a sparse graph's local optima differ by seed
+and the cost is negligible.
+
 No step raises H^T; the result is deterministic for a given graph and seed.
 """
 
@@ -36,6 +40,7 @@ import numpy as np
 
 from steps_engine.taxonomy import _multilevel_kernels as K
 from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.partition import build_tree
 from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["build_tree_multilevel"]
@@ -45,6 +50,7 @@ MAX_ROUNDS = 30  # Leiden rounds (local moves + aggregation) per call
 DISSOLVE_PASSES = 1  # new levels: then dissolve communities into neighbours and re-run Leiden
 REFINE_SWEEPS = 2  # at most; sweeps stop once one gains less than REFINE_MIN_GAIN bits
 REFINE_MIN_GAIN = 1e-3
+GREEDY_START_MAX_EDGES = 20_000  # small graphs: the greedy merge tree, refined, is one more start
 _TOL = 1e-13  # bits: smaller changes are treated as none
 
 
@@ -207,6 +213,19 @@ class _Layers:
         anc = _relayer(k_parent, _depths(k_parent), new[kept[skill_parent]], height)
         return _Layers(self.src, self.dst, self.w, self.deg, anc)
 
+    @classmethod
+    def from_tree(cls, graph: SkillGraph, tree: EncodingTree, height: int) -> "_Layers":
+        """The layered form of an encoding tree of height <= `height` over graph.skills."""
+        internal = np.flatnonzero(tree.leaf_skill < 0)
+        new = np.full(tree.n_nodes, -1, dtype=np.int64)
+        new[internal] = np.arange(internal.shape[0])
+        k_parent = np.where(tree.parent[internal] >= 0, new[np.maximum(tree.parent[internal], 0)], -1)
+        pos = {s: i for i, s in enumerate(tree.skills)}
+        leaf = tree.leaf_of_skill()[[pos[s] for s in graph.skills]]
+        anc = _relayer(k_parent, _depths(k_parent), new[tree.parent[leaf]], height)
+        lay = cls.flat(graph)
+        return cls(lay.src, lay.dst, lay.w, lay.deg, anc)
+
     def to_tree(self, skills: list[str]) -> EncodingTree:
         par, _, _, _, skill_parent = self._internal()
         n_int = par.shape[0]
@@ -269,11 +288,14 @@ def build_tree_multilevel(graph: SkillGraph, height: int = 4, seed: int = 0, pro
         if progress is not None:
             progress(1, total, f"{sat.top} levels found")
         for k in range(2, height + 1):
-            lay = sat.compressed(k)
-            lay.refine(int(seed))
-            h = lay.entropy()
-            if h < best_h - _TOL:
-                best, best_h = lay, h
+            starts = [sat.compressed(k)]
+            if graph.n_edges <= GREEDY_START_MAX_EDGES:
+                starts.append(_Layers.from_tree(graph, build_tree(graph, height=k), k))
+            for lay in starts:
+                lay.refine(int(seed))
+                h = lay.entropy()
+                if h < best_h - _TOL:
+                    best, best_h = lay, h
             if progress is not None:
                 progress(k, total, f"height {k}: H^T = {h:.4f}")
     tree = best.to_tree(graph.skills)
