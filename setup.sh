@@ -2,16 +2,44 @@
 # Set up STEPS Studio in ./.venv (idempotent).
 #   ./setup.sh          engine, CLI and studio
 #   ./setup.sh --dev    + test tools and Debian's chromium for the real-browser test
+# PyTorch: the CPU build, on every machine (PyPI's Linux torch is the CUDA build with GBs of
+# nvidia-* packages). First PyTorch's CPU wheel index ($STEPS_TORCH_INDEX, probed with a short
+# timeout so an unreachable host costs seconds, not pip's retries); when it cannot be reached,
+# torch==VERSION+cpu from pip's own configuration (a mirror, PIP_FIND_LINKS, a wheel folder).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
+TORCH_VERSION=2.13.0
+TORCH_INDEX=${STEPS_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-# CPU build of torch first, so sentence-transformers does not pull a CUDA build.
-if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  .venv/bin/python -m pip install -q "torch==2.13.0"
+
+reachable() {  # an HTTP answer from $1 within 5 s
+  "$PY" - "$1" <<'EOF' 2>/dev/null
+import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1].rstrip("/") + "/", timeout=5).close()
+except Exception:
+    sys.exit(1)
+EOF
+}
+
+if ! .venv/bin/python -c "import sys, torch; sys.exit(torch.version.cuda is not None)" 2>/dev/null; then
+  if [ "$(uname -s)" = "Darwin" ]; then
+    .venv/bin/python -m pip install -q "torch==$TORCH_VERSION"  # macOS wheels on PyPI are CPU builds
+  elif reachable "$TORCH_INDEX"; then
+    .venv/bin/python -m pip install -q "torch==$TORCH_VERSION+cpu" --index-url "$TORCH_INDEX"
+  else
+    echo "setup.sh: $TORCH_INDEX is not reachable; looking for torch==$TORCH_VERSION+cpu in pip's configured indexes and find-links" >&2
+    if ! .venv/bin/python -m pip install -q "torch==$TORCH_VERSION+cpu"; then
+      echo "setup.sh: no CPU build of torch available. Either make $TORCH_INDEX reachable, set" >&2
+      echo "  STEPS_TORCH_INDEX to a mirror of it, or put torch-$TORCH_VERSION+cpu-*.whl in a folder and run" >&2
+      echo "  PIP_FIND_LINKS=/that/folder ./setup.sh" >&2
+      exit 1
+    fi
+  fi
 fi
 if [ "${1:-}" = "--dev" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"

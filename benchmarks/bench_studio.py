@@ -1,6 +1,6 @@
 """Benchmark: studio interactions on a synthetic 3,000-skill taxonomy.
 
-    .venv/bin/python benchmarks/bench_studio.py [--skills 3000] [--rows 60000] [--repeat 5]
+    .venv/bin/python benchmarks/bench_studio.py [--skills 3000] [--rows 60000] [--repeat 5] [--seed 0] [--demo]
 
 Builds a planted hierarchical tag dataset -> graph -> encoding tree (height 4) into a
 temporary workspace, then times (median of --repeat runs, after one warm-up):
@@ -9,8 +9,12 @@ temporary workspace, then times (median of --repeat runs, after one warm-up):
   * every curation edit through `Workspace.apply` (edit + entropy before/after + atomic
     snapshot, log and current tree), undo and redo, reopening the workspace,
   * AppTest page runs: first run of each page (cold caches) and a rerun, plus the
-    interactions a curator makes (chart toggle, a move edit, undo).
-Prints a markdown table with the machine and date.
+    interactions a curator makes (chart toggle, a move edit, undo),
+  * the reading aids (issue 11): keyword names, first chart (figure + JSON), drill-down,
+    skill-map search, what-if cost of each edit, the outline view,
+  * with --demo: the same on the bundled demo, plus the meaning map's first build in a
+    fresh cache (a subprocess, as the studio runs it), wall and CPU seconds.
+Prints a markdown table with the machine, date and load average.
 """
 
 from __future__ import annotations
@@ -78,11 +82,15 @@ def main() -> None:
     ap.add_argument("--no-apptest", action="store_true")
     ap.add_argument("--no-umap", action="store_true")
     ap.add_argument("--browser", action="store_true", help="also time page loads in headless /usr/bin/chromium")
+    ap.add_argument("--seed", type=int, default=0, help="planted generator seed")
+    ap.add_argument("--demo", action="store_true", help="time the reading aids on the bundled demo instead")
     args = ap.parse_args()
+    if args.demo:
+        return demo_main(args)
     rows: list[tuple[str, float]] = []
     log("building the taxonomy")
 
-    graph = planted_graph(args.skills, args.rows, seed=0)
+    graph = planted_graph(args.skills, args.rows, seed=args.seed)
     t_build, tax = once(lambda: taxonomy_from_graph(graph, height=4))
     rows.append(("taxonomy build (pipeline, numba cache warm; not an interaction)", t_build))
     tmp = Path(tempfile.mkdtemp(prefix="bench_studio_"))
@@ -117,6 +125,8 @@ def main() -> None:
                  timed(lambda: studio_state.skill_points(studio_state.skill_frame(g, tree), layout), args.repeat)))
     pts = studio_state.skill_points(frame, layout)
     rows.append(("skill points figure", timed(lambda: skill_points_figure(pts), args.repeat)))
+
+    rows += reading_rows(ws, args.repeat)
 
     if not args.no_umap:
         from steps_engine.semantic import skillmap
@@ -169,9 +179,91 @@ def main() -> None:
         rows += browser_rows(ws)
 
     print(f"Machine: {cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
-          f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+          f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; load average {os.getloadavg()[0]:.2f}")
     print(f"Taxonomy: {g.n_skills:,} skills, {g.n_edges:,} edges, {tree.n_nodes:,} nodes ({n_clusters} clusters), "
           f"height {tree.height}\n")
+    print("| step | seconds |\n| --- | ---: |")
+    for name, sec in rows:
+        print(f"| {name} | {sec:.3f} |")
+
+
+def reading_rows(ws: Workspace, repeat: int) -> list[tuple[str, float]]:
+    """The reading aids of issue 11 on the workspace's current tree."""
+    from steps_engine.studio.reading import outline_html
+    from steps_engine.taxonomy.keyword_names import keyword_names
+
+    tree, g = ws.tree, ws.graph
+    terms = node_terms(g, tree).term
+    out = []
+    corpus = ws.name_corpus
+    out.append(("keyword names of every cluster (c-TF-IDF + central members)",
+                timed(lambda: keyword_names(tree, g, corpus), repeat)))
+    from steps_engine.studio.plotting.taxonomy import auto_depth
+
+    depth = auto_depth(tree)
+    out.append((f"first chart: sunburst ({depth} levels, names, hover members, legend) + JSON",
+                timed(lambda: taxonomy_figure(tree, g, maxdepth=depth, terms=terms).to_json(), repeat)))
+    top = [c for c in tree.children()[0] if tree.leaf_skill[c] < 0]
+    big = max(top, key=lambda c: tree.member_counts()[c])
+    out.append(("drill-down: sunburst re-rooted at the largest top-level cluster + JSON",
+                timed(lambda: taxonomy_figure(tree, g, maxdepth=auto_depth(tree, tree.ids[big]), root_id=tree.ids[big],
+                                              terms=terms).to_json(), repeat)))
+    layout = studio_state.graph_layout(g)
+    pts = studio_state.skill_points(studio_state.skill_frame(g, tree), layout)
+    skill = sorted(tree.members(0))[len(tree.members(0)) // 2]
+    out.append(("skill-map search: figure highlighting and zooming to a skill + JSON",
+                timed(lambda: skill_points_figure(pts, highlight=skill).to_json(), repeat)))
+    out.append(("skill map coloured by level 2", timed(lambda: studio_state.skill_frame(g, tree, 2), repeat)))
+    out.append((f"outline view ({depth} levels)", timed(lambda: outline_html(tree, g, terms, max_depth=depth), repeat)))
+    ch = tree.children()
+    a, b = tree.ids[top[0]] if top[0] != big else tree.ids[top[1]], tree.ids[big]
+    some = tree.members(big)[:5]
+    inner = next((c for c in ch[big] if tree.leaf_skill[c] < 0), big)
+    what = {
+        "move 5 skills": Edit("move", {"skills": some, "target_id": a}),
+        "merge two top clusters": Edit("merge", {"target_id": a, "source_id": b}),
+        "split by entropy (a second-level cluster)": Edit("split", {"node_id": tree.ids[inner]}),
+        "split by entropy (the largest top-level cluster)": Edit("split", {"node_id": b}),
+        "split off a chosen group of 5": Edit("split", {"node_id": b, "groups": [some]}),
+        "exclude a skill": Edit("exclude", {"skills": some[:1]}),
+    }
+    for name, edit in what.items():
+        out.append((f"what-if cost (nothing applied): {name}", timed(lambda edit=edit: ws.what_if(edit), repeat)))
+    return out
+
+
+def demo_main(args) -> None:
+    import resource
+    import subprocess
+
+    from steps_engine.studio.reading import load_rows, rows_behind
+
+    rows: list[tuple[str, float]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench_studio_demo_"))
+    ws = Workspace(tmp / "ws")
+    t, _ = once(lambda: studio_state.build_into_workspace(ws, studio_state.demo_path(), studio_state.demo_mapping(), height=3))
+    rows.append(("demo taxonomy build incl. keyword names over the rows", t))
+    rows += reading_rows(ws, args.repeat)
+    t, table = once(lambda: load_rows(ws))
+    rows.append((f"read the rows of the input ({len(table)} rows; cached per graph)", t))
+    node = ws.tree.ids[ws.tree.children()[0][0]]
+    rows.append(("rows behind a top-level cluster", timed(lambda: rows_behind(table, ws.tree, node_id=node), args.repeat)))
+    if not args.no_umap:
+        log("meaning map, fresh cache, as the studio's subprocess")
+        env = dict(os.environ, STEPS_CACHE_DIR=str(tmp / "cache"))
+        code = ("import sys; from steps_engine.studio.state import build_meaning_map; "
+                "build_meaning_map(sys.argv[1], sys.argv[2])")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code, str(ws.taxonomy_dir), str(tmp / "mm.json")], env=env, check=True,
+                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        rows.append((f"meaning map first build, fresh cache (wall; CPU {cpu:.1f} s)", wall))
+    print(f"Machine: {cpu_name()}, {os.cpu_count()} cores; Python {platform.python_version()}; "
+          f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; load average {os.getloadavg()[0]:.2f}")
+    print(f"Demo: {ws.graph.n_skills} skills, {ws.tree.n_nodes} nodes\n")
     print("| step | seconds |\n| --- | ---: |")
     for name, sec in rows:
         print(f"| {name} | {sec:.3f} |")
@@ -185,18 +277,18 @@ def apptest_rows(ws: Workspace) -> list[tuple[str, float]]:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     at.run()
     for page in ("home", "data", "taxonomy", "skill_map", "curate", "combinations", "synthesize", "export"):
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"app_pages/{page}.py")
         t, _ = once(at.run)
         out.append((f"page {page}: first run (cold caches)", t))
         out.append((f"page {page}: rerun", timed(at.run, 3)))
         assert not at.exception, [e.value for e in at.exception]
-    at.switch_page("pages/taxonomy.py")
+    at.switch_page("app_pages/taxonomy.py")
     at.run()
     t, _ = once(lambda: at.radio(key="tax_kind").set_value("icicle").run())
     out.append(("taxonomy: switch to icicle (new figure)", t))
     t, _ = once(lambda: at.radio(key="tax_size").set_value("entropy").run())
     out.append(("taxonomy: size by entropy (new figure)", t))
-    at.switch_page("pages/curate.py")
+    at.switch_page("app_pages/curate.py")
     at.run()
     skill = ws.tree.members(0)[0]
     target = ws.tree.ids[ws.tree.children()[0][-1]]
@@ -205,32 +297,32 @@ def apptest_rows(ws: Workspace) -> list[tuple[str, float]]:
     t, _ = once(lambda: at.button(key="do_move").click().run())
     out.append(("curate: move a skill (edit + rerun with new tree)", t))
     assert not at.exception, [e.value for e in at.exception]
-    at.switch_page("pages/taxonomy.py")
+    at.switch_page("app_pages/taxonomy.py")
     t, _ = once(at.run)
     out.append(("taxonomy page after an edit (new tree: terms + figure)", t))
-    at.switch_page("pages/skill_map.py")
+    at.switch_page("app_pages/skill_map.py")
     t, _ = once(at.run)
     out.append(("skill map after an edit (positions cached, labels re-joined)", t))
-    at.switch_page("pages/curate.py")
+    at.switch_page("app_pages/curate.py")
     at.run()
     t, _ = once(lambda: at.button(key="undo").click().run())
     out.append(("curate: undo (+ rerun)", t))
-    at.switch_page("pages/skill_map.py")
+    at.switch_page("app_pages/skill_map.py")
     at.run()
     # the meaning map: wait for the background UMAP warm-up, then time the first map
     at.radio(key="map_mode").set_value("Meaning (UMAP of skill names)").run()
     end = time.monotonic() + 300
-    while any("background" in i.value for i in at.info) and time.monotonic() < end:
+    while any("being built" in i.value for i in at.info) and time.monotonic() < end:
         time.sleep(5)
         at.run()
     if not at.info:
         log("UMAP map ready")
-        at.switch_page("pages/curate.py")
+        at.switch_page("app_pages/curate.py")
         at.run()
         at.multiselect(key="move_skills").set_value([skill])
         at.selectbox(key="move_target").set_value(target).run()
         at.button(key="do_move").click().run()
-        at.switch_page("pages/skill_map.py")
+        at.switch_page("app_pages/skill_map.py")
         t, _ = once(at.run)
         out.append(("skill map (UMAP) after an edit", t))
         out.append(("skill map (UMAP) rerun", timed(at.run, 3)))

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from steps_engine.studio import state as studio_state
+from steps_engine.studio.sources import describe_source
 from steps_engine.taxonomy.entropy import node_terms
 from steps_engine.curation.workspace import Workspace, default_dir
 
@@ -29,14 +30,44 @@ def workspace() -> Workspace:
             fail(f"Cannot open the workspace {root}: {exc}", "Set STEPS_WORKSPACE to a writable folder and reload.")
         st.session_state["_ws"] = ws
     if not ws.has_taxonomy:
-        with st.status("Building the demo taxonomy (first start)…", expanded=False) as status:
+        with st.status("Opening a taxonomy (first start)…", expanded=False) as status:
             try:
                 studio_state.ensure_taxonomy(ws, progress=progress_bar(status))
             except (OSError, ValueError) as exc:
                 status.update(label="No taxonomy yet", state="error")
                 fail(str(exc), "Load a dataset on the Data page.")
-            status.update(label="Demo taxonomy ready", state="complete")
+            status.update(label=f"Opened {describe_source(ws)}", state="complete")
+    meaning_map_sidebar(ws)
     return ws
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def meaning_job(graph_key: str, _ws: Workspace) -> dict:
+    """One background build of the meaning map per graph, started from whichever page the
+    user opens first (a niced subprocess: loading the model and compiling UMAP take tens
+    of seconds and must not slow the studio)."""
+    return studio_state.start_meaning_map(_ws)
+
+
+def meaning_map_sidebar(ws: Workspace) -> None:
+    """While the meaning map builds, the sidebar says so with its progress, on every page."""
+    try:
+        job = meaning_job(ws.graph_key, ws)
+    except (OSError, ValueError):
+        return
+    if studio_state.meaning_map_state(job)[0] != "running":
+        return
+
+    @st.fragment(run_every=2)
+    def progress() -> None:
+        state = studio_state.meaning_map_state(job)[0]
+        if state != "running":
+            st.sidebar.caption(f"Meaning map: {state}.")
+            return
+        frac, stage = studio_state.meaning_map_progress(job)
+        st.sidebar.progress(frac, text=f"Building the meaning map: {stage} ({frac:.0%})")
+
+    progress()
 
 
 def progress_bar(status):
@@ -81,17 +112,36 @@ def clusters(tree_key: str, _ws: Workspace):
 
 
 def cluster_picker(label: str, ws: Workspace, key: str, include_root: bool = True, help: str | None = None) -> str | None:
-    """Selectbox over clusters by id, shown as 'label · N skills · id'."""
+    """Selectbox over clusters by id, shown as 'label · N skills · id', with an exact-id box
+    beside it (the selectbox's type-to-filter matches n55 when you type n5)."""
     df = clusters(ws.tree_key, ws)
     if not include_root:
         df = df[df["depth"] > 0]
     ids = df["id"].tolist()
     names = {
-        r.id: f"{'  ' * int(r.depth)}{r.label or '(unnamed)'} · {r.skills} skills · {r.id}" for r in df.itertuples()
+        i: f"{'  ' * int(d)}{lab or '(unnamed)'}{' (stale name)' if by == 'stale' else ''} · {n} skills · {i}"
+        for i, lab, d, n, by in zip(df["id"], df["label"], df["depth"], df["skills"], df["named by"])
     }
     if st.session_state.get(key) not in names:
         st.session_state.pop(key, None)
-    return st.selectbox(label, ids, format_func=names.get, key=key, help=help)
+
+    def by_id() -> None:
+        typed = str(st.session_state.get(f"{key}__id") or "").strip()
+        if typed in names:  # exact match only
+            st.session_state[key] = typed
+            st.session_state[f"{key}__miss"] = None
+        elif typed:
+            st.session_state[f"{key}__miss"] = typed
+
+    c1, c2 = st.columns([4, 1])
+    with c2:
+        st.text_input("…or exact id", key=f"{key}__id", on_change=by_id, placeholder="n5",
+                      help="Type a cluster id and press Enter: only that exact id is picked.")
+    miss = st.session_state.get(f"{key}__miss")
+    if miss:
+        c2.caption(f"No cluster has the id `{miss}`.")
+    with c1:
+        return st.selectbox(label, ids, format_func=names.get, key=key, help=help)
 
 
 def skill_names(ws: Workspace) -> list[str]:
@@ -112,17 +162,29 @@ def entropy_metrics(ws: Workspace) -> None:
     c3.metric("H^T / H^1", f"{r['ratio']:.3f}")
 
 
-def show_edit_result(res) -> None:
-    """Remember an edit's entropy change so the next rerun can show it."""
-    st.session_state["_last_edit"] = {
-        "description": res.edit.describe(),
-        "before": res.entropy_before,
-        "after": res.entropy_after,
-    }
+def show_edit_result(res, ws: Workspace | None = None) -> None:
+    """Remember an edit's entropy change so the next rerun can show it (in cluster names
+    when the workspace is given: its log holds the description made before the edit)."""
+    desc = res.edit.describe()
+    if ws is not None and ws.log.records:
+        desc = ws.log.records[ws.log.position - 1].get("description", desc)
+    st.session_state["_last_edit"] = {"description": desc, "before": res.entropy_before, "after": res.entropy_after}
+
+
+def show_undo_redo(record: dict, undone: bool) -> None:
+    """Say what undo / redo changed (the edit's description and the entropy it restores)."""
+    before, after = record["entropy_before"], record["entropy_after"]
+    if undone:
+        msg = f"Undid: {record.get('description', record['op'])}: structural entropy back to {before:.4f} bits (was {after:.4f})"
+    else:
+        msg = f"Redid: {record.get('description', record['op'])}: structural entropy {before:.4f} → {after:.4f} bits"
+    st.session_state["_last_edit"] = {"message": msg}
 
 
 def last_edit_banner() -> None:
     e = st.session_state.get("_last_edit")
-    if e:
+    if e and "message" in e:
+        st.success(e["message"])
+    elif e:
         d = e["after"] - e["before"]
         st.success(f"{e['description']}: structural entropy {e['before']:.4f} → {e['after']:.4f} bits ({d:+.4f})")

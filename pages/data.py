@@ -3,14 +3,16 @@
 import pandas as pd
 import streamlit as st
 
-from pages import _shared as ui
+from app_pages import _shared as ui
 from steps_engine.studio import state as studio_state
+from steps_engine.studio.sources import preview_problems, suggest_mapping
 from steps_engine.taxonomy.graph import WEIGHTINGS
 from steps_engine.studio.plotting.long_tail import long_tail_figure
-from steps_engine._atomic import atomic_write
 
 ws = ui.workspace()
 st.title("Data")
+if st.session_state.get("_data_done"):
+    st.success(st.session_state.pop("_data_done"))
 info = ws.input_info()
 if info:
     st.caption(f"Workspace `{ws.root}` · current input `{info.get('path', '?')}` · skills field `{info.get('skills_field')}`")
@@ -21,19 +23,24 @@ with st.expander("Load a dataset", expanded=False):
     path = None
     if source == "Taxonomy folder":
         folder = st.text_input("Folder written by `steps taxonomy` (taxonomy.json, graph.csv)", key="data_folder")
-        if folder and st.button("Open", type="primary", key="open_folder"):
+        n_edits = ws.n_edits
+        ok_replace = True
+        if n_edits:
+            ok_replace = st.checkbox(f"Replace the current taxonomy and its {n_edits} edit(s) (they are archived in the workspace)",
+                                     key="confirm_replace_folder")
+        if folder and st.button("Open", type="primary", key="open_folder", disabled=not ok_replace):
             with ui.user_errors("Give the folder that `steps taxonomy --out` wrote."):
+                archived = ws.archive()
                 studio_state.open_taxonomy(ws, folder)
                 st.session_state.pop("_last_edit", None)
+                st.session_state["_data_done"] = f"Opened {folder}" + (f"; the previous taxonomy is kept in `{archived}`" if archived else "")
                 st.rerun()
     if source == "Bundled demo":
         path = studio_state.demo_path()
     elif source == "Upload a file":
         up = st.file_uploader("JSONL, JSON, CSV or Parquet", type=["jsonl", "ndjson", "json", "csv", "tsv", "parquet"])
         if up is not None:
-            path = ws.path("uploads", up.name)
-            if not path.exists() or path.stat().st_size != up.size:
-                atomic_write(path, up.getvalue())
+            path = studio_state.store_upload(ws, up.name, up.getvalue())
     elif source == "Local path":
         text = st.text_input("Path to a local file", key="data_path", placeholder="/data/train.jsonl")
         if text:
@@ -44,17 +51,32 @@ with st.expander("Load a dataset", expanded=False):
                 st.error(f"{path} is not a file.\n\n**Next:** check the path (it is read on the machine running the studio).")
                 path = None
 
-    demo = source == "Bundled demo"
     if source != "Taxonomy folder":
+        # field defaults follow the chosen file's shape; a value the user typed is kept
+        fields = {"map_skills": "skills_field", "map_sep": "skills_sep", "map_text": "text_field", "map_height": "height"}
+        token = None if path is None else (str(path), path.stat().st_size if path.exists() else -1)
+        if path is not None and st.session_state.get("_map_for") != token:
+            with ui.user_errors("Check the file format."):
+                new = suggest_mapping(path)
+                old = st.session_state.get("_map_suggested") or {}
+                for key, field in fields.items():
+                    if key not in st.session_state or st.session_state[key] == old.get(field):
+                        st.session_state[key] = new[field]
+                st.session_state["_map_suggested"] = new
+                st.session_state["_map_for"] = token
+        for key, default in {"map_skills": "skills", "map_sep": "", "map_text": "", "map_height": 4}.items():
+            st.session_state.setdefault(key, default)
+        if st.session_state.get("_map_suggested") and path is not None:
+            st.caption(f"Defaults from the file: {st.session_state['_map_suggested']['note']}.")
         c1, c2, c3, c4 = st.columns(4)
-        skills_field = c1.text_input("Skills field (dotted path)", "skills", key="map_skills")
-        sep = c2.text_input("Skills separator (blank = list)", "", key="map_sep")
-        text_field = c3.text_input("Text field (blank = detect)", "instruction" if demo else "", key="map_text")
+        skills_field = c1.text_input("Skills field (dotted path)", key="map_skills")
+        sep = c2.text_input("Skills separator (blank = list)", key="map_sep")
+        text_field = c3.text_input("Text field (blank = detect)", key="map_text")
         casefold = c4.checkbox("Case-fold skills", False, key="map_casefold")
         c1, c2, c3 = st.columns(3)
         weighting = c1.selectbox("Edge weighting", WEIGHTINGS, key="map_weighting")
         min_count = c2.number_input("Min count", 1, 1000, 1, key="map_min_count")
-        height = c3.slider("Tree height", 2, 6, 3 if demo else 4, key="map_height")
+        height = c3.slider("Tree height", 2, 6, key="map_height")
 
         mapping = None
         with ui.user_errors("Fix the field mapping."):
@@ -64,11 +86,28 @@ with st.expander("Load a dataset", expanded=False):
         if path is not None and mapping is not None:
             from steps_engine.data.ingest import preview
 
+            rows = []
             with ui.user_errors("Check the file format and the field names."):
                 rows = preview(path, mapping, n=8)
                 st.caption("Live preview of the first parsed rows")
                 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-            if st.button("Build taxonomy", type="primary", key="build"):
+            problems = preview_problems(rows)
+            if problems["all_errors"]:
+                st.error(f"Every previewed row is an error: the skills field `{skills_field}` does not fit this file."
+                         "\n\n**Next:** pick the skills field from the file's columns (see the errors above).")
+            if problems["empty_text"]:
+                where = f"the text field `{text_field}`" if text_field else "the detected text field"
+                st.warning(f"No previewed row has text in {where}: synthesis would find no examples to show the model."
+                           "\n\n**Next:** set the text field to the column holding the instructions.")
+            n_edits = ws.n_edits
+            ok_replace = True
+            if n_edits:
+                ok_replace = st.checkbox(
+                    f"Replace the current taxonomy and its {n_edits} edit(s) (they are archived in the workspace)",
+                    key="confirm_replace")
+            if st.button("Build taxonomy", type="primary", key="build",
+                         disabled=problems["all_errors"] or not rows or not ok_replace):
+                archived = ws.archive()
                 with st.status("Building the taxonomy…", expanded=True) as status:
                     try:
                         tax = studio_state.build_into_workspace(
@@ -79,8 +118,10 @@ with st.expander("Load a dataset", expanded=False):
                         status.update(label="Build failed", state="error")
                         st.error(f"{exc}\n\n**Next:** check the field mapping against the preview.")
                     else:
-                        status.update(label=f"Built: {tax.graph.n_skills} skills, H^T = {tax.structural_entropy:.3f} bits", state="complete")
+                        done = f"Built the taxonomy of `{path.name}`: {tax.graph.n_skills:,} skills, H^T = {tax.structural_entropy:.3f} bits"
+                        status.update(label=done, state="complete")
                         st.session_state.pop("_last_edit", None)
+                        st.session_state["_data_done"] = done + (f"; the previous taxonomy is kept in `{archived}`" if archived else "")
                         st.rerun()
 
 # ---- the report of what is loaded ------------------------------------------------

@@ -1,21 +1,16 @@
-"""Skill map: skills as 2-D points; box/lasso-select skills and move them into a cluster."""
+"""Skill map: skills as 2-D points, labelled and searchable; box/lasso-select skills to move
+them into a cluster or to split them off as a new one."""
 
 import streamlit as st
 
-from pages import _shared as ui
-from steps_engine.studio import state as studio_state
+from app_pages import _shared as ui
 from steps_engine.curation.edits import Edit
+from steps_engine.studio import mapview
+from steps_engine.studio import state as studio_state
 from steps_engine.studio.plotting.points import skill_points_figure
 
 ws = ui.workspace()
 st.title("Skill map")
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def meaning_job(graph_key: str, _ws) -> dict:
-    """One background build of the meaning map per graph (a niced subprocess: loading the
-    model and compiling UMAP take tens of seconds and must not slow the studio)."""
-    return studio_state.start_meaning_map(_ws)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -25,35 +20,49 @@ def graph_positions(graph_key: str, _ws):
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def points(tree_key: str, layout: str, _ws):
-    frame = studio_state.skill_frame(_ws.graph, _ws.tree)
+def points(tree_key: str, layout: str, level: int, _ws):
+    frame = studio_state.skill_frame(_ws.graph, _ws.tree, level)
     if layout == "umap":
-        pos = studio_state.meaning_map_state(meaning_job(_ws.graph_key, _ws))[1]
+        pos = studio_state.meaning_map_state(ui.meaning_job(_ws.graph_key, _ws))[1]
     else:
         pos = graph_positions(_ws.graph_key, _ws)
     return studio_state.skill_points(frame, pos)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def figure(tree_key: str, layout: str, _ws):
-    return skill_points_figure(points(tree_key, layout, _ws), colour_index=studio_state.cluster_colours(_ws.tree))
+def figure(tree_key: str, layout: str, level: int, search: str | None, _ws):
+    colours = studio_state.cluster_colours(_ws.tree) if level == 1 else None
+    return skill_points_figure(points(tree_key, layout, level, _ws), colour_index=colours, highlight=search)
 
 
-state, detail = studio_state.meaning_map_state(meaning_job(ws.graph_key, ws))
+job = ui.meaning_job(ws.graph_key, ws)
+state, detail = studio_state.meaning_map_state(job)
 options = ["Meaning (UMAP of skill names)", "Co-occurrence (graph layout)"]
-mode = st.radio("Layout", options, index=0 if state == "ready" else 1, horizontal=True, key="map_mode")
-fig = None
+c1, c2, c3 = st.columns([2, 1, 2])
+mode = c1.radio("Layout", options, index=0 if state == "ready" else 1, horizontal=True, key="map_mode")
+levels = max(ws.tree.height - 1, 1)
+level = int(c2.number_input("Colour by level", 1, levels, 1, key="map_level", help="1 = top-level clusters"))
+search = c3.selectbox("Find a skill", ui.skill_names(ws), index=None, key="map_search", placeholder="type a skill name")
+layout = "graph"
 if mode == options[0]:
     if state == "ready":
-        fig = figure(ws.tree_key, "umap", ws)
+        layout = "umap"
     elif state == "failed":
         st.info(f"The meaning map is unavailable ({detail}). Showing the co-occurrence layout.")
     else:
-        st.info("The meaning map is being built in the background (the first start compiles UMAP). Showing the co-occurrence layout meanwhile; switch back in a minute.")
-if fig is None:
-    with st.spinner("Laying out the co-occurrence graph…"):
-        fig = figure(ws.tree_key, "graph", ws)
-event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key="skill_map_chart")
+        frac, stage = studio_state.meaning_map_progress(job)
+        st.info(f"The meaning map is being built ({stage}, {frac:.0%}); the sidebar shows its progress. "
+                "Showing the co-occurrence layout meanwhile.")
+with st.spinner("Laying out the map…"):
+    fig = figure(ws.tree_key, layout, level, search, ws)
+if state == "ready" and "neighbours" in detail.columns:
+    agree = mapview.meaning_agreement(dict(zip(detail["skill"], detail["neighbours"])), ws.tree, level)
+    st.caption(
+        f"Meaning and co-occurrence agree on {agree['agreement']:.0%} of skills' 10 nearest neighbours by meaning "
+        f"(same cluster at level {level}; {agree['chance']:.0%} for random neighbours)."
+    )
+event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso"), key="skill_map_chart",
+                        config={"displaylogo": False})
 
 selected: list[str] = []
 for p in (event.selection.points if event else []) or []:
@@ -74,7 +83,15 @@ c2.write("")
 if c2.button("Move", type="primary", disabled=not selected, key="map_move"):
     with ui.user_errors("Pick a cluster (not a skill) and select skills on the map."):
         res = ws.apply(Edit("move", {"skills": selected, "target_id": target}))
-        ui.show_edit_result(res)
+        ui.show_edit_result(res, ws)
         st.rerun()
+if selected:
+    lca = studio_state.common_cluster(ws.tree, selected)
+    if st.button(f"Split the selection off as a new cluster inside {ws.tree.labels[ws.tree.node_index(lca)] or lca} ({lca})",
+                 key="map_split"):
+        with ui.user_errors("Select at least one skill, not the whole cluster."):
+            res = ws.apply(Edit("split", {"node_id": lca, "groups": [selected]}))
+            ui.show_edit_result(res, ws)
+            st.rerun()
 ui.last_edit_banner()
-st.caption("Moves are ordinary edits: undo them on the Curate page.")
+st.caption("Moves and splits are ordinary edits: undo them on the Curate page.")

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from pages import _shared as ui
+from app_pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.synthesis.prompts import DEFAULT_TEMPLATE, template_hash
 
@@ -17,7 +17,7 @@ summary, records = studio_state.load_selection(ws)
 combos = records.get("steps", []) if summary else []
 if not combos:
     st.info("No combinations yet.")
-    st.page_link("pages/combinations.py", label="Select combinations first", icon=":material/hub:")
+    st.page_link("app_pages/combinations.py", label="Select combinations first", icon=":material/hub:")
     st.stop()
 
 
@@ -76,7 +76,7 @@ if c1.button("Generate", type="primary", disabled=api_key is None or not jobs, k
             status.update(label="Generation failed", state="error")
             st.error(f"{exc}\n\n**Next:** check the model name, base URL and key.")
         else:
-            status.update(label=rep.summary(), state="complete", expanded=False)
+            status.update(label=rep.summary(), state="error" if rep.status == "nothing" else "complete", expanded=False)
             for p in rep.problems[:5]:
                 st.warning(p)
 if c2.button("Write dry run (prompts + Batch file)", disabled=not jobs, key="syn_dry"):

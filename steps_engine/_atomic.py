@@ -10,7 +10,27 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_open", "atomic_write", "write_text", "write_json", "write_jsonl"]
+__all__ = ["atomic_open", "atomic_write", "write_text", "write_json", "write_jsonl", "same_file", "refuse_input_as_output"]
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when `a` and `b` name one file: equal after resolving symlinks, or (both existing)
+    the same inode, which also catches hard links."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_input_as_output(out: str | os.PathLike, inputs, what: str = "out") -> None:
+    """ValueError when the output path `out` is one of `inputs` (a write would destroy it)."""
+    for src in inputs:
+        if src is not None and same_file(out, src):
+            raise ValueError(f"{what} {str(out)!r} is the input {str(src)!r} (also through a link); "
+                             "writing it would destroy the input: choose another output path")
 
 
 def _temp_beside(path: Path) -> Path:

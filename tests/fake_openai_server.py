@@ -10,7 +10,10 @@ Behaviours: "ok" (valid JSON conversation, unique per prompt), "fenced" (the sam
 "bad_roles" (JSON whose roles do not alternate), "dup" (the same conversation every
 time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 `retry_after`), "500", "hang" (sleeps `hang_seconds` before answering), "echo_key"
-(401 whose error message repeats the bearer token). After the script runs out,
+(401 whose error message repeats the bearer token), "echo_key_ok" (a valid conversation
+whose answer, and the response's model name, repeat the bearer token), "trickle" (a valid
+answer sent a few bytes at a time over `trickle_seconds`), "name" (a cluster name and
+description as JSON, unique per prompt). After the script runs out,
 `markers` (substring of the prompt -> behaviour) then `default` decide.
 Run standalone: `python tests/fake_openai_server.py` prints the base URL and serves.
 """
@@ -25,15 +28,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeOpenAI:
-    def __init__(self, default: str = "ok", retry_after: str = "0", hang_seconds: float = 5.0, delay: float = 0.0):
+    def __init__(self, default: str = "ok", retry_after: str = "0", hang_seconds: float = 5.0, delay: float = 0.0,
+                 trickle_seconds: float = 4.0):
         self.default = default
+        self.trickle_seconds = trickle_seconds
+        self.trickle_aborted = 0  # trickled answers the client hung up on
         self.retry_after = retry_after
         self.hang_seconds = hang_seconds
         self.delay = delay  # seconds before every answer (to widen kill windows)
         self.script: list[str] = []
         self.markers: dict[str, str] = {}
         self.requests = 0
-        self.log: list[dict] = []  # {"behaviour", "model", "authorization"}
+        self.log: list[dict] = []  # {"behaviour", "model", "authorization", "prompt"}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -95,7 +101,7 @@ class FakeOpenAI:
         behaviour = self._choose(prompt)
         auth = h.headers.get("Authorization", "")
         with self._lock:
-            self.log.append({"behaviour": behaviour, "model": model, "authorization": auth})
+            self.log.append({"behaviour": behaviour, "model": model, "authorization": auth, "prompt": prompt})
         if self.delay:
             self._stop.wait(self.delay)
         if behaviour == "429":
@@ -115,11 +121,17 @@ class FakeOpenAI:
             {"role": "user", "content": f"Question {digest}: combine the skills please."},
             {"role": "assistant", "content": f"Answer {digest}: here is a combined solution."},
         ]}
+        if behaviour == "echo_key_ok":
+            token = auth.removeprefix("Bearer ")
+            conv["messages"][1]["content"] += f" (your key is {token})"
+            model = f"{model}-{token}"
         if behaviour == "dup":
             conv = {"messages": [{"role": "user", "content": "Same question."},
                                  {"role": "assistant", "content": "Same answer."}]}
-        if behaviour in ("ok", "dup"):
+        if behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
             content = json.dumps(conv)
+        elif behaviour == "name":
+            content = json.dumps({"name": f"Topic {digest[:6]}", "description": f"Skills that belong together ({digest})."})
         elif behaviour == "fenced":
             content = "Sure! Here it is:\n```json\n" + json.dumps(conv, indent=1) + "\n```\nHope this helps."
         elif behaviour == "malformed":
@@ -136,7 +148,26 @@ class FakeOpenAI:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
         }
+        if behaviour == "trickle":
+            return self._trickle(h, json.dumps(body).encode())
         self._send(h, 200, body)
+
+    def _trickle(self, h, data: bytes, pieces: int = 20) -> None:
+        """Headers at once, then the body in `pieces` parts spread over trickle_seconds."""
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            step = -(-len(data) // pieces)
+            for i in range(0, len(data), step):
+                h.wfile.write(data[i : i + step])
+                h.wfile.flush()
+                if self._stop.wait(self.trickle_seconds / pieces):
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            with self._lock:
+                self.trickle_aborted += 1
 
     def _send(self, h, status: int, obj: dict, headers: dict | None = None) -> None:
         self._send_raw(h, status, json.dumps(obj).encode(), headers)

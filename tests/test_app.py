@@ -38,7 +38,7 @@ def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     if page != "home":
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"app_pages/{page}.py")
         at.run()
     return at
 
@@ -236,7 +236,7 @@ def test_synthesize_shows_prompts_without_a_key_then_results_and_export_writes_a
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     at = open_page("combinations")
     at.button(key="cmb_run").click().run()
-    at.switch_page("pages/synthesize.py").run()
+    at.switch_page("app_pages/synthesize.py").run()
     no_errors(at)
     assert at.button(key="syn_generate").disabled  # no key: dry run only
     assert any("Skills:" in c.value for c in at.code), "prompt not shown"
@@ -253,7 +253,7 @@ def test_synthesize_shows_prompts_without_a_key_then_results_and_export_writes_a
     assert len(at.chat_message) == 6
     review_keys = [r.key for r in at.radio if r.key and r.key.startswith("review_")]
     at.radio(key=review_keys[0]).set_value("reject").run()
-    at.switch_page("pages/export.py").run()
+    at.switch_page("app_pages/export.py").run()
     no_errors(at)
     assert metric(at, "Rejected in review") == "1"
     at.button(key="exp_run").click().run()
@@ -363,7 +363,7 @@ def test_generate_through_an_endpoint_and_the_key_never_lands_in_the_workspace(w
     with FakeOpenAI() as server:
         at = open_page("combinations")
         at.button(key="cmb_run").click().run()
-        at.switch_page("pages/synthesize.py").run()
+        at.switch_page("app_pages/synthesize.py").run()
         at.text_input(key="syn_base_url").set_value(server.base_url)
         at.text_input(key="syn_key").set_value(key).run()
         assert not at.button(key="syn_generate").disabled
@@ -376,3 +376,183 @@ def test_generate_through_an_endpoint_and_the_key_never_lands_in_the_workspace(w
     for path in ws_dir.rglob("*"):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
+
+
+# ---- the traps of issue 11 (each failed on the code before the fix) ----------------------
+def ifeval_like(tmp_path, n=30) -> Path:
+    """Records shaped like IFEval: text in `prompt`, skills in `instruction_id_list`."""
+    src = tmp_path / "ifeval_like.jsonl"
+    ids = ["punctuation:no_comma", "length_constraints:number_words", "detectable_format:title", "keywords:existence"]
+    rows = [{"key": 1000 + i, "prompt": f"Write a poem about topic {i} without commas.",
+             "instruction_id_list": ids[i % 4 :][:2] or ids[:1]} for i in range(n)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return src
+
+
+def test_field_defaults_follow_the_chosen_file_not_the_demo(ws_dir, tmp_path):
+    at = open_page("data")
+    assert at.text_input(key="map_text").value == "instruction"  # the demo's text field
+    at.radio(key="data_source").set_value("Local path").run()
+    at.text_input(key="data_path").set_value(str(ifeval_like(tmp_path))).run()
+    no_errors(at)
+    assert at.text_input(key="map_skills").value == "instruction_id_list"
+    assert at.text_input(key="map_text").value == "prompt"
+    assert not at.warning  # the text field has text
+    at.button(key="build").click().run()
+    spec = Workspace(ws_dir).input_info()
+    assert spec["text_field"] == "prompt" and spec["skills_field"] == "instruction_id_list"
+
+
+def test_an_empty_mapped_text_field_is_a_visible_warning(ws_dir, tmp_path):
+    at = open_page("data")
+    at.radio(key="data_source").set_value("Local path").run()
+    at.text_input(key="data_path").set_value(str(ifeval_like(tmp_path))).run()
+    at.text_input(key="map_text").set_value("instruction").run()  # the demo's field: absent here
+    assert any("No previewed row has text" in w.value for w in at.warning)
+
+
+def test_build_is_disabled_when_every_previewed_row_is_an_error_and_a_build_is_confirmed(ws_dir, tmp_path):
+    at = open_page("data")
+    at.radio(key="data_source").set_value("Local path").run()
+    at.text_input(key="data_path").set_value(str(ifeval_like(tmp_path))).run()
+    at.text_input(key="map_skills").set_value("no_such_field").run()
+    assert at.button(key="build").disabled
+    assert any("Every previewed row is an error" in e.value for e in at.error)
+    at.text_input(key="map_skills").set_value("instruction_id_list").run()
+    assert not at.button(key="build").disabled
+    at.button(key="build").click().run()
+    assert any("Built the taxonomy of `ifeval_like.jsonl`" in s.value for s in at.success)
+
+
+def test_loading_new_data_asks_first_and_archives_the_curated_taxonomy(ws_dir, tmp_path):
+    ws = Workspace(ws_dir)
+    skill = ws.tree.members(0)[0]
+    ws.apply(__import__("steps_engine.curation.edits", fromlist=["Edit"]).Edit("exclude", {"skills": [skill]}))
+    at = open_page("data")
+    at.radio(key="data_source").set_value("Local path").run()
+    at.text_input(key="data_path").set_value(str(ifeval_like(tmp_path))).run()
+    assert at.button(key="build").disabled  # not before the curator agrees
+    at.checkbox(key="confirm_replace").check().run()
+    at.button(key="build").click().run()
+    no_errors(at)
+    archives = list((ws_dir / "archive").iterdir())
+    assert len(archives) == 1
+    old = archives[0]
+    assert len((old / "edits.jsonl").read_text().splitlines()) == 1  # the edit history is kept
+    assert skill in json.loads((old / "current" / "taxonomy.json").read_text())["excluded"]
+    assert Workspace(ws_dir).n_edits == 0
+
+
+def test_start_names_the_open_taxonomy_and_offers_steps_taxonomy_when_it_differs(ws_dir, tmp_path, monkeypatch):
+    from steps_engine.taxonomy.graph import write_graph
+    from _studio_fixtures import two_cluster_tree, two_triangles
+
+    at = open_page("home")
+    assert any("the bundled demo" in m.value or "built from" in m.value for m in at.markdown)
+    folder = tmp_path / "tax"
+    write_graph(two_triangles(), folder)
+    two_cluster_tree().save(folder / "taxonomy.json")
+    monkeypatch.setenv("STEPS_TAXONOMY", str(folder))
+    at = open_page("home")
+    assert any("STEPS_TAXONOMY" in w.value for w in at.warning)
+    at.button(key="open_env_taxonomy").click().run()
+    no_errors(at)
+    assert sorted(Workspace(ws_dir).tree.members(0)) == list("abcdef")
+    assert any("the taxonomy folder" in m.value for m in at.markdown)
+    assert not any("STEPS_TAXONOMY" in w.value for w in at.warning)  # now it is the open one
+
+
+def test_start_counts_the_skills_in_the_tree_after_an_exclusion(ws_dir):
+    from steps_engine.curation.edits import Edit
+
+    ws = Workspace(ws_dir)
+    n = len(ws.tree.members(0))
+    ws.apply(Edit("exclude", {"skills": [ws.tree.members(0)[0]]}))
+    at = open_page("home")
+    assert metric(at, "Skills") == f"{n - 1:,}"
+
+
+def test_the_page_icon_is_a_local_file(ws_dir, monkeypatch):
+    import streamlit
+
+    seen = {}
+    real = streamlit.set_page_config
+    monkeypatch.setattr(streamlit, "set_page_config", lambda **kw: (seen.update(kw), real(**kw))[1])
+    open_page("home")
+    icon = seen["page_icon"]
+    assert not str(icon).startswith(":material") and Path(icon).is_file()
+
+
+def test_no_pages_folder_beside_app_py():
+    # Streamlit's first run of a fresh server treats a pages/ folder next to the main script
+    # as the v1 multipage app: a deep link then lists raw file names in the sidebar.
+    assert not (Path(APP).parent / "pages").exists()
+
+
+def test_picking_a_cluster_by_id_is_exact(ws_dir):
+    from steps_engine.curation.edits import Edit
+
+    ws = Workspace(ws_dir)
+    ids = [i for i, l in zip(ws.tree.ids, ws.tree.leaf_skill) if l < 0]
+    short = next(i for i in ids if any(j != i and j.startswith(i) for j in ids))  # e.g. n5 beside n55
+    at = open_page("curate")
+    at.button_group(key="curate_op").set_value("Rename").run()
+    at.text_input(key="rename_node__id").set_value(short).run()
+    assert at.selectbox(key="rename_node").value == short
+    at.text_input(key="rename_node__id").set_value("zz9").run()
+    assert any("No cluster has the id" in c.value for c in at.caption)
+    del Edit
+
+
+def test_what_if_cost_shows_before_the_edit_and_undo_says_what_it_reverted(ws_dir):
+    ws = Workspace(ws_dir)
+    tree = ws.tree
+    skill = tree.members(0)[0]
+    target = next(tree.ids[i] for i in tree.children()[0] if tree.leaf_skill[i] < 0 and skill not in tree.members(i))
+    at = open_page("curate")
+    at.multiselect(key="move_skills").set_value([skill])
+    at.selectbox(key="move_target").set_value(target).run()
+    info = [i.value for i in at.info if i.value.startswith("What if")]
+    assert info and skill in info[0] and "bits" in info[0]
+    assert Workspace(ws_dir).log.position == 0  # nothing applied yet
+    at.button(key="cmp_move").click().run()
+    assert at.dataframe[0].value["edit"].str.contains(skill).any()  # in the comparison table
+    at.button(key="do_move").click().run()
+    label = tree.labels[tree.node_index(target)]
+    assert any(f"'{label}' ({target})" in s.value for s in at.success)  # named, id as suffix
+    at.button(key="undo").click().run()
+    assert any(s.value.startswith(f"Undid: move {skill}") for s in at.success)
+    at.button(key="redo").click().run()
+    assert any(s.value.startswith(f"Redid: move {skill}") for s in at.success)
+
+
+def test_taxonomy_page_reads_the_rows_of_a_cluster_and_draws_an_outline(ws_dir):
+    at = open_page("taxonomy")
+    no_errors(at)
+    rows = at.dataframe[-1].value
+    assert {"instruction", "response", "other skills"} <= set(rows.columns) and len(rows) > 0
+    at.radio(key="tax_kind").set_value("outline").run()
+    no_errors(at)
+    at.radio(key="rows_of").set_value("a skill").run()
+    no_errors(at)
+    skill = at.selectbox(key="rows_skill").value
+    assert all(skill in s for s in at.dataframe[-1].value["skills here"])
+
+
+def test_curate_names_clusters_through_an_llm_endpoint_as_one_edit(ws_dir, monkeypatch, tmp_path):
+    from fake_openai_server import FakeOpenAI
+
+    monkeypatch.setenv("STEPS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeOpenAI(default="name") as srv:
+        at = open_page("curate")
+        at.button_group(key="curate_op").set_value("Name by LLM").run()
+        at.text_input(key="llm_model").set_value("fake-model")
+        at.text_input(key="llm_base_url").set_value(srv.base_url)
+        at.text_input(key="llm_key").set_value("sk-typed").run()
+        at.button(key="do_llm_names").click().run()
+        no_errors(at)
+    ws = Workspace(ws_dir)
+    assert ws.log.position == 1 and ws.log.records[0]["args"]["by"] == "llm"
+    top = ws.tree.children()[0][0]
+    assert ws.tree.labels[top].startswith("Topic ")
+    assert "sk-typed" not in "".join(p.read_text(errors="replace") for p in ws_dir.rglob("*.json*"))

@@ -46,14 +46,14 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise TimeoutError(f"streamlit did not answer on {url}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(tmp):
+    """A workspace on the demo and a fresh streamlit server on it; yields its URL."""
     from steps_engine.studio import state as studio_state
     from steps_engine.curation.workspace import Workspace
 
-    tmp = tmp_path_factory.mktemp("browser")
     ws = Workspace(tmp / "ws")
-    studio_state.build_into_workspace(ws, demo_file(tmp), studio_state.demo_mapping(), height=3)
+    if not ws.has_taxonomy:
+        studio_state.build_into_workspace(ws, demo_file(tmp), studio_state.demo_mapping(), height=3)
     port = free_port()
     env = dict(os.environ, STEPS_WORKSPACE=str(ws.root), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
@@ -63,7 +63,7 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url, proc)
-        yield url
+        yield url, ws
     finally:
         proc.terminate()
         try:
@@ -76,13 +76,65 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def server_ws(tmp_path_factory):
+    yield from start_server(tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module")
+def server(server_ws):
+    return server_ws[0]
+
+
+OUTSIDE: list[str] = []  # every request the studio made to a host other than the loopback
+
+
+@pytest.fixture(scope="module")
 def page():
     sync_api = pytest.importorskip("playwright.sync_api")
+    from urllib.parse import urlparse
+
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+        pg.on("request", lambda r: OUTSIDE.append(r.url)
+              if urlparse(r.url).hostname not in ("127.0.0.1", "localhost") and not r.url.startswith(("data:", "blob:")) else None)
         yield pg
         browser.close()
+
+
+def test_a_deep_link_on_a_fresh_server_lists_page_titles_in_the_sidebar(tmp_path, page):
+    # its own server: the first request it ever serves is the bookmarked /taxonomy
+    gen = start_server(tmp_path)
+    url, _ = next(gen)
+    try:
+        page.goto(url + "/taxonomy", timeout=120_000)
+        nav = page.locator("[data-testid='stSidebarNav']")
+        nav.wait_for(timeout=120_000)
+        page.wait_for_selector("h1:has-text('Taxonomy')", timeout=120_000)
+        text = nav.inner_text()
+        for title in ("Start", "Data", "Taxonomy", "Skill map", "Curate", "Combinations", "Synthesize & preview", "Export"):
+            assert title in text, text
+        lines = text.lower().split("\n")  # icon ligature names ("home", "database") show as text too
+        for raw in ("shared", "_shared", "app", "skill_map", "synthesize"):
+            assert raw not in lines, text
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "deep_link.png"), full_page=False)
+    finally:
+        gen.close()
+
+
+def test_the_sunburst_names_its_top_level_segments(server_ws, page):
+    url, ws = server_ws
+    page.goto(url + "/taxonomy", timeout=120_000)
+    page.wait_for_selector("g.sunburstlayer path.surface", timeout=120_000)
+    page.wait_for_timeout(1500)
+    texts = [t.strip() for t in page.locator("g.sunburstlayer g.slice").all_text_contents()]
+    tree = ws.tree
+    top = [tree.labels[c] for c in tree.children()[0] if tree.leaf_skill[c] < 0]
+    shown = [name for name in top if any(name.replace(" ", "") in t.replace(" ", "") for t in texts)]
+    assert len(shown) == len(top), (top, texts[:20])  # every top-level cluster reads its name
+    legend = page.locator(".legend .traces").all_text_contents()
+    assert set(top) <= {x.strip() for x in legend}
 
 
 def test_taxonomy_page_draws_the_sunburst(server, page):
@@ -151,6 +203,25 @@ def test_lasso_on_the_skill_map_moves_the_selected_skills(server, page):
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def test_searching_the_skill_map_highlights_the_skill(server_ws, page):
+    url, ws = server_ws
+    skill = sorted(ws.tree.members(0))[5]
+    page.goto(url + "/skill_map", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer path.point", timeout=120_000)
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text="Find a skill")
+    box.locator("input").click()
+    box.locator("input").fill(skill)
+    page.keyboard.press("Enter")
+    # the search ring's label is bold (plotly draws <b> as a bold tspan); the axes zoom in
+    span_before = page.evaluate("() => { const l = document.querySelector('.js-plotly-plot')._fullLayout; return l.xaxis.range[1] - l.xaxis.range[0]; }")
+    page.wait_for_selector(f".js-plotly-plot .scatterlayer tspan[style*='bold']:text-is('{skill}')", timeout=60_000)
+    page.wait_for_timeout(500)
+    span_after = page.evaluate("() => { const l = document.querySelector('.js-plotly-plot')._fullLayout; return l.xaxis.range[1] - l.xaxis.range[0]; }")
+    assert span_after < 0.6 * span_before, (span_before, span_after)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "skill_map_search.png"), full_page=False)
+
+
 @pytest.mark.parametrize(
     "path, title",
     [("", "STEPS Studio"), ("data", "Data"), ("curate", "Curate"), ("combinations", "Combinations"),
@@ -161,3 +232,7 @@ def test_every_page_opens_from_a_deep_link(server, page, path, title):
     page.wait_for_selector(f"h1:has-text('{title}')", timeout=120_000)
     assert page.get_by_text("Page not found").count() == 0
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_nothing_was_fetched_from_outside():
+    assert not OUTSIDE, OUTSIDE[:5]

@@ -329,3 +329,20 @@ def test_starts_short_of_per_start_are_reported(tmp_path):
     short = {s for s, n in per.items() if n < 50}
     assert short and set(run.starts_short) == short
     assert not set(run.starts_short) & set(run.starts_without)
+
+
+def test_no_combination_at_all_exits_3(tmp_path, capsys):
+    # two clusters of 3 skills; k = 4 inside one top-level cluster is impossible: nothing written
+    import random
+
+    from steps_engine.cli import EXIT_NOTHING_DONE, main
+
+    rng = random.Random(0)
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"skills": rng.sample(["a", "b", "c"] if i % 2 else ["x", "y", "z"], 2)}) + "\n"
+                            for i in range(200)))
+    assert main(["taxonomy", str(data), "--skills-field", "skills", "--height", "2", "--out", str(tmp_path / "t"),
+                 "--quiet"]) == 0
+    assert main(["combos", str(tmp_path / "t"), "--k", "4", "--scope", "level:1", "--out", str(tmp_path / "c.jsonl"),
+                 "--quiet"]) == EXIT_NOTHING_DONE
+    assert "wrote 0 combinations" in capsys.readouterr().out

@@ -190,3 +190,20 @@ def test_random_edit_sequences_keep_a_valid_tree(ops):
         t.validate()
         assert sorted(t.members(0)) == sorted(set("abcdef") - excluded)
         assert structural_entropy(g, t) == pytest.approx(brute_entropy(g, t))
+
+
+def test_split_by_chosen_groups_makes_new_children_and_drops_emptied_subclusters():
+    from _studio_fixtures import brute_entropy, two_cluster_tree, two_triangles
+    from steps_engine.curation.edits import Edit, apply_edit, create_cluster, move_skills, split_cluster
+
+    g = two_triangles()
+    t = move_skills(create_cluster(two_cluster_tree(), "n1", "inner", node_id="x"), ["a"], "x")  # n1 -> x{a}, b, c
+    out = split_cluster(t, g, "n1", groups=[["a", "b"]], ids=["g1"])
+    # a leaves x, so x is empty and goes; g1 = {a, b} under n1; c stays under n1
+    assert "x" not in out.ids and out.parent[out.node_index("g1")] == out.node_index("n1")
+    assert sorted(out.members(out.node_index("g1"))) == ["a", "b"] and out.parent[out.node_index("lc")] == out.node_index("n1")
+    res = apply_edit(t, g, Edit("split", {"node_id": "n1", "groups": [["a", "b"]]}))
+    assert res.entropy_after == pytest.approx(brute_entropy(g, res.tree))
+    for bad, arg in [([["a", "d"]], "not in cluster"), ([["a"], ["a"]], "more than one group"), ([["a", "b", "c"]], "no split")]:
+        with pytest.raises(ValueError, match=arg):
+            split_cluster(t, g, "n1", groups=bad)

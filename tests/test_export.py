@@ -54,7 +54,7 @@ def test_chat_jsonl_reads_back_with_provenance(results, tmp_path):
     assert rows[0]["messages"] == CONV4
     m = rows[1]["metadata"]
     assert m["skills"] == ["s0", "s1", "s2"] and m["k"] == 3 and m["gain"] == 1.5 and m["lca"] == "c2"
-    assert m["source_ids"] == ["r1", 101, 102] and m["model"] == "m1" and m["template_hash"] == "th1"
+    assert m["source_ids"] == ["r1", "101", "102"] and m["model"] == "m1" and m["template_hash"] == "th1"
     assert m["cluster"] == "c2: two" and rows[2]["metadata"]["cluster"].startswith("(spans")
     assert any("incomplete" in p for p in rep.problems)
     assert not list(out.parent.glob("*.tmp"))
@@ -268,3 +268,67 @@ def test_cli_export_names_an_unreadable_taxonomy(results, tmp_path, capsys):
     assert main(["export", str(results), "--format", "chat", "--taxonomy", str(tax),
                  "--out", str(tmp_path / "o" / "t.jsonl")]) == 2
     assert f"cannot read {tax / 'taxonomy.json'}" in capsys.readouterr().err
+
+
+# ---- issue 12: inputs are never overwritten, bad records are skipped, source_ids are strings
+
+
+@pytest.mark.parametrize("how", ["same path", "symlink", "hard link", "dotted path"])
+def test_export_refuses_an_output_that_is_its_input(results, tmp_path, capsys, how):
+    before = results.read_bytes()
+    if how == "same path":
+        out = results
+    elif how == "dotted path":
+        out = results.parent / "sub" / ".." / results.name
+        (results.parent / "sub").mkdir()
+    else:
+        out = tmp_path / "alias.jsonl"
+        (out.symlink_to if how == "symlink" else out.hardlink_to)(results)
+    with pytest.raises(ValueError, match="is the input"):
+        export(results, fmt="chat", out=out)
+    assert main(["export", str(results), "--format", "chat", "--out", str(out)]) == 2
+    assert "is the input" in capsys.readouterr().err
+    assert results.read_bytes() == before
+
+
+def test_export_refuses_to_write_its_card_over_the_results(tmp_path):
+    results = tmp_path / "README.md"
+    results.write_text(json.dumps(rec(0, 2)) + "\n")
+    with pytest.raises(ValueError, match="dataset card"):
+        export(results, fmt="chat", out=tmp_path / "train.jsonl")
+    assert json.loads(results.read_text())["id"] == "id000"
+
+
+def test_records_with_wrong_types_are_skipped_and_reported(tmp_path, capsys):
+    good = [rec(i, 2 + i % 2) for i in range(4)]
+    bad_k = {**rec(10, 3), "k": "three"}
+    bad_skills = {**rec(11, 2), "skills": ["s0", 5]}
+    bad_seeds = {**rec(12, 2), "seeds": "r1"}
+    bad_gain = {**rec(13, 2), "gain": "high"}
+    p = tmp_path / "results.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in good + [bad_k, bad_skills, bad_seeds, bad_gain]))
+    out = tmp_path / "o" / "train.jsonl"
+    rep = export(p, fmt="chat", out=out, curriculum="steps3")
+    assert rep.records == 4 and len(out.read_text().splitlines()) == 4
+    assert (out.parent / "README.md").exists()
+    for rid, word in [("id010", "'k'"), ("id011", "'skills'"), ("id012", "'seeds'"), ("id013", "'gain'")]:
+        assert any(rid in pr and word in pr for pr in rep.problems), (rid, rep.problems)
+    assert main(["export", str(p), "--format", "parquet", "--out", str(tmp_path / "o2" / "t.parquet")]) == 0
+    assert "'three'" in capsys.readouterr().err
+
+
+def test_cli_export_with_every_ok_record_bad_exits_3(tmp_path, capsys):
+    p = tmp_path / "results.jsonl"
+    p.write_text(json.dumps({**rec(0, 2), "k": "two"}) + "\n")
+    assert main(["export", str(p), "--format", "chat", "--out", str(tmp_path / "o" / "t.jsonl")]) == 3
+    assert "0 records" in capsys.readouterr().out
+
+
+def test_jsonl_export_reads_with_pyarrow_json(results, tmp_path):
+    import pyarrow.json as pj
+
+    out = tmp_path / "o" / "train.jsonl"
+    export(results, fmt="chat", out=out)  # the fixture mixes integer and string source ids
+    table = pj.read_json(out)
+    ids = table.column("metadata").combine_chunks().field("source_ids").to_pylist()
+    assert ids[1] == ["r1", "101", "102"]

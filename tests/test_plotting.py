@@ -37,12 +37,60 @@ def test_taxonomy_entropy_size_is_subtree_sum_of_terms():
     assert t.values[pos["n0"]] == pytest.approx(terms.sum())
 
 
-def test_taxonomy_colours_follow_top_level_cluster():
+def test_taxonomy_colours_follow_top_level_cluster_with_lighter_shades_below():
+    from steps_engine.studio.plotting._palette import colour, shade
+
     _, t = trace_by_id(taxonomy_figure(two_cluster_tree(), two_triangles()))
     pos = {i: k for k, i in enumerate(t.ids)}
     col = t.marker.colors
-    assert col[pos["la"]] == col[pos["lb"]] == col[pos["n1"]]
-    assert col[pos["ld"]] == col[pos["n2"]] != col[pos["n1"]]
+    assert col[pos["n1"]] == colour(0) and col[pos["n2"]] == colour(1)
+    # one level below a top-level cluster: its colour mixed 22% with white
+    assert col[pos["la"]] == col[pos["lb"]] == shade(colour(0), 0.22) != col[pos["n1"]]
+    assert col[pos["ld"]] == shade(colour(1), 0.22)
+
+
+def test_shade_mixes_with_white():
+    # #000000 halfway to white: 127.5 rounds to 128 = 0x80
+    assert shade_of("#000000", 0.5) == "#808080" and shade_of("#336699", 0) == "#336699" and shade_of("#336699", 1) == "#ffffff"
+
+
+def shade_of(c, a):
+    from steps_engine.studio.plotting._palette import shade
+
+    return shade(c, a)
+
+
+def test_after_a_drill_down_every_child_has_its_own_colour_and_the_legend_names_them():
+    from steps_engine.curation.edits import create_cluster, move_skills
+
+    t = move_skills(create_cluster(create_cluster(two_cluster_tree(), "n1", "inner one", node_id="x"), "n1", "inner two", node_id="y"), ["a"], "x")
+    t = move_skills(t, ["b"], "y")
+    fig = taxonomy_figure(t, two_triangles(), root_id="n1")
+    sun = fig.data[0]
+    pos = {i: k for k, i in enumerate(sun.ids)}
+    col = sun.marker.colors
+    assert len({col[pos["x"]], col[pos["y"]], col[pos["lc"]]}) == 3  # every child of the shown root differs
+    assert [tr.name for tr in fig.data[1:]] == ["inner one", "inner two"]  # legend: the child clusters by name
+    top = taxonomy_figure(t, two_triangles())
+    assert [tr.name for tr in top.data[1:]] == ["C1", "C2"]
+
+
+def test_labels_are_wrapped_not_cut_and_hover_lists_members():
+    from steps_engine.curation.edits import rename_cluster
+    from steps_engine.studio.plotting.taxonomy import wrap_label
+
+    long = "arithmetic / plain_language_explanation / python"
+    # breaks at spaces and after "_" or "/"; 3 lines of at most 16, the rest cut with an ellipsis
+    assert wrap_label(long, 16) == "arithmetic /<br>plain_language_<br>explanation /…"
+    assert wrap_label("cooking, recipes", 16) == "cooking, recipes"  # 16 characters: one line
+    assert wrap_label("cooking, recipes, oven", 16) == "cooking,<br>recipes, oven"
+    t = rename_cluster(two_cluster_tree(), "n1", "a & <b>")
+    sun = taxonomy_figure(t, two_triangles()).data[0]
+    pos = {i: k for k, i in enumerate(sun.ids)}
+    assert sun.labels[pos["n1"]] == "a &amp; &lt;b&gt;"  # escaped
+    # members by frequency (a=5, b=4, c=3)
+    assert sun.customdata[pos["n1"]][5] == "a, b, c"
+    assert "members: %{customdata[5]}" in sun.hovertemplate
 
 
 def test_taxonomy_root_id_draws_only_that_subtree():
@@ -121,3 +169,41 @@ def test_drill_goes_down_into_clusters_and_up_from_the_root():
     assert drill(t, "n1", "n1") == ("n0", None)  # the centre: one level up
     assert drill(t, "lc", "n0") == ("n0", "n1")  # a skill: detail its cluster
     assert drill(t, "n0", "n0") == ("n0", None)  # already at the top
+
+
+def test_long_tail_log_ticks_are_plain_numbers():
+    # counts 96..1 over 96 ranks: ticks at 1, 2, 5, 10, 20, 50, 100, never plotly's bare minor digits
+    fig = long_tail_figure(np.arange(96, 0, -1))
+    assert list(fig.layout.xaxis.tickvals) == [1, 2, 5, 10, 20, 50, 100]
+    assert list(fig.layout.yaxis.ticktext) == ["1", "2", "5", "10", "20", "50", "100"]
+
+
+def test_points_label_the_largest_skills_name_clusters_and_zoom_to_a_search():
+    long = "a cluster name that is much longer than forty characters in all"
+    df = pd.DataFrame({"skill": list("abcd"), "x": [0.0, 1.0, 2.0, 10.0], "y": [0.0, 1.0, 0.0, 10.0],
+                       "cluster": [long, "B", long, "B"], "count": [1, 4, 9, 2]})
+    fig = skill_points_figure(df, label_top=2, highlight="b")
+    names = [tr.name for tr in fig.data]
+    assert names[:2] == [long, "B"]  # legend names in full
+    text = {s: t for tr in fig.data[:2] for s, t in zip(tr.customdata, tr.text)}
+    assert text == {"a": "", "c": "c", "b": "b", "d": ""}  # the two most frequent carry labels
+    notes = {a.text for a in fig.layout.annotations}
+    assert notes == {f"<b>{long}</b>", "<b>B</b>"}
+    # B's centroid weighted by count: x = (1*4 + 10*2) / 6 = 4
+    b = next(a for a in fig.layout.annotations if a.text == "<b>B</b>")
+    assert b.x == pytest.approx(4.0)
+    # zoom: span = max(ptp x, ptp y) * 0.18 = 10 * 0.18 = 1.8 around b = (1, 1)
+    assert list(fig.layout.xaxis.range) == pytest.approx([-0.8, 2.8]) and fig.data[-1].customdata[0] == "b"
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0  # under the map, clear of the toolbar
+
+
+def test_meaning_agreement_counts_neighbours_in_the_same_cluster():
+    from steps_engine.studio.mapview import meaning_agreement, nearest_by_meaning
+
+    t = two_cluster_tree()  # C1 {a,b,c}, C2 {d,e,f}
+    nb = {"a": ["b", "d"], "b": ["a", "c"], "d": ["e", "a"], "e": ["d"], "zz": ["a"]}
+    r = meaning_agreement(nb, t)
+    # a: 1/2, b: 2/2, d: 1/2, e: 1/1 -> mean 0.75; chance = 2 * 3*2 / (6*5) = 0.4; zz is not in the tree
+    assert r["agreement"] == pytest.approx(0.75) and r["chance"] == pytest.approx(0.4) and r["skills"] == 4
+    vec = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    assert nearest_by_meaning(vec, ["p", "q", "r"], k=1) == {"p": ["q"], "q": ["p"], "r": ["q"]}

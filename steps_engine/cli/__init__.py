@@ -7,7 +7,17 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "export", "tag", "demo"]
+SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "export", "tag", "demo", "name"]
+
+
+# Exit statuses (README "Exit codes"): non-zero whenever the requested work did not happen.
+EXIT_OK = 0  # the requested work was done (bad rows or records skipped and reported)
+EXIT_ERROR = 1  # an unexpected error (a bug: please report the traceback)
+EXIT_USAGE = 2  # bad arguments or unreadable input: nothing was done
+EXIT_NOTHING_DONE = 3  # it ran, but produced nothing (every request failed, no answer imported, 0 records)
+EXIT_PARTIAL = 4  # some of the work failed (e.g. failed requests); rerun to finish (--retry-failed)
+EXIT_DRY_RUN = 5  # no API key: a dry run (prompts + Batch file) was written instead of sending requests
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class CLIError(Exception):
@@ -29,15 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except CLIError as exc:
         print(f"steps {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except OSError as exc:  # unwritable --out, a folder where a file belongs, a full disk ...
         target = exc.filename2 or exc.filename
         reason = exc.strerror or str(exc)
         print(f"steps {args.command}: error: {reason}" + (f": {target}" if target else ""), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"steps {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

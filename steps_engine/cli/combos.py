@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from steps_engine.cli import CLIError
+from steps_engine._atomic import same_file
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, CLIError
 from steps_engine.cli.args import number
 
 
@@ -95,6 +96,8 @@ def run(args) -> int:
     for name in ("taxonomy.json", "graph.csv"):
         if not (folder / name).is_file():
             raise CLIError(f"{folder / name} not found (run `steps taxonomy` first)")
+        if same_file(args.out, folder / name):
+            raise CLIError(f"--out {args.out} is the input {folder / name}: choose another output path")
     try:
         graph = read_graph(folder)
     except (ValueError, KeyError, OSError) as exc:
@@ -163,4 +166,4 @@ def run(args) -> int:
         print(f"wrote {n} combinations to {args.out} in {seconds:.1f} s")
         print(f"mean gain {metrics['mean_gain']:.4f} bits, mean LCA depth {metrics['mean_lca_depth']:.2f}, "
               f"unseen pairs {metrics['unseen_pair_fraction']:.1%}, skill coverage {metrics['skill_coverage']:.1%}")
-    return 0
+    return EXIT_OK if n else EXIT_NOTHING_DONE

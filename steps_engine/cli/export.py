@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, CLIError
 
 
 def add_parser(sub) -> None:
@@ -57,4 +57,4 @@ def run(args) -> int:
     print(rep.summary())
     if args.json:
         print(json.dumps(rep.to_json()))
-    return 0
+    return EXIT_NOTHING_DONE if rep.records == 0 else EXIT_OK

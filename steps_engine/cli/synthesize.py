@@ -6,7 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_DRY_RUN, EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
+
+EXIT_BY_STATUS = {"done": EXIT_OK, "dry_run": EXIT_OK, "partial": EXIT_PARTIAL, "nothing": EXIT_NOTHING_DONE,
+                  "no_key": EXIT_DRY_RUN}
 
 
 def add_parser(sub) -> None:
@@ -19,10 +22,10 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N distinct combinations")
     p.add_argument("--dry-run", action="store_true", help="write prompts.jsonl and batch_input.jsonl beside --out; send nothing")
     p.add_argument("--out", required=True, help="results JSONL (appended; a restart resumes)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0, help="total seconds per request attempt (default 60)")
     p.add_argument("--max-retries", type=int, default=5, help="retries on 429/5xx/timeouts (default 5)")
     p.add_argument("--template", default=None, help="prompt template file (default: built-in)")
-    p.add_argument("--retry-failed", action="store_true", help="run only the combinations recorded as failed")
+    p.add_argument("--retry-failed", action="store_true", help="run again only the combinations recorded as failed or rejected")
     p.add_argument("--seed", type=int, default=0, help="seed for example choice and jitter (default 0)")
     p.add_argument("--import-batch", default=None, metavar="FILE", help="import a Batch API output file instead of sending")
     p.add_argument("--temperature", type=float, default=0.7)
@@ -59,6 +62,7 @@ class _Bar:
 
 def run(args) -> int:
     from steps_engine.synthesis.prompts import load_template
+    from steps_engine._atomic import refuse_input_as_output
     from steps_engine.synthesis.runner import load_combinations, prepare_jobs, synthesize
 
     if args.concurrency < 1:
@@ -71,6 +75,11 @@ def run(args) -> int:
         raise CLIError(f"--max-retries must be >= 0, got {args.max_retries}")
     if not (Path(args.dir) / "input.json").is_file():
         raise CLIError(f"{args.dir}: no input.json (run `steps taxonomy` first)")
+    inputs = [args.combos, args.template, args.import_batch] + [Path(args.dir) / f for f in ("input.json", "taxonomy.json")]
+    try:
+        refuse_input_as_output(args.out, inputs, what="--out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     try:
         template = load_template(args.template)
         combos, problems = load_combinations(args.combos)
@@ -113,5 +122,6 @@ def run(args) -> int:
         d.pop("problems")
         d["problems"] = len(rep.problems)
         d["bad_combo_lines"] = len(problems)
+        d["exit_code"] = EXIT_BY_STATUS[rep.status]
         print(json.dumps(d))
-    return 0
+    return EXIT_BY_STATUS[rep.status]

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.args import number
 
 
@@ -41,19 +41,19 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from steps_engine.semantic.embeddings import get_embedder
-    from steps_engine.data.ingest import IngestError
+    from steps_engine.data.ingest import IngestError, check_input_file
     from steps_engine.semantic.tagging import TagConfig, load_vocabulary, tag_file
     from steps_engine.cli.progress import StageProgress
+    from steps_engine._atomic import refuse_input_as_output
 
     top_k = number(args.top_k, "--top-k", int, 1)
     min_sim = number(args.min_sim, "--min-sim", float, -1.0, 1.0)
-    if Path(args.input).is_dir():
-        raise CLIError(f"input {args.input} is a folder, expected a file")
-    if not Path(args.input).is_file():
-        raise CLIError(f"input file {args.input} does not exist")
+    try:
+        check_input_file(args.input)
+        refuse_input_as_output(args.out, [args.input, args.vocab], what="--out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     try:
         vocab, problems = load_vocabulary(args.vocab, args.vocab_field, args.vocab_sep)
     except (ValueError, OSError) as exc:
@@ -104,4 +104,6 @@ def run(args) -> int:
                           "no_text": report.no_text, "bad_rows": len(report.bad_rows),
                           "llm_failed": len(report.llm_failed), "replaced": report.replaced,
                           "vocab": len(vocab)}))
-    return 0
+    if report.records and not report.tagged:
+        return EXIT_NOTHING_DONE
+    return EXIT_PARTIAL if report.llm_failed else EXIT_OK

@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--skills-sep", default=None, help="separator when skills are one delimited string, e.g. ', '")
     p.add_argument("--text-field", default=None, help="dotted path of the instruction text (default: by record shape)")
     p.add_argument("--casefold", action="store_true", help="lower-case skill names")
+    p.add_argument("--max-skills-per-row", type=int, default=64,
+                   help="count at most the first N skills of a row; longer rows are reported (default 64, 0 = no cap)")
     p.add_argument("--weighting", default="steps", choices=["steps", "count", "ppmi", "npmi"])
     p.add_argument("--min-count", type=int, default=1, help="drop skills and pairs seen fewer times (default 1)")
     p.add_argument("--height", type=int, default=4, help="tree height: edges from root to deepest skill (default 4)")
@@ -32,15 +34,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from steps_engine.data.ingest import FieldMapping
+    from steps_engine.data.ingest import FieldMapping, check_input_file
     from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
 
     t0 = time.perf_counter()
     path = Path(args.input)
-    if path.is_dir():
-        raise CLIError(f"input {path} is a folder, expected a file")
-    if not path.is_file():
-        raise CLIError(f"input file not found: {path}")
+    try:
+        check_input_file(path)  # names a folder, a FIFO, /dev/null, a symlink loop, a missing file
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file, expected a folder")
     if args.height < 1:
@@ -50,7 +52,8 @@ def run(args) -> int:
     if not 0.0 <= args.semantic_weight <= 1.0:
         raise CLIError(f"--semantic-weight must be in [0, 1], got {args.semantic_weight}")
     try:
-        mapping = FieldMapping(args.skills_field, args.skills_sep, args.text_field, args.casefold)
+        mapping = FieldMapping(args.skills_field, args.skills_sep, args.text_field, args.casefold,
+                               max_skills=args.max_skills_per_row or None)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     progress = StageProgress(enabled=not args.quiet)
@@ -76,11 +79,17 @@ def run(args) -> int:
         print(f"{path}: skipped {bad['unit']} {bad['line']}: {bad['reason']}", file=sys.stderr)
     if rep["rows_skipped"] > 10:
         print(f"{path}: ... {rep['rows_skipped'] - 10} more skipped rows (see {out / 'ingest_report.json'})", file=sys.stderr)
+    noted = rep.get("noted", [])
+    for note in noted[:10]:
+        print(f"{path}: changed {note['unit']} {note['line']}: {note['reason']}", file=sys.stderr)
+    if sum(rep.get("noted_by_reason", {}).values()) > 10:
+        print(f"{path}: ... more changed rows: {rep['noted_by_reason']} (see {out / 'ingest_report.json'})", file=sys.stderr)
     n_top = len(tax.tree.children()[0])
     summary = {
         "rows_read": rep["rows_read"],
         "rows_used": rep["rows_used"],
         "rows_skipped": rep["rows_skipped"],
+        "rows_changed": rep.get("noted_by_reason", {}),
         "skills": tax.graph.n_skills,
         "edges": tax.graph.n_edges,
         "height": tax.tree.height,

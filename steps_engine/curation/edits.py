@@ -141,18 +141,23 @@ def rename_cluster(tree: EncodingTree, node_id: str, label: str) -> EncodingTree
     return _rebuild(tree, parent, ls, ids, labels)
 
 
-def relabel_clusters(tree: EncodingTree, labels: dict[str, str]) -> EncodingTree:
-    """Rename several clusters in one edit; `labels` maps node ids to new labels."""
+def relabel_clusters(
+    tree: EncodingTree, labels: dict[str, str], by: str = "hand", descriptions: dict[str, str] | None = None
+) -> EncodingTree:
+    """Rename several clusters in one edit; `labels` maps node ids to new labels, recorded
+    as written `by` "hand", "keywords", "llm" or "meaning" (see `taxonomy.naming`)."""
+    from steps_engine.taxonomy.naming import set_names
+
     if not labels:
         raise ValueError("labels: no clusters given")
-    parent, ls, ids, lab = _lists(tree)
+    clean = {}
     for node_id, label in labels.items():
-        i = _cluster(tree, node_id, "labels")
+        _cluster(tree, node_id, "labels")
         label = str(label).strip()
         if not label:
             raise ValueError(f"labels: empty label for {node_id!r}")
-        lab[i] = label
-    return _rebuild(tree, parent, ls, ids, lab)
+        clean[str(node_id)] = label
+    return set_names(tree, clean, by, descriptions)
 
 
 def move_skills(tree: EncodingTree, skills: list[str], target_id: str) -> EncodingTree:
@@ -210,16 +215,71 @@ def create_cluster(tree: EncodingTree, parent_id: str, label: str, node_id: str 
     return _rebuild(tree, parent, ls, ids, labels)
 
 
-def split_cluster(tree: EncodingTree, graph: SkillGraph, node_id: str) -> EncodingTree:
-    """Re-partition the members of cluster `node_id` by structural entropy (the lead's merge
-    operator, `partition.split_node`): its inner structure is replaced by the groups found."""
+def split_cluster(
+    tree: EncodingTree, graph: SkillGraph, node_id: str, groups: list[list[str]] | None = None, ids: list[str] | None = None
+) -> EncodingTree:
+    """Split cluster `node_id`. Without `groups`: re-partition its members by structural
+    entropy (the merge operator, `partition.split_node`), replacing its inner structure.
+    With `groups` (lists of member skills, e.g. a curator's lasso): each group becomes a new
+    child cluster of `node_id` (ids from `ids`, else fresh), the other members stay where
+    they are, and sub-clusters left empty are removed."""
     from steps_engine.taxonomy.partition import split_node
 
     i = _cluster(tree, node_id)
     members = tree.members(i)
     if len(members) < 2:
         raise ValueError(f"node_id: {node_id!r} has {len(members)} skill(s); nothing to split")
-    return split_node(graph, tree, i)
+    if not groups:
+        return split_node(graph, tree, i)
+    inside = set(members)
+    groups = [[str(s) for s in g] for g in groups if g]
+    flat = [s for g in groups for s in g]
+    if len(set(flat)) != len(flat):
+        raise ValueError("groups: a skill is in more than one group")
+    outside = [s for s in flat if s not in inside]
+    if outside:
+        raise ValueError(f"groups: skill {outside[0]!r} is not in cluster {node_id!r}")
+    if len(flat) == len(members) and len(groups) == 1:
+        raise ValueError("groups: one group holding every member is no split; leave some skills out or give two groups")
+    new_ids = list(ids) if ids else _fresh_ids(tree, len(groups))
+    if len(new_ids) != len(groups) or set(new_ids) & set(tree.ids):
+        raise ValueError("ids: one unused id per group is needed")
+    parent, ls, nid, labels = _lists(tree)
+    for g, gid in zip(groups, new_ids):
+        k = len(parent)
+        parent.append(i)
+        ls.append(-1)
+        nid.append(gid)
+        labels.append("")
+        for leaf in _skill_leaves(tree, g, "groups"):
+            parent[leaf] = k
+    # drop internal descendants of node i that hold no skill any more
+    n = len(parent)
+    has = [ls[x] >= 0 for x in range(n)]
+    order = sorted(range(n), key=lambda x: -_depth_of(parent, x))
+    for x in order:
+        if has[x] and parent[x] >= 0:
+            has[parent[x]] = True
+    keep = [has[x] or x == i or not _below(parent, x, i) for x in range(n)]
+    return _rebuild(tree, parent, ls, nid, labels, keep)
+
+
+def _depth_of(parent: list[int], x: int) -> int:
+    d = 0
+    while parent[x] >= 0:
+        x = parent[x]
+        d += 1
+    return d
+
+
+def _below(parent: list[int], x: int, a: int) -> bool:
+    """True when x is a strict descendant of a."""
+    x = parent[x]
+    while x >= 0:
+        if x == a:
+            return True
+        x = parent[x]
+    return False
 
 
 # ---- serialisable edits ----------------------------------------------------
@@ -239,22 +299,36 @@ class Edit:
     def from_json(cls, data: dict) -> "Edit":
         return cls(str(data["op"]), dict(data.get("args", {})))
 
-    def describe(self) -> str:
+    def describe(self, tree: EncodingTree | None = None) -> str:
+        """One line; with the tree the edit applies to, clusters are named 'label' (id)."""
         a = self.args
+
+        def c(node_id) -> str:
+            if tree is not None:
+                try:
+                    return f"'{tree.labels[tree.node_index(str(node_id))]}' ({node_id})"
+                except KeyError:
+                    pass
+            return str(node_id)
+
         if self.op == "rename":
-            return f"rename {a['node_id']} to {a['label']!r}"
+            return f"rename {c(a['node_id'])} to {a['label']!r}"
         if self.op == "relabel":
-            return f"rename {len(a['labels'])} cluster(s)"
+            by = a.get("by", "hand")
+            return f"rename {len(a['labels'])} cluster(s)" + ("" if by == "hand" else f" (names by {by})")
         if self.op == "move":
             sk = a["skills"]
-            return f"move {len(sk)} skill(s) to {a['target_id']}" if len(sk) > 3 else f"move {', '.join(sk)} to {a['target_id']}"
+            return f"move {len(sk)} skill(s) to {c(a['target_id'])}" if len(sk) > 3 else f"move {', '.join(sk)} to {c(a['target_id'])}"
         if self.op == "merge":
-            return f"merge {a['source_id']} into {a['target_id']}"
+            return f"merge {c(a['source_id'])} into {c(a['target_id'])}"
         if self.op == "split":
-            return f"split {a['node_id']}"
+            if a.get("groups"):
+                return f"split {c(a['node_id'])} into {len(a['groups'])} chosen group(s)"
+            return f"split {c(a['node_id'])} by entropy"
         if self.op == "exclude":
-            return f"exclude {', '.join(a['skills'])}"
-        return f"create cluster {a.get('node_id', '?')} {a['label']!r} under {a['parent_id']}"
+            sk = a["skills"]
+            return f"exclude {len(sk)} skill(s)" if len(sk) > 3 else f"exclude {', '.join(sk)}"
+        return f"create cluster {a.get('node_id', '?')} {a['label']!r} under {c(a['parent_id'])}"
 
 
 @dataclass
@@ -269,22 +343,33 @@ class EditResult:
         return self.entropy_after - self.entropy_before
 
 
-def apply_edit(tree: EncodingTree, graph: SkillGraph, edit: Edit, entropy_before: float | None = None) -> EditResult:
-    """Run one edit; ValueError (naming the argument) when it does not apply to this tree."""
+def apply_edit(
+    tree: EncodingTree,
+    graph: SkillGraph,
+    edit: Edit,
+    entropy_before: float | None = None,
+    namer: Callable[[EncodingTree], EncodingTree] | None = None,
+) -> EditResult:
+    """Run one edit; ValueError (naming the argument) when it does not apply to this tree.
+    Nothing is stored: this is also the what-if preview of an edit's entropy cost.
+    `namer(new_tree)` refreshes cluster names afterwards (`naming.refresh_names`)."""
     a = dict(edit.args)
     try:
         if edit.op == "rename":
             new = rename_cluster(tree, a["node_id"], a["label"])
         elif edit.op == "relabel":
             a["labels"] = {str(k): str(v) for k, v in dict(a["labels"]).items()}
-            new = relabel_clusters(tree, a["labels"])
+            new = relabel_clusters(tree, a["labels"], a.get("by", "hand"), a.get("descriptions"))
         elif edit.op == "move":
             a["skills"] = [a["skills"]] if isinstance(a["skills"], str) else list(a["skills"])
             new = move_skills(tree, a["skills"], a["target_id"])
         elif edit.op == "merge":
             new = merge_clusters(tree, a["target_id"], a["source_id"])
         elif edit.op == "split":
-            new = split_cluster(tree, graph, a["node_id"])  # deterministic: replays give the same ids
+            if a.get("groups"):
+                a["groups"] = [list(g) for g in a["groups"]]
+                a["ids"] = a.get("ids") or _fresh_ids(tree, len([g for g in a["groups"] if g]))
+            new = split_cluster(tree, graph, a["node_id"], a.get("groups"), a.get("ids"))  # deterministic replays
         elif edit.op == "exclude":
             a["skills"] = [a["skills"]] if isinstance(a["skills"], str) else list(a["skills"])
             new = exclude_skill(tree, a["skills"])
@@ -294,7 +379,10 @@ def apply_edit(tree: EncodingTree, graph: SkillGraph, edit: Edit, entropy_before
     except KeyError as e:
         raise ValueError(f"edit {edit.op!r} is missing argument {e.args[0]!r}") from None
     before = structural_entropy(graph, tree) if entropy_before is None else entropy_before
-    return EditResult(new, Edit(edit.op, a), before, structural_entropy(graph, new))
+    after = structural_entropy(graph, new)
+    if namer is not None:
+        new = namer(new)
+    return EditResult(new, Edit(edit.op, a), before, after)
 
 
 class EditLog:
@@ -320,6 +408,7 @@ class EditLog:
             raise ValueError(f"position must be in 0..{len(self.records)}, got {self.position}")
         self._trees: dict[int, EncodingTree] = {} if base is None else {0: base}
         self._loader = loader
+        self.namer: Callable[[EncodingTree], EncodingTree] | None = None  # refreshes names after an edit
 
     def tree_at(self, k: int) -> EncodingTree:
         if k not in self._trees:
@@ -343,7 +432,8 @@ class EditLog:
     def apply(self, edit: Edit) -> EditResult:
         """Apply after the current position; any redo tail is discarded."""
         before = self.records[self.position - 1]["entropy_after"] if self.position else None
-        res = apply_edit(self.current, self.graph, edit, before)
+        current = self.current
+        res = apply_edit(current, self.graph, edit, before, self.namer)
         del self.records[self.position :]
         for k in [k for k in self._trees if k > self.position]:
             del self._trees[k]
@@ -351,7 +441,7 @@ class EditLog:
             {
                 "seq": self.position + 1,
                 **res.edit.to_json(),
-                "description": res.edit.describe(),
+                "description": res.edit.describe(current),
                 "entropy_before": res.entropy_before,
                 "entropy_after": res.entropy_after,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -12,16 +12,22 @@ Bad rows never raise: they come back as `BadRow(line, reason)`, where `reason` i
 file for JSONL/CSV (unit "line") and the 1-based record index for JSON arrays and Parquet
 (unit "record"). Whole-file problems (missing file, unreadable Parquet, CSV without a header)
 raise `IngestError`. Blank lines are not records and are ignored.
+
+Rows that are used but changed are noted (`IngestReport.noted`, kinds `NOTES`): a row with more
+than `FieldMapping.max_skills` skills (default 64) counts only its first 64, so one row cannot
+add millions of pairs; null items in a skills list are dropped.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -49,9 +55,11 @@ __all__ = [
     "count_skills",
     "detect_format",
     "detect_shape",
+    "check_input_file",
     "extract_skills",
     "extract_text",
     "get_field",
+    "split_path",
     "iter_records",
     "preview",
 ]
@@ -78,6 +86,9 @@ REASONS = (
     "wrong type",
     "invalid list string",
 )
+# Kinds of note: rows used, but not as they were (the prefix of every note's reason).
+NOTES = ("truncated", "null items")
+MAX_SKILLS_PER_ROW = 64  # default cap: a row of k skills adds k(k-1)/2 pairs (64 -> 2,016)
 MAX_EXAMPLES = 1000  # BadRow examples kept in a report; counts stay exact
 _BOM = b"\xef\xbb\xbf"
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -119,10 +130,15 @@ class FieldMapping:
     text_field: str | None = None
     casefold: bool = False
     format: str | None = None
+    max_skills: int | None = MAX_SKILLS_PER_ROW  # skills counted per row (the first ones); None = all
 
     def __post_init__(self):
         if not isinstance(self.skills_field, str) or not self.skills_field.strip():
             raise ValueError(f"skills_field must be a non-empty dotted path, got {self.skills_field!r}")
+        split_path(self.skills_field)  # ValueError for an unclosed ["..."]
+        if self.max_skills is not None and (isinstance(self.max_skills, bool) or not isinstance(self.max_skills, int)
+                                            or self.max_skills < 2):
+            raise ValueError(f"max_skills must be an integer >= 2 or None, got {self.max_skills!r}")
         if self.skills_sep is not None and (not isinstance(self.skills_sep, str) or self.skills_sep == ""):
             raise ValueError(f"skills_sep must be a non-empty string or None, got {self.skills_sep!r}")
         if self.text_field is not None and (not isinstance(self.text_field, str) or not self.text_field.strip()):
@@ -143,6 +159,8 @@ class IngestReport:
     single_skill_rows: int = 0  # used rows with exactly one skill (count toward n_i, no pairs)
     seconds: float = 0.0
     format: str = ""
+    noted: list[BadRow] = field(default_factory=list)  # used rows that were changed (the first MAX_EXAMPLES)
+    noted_by_reason: dict[str, int] = field(default_factory=dict)  # kinds of NOTES -> rows
 
     def add_bad(self, bad: BadRow) -> None:
         self.rows_skipped += 1
@@ -151,22 +169,33 @@ class IngestReport:
         if len(self.skipped) < MAX_EXAMPLES:
             self.skipped.append(bad)
 
+    def add_note(self, note: BadRow) -> None:
+        kind = note.kind
+        self.noted_by_reason[kind] = self.noted_by_reason.get(kind, 0) + 1
+        if len(self.noted) < MAX_EXAMPLES:
+            self.noted.append(note)
+
     def summary(self) -> str:
         """One line for logs and the CLI."""
         text = f"{self.rows_read} rows read, {self.rows_used} used, {self.rows_skipped} skipped"
         if self.skipped_by_reason:
             text += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped_by_reason.items())) + ")"
-        return text + f", {self.distinct_skills} skills, {self.single_skill_rows} single-skill rows"
+        text += f", {self.distinct_skills} skills, {self.single_skill_rows} single-skill rows"
+        if self.noted_by_reason:
+            text += "; rows changed: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.noted_by_reason.items()))
+        return text
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["skipped"] = [b.to_json() for b in self.skipped]
+        d["noted"] = [b.to_json() for b in self.noted]
         return d
 
     @classmethod
     def from_json(cls, data: dict) -> "IngestReport":
         data = dict(data)
         data["skipped"] = [BadRow(**b) for b in data.get("skipped", [])]
+        data["noted"] = [BadRow(**b) for b in data.get("noted", [])]
         return cls(**data)
 
 
@@ -181,6 +210,32 @@ def file_sha256(path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def check_input_file(path) -> None:
+    """IngestError naming what `path` is when it is not a readable regular file: missing, a
+    dangling link, a symlink loop, a folder, a FIFO, a device (/dev/null), unreadable."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise IngestError(f"{p}: a symbolic link to {os.readlink(p)!r}, which does not exist") from None
+        raise IngestError(f"input file not found: {p}: no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IngestError(f"{p}: a symbolic link loop (the links never reach a file)") from None
+        raise IngestError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        if not os.access(p, os.R_OK):
+            raise IngestError(f"{p}: permission denied")
+        return
+    what = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a character device (like /dev/null)" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    hint = "" if stat.S_ISDIR(mode) else " (save the stream to a file first)"
+    raise IngestError(f"input {p} is {what}, expected a file{hint}")
 
 
 def detect_format(path) -> str:
@@ -208,8 +263,7 @@ def _iter_with_pos(path, fmt: str | None, fields: tuple[str, ...] | None = None)
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if not path.is_file():
-        raise IngestError(f"{path}: no such file")
+    check_input_file(path)
     if path.stat().st_size == 0:
         return
     if fmt == "jsonl":
@@ -304,7 +358,8 @@ def _walk_json_array(body: bytes, total: int):
             yield i, BadRow(
                 i,
                 f"invalid JSON: record starting at file line {text.count(chr(10), 0, pos) + 1}: "
-                f"{e.msg} at file line {e.lineno} column {e.colno}; the rest of the array could not be read",
+                f"{e.msg.removesuffix(' at')} at file line {e.lineno} column {e.colno}; "
+                "the rest of the array could not be read",
                 "record",
             ), total, "record"
             return
@@ -395,7 +450,7 @@ def _iter_parquet(path: Path, fields: tuple[str, ...] | None = None, batch_size:
     columns = None
     if fields:
         names = set(pf.schema_arrow.names)
-        wanted = {f for f in fields if f in names} | {f.split(".", 1)[0] for f in fields}
+        wanted = {f for f in fields if f in names} | {split_path(f)[0] for f in fields}
         columns = [c for c in pf.schema_arrow.names if c in wanted] or None
     i = 0
     for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
@@ -437,10 +492,46 @@ def _parse_json_container(value: str):
     return _MISSING
 
 
-def get_field(record, dotted_path: str, default=_MISSING):
-    """Value at a dotted path ("label.ability_en", "conversations.0.value").
+def split_path(dotted_path: str) -> list[str]:
+    """Parts of a dotted path; a key with dots inside is written in brackets and quotes:
+    `meta["a.b"].c` -> ["meta", "a.b", "c"] (also `['a.b']`; a key cannot contain its own quote + ']')."""
+    if '["' not in dotted_path and "['" not in dotted_path:
+        return dotted_path.split(".")
+    parts: list[str] = []
+    buf, i, n = "", 0, len(dotted_path)
+    while i < n:
+        c = dotted_path[i]
+        if c == "[" and i + 1 < n and dotted_path[i + 1] in "\"'":
+            q = dotted_path[i + 1]
+            j = dotted_path.find(q + "]", i + 2)
+            if j < 0:
+                raise ValueError(f"path {dotted_path!r}: [{q} at character {i + 1} is not closed by {q}]")
+            if buf:
+                parts.append(buf)
+                buf = ""
+            parts.append(dotted_path[i + 2 : j])
+            i = j + 2
+            if i < n and dotted_path[i] == ".":
+                i += 1
+            elif i < n and dotted_path[i] != "[":
+                raise ValueError(f"path {dotted_path!r}: expected '.' or '[' after {q}] at character {i + 1}")
+            continue
+        if c == ".":
+            parts.append(buf)
+            buf = ""
+        else:
+            buf += c
+        i += 1
+    if buf or not parts or dotted_path.endswith("."):
+        parts.append(buf)
+    return parts
 
-    A key that literally contains dots (a CSV column "label.ability_en") is found first.
+
+def get_field(record, dotted_path: str, default=_MISSING):
+    """Value at a dotted path ("label.ability_en", "conversations.0.value", 'meta["a.b"]').
+
+    A key that literally contains dots (a CSV column "label.ability_en") is found first; inside a
+    nested object, write such a key as `["a.b"]` (see `split_path`).
     A JSON-looking string on the way (a CSV cell holding an object) is parsed with json.loads.
     Raises KeyError naming the missing part, unless `default` is given.
     """
@@ -450,7 +541,7 @@ def get_field(record, dotted_path: str, default=_MISSING):
         return record[dotted_path]
     cur = record
     done: list[str] = []
-    for part in dotted_path.split("."):
+    for part in split_path(dotted_path):
         if isinstance(cur, str):
             parsed = _parse_json_container(cur)
             if parsed is not _MISSING:
@@ -480,6 +571,11 @@ def extract_skills(record, mapping: FieldMapping) -> list[str]:
     Raises SkillFieldError("missing field: ..." / "empty field: ..." / "wrong type: ..." /
     "invalid list string: ...").
     """
+    return _skills_and_nulls(record, mapping)[0]
+
+
+def _skills_and_nulls(record, mapping: FieldMapping) -> tuple[list[str], int]:
+    """extract_skills, plus how many null items the list held (dropped)."""
     name = mapping.skills_field
     value = get_field(record, name, _ABSENT)
     if value is _ABSENT:
@@ -503,8 +599,10 @@ def extract_skills(record, mapping: FieldMapping) -> list[str]:
         raise SkillFieldError(f"wrong type: {name!r} is {_type_name(value)}, expected a list or a string")
     out: dict[str, None] = {}
     fold = mapping.casefold
+    nulls = 0
     for k, item in enumerate(value):
         if item is None:
+            nulls += 1
             continue
         if not isinstance(item, str):
             raise SkillFieldError(f"wrong type: item {k + 1} of {name!r} is {_type_name(item)}, expected a string")
@@ -516,7 +614,7 @@ def extract_skills(record, mapping: FieldMapping) -> list[str]:
         out[item] = None
     if not out:
         raise SkillFieldError(f"empty field: {name!r} has no skills")
-    return list(out)
+    return list(out), nulls
 
 
 def detect_shape(record) -> str:
@@ -635,16 +733,22 @@ def count_skills(
     step = max(total // 100, 1)
     next_report = step
     rows = single = 0
+    cap = mapping.max_skills
     for line, rec, pos, unit in _iter_with_pos(path, fmt, (mapping.skills_field,)):
         rows += 1
         if type(rec) is BadRow:
             report.add_bad(rec)
         else:
             try:
-                skills = extract_skills(rec, mapping)
+                skills, nulls = _skills_and_nulls(rec, mapping)
             except SkillFieldError as exc:
                 report.add_bad(BadRow(line, exc.reason, unit))
             else:
+                if nulls:
+                    report.add_note(BadRow(line, f"null items: {nulls} null item(s) in {mapping.skills_field!r} dropped", unit))
+                if cap is not None and len(skills) > cap:
+                    report.add_note(BadRow(line, f"truncated: {len(skills)} skills, counted the first {cap}", unit))
+                    skills = skills[:cap]
                 add(skills)
                 if len(skills) == 1:
                     single += 1

@@ -14,13 +14,14 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from steps_engine._atomic import refuse_input_as_output
 from steps_engine.synthesis.parsing import OutputError, check_messages
 
 from steps_engine.export.card import CARD_TITLE, cluster_of, render_card, write_card
 from steps_engine.export.curriculum import PRESETS, assign_epochs, parse_weights
 from steps_engine.export.formats import FORMATS, get_format
 
-__all__ = ["ExportReport", "export", "provenance", "FORMATS", "PRESETS"]
+__all__ = ["ExportReport", "export", "provenance", "record_problem", "FORMATS", "PRESETS"]
 
 _PROVENANCE = ("id", "skills", "k", "start", "gain", "lca", "strategy", "scope", "taxonomy_path",
                "taxonomy_labels", "model", "template_hash")
@@ -32,8 +33,36 @@ def provenance(rec: dict) -> dict:
     meta["taxonomy_path"] = list(meta["taxonomy_path"] or [])
     meta["taxonomy_labels"] = list(meta["taxonomy_labels"] or [])
     meta["cluster"] = cluster_of(meta)
-    meta["source_ids"] = [s.get("source_id") for s in rec.get("seeds") or []]
+    # always strings (a record without an id is cited by its line number): mixed types break pyarrow.json
+    meta["source_ids"] = [None if s.get("source_id") is None else str(s["source_id"]) for s in rec.get("seeds") or []]
     return meta
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def record_problem(rec: dict) -> str | None:
+    """Why an `ok` record cannot be exported (wrong types in its provenance), or None."""
+    skills = rec.get("skills")
+    if not isinstance(skills, list) or not skills or not all(isinstance(s, str) and s for s in skills):
+        return "'skills' must be a non-empty list of strings"
+    k = rec.get("k")
+    if k is not None and (not _is_int(k) or k != len(skills)):
+        return f"'k' must be the integer {len(skills)} (the number of skills), got {k!r}"
+    gain = rec.get("gain")
+    if gain is not None and (isinstance(gain, bool) or not isinstance(gain, (int, float))):
+        return f"'gain' must be a number, got {gain!r}"
+    for key in ("taxonomy_path", "taxonomy_labels"):
+        if rec.get(key) is not None and not isinstance(rec[key], list):
+            return f"{key!r} must be a list, got {type(rec[key]).__name__}"
+    seeds = rec.get("seeds")
+    if seeds is not None and (not isinstance(seeds, list) or not all(isinstance(s, dict) for s in seeds)):
+        return "'seeds' must be a list of objects"
+    for key in ("start", "model", "template_hash"):
+        if rec.get(key) is not None and not isinstance(rec[key], str):
+            return f"{key!r} must be a string, got {rec[key]!r}"
+    return None
 
 
 @dataclass
@@ -76,6 +105,10 @@ def export(
     out = Path(out)
     if out.exists() and out.is_dir():
         raise ValueError(f"out must be a file path, got the folder {str(out)!r}")
+    inputs = [results] + ([Path(taxonomy_dir) / "taxonomy.json"] if taxonomy_dir is not None else [])
+    refuse_input_as_output(out, inputs)
+    if card:
+        refuse_input_as_output(out.parent / "README.md", inputs, what="the dataset card")
     schedule = None
     if curriculum is not None:
         schedule = parse_weights(curriculum) if isinstance(curriculum, str) else list(curriculum)
@@ -88,8 +121,9 @@ def export(
     for r in records:
         if r.get("status") != "ok":
             continue
-        if not isinstance(r.get("skills"), list) or not r["skills"]:
-            problems.append(f"{results}: record {r['id']}: no skills, skipped")
+        bad = record_problem(r)
+        if bad is not None:
+            problems.append(f"{results}: record {r['id']}: {bad}, skipped")
             continue
         try:
             r = {**r, "messages": check_messages(r.get("messages"))}
@@ -127,6 +161,8 @@ def export(
                 tax_skills = list(EncodingTree.load(tax_path).skills)
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"cannot read {tax_path}: {exc}") from None
+            except OSError as exc:
+                raise ValueError(f"cannot read {tax_path}: {exc.strerror or exc}") from None
         settings = {
             "format": f"`{fmt}` (`{out.name}`)",
             "curriculum": "none" if schedule is None else f"`{curriculum if isinstance(curriculum, str) else json.dumps(schedule)}` (seed {seed})",

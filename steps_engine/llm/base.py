@@ -31,10 +31,15 @@ class LLMError(Exception):
         self.retry_after = retry_after
 
 
+MIN_SECRET = 8  # shorter "keys" ("ollama", "none") are placeholders, not secrets: scrubbing them would mangle text
+
+
 def scrub(text: str, *secrets: str | None) -> str:
-    """Replace every non-empty secret in `text` with '***'."""
+    """Replace every secret (of at least MIN_SECRET characters) in `text` with '***'."""
+    if not isinstance(text, str):
+        return text
     for s in secrets:
-        if s:
+        if s and len(s) >= MIN_SECRET:
             text = text.replace(s, "***")
     return text
 
@@ -43,6 +48,7 @@ class ChatClient(ABC):
     """One chat-completions request per call; no retries inside."""
 
     model: str
+    endpoint: str | None = None  # where requests go (part of the response-cache key)
 
     @abstractmethod
     async def complete(self, messages: list[dict], params: dict) -> Completion:

@@ -1,5 +1,6 @@
 """On-disk response cache: one JSON file per request, keyed by sha256 of
-(model, messages, params). Holds the response text and usage only (never the key)."""
+(model, messages, params, endpoint). Holds the response text and usage only (never the key);
+callers store only answers they accepted, so a rejected answer is asked again next time."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from steps_engine._atomic import write_json
 __all__ = ["ResponseCache", "cache_key"]
 
 
-def cache_key(model: str, messages: list[dict], params: dict) -> str:
+def cache_key(model: str, messages: list[dict], params: dict, endpoint: str | None = None) -> str:
+    """`endpoint` (the base URL) keeps answers of one server from being replayed for another."""
+    request = {"model": model, "messages": messages, "params": params}
+    if endpoint is not None:
+        request["endpoint"] = endpoint.rstrip("/")
     blob = json.dumps(
-        {"model": model, "messages": messages, "params": params},
+        request,
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),
@@ -37,6 +42,9 @@ class ResponseCache:
             return Completion(text=data["text"], usage=dict(data.get("usage") or {}), model=data.get("model"))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or damaged entry: treat as a miss
+
+    def discard(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def put(self, key: str, completion: Completion) -> None:
         write_json(self._path(key), {"text": completion.text, "usage": completion.usage, "model": completion.model})

@@ -2,12 +2,15 @@
 
 Works with any OpenAI-compatible endpoint via `base_url` (OpenAI, vLLM, Ollama,
 llama.cpp server). The package's own retries are off (max_retries=0): the runner
-retries, so attempts are counted and tested. The API key is kept only in memory and
-scrubbed from every error message this client raises.
+retries, so attempts are counted and tested. `timeout` is a total deadline per request
+(httpx's timeout is per read, so a server trickling bytes could hold a request forever).
+The API key is kept only in memory and scrubbed from every error message and every answer
+(a server may echo it back).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
@@ -59,12 +62,14 @@ class OpenAIChatClient(ChatClient):
         self._openai = openai
         self.model = model
         self._key = api_key
+        self.timeout = float(timeout)
         self._client = openai.AsyncOpenAI(
             api_key=api_key or "unused",
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
         )
+        self.endpoint = str(self._client.base_url)
 
     def _error(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> LLMError:
         return LLMError(scrub(reason, self._key), retryable=retryable, retry_after=retry_after)
@@ -72,11 +77,12 @@ class OpenAIChatClient(ChatClient):
     async def complete(self, messages: list[dict], params: dict) -> Completion:
         oa = self._openai
         try:
-            resp = await self._client.chat.completions.create(
-                model=self.model, messages=messages, **params
-            )
-        except oa.APITimeoutError:
-            raise self._error("timeout", retryable=True) from None
+            async with asyncio.timeout(self.timeout):
+                resp = await self._client.chat.completions.create(
+                    model=self.model, messages=messages, **params
+                )
+        except (oa.APITimeoutError, TimeoutError):
+            raise self._error(f"timeout (no complete answer within {self.timeout:g} s)", retryable=True) from None
         except oa.APIConnectionError as exc:
             raise self._error(f"connection error: {exc}", retryable=True) from None
         except oa.APIStatusError as exc:
@@ -100,7 +106,8 @@ class OpenAIChatClient(ChatClient):
                 v = getattr(resp.usage, name, None)
                 if isinstance(v, int):
                     usage[name] = v
-        return Completion(text=text, usage=usage, model=getattr(resp, "model", None))
+        model = getattr(resp, "model", None)
+        return Completion(text=scrub(text, self._key), usage=usage, model=scrub(model, self._key))
 
     async def aclose(self) -> None:
         await self._client.close()

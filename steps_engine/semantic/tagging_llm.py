@@ -92,7 +92,7 @@ class LLMOpenTagger:
         from steps_engine.llm import LLMError, cache_key, complete_with_retries
 
         messages = build_messages(instruction, response if self.include_response else "")
-        key = cache_key(self.client.model, messages, self.params) if self.cache is not None else None
+        key = cache_key(self.client.model, messages, self.params, getattr(self.client, "endpoint", None)) if self.cache is not None else None
         if key is not None:
             hit = self.cache.get(key)
             if hit is not None:

@@ -4,6 +4,8 @@
     build_into_workspace(ws, ...)       input file -> taxonomy folder inside the workspace
     ensure_taxonomy(ws, progress)       a workspace with nothing loaded gets $STEPS_TAXONOMY or the demo
     open_taxonomy(ws, folder)           an existing taxonomy folder becomes the workspace's source
+    store_upload(ws, name, data)        an uploaded file, kept inside the workspace under its content hash
+    exposure_warning(address)           a warning when the studio listens beyond this machine
     entropy_readout(graph, tree)        H^T, H^1 and their ratio
     never_seen_share(graph)             share of skill pairs never seen together
     cluster_table(tree, graph, terms)   one row per cluster (id, label, depth, skills, term)
@@ -14,13 +16,17 @@
     run_selection(ws, ...)              steps + random baseline combinations, saved in the workspace
     combos_frame(records)               the combinations table
     suggest_names(tree, graph)          cluster names from the members' meaning (naming.name_nodes)
-    start_meaning_map(ws) / meaning_map_state(job)   the UMAP skill map, built in a niced subprocess
+    start_meaning_map(ws) / meaning_map_state(job) / meaning_map_progress(job)
+                                        the UMAP skill map, built in a niced subprocess
     read_results_by_id(ws)              synthesis results of the workspace, by id
     write_reviewed(ws)                  results minus the samples the curator rejected
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +37,7 @@ from steps_engine.taxonomy.entropy import node_terms, one_dim_entropy
 from steps_engine.taxonomy.graph import SkillGraph
 from steps_engine.studio.plotting.taxonomy import skill_counts, top_cluster
 from steps_engine.taxonomy.tree import EncodingTree
+from steps_engine._atomic import atomic_write
 from steps_engine.curation.workspace import Workspace
 
 __all__ = [
@@ -39,21 +46,27 @@ __all__ = [
     "build_into_workspace",
     "ensure_taxonomy",
     "open_taxonomy",
+    "store_upload",
+    "exposure_warning",
     "entropy_readout",
     "never_seen_share",
     "cluster_table",
     "members_table",
     "skill_frame",
     "cluster_colours",
+    "common_cluster",
     "graph_layout",
     "skill_points",
     "run_selection",
     "load_selection",
     "combos_frame",
     "suggest_names",
+    "keyword_name_table",
+    "llm_names",
     "meaning_map_path",
     "start_meaning_map",
     "meaning_map_state",
+    "meaning_map_progress",
     "build_meaning_map",
     "read_results_by_id",
     "write_reviewed",
@@ -81,8 +94,14 @@ def build_into_workspace(
     if not path.is_file():
         raise ValueError(f"input_path: {path} is not a file")
     tax = build_taxonomy(path, mapping, weighting=weighting, min_count=min_count, height=height, progress=progress)
-    save_taxonomy(tax, ws.taxonomy_dir)
-    ws.set_taxonomy(ws.taxonomy_dir)
+    stage = ws.staging_dir()  # written aside, switched in with one rename
+    try:
+        save_taxonomy(tax, stage)
+        ws.set_taxonomy(stage)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    ws.set_source("demo" if path.resolve() == demo_path().resolve() else "file", path)
     return tax
 
 
@@ -96,7 +115,7 @@ def ensure_taxonomy(ws: Workspace, progress=None) -> bool:
     folder = os.environ.get("STEPS_TAXONOMY")
     if folder:
         open_taxonomy(ws, folder)
-        return True
+        return True  # open_taxonomy records the folder as the source
     if not demo_path().is_file():
         raise ValueError(f"the bundled demo {demo_path()} is missing; load your own data on the Data page")
     build_into_workspace(ws, demo_path(), demo_mapping(), height=3, progress=progress)
@@ -110,6 +129,47 @@ def open_taxonomy(ws: Workspace, folder: str | Path) -> None:
     if not (folder / "taxonomy.json").is_file() or not (folder / "graph.csv").is_file():
         raise ValueError(f"{folder} is not a taxonomy folder (needs taxonomy.json and graph.csv from `steps taxonomy`)")
     ws.set_taxonomy(folder)
+    ws.set_source("folder", folder)
+
+
+def safe_base_name(name: str, default: str = "upload") -> str:
+    """The last component of a client-supplied file name, reduced to [A-Za-z0-9._-] with no
+    leading dot (`../../x.jsonl` -> `x.jsonl`, `C:\\a\\b.csv` -> `b.csv`)."""
+    base = str(name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".")[-120:]
+    return base if base.strip("._-") else default
+
+
+def store_upload(ws: Workspace, name: str, data: bytes) -> Path:
+    """Keep an uploaded file at `WS/uploads/<sha256 of the content, 16 hex>-<base name>`.
+
+    Only the base name of what the browser sent is used, so no upload is written outside the
+    workspace; the content hash in the name means a re-upload with the same name and size but
+    other content gets its own file (and the same content is written once)."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    uploads = ws.path("uploads")
+    path = uploads / f"{digest}-{safe_base_name(name)}"
+    if path.resolve().parent != uploads.resolve():  # cannot happen after safe_base_name; kept as a guard
+        raise ValueError(f"upload name {name!r} does not stay inside {uploads}")
+    if not path.is_file() or path.stat().st_size != len(data):
+        atomic_write(path, data)
+    return path
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def exposure_warning(address: str | None) -> str | None:
+    """A warning when the studio listens on more than this machine (`server.address` unset,
+    0.0.0.0, :: or a network address): anyone who reaches the port can use the session's API
+    key and write into the workspace."""
+    addr = (address or "").strip().strip("[]")
+    if addr in _LOOPBACK or addr.startswith("127."):
+        return None
+    where = "every network interface" if addr in ("", "0.0.0.0", "::") else f"{addr}"
+    return (f"This studio listens on {where}, not only on this machine: anyone who can reach the port "
+            "can use the API key entered here and write files into the workspace. Bind it to 127.0.0.1 "
+            "(the default in .streamlit/config.toml) unless the network is trusted.")
 
 
 def entropy_readout(graph: SkillGraph, tree: EncodingTree, terms=None) -> dict:
@@ -129,7 +189,10 @@ def never_seen_share(graph: SkillGraph) -> float:
 
 
 def cluster_table(tree: EncodingTree, graph: SkillGraph | None, terms: np.ndarray | None = None) -> pd.DataFrame:
-    """Internal nodes (root first, breadth-first) with label, depth, member count, frequency, term."""
+    """Internal nodes (root first, breadth-first) with label, depth, member count, frequency,
+    term and `named by` (keywords / llm / meaning / hand / stale, see `taxonomy.naming`)."""
+    from steps_engine.taxonomy.naming import name_status
+
     internal = np.flatnonzero(tree.leaf_skill < 0)
     counts = skill_counts(tree, graph)
     leaf_count = np.zeros(tree.n_nodes)
@@ -139,6 +202,7 @@ def cluster_table(tree: EncodingTree, graph: SkillGraph | None, terms: np.ndarra
     members = tree.member_counts()
     depth = tree.depth()
     term = np.zeros(tree.n_nodes) if terms is None else np.asarray(terms)
+    status = name_status(tree)
     return pd.DataFrame(
         {
             "id": [tree.ids[i] for i in internal],
@@ -147,6 +211,7 @@ def cluster_table(tree: EncodingTree, graph: SkillGraph | None, terms: np.ndarra
             "skills": members[internal],
             "frequency": freq[internal].astype(np.int64),
             "term": term[internal],
+            "named by": [status.get(tree.ids[i], "unknown") for i in internal],
         }
     )
 
@@ -165,9 +230,17 @@ def members_table(tree: EncodingTree, graph: SkillGraph | None, node_id: str) ->
     return df.sort_values(["count", "skill"], ascending=[False, True], ignore_index=True)
 
 
-def skill_frame(graph: SkillGraph, tree: EncodingTree) -> pd.DataFrame:
+def skill_frame(graph: SkillGraph, tree: EncodingTree, level: int = 1) -> pd.DataFrame:
     """DataFrame(skill, cluster, count) for the skills in the tree, in tree order;
-    cluster = top-level cluster label ('(no cluster)' for skills hanging off the root)."""
+    cluster = label of the skill's cluster at depth `level` (1: top level; '(no cluster)'
+    for skills hanging off the root)."""
+    if level != 1:
+        from steps_engine.studio.mapview import cluster_at_level
+
+        frame = skill_frame(graph, tree, 1)
+        cl = cluster_at_level(tree, level)
+        frame["cluster"] = [cl[s] for s in frame["skill"]]
+        return frame
     leaves = tree.leaves()
     top = top_cluster(tree)
     counts = skill_counts(tree, graph)
@@ -181,6 +254,27 @@ def skill_frame(graph: SkillGraph, tree: EncodingTree) -> pd.DataFrame:
             "count": counts[tree.leaf_skill[leaves]].astype(np.int64),
         }
     )
+
+
+def common_cluster(tree: EncodingTree, skills: list[str]) -> str:
+    """Id of the deepest cluster holding every one of `skills` (their lowest common ancestor;
+    its parent when that would be the single skill's own leaf)."""
+    leaf = tree.leaf_of_skill()
+    pos = {s: i for i, s in enumerate(tree.skills)}
+    paths = []
+    for s in skills:
+        if s not in pos or leaf[pos[s]] < 0:
+            raise ValueError(f"skills: {s!r} is not in the taxonomy")
+        paths.append(tree.path_to_root(int(tree.parent[leaf[pos[s]]]))[::-1])
+    if not paths:
+        raise ValueError("skills: none given")
+    common = 0
+    for level in zip(*paths):
+        if all(x == level[0] for x in level):
+            common = level[0]
+        else:
+            break
+    return tree.ids[common]
 
 
 def cluster_colours(tree: EncodingTree) -> dict[str, int]:
@@ -339,12 +433,59 @@ def suggest_names(tree: EncodingTree, graph: SkillGraph, embedder=None) -> pd.Da
     return pd.DataFrame(rows, columns=["id", "depth", "skills", "label", "suggested"])
 
 
+def keyword_name_table(ws: Workspace) -> pd.DataFrame:
+    """DataFrame(id, depth, skills, label, keywords, central skills) for every non-root
+    cluster not labelled by hand: the c-TF-IDF keyword name it would get."""
+    from steps_engine.taxonomy.keyword_names import keyword_names
+    from steps_engine.taxonomy.naming import name_status
+
+    tree = ws.tree
+    names = keyword_names(tree, ws.graph, ws.name_corpus)
+    status = name_status(tree)
+    members, depth = tree.member_counts(), tree.depth()
+    rows = [
+        (tree.ids[i], int(depth[i]), int(members[i]), tree.labels[i], kn.name, ", ".join(kn.central))
+        for i, kn in sorted(names.items())
+        if status.get(tree.ids[i]) != "hand"
+    ]
+    return pd.DataFrame(rows, columns=["id", "depth", "skills", "label", "keywords", "central skills"])
+
+
+def llm_names(ws: Workspace, model: str, base_url: str | None = None, api_key: str | None = None, client=None,
+              progress=None) -> tuple[dict, dict]:
+    """LLM names of the current tree's clusters not labelled by hand (`taxonomy.llm_names`):
+    ({id: (name, description)}, {id: reason}). The caller applies them as one relabel edit."""
+    import os
+
+    from steps_engine.semantic.embeddings import default_cache_dir
+    from steps_engine.taxonomy.llm_names import name_clusters
+    from steps_engine.taxonomy.naming import name_status
+
+    if client is None:
+        from steps_engine.llm.openai_client import OpenAIChatClient
+
+        client = OpenAIChatClient(model, api_key=api_key or os.environ.get("OPENAI_API_KEY") or None, base_url=base_url)
+    tree = ws.tree
+    status = name_status(tree)
+    wanted = {k for k, v in status.items() if v != "hand" and k != tree.ids[0]}
+    examples = {}
+    try:
+        from steps_engine.studio.reading import load_rows
+
+        examples = load_rows(ws, max_rows=50_000).examples()
+    except (OSError, ValueError):
+        pass
+    res = name_clusters(tree, ws.graph, client, cache_dir=default_cache_dir() / "llm-names", examples=examples,
+                        only=wanted, progress=progress)
+    return res.names, res.failures
+
+
 def meaning_map_path(ws: Workspace) -> Path:
     """Where the meaning map (UMAP of skill-name embeddings) of this graph is cached; keyed
     on the graph's content, shared by workspaces holding the same graph."""
     from steps_engine.semantic.embeddings import default_cache_dir
 
-    return default_cache_dir() / "studio" / f"meaning-map-{ws.graph_key[:32]}.json"
+    return default_cache_dir() / "studio" / f"meaning-map-2-{ws.graph_key[:32]}.json"  # 2: with neighbours
 
 
 def start_meaning_map(ws: Workspace):
@@ -372,8 +513,20 @@ def start_meaning_map(ws: Workspace):
     return job
 
 
+def meaning_map_progress(job: dict) -> tuple[float, str]:
+    """(fraction, stage) of a running meaning-map build, from its progress file."""
+    import orjson
+
+    p = Path(job["path"]).with_suffix(".progress")
+    try:
+        d = orjson.loads(p.read_bytes())
+        return float(d.get("fraction", 0.0)), str(d.get("stage", "starting"))
+    except (OSError, ValueError):
+        return 0.0, "starting"
+
+
 def meaning_map_state(job: dict) -> tuple[str, pd.DataFrame | str | None]:
-    """("ready", DataFrame(skill, x, y)), ("running", None) or ("failed", reason)."""
+    """("ready", DataFrame(skill, x, y[, neighbours])), ("running", None) or ("failed", reason)."""
     path, proc = job["path"], job["proc"]
     if path.exists():
         if "frame" not in job:
@@ -388,16 +541,35 @@ def meaning_map_state(job: dict) -> tuple[str, pd.DataFrame | str | None]:
 
 
 def build_meaning_map(taxonomy_dir: str, out: str) -> None:
-    """Subprocess entry: UMAP of the graph's skill names -> out (JSON records skill, x, y)."""
+    """Subprocess entry: UMAP of the graph's skill names -> out (JSON records skill, x, y,
+    neighbours = the 10 nearest skills by meaning); progress in out's .progress file."""
     import orjson
 
     from steps_engine.semantic import skillmap
+    from steps_engine.semantic.embeddings import get_embedder
+    from steps_engine.semantic.vocabulary import skill_texts
+    from steps_engine.studio.mapview import nearest_by_meaning
     from steps_engine.taxonomy.graph import read_graph
     from steps_engine._atomic import atomic_write
 
+    prog = Path(out).with_suffix(".progress")
+
+    def stage(fraction: float, text: str) -> None:
+        atomic_write(prog, orjson.dumps({"fraction": fraction, "stage": text}))
+
+    stage(0.02, "reading the graph")
     g = read_graph(taxonomy_dir)
-    df = skillmap.skill_map(g.skills, g.counts, [""] * g.n_skills)
-    atomic_write(out, orjson.dumps(df[["skill", "x", "y"]].to_dict(orient="records"), option=orjson.OPT_SERIALIZE_NUMPY))
+    stage(0.05, "loading the embedding model")
+    embedder = get_embedder()
+    stage(0.25, f"embedding {g.n_skills:,} skill names")
+    vecs = embedder.encode(skill_texts(g.skills)) if g.n_skills else np.zeros((0, 2))
+    stage(0.45, "UMAP layout (the first run compiles numba code)")
+    xy = skillmap.layout_2d(vecs)
+    stage(0.9, "nearest neighbours by meaning")
+    nb = nearest_by_meaning(vecs, g.skills, k=10)
+    records = [{"skill": s, "x": float(x), "y": float(y), "neighbours": nb[s]} for s, (x, y) in zip(g.skills, xy)]
+    atomic_write(out, orjson.dumps(records, option=orjson.OPT_SERIALIZE_NUMPY))
+    stage(1.0, "done")
 
 
 def read_results_by_id(ws: Workspace) -> dict[str, dict]:

@@ -12,8 +12,12 @@ On start the file is locked (a second run on it fails fast), a torn last line le
 crash is cut off, and ids already present are skipped, so a run killed at any moment and
 started again ends with every combination exactly once. Statuses: `ok`, `rejected`
 (unusable or near-duplicate output; `raw` and `reason` kept), `failed` (request failed
-after retries; `reason` kept). `retry_failed=True` moves failed records to
-`<out>.failed.jsonl` and runs only those combinations again.
+after retries; `reason` kept). `retry_failed=True` runs again only the combinations whose
+record is failed or rejected; the new record is appended after the old one (a kill at any
+moment loses nothing) and, once a combination has a newer record, the older one moves to
+`<out>.failed.jsonl` (done on every start, so the file ends with each combination once).
+Only accepted answers are cached (the key includes the endpoint), so a retry asks again.
+`report.status` says what happened: done, partial, nothing, dry_run or no_key.
 """
 
 from __future__ import annotations
@@ -267,8 +271,9 @@ def read_results(path: str | Path) -> tuple[list[dict], list[str]]:
 class ResultsFile:
     """Exclusive, append-only writer of a results JSONL file (a context manager)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, secrets: tuple = ()):
         self.path = Path(path)
+        self.secrets = tuple(secrets)  # scrubbed from every line written
         self.fd: int | None = None
         self.records: list[dict] = []
         self.problems: list[str] = []
@@ -298,11 +303,24 @@ class ResultsFile:
         return fd
 
     def append(self, record: dict) -> None:
-        view = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        line = scrub(json.dumps(record, ensure_ascii=False), *self.secrets)
+        view = memoryview((line + "\n").encode("utf-8"))
         while view:
             view = view[os.write(self.fd, view) :]
         os.fsync(self.fd)
         self.records.append(record)
+
+    def compact(self, history: Path) -> int:
+        """Keep the last record of each id (in the order of those last records); the records they
+        superseded are appended to `history` first (lines already there are not repeated), so a
+        kill between the two steps loses nothing. Returns how many records moved."""
+        last: dict[str, int] = {rec["id"]: i for i, rec in enumerate(self.records)}
+        if len(last) == len(self.records):
+            return 0
+        old = [rec for i, rec in enumerate(self.records) if last[rec["id"]] != i]
+        _append_jsonl(history, old)
+        self.rewrite([self.records[i] for i in sorted(last.values())])
+        return len(old)
 
     def rewrite(self, keep: list[dict]) -> None:
         """Atomically replace the content with `keep`, keeping the lock."""
@@ -321,9 +339,13 @@ class ResultsFile:
 
 
 def _append_jsonl(path: Path, records: list[dict]) -> None:
+    """Append records as JSON lines, skipping lines the file already holds (idempotent)."""
+    lines = [json.dumps(rec, ensure_ascii=False) + "\n" for rec in records]
+    if path.exists():
+        have = set(path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True))
+        lines = [line for line in lines if line not in have]
     with open(path, "a", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        fh.writelines(lines)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -345,6 +367,7 @@ class SynthesisReport:
     cache_hits: int = 0
     usage: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
     dry_run: bool = False
+    status: str = "done"  # done | partial (some failed) | nothing (nothing usable produced) | dry_run | no_key
     prompts_path: str | None = None
     batch_path: str | None = None
     out: str | None = None
@@ -358,11 +381,26 @@ class SynthesisReport:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def settle(self) -> None:
+        """Set `status` from the counts (after a run that sent requests or imported answers)."""
+        if self.todo and not self.ok:
+            self.status = "nothing"
+        elif self.failed or self.done < self.todo:
+            self.status = "partial"
+        else:
+            self.status = "done"
+
     def summary(self) -> str:
         u = self.usage
         if self.dry_run:
-            return f"dry run: {self.todo} prompts -> {self.prompts_path}, batch input -> {self.batch_path}"
-        return (
+            head = "no API key (OPENAI_API_KEY), nothing sent; " if self.status == "no_key" else ""
+            return f"{head}dry run: {self.todo} prompts -> {self.prompts_path}, batch input -> {self.batch_path}"
+        head = ""
+        if self.status == "nothing":
+            head = f"nothing synthesized ({self.done} of {self.todo} combinations got a record, none usable): "
+        elif self.status == "partial":
+            head = f"incomplete ({self.failed} failed or missing; rerun with --retry-failed): "
+        return head + (
             f"{self.done}/{self.todo} done ({self.ok} ok, {self.rejected} rejected, {self.failed} failed), "
             f"{self.skipped} already done, {self.requests} requests ({self.retries} retries), "
             f"{self.cache_hits} cache hits, tokens {u['prompt_tokens']} in / {u['completion_tokens']} out, "
@@ -389,6 +427,8 @@ class _Outcome:
             rec.update(status="failed", reason=scrub(error or "unknown error", *self.secrets), messages=None)
             return rec
         rec["usage"] = completion.usage
+        completion.text = scrub(completion.text, *self.secrets)  # a server may echo the key
+        completion.model = scrub(completion.model, *self.secrets)
         try:
             messages = parse_conversation(completion.text)
         except OutputError as exc:
@@ -433,10 +473,11 @@ async def _run_jobs(
 ) -> None:
     queue = iter(jobs)
     rng = random.Random(seed)
+    endpoint = getattr(client, "endpoint", None)
 
     async def worker() -> None:
         for job in queue:  # a shared iterator: each job is taken by one worker
-            key = cache_key(client.model, job.messages, params)
+            key = cache_key(client.model, job.messages, params, endpoint)
             completion = cache.get(key) if cache is not None else None
             cached = completion is not None
             error, retries = None, 0
@@ -448,11 +489,14 @@ async def _run_jobs(
                     error = exc.reason
                 report.requests += retries + 1
                 report.retries += retries
-                if completion is not None and cache is not None:
-                    cache.put(key, completion)
             else:
                 report.cache_hits += 1
             rec = outcome.record(job, completion, error, retries=retries, cached=cached)
+            if cache is not None and completion is not None:
+                if rec["status"] == "ok" and not cached:
+                    cache.put(key, completion)  # accepted answers only: a rejected one is asked again
+                elif rec["status"] != "ok" and cached:
+                    cache.discard(key)
             writer.append(rec)
             _tally(report, rec, counted_usage=not cached)
             if progress is not None:
@@ -539,22 +583,25 @@ async def synthesize_async(
         report.dry_run = True
         report.skipped = len(jobs) - len(todo)
         report.todo = len(todo)
+        report.status = "dry_run"
         if not dry_run:
+            report.status = "no_key"
             report.problems.append("no API key (OPENAI_API_KEY): wrote a dry run instead")
         paths = write_dry_run(todo, out.parent, model=model, template_hash_=th, params=params)
         report.prompts_path, report.batch_path = str(paths[0]), str(paths[1])
         report.seconds = time.perf_counter() - t0
         return report
 
-    with ResultsFile(out) as writer:
+    history = out.with_name(out.name + ".failed.jsonl")
+    with ResultsFile(out, secrets) as writer:
         report.problems += writer.problems
+        moved = writer.compact(history)  # a run killed during --retry-failed left two records of some ids
+        if moved:
+            report.problems.append(f"{out}: {moved} superseded record(s) moved to {history}")
         latest = {r["id"]: r for r in writer.records}
         if retry_failed:
-            failed_ids = {i for i, r in latest.items() if r.get("status") == "failed"}
-            if failed_ids:
-                _append_jsonl(out.with_name(out.name + ".failed.jsonl"), [latest[i] for i in failed_ids])
-                writer.rewrite([r for r in writer.records if r["id"] not in failed_ids])
-            todo = [j for j in jobs if j.id in failed_ids]
+            again = {i for i, r in latest.items() if r.get("status") in ("failed", "rejected")}
+            todo = [j for j in jobs if j.id in again]
             report.skipped = len(jobs) - len(todo)
         else:
             todo = [j for j in jobs if j.id not in latest]
@@ -584,7 +631,12 @@ async def synthesize_async(
                 _tally(report, rec, counted_usage=True)
                 if progress is not None:
                     progress(_progress_event(report, rec))
-            report.todo = report.done
+            if todo and not report.done:
+                report.problems.append(f"{import_batch}: none of its {len(answers)} answer(s) matched the "
+                                       f"{len(todo)} combination(s) still to do; nothing imported")
+            else:
+                report.todo = report.done
+            report.settle()
         elif todo:
             own_client = client is None
             if own_client:
@@ -602,6 +654,8 @@ async def synthesize_async(
             finally:
                 if own_client:
                     await client.aclose()
+            report.settle()
+        writer.compact(history)  # retried records replace the failed ones
     report.problems = [scrub(p, *secrets) for p in report.problems]
     report.seconds = time.perf_counter() - t0
     return report

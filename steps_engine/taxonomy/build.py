@@ -91,11 +91,20 @@ def ingest_graph(
     return graph, report, pruning
 
 
-def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None, builder: str = "multilevel") -> Taxonomy:
+def taxonomy_from_graph(
+    graph: SkillGraph, height: int = 4, progress=None, names: bool = True, builder: str = "multilevel"
+) -> Taxonomy:
+    """The tree of `graph` by `builder` (a name in BUILDERS); with `names`, clusters are named
+    by keywords of their skill names."""
     if builder not in BUILDERS:
         raise ValueError(f"builder must be one of {', '.join(BUILDERS)}, got {builder!r}")
     tree = BUILDERS[builder](graph, height=height, progress=progress)
     tree.meta = {"height": int(height), "weighting": graph.weighting, "builder": builder}
+    if names:
+        from steps_engine.taxonomy.keyword_names import NameCorpus
+        from steps_engine.taxonomy.naming import name_by_keywords
+
+        tree = name_by_keywords(tree, graph, NameCorpus.from_skill_names(graph.skills))
     return Taxonomy(graph=graph, tree=tree, terms=node_terms(graph, tree), one_dim_entropy=one_dim_entropy(graph))
 
 
@@ -108,10 +117,12 @@ def build_taxonomy(
     semantic_weight: float = 0.0,
     embedder=None,
     progress=None,
+    name_rows: int = 50_000,
     builder: str = "multilevel",
 ) -> Taxonomy:
     """Ingest `input_path` with a `FieldMapping`, build the graph and the tree (`builder`: a
-    name in BUILDERS).
+    name in BUILDERS); clusters are named by keywords over the texts of the first `name_rows`
+    rows (0: keep the member-skill labels).
 
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     Raises ValueError when no row carries usable skills.
@@ -136,7 +147,7 @@ def build_taxonomy(
 
         graph = blend_semantic_edges(graph, embedder=embedder, semantic_weight=semantic_weight)
     tree_cb = None if progress is None else (lambda step, total, msg: progress("tree", step, total))
-    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, builder=builder)
+    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, names=not name_rows, builder=builder)
     rep = report.to_json()
     rep["pruning"] = prune
     tax.ingest_report = rep
@@ -149,7 +160,13 @@ def build_taxonomy(
         "casefold": bool(mapping.casefold),
         "sha256": file_sha256(input_path),
     }
-    tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight, "builder": builder}
+    tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight}
+    if name_rows:
+        from steps_engine.taxonomy.keyword_names import corpus_from_file
+        from steps_engine.taxonomy.naming import name_by_keywords
+
+        corpus = corpus_from_file(input_path, mapping, graph.skills, max_rows=name_rows)
+        tax.tree = name_by_keywords(tax.tree, graph, corpus)
     return tax
 
 

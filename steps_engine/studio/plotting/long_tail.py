@@ -5,7 +5,21 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["long_tail_figure"]
+__all__ = ["long_tail_figure", "log_ticks"]
+
+
+def log_ticks(high: float, low: float = 1.0) -> list[int]:
+    """Tick values 1, 2, 5, 10, 20, 50, ... covering [low, high] (plain numbers, so a log axis
+    never shows plotly's bare minor digits such as "8 9 1 2 3")."""
+    high, low = max(float(high), 1.0), max(float(low), 1.0)
+    out, k = [], 0
+    while 10**k <= high * 10:
+        for m in (1, 2, 5):
+            v = m * 10**k
+            if low / 10 < v <= high * 2:
+                out.append(v)
+        k += 1
+    return out or [1]
 
 
 def long_tail_figure(counts, names: list[str] | None = None, height: int = 380) -> go.Figure:
@@ -28,7 +42,9 @@ def long_tail_figure(counts, names: list[str] | None = None, height: int = 380) 
             hovertemplate="rank %{x}<br>%{text}<br>%{y:.0f} rows<extra></extra>" if names else "rank %{x}<br>%{y:.0f} rows<extra></extra>",
         )
     )
-    fig.update_xaxes(type="log", title="skill rank")
-    fig.update_yaxes(type="log", title="rows with the skill")
+    xt = log_ticks(ranks.max() if ranks.size else 1)
+    yt = log_ticks(counts[order].max() if order.size else 1, counts[order].min() if order.size else 1)
+    fig.update_xaxes(type="log", title="skill rank", tickmode="array", tickvals=xt, ticktext=[f"{v:,}" for v in xt])
+    fig.update_yaxes(type="log", title="rows with the skill", tickmode="array", tickvals=yt, ticktext=[f"{v:,}" for v in yt])
     fig.update_layout(margin=dict(t=30, l=10, r=10, b=10), height=height, title="Skill frequency (long tail)")
     return fig

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 
 from steps_engine.taxonomy.graph import SkillGraph
 from steps_engine.taxonomy.tree import EncodingTree
-from steps_engine.studio.plotting._palette import ROOT_COLOUR, colour
+from steps_engine.studio.plotting._palette import ROOT_COLOUR, colour, shade
 
-__all__ = ["KINDS", "SIZE_BY", "taxonomy_figure", "skill_counts", "top_cluster", "auto_depth", "drill"]
+__all__ = ["KINDS", "SIZE_BY", "taxonomy_figure", "skill_counts", "top_cluster", "auto_depth", "drill", "wrap_label", "member_lists"]
 
 KINDS = ("sunburst", "icicle", "treemap")
 SIZE_BY = ("frequency", "entropy")
@@ -75,6 +78,53 @@ def drill(tree: EncodingTree, clicked_id: str, root_id: str | None) -> tuple[str
     return tree.ids[i], tree.ids[i]
 
 
+def wrap_label(text: str, width: int = 16, lines: int = 3) -> str:
+    """`text` wrapped onto at most `lines` lines of about `width` characters (joined by <br>),
+    HTML-escaped; only text beyond the last line is cut (with an ellipsis)."""
+    chunks = [c for c in re.split(r"(?<=[_:/])|\s+", str(text)) if c]  # breaks at spaces and after _ : /
+    parts: list[str] = []
+    cur = ""
+    for c in chunks:
+        while len(c) > width:  # a chunk longer than a line: hard split
+            if cur:
+                parts.append(cur)
+                cur = ""
+            parts.append(c[:width])
+            c = c[width:]
+        glue = "" if (not cur or cur.endswith(("_", ":", "/"))) else " "
+        if len(cur) + len(glue) + len(c) <= width:
+            cur = cur + glue + c
+        else:
+            parts.append(cur)
+            cur = c
+    if cur or not parts:
+        parts.append(cur)
+    if len(parts) > lines:
+        parts = parts[:lines]
+        parts[-1] = parts[-1][: max(width - 1, 1)] + "…"
+    return "<br>".join(html.escape(p) for p in parts)
+
+
+def member_lists(tree: EncodingTree, counts: np.ndarray, nodes, top: int = 10) -> list[str]:
+    """For each node in `nodes`: its `top` most frequent member skills joined by ', ', then
+    '+N more' (HTML-escaped, for hover text)."""
+    pos = {s: k for k, s in enumerate(tree.skills)}
+    out = []
+    for i in nodes:
+        i = int(i)
+        if tree.leaf_skill[i] >= 0:
+            out.append("")
+            continue
+        m = tree.members(i)
+        if len(m) > 2000:  # a huge cluster: the members list would be slow and unreadable
+            out.append(f"{len(m):,} skills")
+            continue
+        m.sort(key=lambda s: (-counts[pos[s]], s))
+        text = ", ".join(html.escape(s) for s in m[:top])
+        out.append(text + (f" +{len(m) - top} more" if len(m) > top else ""))
+    return out
+
+
 def taxonomy_figure(
     tree: EncodingTree,
     graph: SkillGraph | None = None,
@@ -85,13 +135,19 @@ def taxonomy_figure(
     root_id: str | None = None,
     terms: np.ndarray | None = None,
     height: int = 650,
-    label_chars: int = 28,
+    label_width: int = 16,
+    legend: bool = True,
+    status: dict[str, str] | None = None,
 ) -> go.Figure:
     """Size by skill frequency or by entropy term (a node's value is the sum of the terms in
-    its subtree), colour by top-level cluster. Only `maxdepth` levels below the shown root are
-    put in the figure (-1: all), so thousands of skills stay fast in the browser; re-root
-    with `root_id` to go deeper (see `drill`). Labels are cut to `label_chars`. `root_id` draws only that node's subtree. `terms` are the
-    per-node entropy terms (`entropy.node_terms(graph, tree).term`), needed for size_by="entropy"."""
+    its subtree). Each child of the shown root gets its own palette colour and its
+    descendants lighter shades of it (at the top these are the top-level clusters, coloured
+    as on the skill map), with a legend naming them. Only `maxdepth` levels below the
+    shown root are put in the figure (-1: all), so thousands of skills stay fast in the
+    browser; re-root with `root_id` to go deeper (see `drill`). Labels are wrapped
+    (`wrap_label`); hovering shows the most frequent members. `terms` are the per-node
+    entropy terms (`entropy.node_terms(graph, tree).term`), needed for size_by="entropy".
+    `status` maps node ids to a name status ("stale" is shown on hover)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if size_by not in SIZE_BY:
@@ -124,17 +180,33 @@ def taxonomy_figure(
     root = 0 if root_id is None else tree.node_index(root_id)
     idx = _shown(tree, root, maxdepth)
 
-    top = top_cluster(tree)
-    order = {int(c): k for k, c in enumerate(tree.children()[0])}
-    colours = [ROOT_COLOUR if i == 0 else colour(order[int(top[i])]) for i in idx]
+    # colour group: the node's ancestor among the shown root's children; shade by depth below it
+    kids = tree.children()[root]
+    group = {int(c): k for k, c in enumerate(kids)}
+    order = group
+    depth = tree.depth()
+    anc = np.full(tree.n_nodes, -1, dtype=np.int64)
+    for i in idx:
+        if i == root:
+            continue
+        p = int(tree.parent[i])
+        anc[i] = i if p == root else anc[p]
+    colours = [
+        ROOT_COLOUR if i == root else shade(colour(order[int(anc[i])]), 0.22 * (depth[i] - depth[root] - 1))
+        for i in idx
+    ]
     ids = [tree.ids[i] for i in idx]
     parents = ["" if i == root else tree.ids[tree.parent[i]] for i in idx]
     full = [tree.labels[i] or tree.ids[i] for i in idx]
-    labels = [x if len(x) <= label_chars else x[: label_chars - 1] + "…" for x in full]
-    custom = np.empty((idx.shape[0], 5), dtype=object)
+    labels = [wrap_label(x, label_width) for x in full]
+    status = status or {}
+    notes = [" (name stale: members changed)" if status.get(tree.ids[i]) == "stale" else "" for i in idx]
+    custom = np.empty((idx.shape[0], 7), dtype=object)
     custom[:, 0], custom[:, 1], custom[:, 2], custom[:, 3], custom[:, 4] = (
-        n_members[idx], freq[idx], terms[idx], term_sum[idx], full
+        n_members[idx], freq[idx], terms[idx], term_sum[idx], [html.escape(x) + n for x, n in zip(full, notes)]
     )
+    custom[:, 5] = member_lists(tree, counts, idx)
+    custom[:, 6] = [tree.ids[i] for i in idx]
     trace_kw = dict(
         ids=ids,
         parents=parents,
@@ -145,16 +217,38 @@ def taxonomy_figure(
         marker=dict(colors=colours, line=dict(width=0.5, color="white")),
         customdata=custom,
         hovertemplate=(
-            "<b>%{customdata[4]}</b><br>%{id}<br>skills: %{customdata[0]:.0f}<br>frequency: %{customdata[1]:.0f}"
-            "<br>entropy term: %{customdata[2]:.4f} bits<br>subtree terms: %{customdata[3]:.4f} bits<extra></extra>"
+            "<b>%{customdata[4]}</b> · %{customdata[6]}<br>skills: %{customdata[0]:.0f}<br>frequency: %{customdata[1]:.0f}"
+            "<br>entropy term: %{customdata[2]:.4f} bits<br>subtree terms: %{customdata[3]:.4f} bits"
+            "<br>members: %{customdata[5]}<extra></extra>"
         ),
     )
     if kind == "sunburst":
-        trace = go.Sunburst(insidetextorientation="radial", **trace_kw)
+        trace = go.Sunburst(insidetextorientation="auto", **trace_kw)
     elif kind == "icicle":
         trace = go.Icicle(**trace_kw)
     else:
         trace = go.Treemap(**trace_kw)
     fig = go.Figure(trace)
-    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=height, uniformtext=dict(minsize=9, mode="hide"))
+    if legend:  # one entry per colour group, named (a sunburst has no legend of its own)
+        for c in kids:
+            if tree.leaf_skill[c] >= 0 or c not in set(idx.tolist()):
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[None], y=[None], mode="markers", name=tree.labels[c] or tree.ids[c],
+                    marker=dict(size=12, color=colour(order[int(c)]), symbol="square"), hoverinfo="skip",
+                )
+            )
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+    title = "Top-level clusters" if root == 0 else f"Inside {tree.labels[root] or tree.ids[root]}"
+    fig.update_layout(
+        margin=dict(t=10, l=10, r=10, b=10),
+        height=height,
+        uniformtext=dict(minsize=9, mode="hide"),
+        showlegend=legend,
+        legend=dict(title=dict(text=html.escape(title)), itemclick=False, itemdoubleclick=False, x=1.0, xanchor="left",
+                    y=0.92, yanchor="top"),  # below the toolbar
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
     return fig
