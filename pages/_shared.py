@@ -19,6 +19,20 @@ from steps_engine.taxonomy.entropy import node_terms
 from steps_engine.curation.workspace import Workspace, default_dir
 
 
+def leave_v1_multipage_mode() -> None:
+    """A `pages/` folder beside app.py makes the first run of a fresh server use Streamlit's v1
+    multipage mode: a deep link runs the page file directly and the sidebar lists raw file
+    names. Turn that mode off and run again, so app.py's `st.navigation` (titles) takes over."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+leave_v1_multipage_mode()  # every page imports this module first
+
+
 def workspace() -> Workspace:
     """The session's workspace ($STEPS_WORKSPACE or ./workspace); an empty one gets the demo."""
     root = default_dir()

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.studio.plotting.strategies import strategy_figure
 

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.curation.edits import Edit
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.studio.sources import preview_problems, suggest_mapping
 from steps_engine.taxonomy.graph import WEIGHTINGS

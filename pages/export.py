@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import state as studio_state
 
 ws = ui.workspace()
@@ -21,7 +21,7 @@ c2.metric("Usable (ok)", ok)
 c3.metric("Rejected in review", rejected)
 if not results:
     st.info("Nothing to export yet.")
-    st.page_link("app_pages/synthesize.py", label="Generate samples first", icon=":material/auto_awesome:")
+    st.page_link("pages/synthesize.py", label="Generate samples first", icon=":material/auto_awesome:")
     st.stop()
 
 c1, c2, c3 = st.columns(3)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.studio.sources import describe_source, env_taxonomy_offer
 
@@ -38,13 +38,13 @@ ui.entropy_metrics(ws)
 
 st.subheader("Workflow")
 steps = [
-    ("app_pages/data.py", "Data", ":material/database:", "load the demo, an upload or a local file; map the fields; see the long tail"),
-    ("app_pages/taxonomy.py", "Taxonomy", ":material/account_tree:", "the structural-entropy tree of skills"),
-    ("app_pages/skill_map.py", "Skill map", ":material/scatter_plot:", "skills by meaning; lasso misplaced ones into a cluster"),
-    ("app_pages/curate.py", "Curate", ":material/edit:", "rename, move, merge, split, exclude, create; undo and redo"),
-    ("app_pages/combinations.py", "Combinations", ":material/hub:", "coherent, informative skill combinations vs random"),
-    ("app_pages/synthesize.py", "Synthesize & preview", ":material/auto_awesome:", "the exact prompts; generate and review samples"),
-    ("app_pages/export.py", "Export", ":material/download:", "training files with provenance and a dataset card"),
+    ("pages/data.py", "Data", ":material/database:", "load the demo, an upload or a local file; map the fields; see the long tail"),
+    ("pages/taxonomy.py", "Taxonomy", ":material/account_tree:", "the structural-entropy tree of skills"),
+    ("pages/skill_map.py", "Skill map", ":material/scatter_plot:", "skills by meaning; lasso misplaced ones into a cluster"),
+    ("pages/curate.py", "Curate", ":material/edit:", "rename, move, merge, split, exclude, create; undo and redo"),
+    ("pages/combinations.py", "Combinations", ":material/hub:", "coherent, informative skill combinations vs random"),
+    ("pages/synthesize.py", "Synthesize & preview", ":material/auto_awesome:", "the exact prompts; generate and review samples"),
+    ("pages/export.py", "Export", ":material/download:", "training files with provenance and a dataset card"),
 ]
 for path, title, icon, what in steps:
     c1, c2 = st.columns([1, 3])

@@ -3,7 +3,7 @@ them into a cluster or to split them off as a new one."""
 
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.curation.edits import Edit
 from steps_engine.studio import mapview
 from steps_engine.studio import state as studio_state

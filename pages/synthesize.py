@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import state as studio_state
 from steps_engine.synthesis.prompts import DEFAULT_TEMPLATE, template_hash
 
@@ -17,7 +17,7 @@ summary, records = studio_state.load_selection(ws)
 combos = records.get("steps", []) if summary else []
 if not combos:
     st.info("No combinations yet.")
-    st.page_link("app_pages/combinations.py", label="Select combinations first", icon=":material/hub:")
+    st.page_link("pages/combinations.py", label="Select combinations first", icon=":material/hub:")
     st.stop()
 
 

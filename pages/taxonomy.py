@@ -3,7 +3,7 @@ node details and the rows behind a cluster, a skill or a combination."""
 
 import streamlit as st
 
-from app_pages import _shared as ui
+from pages import _shared as ui
 from steps_engine.studio import reading
 from steps_engine.studio import state as studio_state
 from steps_engine.studio.plotting.taxonomy import KINDS, SIZE_BY, auto_depth, drill, taxonomy_figure

