@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mem-gb", type=float, default=20.0, help="address-space limit per job")
     ap.add_argument("--out", default=None, help="also write the raw results as JSON here")
     ap.add_argument("--reuse", default=None, help="take greedy / baseline / reference results from this --out file of an earlier run")
-    ap.add_argument("--only", default="multilevel,greedy,baselines,ref", help="which jobs to run (comma-separated)")
+    ap.add_argument("--only", default="cold,multilevel,greedy,baselines,ref", help="which jobs to run (comma-separated)")
     ap.add_argument("--job", choices=["cold", "multilevel", "greedy", "baselines", "ref"], help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--height", type=int, help=argparse.SUPPRESS)
@@ -302,16 +302,21 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     load_start = os.getloadavg()
     common = ["--heights", args.heights, "--mem-gb", str(args.mem_gb)]
-    with tempfile.TemporaryDirectory() as cache:
-        cold = run_job(["--job", "cold", *common], env={**os.environ, "NUMBA_CACHE_DIR": cache})
-    print(f"cold numba compile: {cold}", file=sys.stderr, flush=True)
+    only = set(args.only.split(","))
+    cold = "not run"
+    if "cold" in only:
+        with tempfile.TemporaryDirectory() as cache:
+            cold = run_job(["--job", "cold", *common], env={**os.environ, "NUMBA_CACHE_DIR": cache})
+        print(f"cold numba compile: {cold}", file=sys.stderr, flush=True)
     results = []
     old = {}
     if args.reuse:
-        for r in json.loads(Path(args.reuse).read_text())["results"]:
+        prev = json.loads(Path(args.reuse).read_text())
+        if cold == "not run":
+            cold = prev.get("cold", cold)
+        for r in prev["results"]:
             r["ref"] = {int(h): v for h, v in r["ref"].items()}
             old[(r["n"], r["seed"])] = r
-    only = set(args.only.split(","))
     for seed in seeds:
         for n in sizes:
             r = {"n": n, "seed": seed, "multilevel": "not run", "greedy": "not run", "baselines": "not run", "ref": {h: "not run" for h in heights}}
@@ -328,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                     r["ref"][h] = run_job(["--job", "ref", *job, "--height", str(h)], timeout=args.ref_timeout)
             results.append(r)
             print(f"{n} skills seed {seed} done", file=sys.stderr, flush=True)
-    big = None
+    big = prev.get("big") if args.reuse else None
     if args.big:
         big = run_job(["--job", "multilevel", *common, "--n", str(args.big), "--seed", str(seeds[0])])
     if args.out:

@@ -20,7 +20,8 @@ in O(deg u), as modularity's move. `_multilevel_kernels.leiden` runs Leiden (loc
 refinement, aggregation, repeated) on this cost. The builder:
 
 1. saturate: from root -> skills, insert layers (group the level-j nodes of every parent by
-   `leiden`) at every level while that lowers H^T, up to SATURATED_LEVELS levels;
+   `leiden`, then a pass that dissolves whole communities into their neighbours when that
+   pays) at every level while that lowers H^T, up to SATURATED_LEVELS levels;
 2. compress: for a height k, keep at most k-1 internal nodes on every path, chosen by an
    exact tree DP over the saturated tree (Li & Pan's compress operator, optimally);
 3. refine: at every level, `leiden` started from the current partition moves sub-trees, and
