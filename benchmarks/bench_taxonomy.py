@@ -331,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             if "ref" in only and n <= args.ref_max:
                 for h in heights:
                     r["ref"][h] = run_job(["--job", "ref", *job, "--height", str(h)], timeout=args.ref_timeout)
+            if all(not isinstance(x, dict) for x in (r["multilevel"], r["greedy"], r["baselines"], *r["ref"].values())):
+                continue  # nothing run or stored for this size and seed
             results.append(r)
             print(f"{n} skills seed {seed} done", file=sys.stderr, flush=True)
     big = prev.get("big") if args.reuse else None
