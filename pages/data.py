@@ -124,6 +124,32 @@ with st.expander("Load a dataset", expanded=False):
                         st.session_state["_data_done"] = done + (f"; the previous taxonomy is kept in `{archived}`" if archived else "")
                         st.rerun()
 
+            from steps_engine.studio import open_tag
+
+            if open_tag.has_no_skills(rows):
+                with st.container(border=True):
+                    st.markdown(f"No skills in field `{skills_field}`: an LLM can tag the file with open tags, "
+                                "merged into a vocabulary (`steps tag --open`), and build from the result.")
+                    t1, t2, t3 = st.columns(3)
+                    tag_model = t1.text_input("Model", "gpt-4o-mini", key="otag_model")
+                    tag_url = t2.text_input("Base URL (blank = $OPENAI_BASE_URL or OpenAI)", "", key="otag_base_url")
+                    tag_key = t3.text_input("API key (kept in this session only)", "", type="password", key="otag_key")
+                    if st.button("Tag with the LLM, then build", key="otag_run", disabled=not ok_replace):
+                        with st.status("Tagging…", expanded=True) as status, ui.user_errors("Check the model and endpoint."):
+                            out, vocab, rep = open_tag.open_tag_into_workspace(
+                                ws, path, tag_model, tag_url or None, tag_key or None, text_field or None,
+                                progress=ui.progress_bar(status))
+                            status.update(label=f"Tagged: {rep.summary()}", state="complete")
+                            archived = ws.archive()
+                            tax = studio_state.build_into_workspace(
+                                ws, out, FieldMapping(skills_field="skills", text_field=text_field or None),
+                                weighting=weighting, min_count=int(min_count), height=int(height))
+                            st.session_state.pop("_last_edit", None)
+                            st.session_state["_data_done"] = (
+                                f"Tagged `{path.name}` and built from `{out.name}` (vocabulary `{vocab.name}`): "
+                                f"{tax.graph.n_skills:,} skills" + (f"; the previous taxonomy is kept in `{archived}`" if archived else ""))
+                            st.rerun()
+
 # ---- the report of what is loaded ------------------------------------------------
 report = ws.read_json("taxonomy/ingest_report.json", {}) or {}
 graph = ws.graph

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages import _shared as ui
+from steps_engine.studio import review as review_queue
 from steps_engine.studio import state as studio_state
 
 ws = ui.workspace()
@@ -11,14 +12,16 @@ st.title("Export")
 from steps_engine.export import FORMATS, PRESETS, export  # noqa: E402
 from steps_engine.export.formats import get_format  # noqa: E402
 
-results = studio_state.read_results_by_id(ws)
+samples, checked = review_queue.read_samples(ws)  # checked results once "Check quality" has run
+results = {r["id"]: r for r in samples}
 review = ws.read_json("results/review.json", {}) or {}
 ok = sum(r.get("status") == "ok" for r in results.values())
 rejected = sum(review.get(i) == "rejected" for i, r in results.items() if r.get("status") == "ok")
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 c1.metric("Results", len(results))
 c2.metric("Usable (ok)", ok)
 c3.metric("Rejected in review", rejected)
+c4.metric("Rejected by checks", sum(r.get("status") == "rejected" for r in results.values()) if checked else "not checked")
 if not results:
     st.info("Nothing to export yet.")
     st.page_link("pages/synthesize.py", label="Generate samples first", icon=":material/auto_awesome:")

@@ -13,8 +13,21 @@ time), "bad_body" (HTTP 200 whose body is not JSON), "429" (with Retry-After:
 (401 whose error message repeats the bearer token), "echo_key_ok" (a valid conversation
 whose answer, and the response's model name, repeat the bearer token), "trickle" (a valid
 answer sent a few bytes at a time over `trickle_seconds`), "name" (a cluster name and
-description as JSON, unique per prompt). After the script runs out,
-`markers` (substring of the prompt -> behaviour) then `default` decide.
+description as JSON, unique per prompt), "tags" (a JSON list of skill tags: the first
+`tag_replies` entry whose key is in the prompt, else ["general_knowledge"]), "tags_broken"
+(a prose refusal with no tags), "realistic" (a conversation built from
+the prompt's skills and seed examples, varied by the request's `seed`: see
+`realistic_conversation`), "one_word" (the last realistic conversation with one word
+replaced), "copy_seed" (a realistic conversation whose user turn is the first seed example),
+"insert:TEXT" (a realistic conversation with TEXT appended to the user turn). A judge prompt
+(the quality stage's rubric) answered "ok" gets a verdict ("judge_json"); "judge_fenced",
+"judge_prose", "judge_broken" (truncated JSON) and "judge_garbage" (no score) are the other
+forms. The fake judge calls a skill exercised when a word of its name (4+ letters) appears in
+the conversation, scores 9 minus 3 per missing skill, and 2 when the conversation contains
+LOWSCORE. `reject_response_format = True` answers 400 to requests carrying `response_format`.
+The agent pre-filter's prompt answered "ok" (or "agent_yes") says agentic, "agent_no" says
+not. After the script runs out, `markers` (substring of the prompt -> behaviour) then
+`default` decide. `bodies` keeps every request body.
 Run standalone: `python tests/fake_openai_server.py` prints the base URL and serves.
 """
 
@@ -22,6 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,8 +53,12 @@ class FakeOpenAI:
         self.delay = delay  # seconds before every answer (to widen kill windows)
         self.script: list[str] = []
         self.markers: dict[str, str] = {}
+        self.tag_replies: dict[str, list[str]] = {}  # prompt substring -> tags ("tags" behaviour)
         self.requests = 0
         self.log: list[dict] = []  # {"behaviour", "model", "authorization", "prompt"}
+        self.bodies: list[dict] = []
+        self.reject_response_format = False
+        self.last_conv: dict | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -102,8 +121,18 @@ class FakeOpenAI:
         auth = h.headers.get("Authorization", "")
         with self._lock:
             self.log.append({"behaviour": behaviour, "model": model, "authorization": auth, "prompt": prompt})
+            self.bodies.append(req)
         if self.delay:
             self._stop.wait(self.delay)
+        if self.reject_response_format and "response_format" in req:
+            return self._send(h, 400, {"error": {"message": "response_format json_schema is not supported"}})
+        if AGENT_MARKER in prompt and behaviour in ("ok", "agent_yes", "agent_no"):
+            agentic = behaviour != "agent_no"
+            answer = json.dumps({"agentic": agentic, "reason": "fake filter: " + ("yes" if agentic else "no")})
+            return self._send(h, 200, self._body(answer, model, prompt))
+        if JUDGE_MARKER in prompt and (behaviour == "ok" or behaviour.startswith("judge_")):
+            behaviour = "judge_json" if behaviour == "ok" else behaviour
+            return self._send(h, 200, self._body(judge_answer(prompt, behaviour), model, prompt))
         if behaviour == "429":
             return self._send(h, 429, {"error": {"message": "rate limited", "type": "rate_limit"}},
                               {"Retry-After": self.retry_after})
@@ -116,7 +145,22 @@ class FakeOpenAI:
             behaviour = "ok"
         if behaviour == "bad_body":
             return self._send_raw(h, 200, b"{not json at all")
-        digest = hashlib.sha256(prompt.encode()).hexdigest()[:12]
+        if behaviour in ("realistic", "one_word", "copy_seed") or behaviour.startswith("insert:"):
+            conv = realistic_conversation(prompt, req.get("seed"))
+            with self._lock:
+                if behaviour == "one_word" and self.last_conv is not None:
+                    conv = json.loads(json.dumps(self.last_conv))
+                    turn = conv["messages"][1]
+                    turn["content"] = "Indeed, " + turn["content"].split(" ", 1)[1]  # one word replaced
+                elif behaviour == "copy_seed":
+                    first = _EXAMPLE_TEXT.search(prompt)
+                    conv["messages"][0]["content"] = "Hi! " + (first.group(1).strip() if first else "") + " Thanks."
+                elif behaviour.startswith("insert:"):
+                    conv["messages"][0]["content"] += " " + behaviour[len("insert:"):]
+                else:
+                    self.last_conv = conv
+            return self._send(h, 200, self._body(json.dumps(conv), model, prompt))
+        digest = hashlib.sha256((prompt + ("" if req.get("seed") is None else f"#{req['seed']}")).encode()).hexdigest()[:12]
         conv = {"messages": [
             {"role": "user", "content": f"Question {digest}: combine the skills please."},
             {"role": "assistant", "content": f"Answer {digest}: here is a combined solution."},
@@ -128,7 +172,12 @@ class FakeOpenAI:
         if behaviour == "dup":
             conv = {"messages": [{"role": "user", "content": "Same question."},
                                  {"role": "assistant", "content": "Same answer."}]}
-        if behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
+        if behaviour == "tags":
+            tags = next((t for m, t in self.tag_replies.items() if m in prompt), ["general_knowledge"])
+            content = json.dumps(tags)
+        elif behaviour == "tags_broken":
+            content = "Sorry, I cannot label this example."
+        elif behaviour in ("ok", "dup", "echo_key_ok", "trickle"):
             content = json.dumps(conv)
         elif behaviour == "name":
             content = json.dumps({"name": f"Topic {digest[:6]}", "description": f"Skills that belong together ({digest})."})
@@ -140,17 +189,9 @@ class FakeOpenAI:
             content = json.dumps({"messages": [{"role": "assistant", "content": "hi"}, {"role": "assistant", "content": "again"}]})
         else:
             return self._send(h, 500, {"error": {"message": f"unknown behaviour {behaviour}"}})
-        body = {
-            "id": f"chatcmpl-{digest}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-        }
         if behaviour == "trickle":
-            return self._trickle(h, json.dumps(body).encode())
-        self._send(h, 200, body)
+            return self._trickle(h, json.dumps(self._body(content, model, prompt)).encode())
+        self._send(h, 200, self._body(content, model, prompt))
 
     def _trickle(self, h, data: bytes, pieces: int = 20) -> None:
         """Headers at once, then the body in `pieces` parts spread over trickle_seconds."""
@@ -169,6 +210,17 @@ class FakeOpenAI:
             with self._lock:
                 self.trickle_aborted += 1
 
+    @staticmethod
+    def _body(content: str, model: str, prompt: str) -> dict:
+        return {
+            "id": f"chatcmpl-{hashlib.sha256(prompt.encode()).hexdigest()[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        }
+
     def _send(self, h, status: int, obj: dict, headers: dict | None = None) -> None:
         self._send_raw(h, status, json.dumps(obj).encode(), headers)
 
@@ -183,6 +235,80 @@ class FakeOpenAI:
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout)
+
+
+# ---------------------------------------------------------------------------------------
+# Realistic samples and a rule-based judge
+
+JUDGE_MARKER = "You grade synthetic training conversations"
+AGENT_MARKER = "ONE goal-oriented agent workflow"
+_EXAMPLE = re.compile(r"^Example \d+ - skill: (.+)$", re.M)
+_SKILL_LINE = re.compile(r"^- (.+)$", re.M)
+_EXAMPLE_TEXT = re.compile(r"^Example 1 - skill: .+\n(.+)$", re.M)
+_OPENERS = ["I'm stuck on something for work.", "Quick question before my meeting tomorrow.",
+            "My team asked me to sort this out.", "I have been going back and forth on this.",
+            "Could you help me with a small project?", "This came up while I was planning the week.",
+            "A friend and I disagree about this.", "I need this for a report due on Friday."]
+_FILLER = ("budget schedule report figures table customers week plan draft numbers version notes team "
+           "project summary values list steps order cost rate total average example data chart share "
+           "month results review option choice update estimate target range sample check goal detail").split()
+
+
+def _skill_words(skill: str) -> list[str]:
+    return [w for w in re.split(r"[_\W]+", skill.lower()) if len(w) >= 4]
+
+
+def realistic_conversation(prompt: str, seed=None) -> dict:
+    """A plausible multi-turn conversation built from the prompt's skills and example words,
+    different for every (prompt, seed); never a copy of an example."""
+    rng = random.Random(hashlib.sha256(f"{prompt}#{seed}".encode()).hexdigest())
+    skills = [m.group(1).strip() for m in _EXAMPLE.finditer(prompt)] or ["the task"]
+    example_words = [w for w in re.findall(r"[A-Za-z]{4,}", prompt.split("Examples:", 1)[-1])
+                     if w.lower() not in ("example", "skill")] or _FILLER
+    def words(n):
+        return " ".join(rng.choice(example_words if rng.random() < 0.5 else _FILLER) for _ in range(n))
+    numbers = [rng.randint(2, 990) for _ in range(4)]
+    user = (f"{rng.choice(_OPENERS)} I have {numbers[0]} items about {words(4)} and a target of "
+            f"{numbers[1]} for {words(3)}. Can you work through {words(5)} and tell me what to change?")
+    parts = []
+    for s in skills:
+        name = s.replace("_", " ")
+        parts.append(f"For the {name} part, look at {words(6)}: with {numbers[2]} of {numbers[0]} "
+                     f"that is about {round(100 * numbers[2] / max(numbers[0], 1))} percent, so {words(7)}.")
+    rng.shuffle(parts)
+    follow = f"Thanks. What if the {words(2)} changes to {numbers[3]}?"
+    answer2 = f"Then {words(8)} moves with it; redo the {skills[0].replace('_', ' ')} step with {numbers[3]} and {words(5)}."
+    return {"messages": [{"role": "user", "content": user},
+                         {"role": "assistant", "content": " ".join(parts)},
+                         {"role": "user", "content": follow},
+                         {"role": "assistant", "content": answer2}]}
+
+
+def judge_answer(prompt: str, behaviour: str) -> str:
+    head, _, conversation = prompt.partition("Conversation:")
+    skills = _SKILL_LINE.findall(head)
+    low = conversation.lower()
+    verdicts = []
+    for s in skills:
+        used = any(w in low for w in _skill_words(s)) or s.lower() in low
+        quote = next((w for w in _skill_words(s) if w in low), "")
+        verdicts.append({"skill": s, "essential": used, "exercised": used, "evidence": quote})
+    missing = sum(not v["exercised"] for v in verdicts)
+    score = 2 if "LOWSCORE" in conversation else max(1, 9 - 3 * missing)
+    verdict = {"skills": verdicts, "self_contained": True, "correct": True, "complete": missing == 0,
+               "score": score, "rationale": f"{len(skills) - missing} of {len(skills)} skills used."}
+    text = json.dumps(verdict)
+    if behaviour == "judge_fenced":
+        return "Here is my assessment.\n```json\n" + json.dumps(verdict, indent=2) + "\n```\nLet me know."
+    if behaviour == "judge_prose":
+        lines = [f"- {v['skill']}: essential {'yes' if v['essential'] else 'no'}, exercised "
+                 f"{'yes' if v['exercised'] else 'no'} \"{v['evidence']}\"" for v in verdicts]
+        return "Assessment:\n" + "\n".join(lines) + f"\nSelf-contained: yes\nOverall score: {score}/10"
+    if behaviour == "judge_broken":
+        return text[: max(len(text) - 25, 10)]
+    if behaviour == "judge_garbage":
+        return "I think this conversation is fine overall."
+    return text
 
 
 if __name__ == "__main__":

@@ -378,6 +378,39 @@ def test_generate_through_an_endpoint_and_the_key_never_lands_in_the_workspace(w
             assert key.encode() not in path.read_bytes(), path
 
 
+def test_data_page_offers_open_tagging_for_a_file_without_skills(ws_dir, tmp_path, monkeypatch):
+    import steps_engine.semantic.embeddings as embeddings
+    from _embedding_fakes import CountingEmbedder
+    from fake_openai_server import FakeOpenAI
+
+    monkeypatch.setattr(embeddings, "get_embedder", lambda *a, **k: CountingEmbedder(dim=256))
+    src = tmp_path / "untagged.jsonl"
+    topics = ["public speaking", "budget planning", "sql joins"]
+    src.write_text("".join(json.dumps({"instruction": f"Help {i} with {topics[i % 3]}"}) + "\n" for i in range(12)))
+    key = "sk-studio-open-5d1e"
+    with FakeOpenAI(default="tags") as server:
+        server.tag_replies = {"public speaking": ["Public Speaking", "confidence"], "budget planning": ["budgeting"],
+                              "sql joins": ["SQL", "joins"]}
+        at = open_page("data")
+        at.radio(key="data_source").set_value("Local path").run()
+        at.text_input(key="data_path").set_value(str(src)).run()
+        at.text_input(key="otag_base_url").set_value(server.base_url)
+        at.text_input(key="otag_key").set_value(key).run()
+        # the skills field fits no row: main's error says so, and the open-tagging offer is shown
+        assert [e.value for e in at.error] and all("Every previewed row is an error" in e.value for e in at.error)
+        at.button(key="otag_run").click().run()
+        assert not at.exception  # (the page still previews the untagged file, so its field error stays)
+        assert all("Every previewed row is an error" in e.value for e in at.error), [e.value for e in at.error]
+        assert any("Tagged `untagged.jsonl`" in m.value for m in at.success)
+        assert server.requests == 12
+    ws = Workspace(ws_dir)
+    assert sorted(ws.graph.skills) == ["budgeting", "confidence", "join", "public_speaking", "sql"]
+    assert (ws_dir / "tagged" / "untagged.vocab.txt").read_text().count("\n") >= 5
+    for path in ws_dir.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+
+
 # ---- the traps of issue 11 (each failed on the code before the fix) ----------------------
 def ifeval_like(tmp_path, n=30) -> Path:
     """Records shaped like IFEval: text in `prompt`, skills in `instruction_id_list`."""

@@ -85,7 +85,7 @@ def test_score_records_uses_response_sentences():
              "Some sentence about beta.": e[1], "And a neutral closing sentence.": e[2]}
     fake = CountingEmbedder(dim=3, table=table)
     vocab = Vocabulary(["alpha", "beta"])
-    cfg = TagConfig(lexical_weight=0.0, center=False)
+    cfg = TagConfig(lexical_weight=0.0, center=False, phrasings=(), instruction_weight=0.5)
     score, sim, _ = score_records(["q"], ["Some sentence about beta. And a neutral closing sentence."], vocab, fake, cfg)
     np.testing.assert_allclose(sim, [[0.0, 0.5]], atol=1e-6)  # 0.5 * cos(q, .) + 0.5 * max over sentences
     score, sim, _ = score_records(["q"], None, vocab, fake, cfg)
@@ -160,8 +160,8 @@ def test_vocabulary_from_a_tagged_dataset_and_a_taxonomy_folder(tmp_path):
 
 @pytest.mark.skipif(not (DATA / "ism_sda_k2_1000.json").exists(), reason="shared data not present")
 def test_recall_on_instruct_skillmix_slice():
-    # First 100 records. Measured 2026-11-26: plain instruction vs raw names R@5 = 0.485,
-    # default config R@5 = 0.710 (R@2 0.495, R@10 0.835). Thresholds sit below those.
+    # First 100 records. Measured 2026-12-01: plain instruction vs raw names R@5 = 0.485,
+    # default config R@5 = 0.710 (R@2 0.485, R@10 0.830). Thresholds sit below those.
     records = json.loads((DATA / "ism_sda_k2_1000.json").read_text(encoding="utf-8"))[:100]
     vocab = Vocabulary((DATA / "skills_gpt4.txt").read_text(encoding="utf-8").splitlines())
     pos = {s: i for i, s in enumerate(vocab.skills)}
@@ -258,3 +258,82 @@ def test_an_existing_skills_field_is_replaced_and_counted(tmp_path):
     rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert rows[0]["skills"] != ["old_tag"] and report.replaced == 1
     assert "1 records had the field already (replaced)" in report.summary()
+
+
+# ---------------------------------------------------------------- method components
+def test_phrasings_average_the_skill_vectors_and_instruction_sentences_are_max_pooled():
+    from steps_engine.semantic.tagging import similarity_parts
+
+    e = np.eye(3)
+    table = {"a task requiring alpha": e[0], "alpha": e[1], "q": e[0],
+             "Whole instruction text here. Second sentence is alpha.": e[2],
+             "Whole instruction text here.": e[2], "Second sentence is alpha.": e[1]}
+    fake = CountingEmbedder(dim=3, table=table)
+    vocab = Vocabulary(["alpha"])
+    cfg = TagConfig(lexical_weight=0.0, center=False, use_response=False, phrasings=("{}",))
+    # v(alpha) = (e0 + e1) / sqrt(2); cos(q = e0, v) = 1 / sqrt(2).
+    parts = similarity_parts(["q"], None, vocab, fake, cfg)
+    np.testing.assert_allclose(parts.instruction, [[2 ** -0.5]], atol=1e-6)
+    # Whole text is e2 (cos 0); its second sentence is e1 (cos 1/sqrt(2)): max-pooling takes it.
+    text = "Whole instruction text here. Second sentence is alpha."
+    assert similarity_parts([text], None, vocab, fake, cfg).instruction[0, 0] == pytest.approx(0.0, abs=1e-6)
+    pooled = similarity_parts([text], None, vocab, fake, replace_cfg(cfg, instruction_sentences=True))
+    assert pooled.instruction[0, 0] == pytest.approx(2 ** -0.5, abs=1e-6)
+    with pytest.raises(ValueError, match="every phrasing must"):
+        TagConfig(phrasings=("no slot",)).validate()
+
+
+def replace_cfg(cfg, **kw):
+    from dataclasses import replace
+
+    return replace(cfg, **kw)
+
+
+def test_z_scored_calibration_hand_computed():
+    from steps_engine.semantic.tagging import SimilarityParts, combine_parts
+
+    inst = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.8]], dtype=np.float32)
+    parts = SimilarityParts(inst, None, None, np.eye(2))
+    cfg = TagConfig(lexical_weight=0.0, center_min_records=3, center_scale=True)
+    # means (0.3, 0.6); population std: sqrt(0.08/3) = 0.16330, sqrt(0.06/3) = 0.14142; their mean 0.15236.
+    # scale = 0.15236 / std = (0.93301, 1.07735); row 0: (-0.2 * 0.93301, -0.1 * 1.07735).
+    score, sim = combine_parts(parts, cfg)
+    np.testing.assert_allclose(score[0], [-0.186603, -0.107735], atol=1e-5)
+    np.testing.assert_allclose(sim, inst)
+    # Plain centering: row 2 = (0.2, 0.2), a tie; z-scoring breaks it towards the tighter skill 1.
+    plain, _ = combine_parts(parts, replace_cfg(cfg, center_scale=False))
+    np.testing.assert_allclose(plain[2], [0.2, 0.2], atol=1e-6)
+    assert score[2, 1] > score[2, 0]
+
+
+def test_tag_file_in_chunks_equals_one_batch_with_z_scoring(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"instruction": f"task number {i}", "output": f"Answer {i}. More text here."}) + "\n"
+                           for i in range(30)), encoding="utf-8")
+    vocab = Vocabulary([f"skill_{j}" for j in range(12)])
+    cfg = TagConfig(top_k=3, center_scale=True, phrasings=("{}",), instruction_sentences=True)
+    fake = CountingEmbedder(dim=16)
+    outs = []
+    for chunk in (7, 1000):
+        out = tmp_path / f"out{chunk}.jsonl"
+        tag_file(src, out, vocab, fake, cfg, chunk_records=chunk, with_scores=True)
+        outs.append([json.loads(x)["skills"] for x in out.read_text(encoding="utf-8").splitlines()])
+    recs = [json.loads(x) for x in src.read_text(encoding="utf-8").splitlines()]
+    score, sim, _ = score_records([r["instruction"] for r in recs], [r["output"] for r in recs], vocab, fake, cfg)
+    direct = [[vocab.skills[j] for j in row] for row in top_indices(score, 3)]
+    assert outs[0] == outs[1] == direct
+
+
+def test_response_top_n_mean_of_sentence_cosines():
+    from steps_engine.semantic.tagging import similarity_parts
+
+    e = np.eye(3)
+    s1, s2, s3 = "First sentence is about alpha.", "Second one is half alpha.", "Third has nothing at all."
+    table = {"a task requiring alpha": e[0], "q": e[2], s1: e[0], s2: e[0] + e[1], s3: e[1]}
+    fake = CountingEmbedder(dim=3, table=table)
+    cfg = TagConfig(lexical_weight=0.0, center=False, phrasings=())
+    text = f"{s1} {s2} {s3}"
+    # sentence cosines with alpha: 1, 1/sqrt(2) = 0.7071, 0 -> max 1, top-2 mean 0.8536, top-5 mean (all 3) 0.5690
+    for top, want in ((1, 1.0), (2, (1 + 2 ** -0.5) / 2), (5, (1 + 2 ** -0.5) / 3)):
+        parts = similarity_parts(["q"], [text], Vocabulary(["alpha"]), fake, replace_cfg(cfg, response_top=top))
+        assert parts.response[0, 0] == pytest.approx(want, abs=1e-6)

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "export", "tag", "demo", "name"]
+SUBCOMMANDS = ["taxonomy", "combos", "synthesize", "check", "export", "tag", "demo", "name"]
 
 
 # Exit statuses (README "Exit codes"): non-zero whenever the requested work did not happen.

@@ -24,7 +24,14 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="results JSONL (appended; a restart resumes)")
     p.add_argument("--timeout", type=float, default=60.0, help="total seconds per request attempt (default 60)")
     p.add_argument("--max-retries", type=int, default=5, help="retries on 429/5xx/timeouts (default 5)")
-    p.add_argument("--template", default=None, help="prompt template file (default: built-in)")
+    p.add_argument("--template", default=None, help="prompt template file, or a built-in: default, agent")
+    p.add_argument("--n", type=int, default=1, help="generations per combination (a rerun with a larger N adds the missing ones)")
+    p.add_argument("--request-seed", type=int, default=None, metavar="S", help="seed sent to the endpoint; generation g sends S+g")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra request field, VALUE as JSON when it parses (e.g. max_completion_tokens=800, "
+                        "response_format='{\"type\": \"json_object\"}'); repeatable")
+    p.add_argument("--agent-filter", nargs="?", const="", default=None, metavar="MODEL",
+                   help="first ask MODEL (default --model) whether each skill set can form one agent workflow")
     p.add_argument("--retry-failed", action="store_true", help="run again only the combinations recorded as failed or rejected")
     p.add_argument("--seed", type=int, default=0, help="seed for example choice and jitter (default 0)")
     p.add_argument("--import-batch", default=None, metavar="FILE", help="import a Batch API output file instead of sending")
@@ -92,9 +99,21 @@ def run(args) -> int:
     if not combos:
         raise CLIError(f"{args.combos}: no valid combination ({len(problems)} bad line(s)); "
                        "expected JSONL from `steps combos`")
+    if args.n < 1:
+        raise CLIError(f"--n must be >= 1, got {args.n}")
     params = {"temperature": args.temperature}
     if args.max_tokens is not None:
         params["max_tokens"] = args.max_tokens
+    if args.request_seed is not None:
+        params["seed"] = args.request_seed
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or name.strip() in ("model", "messages"):
+            raise CLIError(f"--param expects KEY=VALUE with a request field other than model/messages, got {item!r}")
+        try:
+            params[name.strip()] = json.loads(value)
+        except ValueError:
+            params[name.strip()] = value
     if args.show_prompt is not None:
         if not 0 <= args.show_prompt < len(combos):
             raise CLIError(f"--show-prompt must be in 0..{len(combos) - 1}, got {args.show_prompt}")
@@ -108,7 +127,8 @@ def run(args) -> int:
             concurrency=args.concurrency, limit=args.limit, timeout=args.timeout, max_retries=args.max_retries,
             template=template, params=params, retry_failed=args.retry_failed, seed=args.seed,
             dry_run=args.dry_run, import_batch=args.import_batch, cache_dir=args.cache_dir,
-            use_cache=not args.no_cache, progress=bar,
+            use_cache=not args.no_cache, progress=bar, n=args.n,
+            agent_filter_model=None if args.agent_filter is None else (args.agent_filter or args.model),
         )
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None

@@ -1,5 +1,7 @@
 """`steps tag INPUT --vocab FILE [--text-field PATH] [--top-k K] [--min-sim S] --out FILE`:
-tag every record with its closest skills from a vocabulary (embedding similarity)."""
+tag every record with its closest skills from a vocabulary (embedding similarity).
+`steps tag INPUT --open --llm-model M [--llm-base-url URL] --out FILE`: no vocabulary; an LLM
+names open tags per record, canonicalised into a vocabulary written beside the output."""
 
 from __future__ import annotations
 
@@ -12,10 +14,17 @@ from steps_engine.cli.args import number
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("tag", help="tag records with skills from a vocabulary by embedding similarity")
+    p = sub.add_parser("tag", help="tag records with skills from a vocabulary (embedding similarity), or build one with --open")
     p.add_argument("input", help="records: .jsonl / .json / .csv / .parquet")
-    p.add_argument("--vocab", required=True,
-                   help="skills: a text file (one per line), a taxonomy folder (skills.csv) or a tagged dataset")
+    p.add_argument("--vocab", default=None,
+                   help="skills: a text file (one per line), a taxonomy folder (skills.csv) or a tagged dataset "
+                        "(required unless --open)")
+    p.add_argument("--open", action="store_true",
+                   help="no vocabulary: the LLM (--llm-model) names open tags, canonicalised into --vocab-out")
+    p.add_argument("--vocab-out", default=None, help="with --open: where the built vocabulary goes (default vocab.txt beside --out)")
+    p.add_argument("--merge-sim", default="0.85", help="with --open: cosine at which two tags are merged as synonyms (default 0.85)")
+    p.add_argument("--min-count", default="2", help="with --open: records a tag needs to stay on its own (default 2)")
+    p.add_argument("--rare-sim", default="0.7", help="with --open: cosine to fold a rare tag into a frequent one, else dropped (default 0.7)")
     p.add_argument("--vocab-field", default="skills", help="skills field when --vocab is a dataset (default skills)")
     p.add_argument("--vocab-sep", default=None, help="separator when that field is a delimited string, e.g. ', '")
     p.add_argument("--text-field", default=None, help="dotted path of the instruction text (default: detected)")
@@ -30,7 +39,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--llm-model", default=None,
                    help="tag with this chat model (open tags mapped onto the vocabulary) instead of similarity ranking")
-    p.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--llm-base-url", "--base-url", default=None, help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
     p.add_argument("--llm-concurrency", default="4", help="LLM requests in flight (default 4)")
     p.add_argument("--llm-min-sim", default="0.5", help="min similarity of an open tag to its vocabulary skill (default 0.5)")
     p.add_argument("--llm-cache-dir", default=None, help="LLM response cache folder (default <out>.llm-cache)")
@@ -38,6 +47,85 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
+
+
+def _llm_tagger(args):
+    import os
+
+    from steps_engine.llm import ResponseCache
+    from steps_engine.llm.openai_client import OpenAIChatClient
+    from steps_engine.semantic.tagging_llm import LLMOpenTagger
+
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    base_url = args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None
+    if api_key is None and base_url is None:
+        raise CLIError("--llm-model needs OPENAI_API_KEY or an --llm-base-url (e.g. a local server)")
+    client = OpenAIChatClient(args.llm_model, api_key=api_key, base_url=base_url)
+    cache = ResponseCache(args.llm_cache_dir or f"{args.out}.llm-cache")
+    return LLMOpenTagger(client, concurrency=number(args.llm_concurrency, "--llm-concurrency", int, 1),
+                         cache=cache, include_response=not args.no_response)
+
+
+def _report_rows(args, report) -> None:
+    for msg in report.llm_failed[:20]:
+        print(f"steps tag: {args.input}: {msg} (LLM tagger failed; written with no skills)", file=sys.stderr)
+    if len(report.llm_failed) > 20:
+        print(f"steps tag: ... {len(report.llm_failed) - 20} more LLM failures", file=sys.stderr)
+    for msg in report.bad_rows[:20]:
+        print(f"steps tag: {args.input}: {msg} (written as a _bad_row placeholder)", file=sys.stderr)
+    if len(report.bad_rows) > 20:
+        print(f"steps tag: ... {len(report.bad_rows) - 20} more bad rows", file=sys.stderr)
+
+
+def _run_open(args, embedder) -> int:
+    from pathlib import Path
+
+    from steps_engine.cli.progress import StageProgress
+    from steps_engine.data.ingest import IngestError
+    from steps_engine.semantic.canonical_tags import CanonConfig
+    from steps_engine.semantic.open_tagging import open_tag_file
+
+    if args.vocab:
+        raise CLIError("--open builds its own vocabulary; drop --vocab (or drop --open to map LLM tags onto yours)")
+    if not args.llm_model:
+        raise CLIError("--open needs --llm-model (a chat model behind an OpenAI-compatible endpoint)")
+    canon = CanonConfig(merge_sim=number(args.merge_sim, "--merge-sim", float, -1.0, 1.0),
+                        min_count=number(args.min_count, "--min-count", int, 1),
+                        rare_sim=number(args.rare_sim, "--rare-sim", float, -1.0, 1.0))
+    vocab_out = Path(args.vocab_out) if args.vocab_out else Path(args.out).with_name("vocab.txt")
+    from steps_engine._atomic import refuse_input_as_output
+
+    try:
+        refuse_input_as_output(vocab_out, [args.input], what="--vocab-out")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    tagger = _llm_tagger(args)
+    progress = StageProgress(enabled=not args.quiet)
+    t0 = time.perf_counter()
+    try:
+        report = open_tag_file(args.input, args.out, vocab_out, tagger, embedder, canon, text_field=args.text_field,
+                               response_field=args.response_field, use_response=not args.no_response,
+                               out_field=args.field, progress=progress)
+    except (IngestError, ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        progress.close()
+    _report_rows(args, report)
+    for name, n in report.canon.dropped[:20]:
+        print(f"steps tag: dropped rare tag {name!r} ({n} records, nothing similar enough)", file=sys.stderr)
+    if len(report.canon.dropped) > 20:
+        print(f"steps tag: ... {len(report.canon.dropped) - 20} more rare tags dropped (listed in {vocab_out})", file=sys.stderr)
+    print(f"steps tag: {report.summary()}; {time.perf_counter() - t0:.1f}s -> {args.out}, vocabulary -> {vocab_out}")
+    if args.json:
+        c = report.canon
+        print(json.dumps({"out": str(args.out), "vocab_out": str(vocab_out), "records": report.records,
+                          "tagged": report.tagged, "no_text": report.no_text, "bad_rows": len(report.bad_rows),
+                          "llm_failed": len(report.llm_failed), "raw_tags": len(c.mapping), "vocab": len(c.tags),
+                          "synonym_merges": len(c.synonym_merges), "rare_mapped": len(c.rare_mapped),
+                          "dropped": len(c.dropped)}))
+    if report.records and not report.tagged:
+        return EXIT_NOTHING_DONE
+    return EXIT_PARTIAL if report.llm_failed else EXIT_OK
 
 
 def run(args) -> int:
@@ -54,6 +142,10 @@ def run(args) -> int:
         refuse_input_as_output(args.out, [args.input, args.vocab], what="--out")
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if args.open:
+        return _run_open(args, get_embedder(args.model, args.cache_dir, cache=not args.no_cache))
+    if not args.vocab:
+        raise CLIError("give --vocab FILE (the skills to tag with), or --open to build a vocabulary with an LLM")
     try:
         vocab, problems = load_vocabulary(args.vocab, args.vocab_field, args.vocab_sep)
     except (ValueError, OSError) as exc:
@@ -63,23 +155,8 @@ def run(args) -> int:
     if len(problems) > 20:
         print(f"steps tag: vocab: ... {len(problems) - 20} more rows skipped", file=sys.stderr)
     config = TagConfig(top_k=top_k, min_sim=min_sim, use_response=not args.no_response)
-    open_tagger = None
     llm_min_sim = number(args.llm_min_sim, "--llm-min-sim", float, -1.0, 1.0)
-    if args.llm_model:
-        import os
-
-        from steps_engine.llm import ResponseCache
-        from steps_engine.llm.openai_client import OpenAIChatClient
-        from steps_engine.semantic.tagging_llm import LLMOpenTagger
-
-        api_key = os.environ.get("OPENAI_API_KEY") or None
-        base_url = args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None
-        if api_key is None and base_url is None:
-            raise CLIError("--llm-model needs OPENAI_API_KEY or an --llm-base-url (e.g. a local server)")
-        client = OpenAIChatClient(args.llm_model, api_key=api_key, base_url=base_url)
-        cache = ResponseCache(args.llm_cache_dir or f"{args.out}.llm-cache")
-        open_tagger = LLMOpenTagger(client, concurrency=number(args.llm_concurrency, "--llm-concurrency", int, 1),
-                                    cache=cache, include_response=not args.no_response)
+    open_tagger = _llm_tagger(args) if args.llm_model else None
     embedder = get_embedder(args.model, args.cache_dir, cache=not args.no_cache)
     progress = StageProgress(enabled=not args.quiet)
     t0 = time.perf_counter()
@@ -91,12 +168,7 @@ def run(args) -> int:
         raise CLIError(str(exc)) from None
     finally:
         progress.close()
-    for msg in report.llm_failed[:20]:
-        print(f"steps tag: {args.input}: {msg} (LLM tagger failed; written with no skills)", file=sys.stderr)
-    for msg in report.bad_rows[:20]:
-        print(f"steps tag: {args.input}: {msg} (written as a _bad_row placeholder)", file=sys.stderr)
-    if len(report.bad_rows) > 20:
-        print(f"steps tag: ... {len(report.bad_rows) - 20} more bad rows", file=sys.stderr)
+    _report_rows(args, report)
     print(f"steps tag: {report.summary()}; vocabulary {len(vocab)} skills; "
           f"{time.perf_counter() - t0:.1f}s -> {args.out}")
     if args.json:

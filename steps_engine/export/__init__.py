@@ -17,7 +17,7 @@ from pathlib import Path
 from steps_engine._atomic import refuse_input_as_output
 from steps_engine.synthesis.parsing import OutputError, check_messages
 
-from steps_engine.export.card import CARD_TITLE, cluster_of, render_card, write_card
+from steps_engine.export.card import CARD_TITLE, cluster_of, quality_summary, render_card, write_card
 from steps_engine.export.curriculum import PRESETS, assign_epochs, parse_weights
 from steps_engine.export.formats import FORMATS, get_format
 
@@ -35,6 +35,11 @@ def provenance(rec: dict) -> dict:
     meta["cluster"] = cluster_of(meta)
     # always strings (a record without an id is cited by its line number): mixed types break pyarrow.json
     meta["source_ids"] = [None if s.get("source_id") is None else str(s["source_id"]) for s in rec.get("seeds") or []]
+    verdict = (rec.get("quality") or {}).get("judge")
+    if isinstance(verdict, dict) and "score" in verdict:  # checked by `steps check` with a judge
+        meta["judge"] = {k: verdict.get(k) for k in ("model", "score", "skills", "self_contained", "correct", "complete")}
+    if rec.get("generation") is not None:
+        meta["generation"] = rec["generation"]
     return meta
 
 
@@ -74,6 +79,7 @@ class ExportReport:
     statuses: dict = field(default_factory=dict)
     per_k: dict = field(default_factory=dict)
     per_epoch: dict = field(default_factory=dict)
+    quality: dict | None = None  # drops per reason and judge scores (checked results only)
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -151,6 +157,7 @@ def export(
     exporter.write(rows, out)
     report = ExportReport(out=str(out), card=None, format=fmt, records=len(rows), statuses=dict(statuses),
                           per_k=dict(Counter(m["k"] for m, _ in pairs)), per_epoch=dict(epochs), problems=problems)
+    report.quality = quality_summary(records, {r["id"] for r in usable})
     if card:
         tax_skills = None
         if taxonomy_dir is not None:
@@ -169,7 +176,7 @@ def export(
             "source results": f"`{Path(results).name}`",
         }
         text = render_card([m for m, _ in pairs], data_file=out.name, fmt=fmt, statuses=statuses, settings=settings,
-                           taxonomy_skills=tax_skills, epochs=epochs or None)
+                           taxonomy_skills=tax_skills, epochs=epochs or None, quality=report.quality)
         write_card(card_path, text)
         report.card = str(card_path)
     return report

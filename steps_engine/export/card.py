@@ -8,7 +8,7 @@ from pathlib import Path
 
 from steps_engine._atomic import write_text
 
-__all__ = ["render_card", "write_card", "cluster_of"]
+__all__ = ["render_card", "write_card", "cluster_of", "quality_summary"]
 
 SPANS = "(spans top-level clusters)"
 CARD_TITLE = "# Dataset card: "
@@ -30,8 +30,49 @@ def _table(header: tuple[str, str], rows) -> str:
     return "\n".join(lines)
 
 
+def quality_summary(records: list[dict], exported_ids: set) -> dict | None:
+    """Drops per reason code (automatic checks and review decisions apart) and the judge's
+    score distribution over exported records; None when no record went through `steps check`."""
+    if not any("quality" in r or "reasons" in r for r in records):
+        return None
+    auto, review, scores = Counter(), Counter(), Counter()
+    judged = 0
+    for r in records:
+        if r["id"] in exported_ids:
+            verdict = (r.get("quality") or {}).get("judge")
+            if isinstance(verdict, dict) and isinstance(verdict.get("score"), (int, float)):
+                judged += 1
+                scores[f"{verdict['score']:g}"] += 1
+            continue
+        for code in r.get("reasons") or [f"synthesis_{r.get('status')}"]:
+            (review if str(code).startswith("review") else auto)[str(code)] += 1
+    return {"dropped": dict(auto), "review": dict(review), "scores": dict(scores), "judged": judged,
+            "dropped_records": sum(1 for r in records if r["id"] not in exported_ids)}
+
+
+def _quality_section(q: dict, n: int) -> list[str]:
+    out = ["", "## Quality checks", "",
+           f"{q['dropped_records']} record(s) were not exported. Reason codes of `steps check` (a record can "
+           "carry several): `near_duplicate` (MinHash LSH, exact Jaccard), `copies_seed`, `contaminated` "
+           "(13-gram overlap with a benchmark), `rule:<name>`, `judge_low_score`, `skill_missing`, "
+           "`judge_error` / `judge_unparsed`, `synthesis_failed` / `synthesis_rejected`.", ""]
+    out.append(_table(("automatic reason", "records"), sorted(q["dropped"].items(), key=lambda kv: (-kv[1], kv[0])))
+               if q["dropped"] else "No record was dropped by an automatic check.")
+    if q["review"]:
+        out += ["", "Review decisions (a curator rejected the sample):", "",
+                _table(("review decision", "records"), sorted(q["review"].items()))]
+    out += [""]
+    if q["judged"]:
+        out += [f"Judge scores of the {q['judged']} exported record(s) with a verdict (of {n}):", "",
+                _table(("score", "records"), sorted(q["scores"].items(), key=lambda kv: float(kv[0])))]
+    else:
+        out.append("No exported record carries a judge verdict (no `--judge-model`).")
+    return out
+
+
 def render_card(metas: list[dict], *, data_file: str, fmt: str, statuses: Counter, settings: dict,
-                taxonomy_skills: list[str] | None = None, epochs: Counter | None = None) -> str:
+                taxonomy_skills: list[str] | None = None, epochs: Counter | None = None,
+                quality: dict | None = None) -> str:
     n = len(metas)
     per_k = Counter(m["k"] for m in metas)
     per_cluster = Counter(cluster_of(m) for m in metas)
@@ -49,6 +90,8 @@ def render_card(metas: list[dict], *, data_file: str, fmt: str, statuses: Counte
         f"{statuses.get('failed', 0)} failed (rejected: unparseable output, bad roles or near-duplicates; "
         "failed: the request failed after retries). Only `ok` records are exported."
     )
+    if quality is not None:
+        out += _quality_section(quality, n)
     out += ["", "## Records per k (skills per conversation)", "", _table(("k", "records"), sorted(per_k.items()))]
     out += [
         "",

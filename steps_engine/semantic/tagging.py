@@ -2,22 +2,27 @@
 
 Score of skill s for a record (all cosines between unit embeddings):
 
-    sim(s)   = w * cos(instruction, phrase(s)) + (1 - w) * max_j cos(sentence_j, phrase(s))
-    score(s) = sim(s) - center(s) + lexical_weight * overlap(s)
+    sim(s)   = w * cos(instruction, v(s)) + (1 - w) * max_j cos(sentence_j, v(s))
+    score(s) = (sim(s) - center(s)) * scale(s) + lexical_weight * overlap(s)
 
 where sentence_j runs over the response split into sentences (max-pooling: a skill
-used in one paragraph of a long answer is still found), phrase(s) turns `snake_case`
-names into words inside a template ("a task requiring public speaking"), and
-overlap(s) is the fraction of the skill's content words that occur in the instruction
-(a lexical tie-breaker; 0 disables it), and center(s) is the mean of sim(s) over all
-records being tagged (a hubness correction: skills that are close to everything stop
-crowding the top; used only when at least `center_min_records` records are scored
-together, else 0 - so with it on, a record's tags depend on the rest of its file).
-With no response text, sim(s) is the instruction cosine alone. Skills are ranked by
-score; `min_sim` drops those whose sim(s) is below it; `dedupe_sim` skips a skill whose
-name embedding has cosine above it with a skill already picked for the record (near
-duplicates such as marketing_and_promotion / marketing_and_promotions); then the top
-`top_k` are kept.
+used in one paragraph of a long answer is still found; with `response_top` = n > 1 the
+mean of the n highest sentence cosines instead of the max), v(s) is the embedding of the
+skill name turned into words inside a template ("a task requiring public speaking"),
+or with `phrasings` the normalised mean of the embeddings of several such phrasings;
+with `instruction_sentences` the instruction cosine is the max over the whole
+instruction and each of its sentences. overlap(s) is the fraction of the skill's
+content words that occur in the instruction (a lexical tie-breaker; 0 disables it).
+center(s) is the mean of sim(s) over all records being tagged (a hubness correction:
+skills that are close to everything stop crowding the top; used only when at least
+`center_min_records` records are scored together, else 0 - so with it on, a record's
+tags depend on the rest of its file); scale(s) is 1, or with `center_scale`
+mean_t(std(t)) / std(s) (per-skill standardisation kept on the cosine scale, so the
+lexical weight means the same). With no response text, sim(s) is the instruction
+cosine alone. Skills are ranked by score; `min_sim` drops those whose sim(s) is below
+it; `dedupe_sim` skips a skill whose name embedding has cosine above it with a skill
+already picked for the record (near duplicates such as marketing_and_promotion /
+marketing_and_promotions); then the top `top_k` are kept.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from steps_engine._atomic import atomic_open
-from steps_engine.semantic.embeddings.base import Embedder, ProgressFn
+from steps_engine.semantic.embeddings.base import Embedder, ProgressFn, normalize_rows
 from steps_engine.semantic.vocabulary import Vocabulary, _content_words, skill_phrase
 
 __all__ = [
@@ -38,6 +43,10 @@ __all__ = [
     "skill_phrase",
     "split_sentences",
     "score_records",
+    "SimilarityParts",
+    "similarity_parts",
+    "combine_parts",
+    "skill_vectors",
     "top_indices",
     "top_skills",
     "recall_at_k",
@@ -50,17 +59,24 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TagConfig:
+    """Defaults chosen by leave-one-slice-out cross-validation on Instruct-SkillMix
+    (`benchmarks/bench_tagging.py`, docs/embeddings.md): the same pick on every fold."""
+
     top_k: int = 5
     min_sim: float | None = None
     use_response: bool = True
     template: str = "a task requiring {}"
     phrase_names: bool = True  # False: embed the vocabulary strings as written
-    instruction_weight: float = 0.5
+    instruction_weight: float = 0.4
     lexical_weight: float = 0.2
     center: bool = True
     center_min_records: int = 20
     dedupe_sim: float | None = None
     max_sentences: int = 48
+    phrasings: tuple[str, ...] = ("{}",)  # more templates; a skill's vector is their normalised mean
+    instruction_sentences: bool = False  # instruction cosine = max over whole and its sentences
+    center_scale: bool = True  # also divide the centred sims by the per-skill std (rescaled)
+    response_top: int = 1  # response cosine = mean of the top n sentence cosines (1 = max)
 
     def validate(self) -> None:
         if self.top_k < 1:
@@ -79,6 +95,11 @@ class TagConfig:
             raise ValueError(f"center_min_records must be >= 1, got {self.center_min_records}")
         if self.max_sentences < 1:
             raise ValueError(f"max_sentences must be >= 1, got {self.max_sentences}")
+        if self.response_top < 1:
+            raise ValueError(f"response_top must be >= 1, got {self.response_top}")
+        for t in self.phrasings:
+            if not isinstance(t, str) or "{}" not in t:
+                raise ValueError(f"every phrasing must be a string containing '{{}}', got {t!r}")
 
 
 _SENT_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[*#]*[A-Z0-9])|\n+")
@@ -124,6 +145,124 @@ def _lexical_overlap(texts: Sequence[str], vocab: Vocabulary) -> np.ndarray:
     return out / size
 
 
+def skill_vectors(vocab: Vocabulary, embedder: Embedder, config: TagConfig = TagConfig(),
+                  batch_size: int = 64) -> np.ndarray:
+    """[n_skills, dim] unit vectors: each skill's phrase under `config.template`, or the
+    normalised mean over that template and `config.phrasings`."""
+    vecs = embedder.encode(vocab.phrases(config.template, config.phrase_names), batch_size=batch_size)
+    if config.phrasings and config.phrase_names:
+        total = vecs.astype(np.float64)
+        for t in config.phrasings:
+            total += embedder.encode(vocab.phrases(t), batch_size=batch_size)
+        vecs = normalize_rows(total)
+    return vecs
+
+
+@dataclass
+class SimilarityParts:
+    """The cosines a score is made of, each [n_records, n_skills]: `instruction` (whole, or
+    max over whole and sentences), `response` (max over response sentences; -inf on rows
+    without response text; None when responses are off), `lexical` (word overlap; None when
+    the lexical weight is 0), and the skill vectors."""
+
+    instruction: np.ndarray
+    response: np.ndarray | None
+    lexical: np.ndarray | None
+    vocab_vecs: np.ndarray
+
+
+def _max_over_chunks(chunks: list[list[str]], vocab_vecs: np.ndarray, embedder: Embedder,
+                     batch_size: int, progress, top: int = 1) -> np.ndarray:
+    """[n, V] max cosine over each record's chunks, or with `top` > 1 the mean of its `top`
+    highest (of all chunks when it has fewer); -inf where a record has none."""
+    n = len(chunks)
+    out = np.full((n, len(vocab_vecs)), -np.inf, dtype=np.float32)
+    flat = [c for cs in chunks for c in cs]
+    if flat:
+        sims = embedder.encode(flat, batch_size=batch_size, progress=progress) @ vocab_vecs.T
+        sizes = [len(c) for c in chunks]
+        if top == 1:
+            np.maximum.at(out, np.repeat(np.arange(n), sizes), sims)
+        else:
+            start = 0
+            for i, m in enumerate(sizes):
+                if m:
+                    block = sims[start: start + m]
+                    if m > top:
+                        block = -np.partition(-block, top - 1, axis=0)[:top]
+                    out[i] = block.mean(axis=0)
+                start += m
+    return out
+
+
+def similarity_parts(
+    instructions: Sequence[str],
+    responses: Sequence[str | None] | None,
+    vocab: Vocabulary,
+    embedder: Embedder,
+    config: TagConfig = TagConfig(),
+    progress: ProgressFn | None = None,
+    batch_size: int = 64,
+) -> SimilarityParts:
+    """The cosines of `score_records` before they are combined (see `combine_parts`)."""
+    config.validate()
+    n = len(instructions)
+    if responses is not None and len(responses) != n:
+        raise ValueError(f"responses must have {n} entries, got {len(responses)}")
+    vocab_vecs = skill_vectors(vocab, embedder, config, batch_size)
+    texts = [t or "" for t in instructions]
+    instr = embedder.encode(texts, batch_size=batch_size, progress=progress) @ vocab_vecs.T
+    if config.instruction_sentences:
+        parts = [split_sentences(t, max_sentences=config.max_sentences) for t in texts]
+        parts = [p if len(p) > 1 else [] for p in parts]  # one sentence: the whole text already counts
+        instr = np.maximum(instr, _max_over_chunks(parts, vocab_vecs, embedder, batch_size, progress))
+    resp = None
+    if config.use_response and responses is not None and config.instruction_weight < 1.0:
+        chunks = [split_sentences(r or "", max_sentences=config.max_sentences) for r in responses]
+        resp = _max_over_chunks(chunks, vocab_vecs, embedder, batch_size, progress, config.response_top)
+    lexical = _lexical_overlap(texts, vocab) if config.lexical_weight > 0 else None
+    return SimilarityParts(instr, resp, lexical, vocab_vecs)
+
+
+def combine_parts(
+    parts: SimilarityParts,
+    config: TagConfig = TagConfig(),
+    center_vec: np.ndarray | None = None,
+    center_std: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(score, sim) from the parts, by the formula in the module docstring. `center_vec`
+    (and `center_std`, for `center_scale`) are per-skill statistics of sim over a whole
+    file; without them the batch's own are used (when it has >= center_min_records)."""
+    sim = parts.instruction.copy()
+    if parts.response is not None and config.use_response and config.instruction_weight < 1.0:
+        has = np.isfinite(parts.response[:, 0])
+        w = config.instruction_weight
+        sim[has] = w * sim[has] + (1.0 - w) * parts.response[has]
+    score = sim
+    if config.center and (center_vec is not None or len(sim) >= config.center_min_records):
+        mean = np.asarray(center_vec, dtype=sim.dtype) if center_vec is not None else sim.mean(axis=0)
+        score = sim - mean[None, :]
+        if config.center_scale:
+            std = np.asarray(center_std, dtype=np.float64) if center_std is not None else sim.std(axis=0)
+            score = score * _std_scale(std).astype(sim.dtype)[None, :]
+    if config.lexical_weight > 0:
+        if parts.lexical is None:
+            raise ValueError("lexical_weight > 0 needs parts computed with a lexical weight > 0")
+        score = score + config.lexical_weight * parts.lexical
+    return score, sim
+
+
+def _std_scale(std: np.ndarray) -> np.ndarray:
+    """mean(std) / std per skill; skills with (near) zero spread keep scale 1."""
+    std = np.asarray(std, dtype=np.float64)
+    ok = std > 1e-6
+    if not ok.any():
+        return np.ones_like(std)
+    out = np.ones_like(std)
+    out[ok] = std[ok].mean() / std[ok]
+    return out
+
+
 def score_records(
     instructions: Sequence[str],
     responses: Sequence[str | None] | None,
@@ -133,37 +272,15 @@ def score_records(
     progress: ProgressFn | None = None,
     batch_size: int = 64,
     center_vec: np.ndarray | None = None,
+    center_std: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(score, sim, vocab_vecs), each [n_records, n_skills]; see the module docstring.
     Also returns the vocabulary embeddings (for `top_skills(..., dedupe_sim=...)`).
     `center_vec` (per-skill mean sim, e.g. over a whole file scored in chunks) replaces the
-    batch mean when `config.center` is on."""
-    config.validate()
-    n = len(instructions)
-    if responses is not None and len(responses) != n:
-        raise ValueError(f"responses must have {n} entries, got {len(responses)}")
-    vocab_vecs = embedder.encode(vocab.phrases(config.template, config.phrase_names), batch_size=batch_size)
-    texts = [t or "" for t in instructions]
-    sim = embedder.encode(texts, batch_size=batch_size, progress=progress) @ vocab_vecs.T
-    if config.use_response and responses is not None and config.instruction_weight < 1.0:
-        chunks = [split_sentences(r or "", max_sentences=config.max_sentences) for r in responses]
-        owner = np.repeat(np.arange(n), [len(c) for c in chunks])
-        flat = [s for c in chunks for s in c]
-        if flat:
-            sent_sim = embedder.encode(flat, batch_size=batch_size, progress=progress) @ vocab_vecs.T
-            resp = np.full((n, len(vocab)), -np.inf, dtype=np.float32)
-            np.maximum.at(resp, owner, sent_sim)
-            has = np.isfinite(resp[:, 0])
-            w = config.instruction_weight
-            sim[has] = w * sim[has] + (1.0 - w) * resp[has]
-    score = sim
-    if config.center and center_vec is not None:
-        score = sim - np.asarray(center_vec, dtype=sim.dtype)[None, :]
-    elif config.center and n >= config.center_min_records:
-        score = sim - sim.mean(axis=0, keepdims=True)
-    if config.lexical_weight > 0:
-        score = score + config.lexical_weight * _lexical_overlap(texts, vocab)
-    return score, sim, vocab_vecs
+    batch mean when `config.center` is on; `center_std` likewise for `config.center_scale`."""
+    parts = similarity_parts(instructions, responses, vocab, embedder, config, progress, batch_size)
+    score, sim = combine_parts(parts, config, center_vec, center_std)
+    return score, sim, parts.vocab_vecs
 
 
 def top_indices(
@@ -274,7 +391,8 @@ def extract_response(record: dict, response_field: str | None = None) -> str:
 
 
 def load_vocabulary(path, skills_field: str = "skills", skills_sep: str | None = None) -> tuple[Vocabulary, list[str]]:
-    """A vocabulary from a text file (one skill per line; blank lines skipped), a taxonomy
+    """A vocabulary from a text file (one skill per line; blank lines, lines starting with '#'
+    and anything after a tab skipped), a taxonomy
     folder (its skills.csv) or a tagged dataset (.jsonl/.json/.csv/.parquet; skills read from
     `skills_field`, split on `skills_sep` when it is a delimited string). Returns the
     vocabulary and a list of problems found (bad rows), which are skipped."""
@@ -298,7 +416,9 @@ def load_vocabulary(path, skills_field: str = "skills", skills_sep: str | None =
         detect_format(path)
     except ValueError:  # not a dataset extension: a plain list of skills
         text = path.read_text(encoding="utf-8", errors="replace")
-        return Vocabulary(text.splitlines()), problems
+        # `steps tag --open` writes vocab.txt as "skill<TAB>count<TAB>absorbed" with '#' comments
+        names = [ln.split("\t", 1)[0] for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+        return Vocabulary(names), problems
     mapping = FieldMapping(skills_field=skills_field, skills_sep=skills_sep)
     skills: list[str] = []
     for line, rec in iter_records(path):
@@ -396,9 +516,10 @@ def tag_file(
 
     unscaled = TagConfig(**{**config.__dict__, "center": False})
     total = None
-    center_vec = None
+    center_vec = center_std = None
     if config.center and open_tagger is None:  # pass 1: per-skill mean similarity over the file
         col = np.zeros(len(vocab), dtype=np.float64)
+        col_sq = np.zeros(len(vocab), dtype=np.float64)
         n = 0
         for chunk in chunks():
             ins, res = texts_of(chunk)
@@ -406,12 +527,14 @@ def tag_file(
             if keep:
                 _, sim, _ = score_records([ins[i] for i in keep], [res[i] for i in keep], vocab, embedder, unscaled)
                 col += sim.sum(axis=0)
+                col_sq += np.square(sim, dtype=np.float64).sum(axis=0)
                 n += len(keep)
             total = (total or 0) + len(chunk)
             if progress is not None:
                 progress("scan", total, 0)
         if n >= config.center_min_records:
             center_vec = (col / n).astype(np.float32)
+            center_std = np.sqrt(np.maximum(col_sq / n - np.square(col / n), 0.0))
 
     report = TagReport(bad_rows=[], llm_failed=[])
     with atomic_open(out_path, "wb") as fh:
@@ -431,7 +554,7 @@ def tag_file(
             elif keep:
                 score, sim, vv = score_records(
                     [ins[i] for i in keep], [res[i] for i in keep], vocab, embedder,
-                    unscaled if center_vec is None else config, center_vec=center_vec,
+                    unscaled if center_vec is None else config, center_vec=center_vec, center_std=center_std,
                 )
                 for i, row in zip(keep, top_skills(score, sim, vocab, config.top_k, config.min_sim, vv, config.dedupe_sim)):
                     tags[i] = row

@@ -583,12 +583,23 @@ def read_results_by_id(ws: Workspace) -> dict[str, dict]:
 
 
 def write_reviewed(ws: Workspace) -> tuple[Path, int, int]:
-    """Write results/reviewed.jsonl: every result except those marked rejected in
-    results/review.json. Returns (path, records kept, records dropped by review)."""
+    """Write results/reviewed.jsonl: the checked results (results/checked.jsonl) when the
+    quality check has run, else the results, with every sample marked rejected in
+    results/review.json set to status `rejected`, reason `review:rejected` (kept, so the
+    dataset card counts review decisions apart from automatic rejections).
+    Returns (path, records not rejected in review, records rejected in review)."""
+    from steps_engine.studio.review import read_samples
+
     review = ws.read_json("results/review.json", {}) or {}
-    records = list(read_results_by_id(ws).values())
+    records, _ = read_samples(ws)
     if not records:
         raise ValueError("no synthesis results in this workspace yet: generate on the Synthesize & preview page")
-    keep = [r for r in records if review.get(r["id"]) != "rejected"]
-    path = ws.write_jsonl("results/reviewed.jsonl", keep)
-    return path, len(keep), len(records) - len(keep)
+    out, dropped = [], 0
+    for r in records:
+        if review.get(r["id"]) == "rejected":
+            dropped += 1
+            r = {**r, "status": "rejected", "reason": "review:rejected",
+                 "reasons": ["review:rejected"] + [c for c in r.get("reasons") or [] if c != "review:rejected"]}
+        out.append(r)
+    path = ws.write_jsonl("results/reviewed.jsonl", out)
+    return path, len(out) - dropped, dropped

@@ -61,7 +61,7 @@ def write_dry_run(jobs, directory: str | Path, *, model: str, template_hash_: st
     prompts = directory / "prompts.jsonl"
     batch = directory / "batch_input.jsonl"
     _write_jsonl_atomic(prompts, (j.provenance(model, template_hash_) | {"messages": j.messages} for j in jobs))
-    _write_jsonl_atomic(batch, (batch_line(j.id, model, j.messages, params) for j in jobs))
+    _write_jsonl_atomic(batch, (batch_line(j.id, model, j.messages, j.request_params(params)) for j in jobs))
     return prompts, batch
 
 

@@ -17,7 +17,7 @@ import json
 import re
 import unicodedata
 
-__all__ = ["OutputError", "parse_conversation", "check_messages", "normalized_hash"]
+__all__ = ["OutputError", "parse_conversation", "check_messages", "normalized_hash", "json_values"]
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
 
@@ -64,6 +64,11 @@ def _json_candidates(text: str):
             yield json.loads(obj)
         except ValueError:
             continue
+
+
+def json_values(text: str):
+    """Every JSON value found in `text` (whole text, fenced blocks, balanced objects), most likely first."""
+    return _json_candidates(text)
 
 
 def _turns(data):

@@ -13,6 +13,11 @@ renderer (no str.format attribute access, no eval). Placeholders:
 Any other `{identifier}` is an error (catches typos); other braces, such as a JSON
 example, are left as they are. The rendered text is the single user message.
 `template_hash(text)` (sha256 hex of the template text) goes into every record's provenance.
+Built-in templates (`TEMPLATES`, chosen by name with `load_template("agent")`): `default`, one
+multi-turn conversation in which every skill is essential; `agent`, the paper's agent-task mode
+(a concrete goal no single skill reaches, real data in the user turn, an assistant that plans,
+acts on that data and checks its result); see docs/quality.md for how it differs from the
+reference script.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
+    "AGENT_TEMPLATE",
     "DEFAULT_TEMPLATE",
     "FIELDS",
+    "TEMPLATES",
     "build_messages",
     "load_template",
     "render_template",
@@ -53,6 +60,34 @@ assistant turn. Answer with JSON only, in exactly this form:
 {"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}
 """
 
+AGENT_TEMPLATE = """\
+You write training data for an AI agent that carries out multi-step work on real material.
+
+Below are {k} skills and one real example for each. Design ONE concrete goal that no single
+skill can reach alone: reaching it must need all {k} skills working together.
+
+Skills:
+{skills}
+
+Examples (they show the kind of work each skill covers; do not copy them):
+{examples}
+
+Write exactly one user turn and one assistant turn:
+- The user turn states the goal and carries the material to work on: a small table (markdown
+  or CSV), a JSON object, a code snippet or a log excerpt, with concrete values. Invent
+  realistic data when the examples have none. Everything needed must be in the user turn.
+- The assistant turn works as an agent: a short numbered plan first; then it carries out each
+  step on the user's data, showing the computations, code or edits and their results, using
+  each skill where the work needs it (interleaved, not one skill per paragraph); it ends by
+  checking the result against the goal and stating the outcome.
+- Never mention skills, examples or these instructions inside the conversation.
+
+Answer with JSON only, in exactly this form:
+{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}
+"""
+
+TEMPLATES = {"default": DEFAULT_TEMPLATE, "agent": AGENT_TEMPLATE}
+
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -60,19 +95,22 @@ def template_hash(template: str) -> str:
     return hashlib.sha256(template.encode("utf-8")).hexdigest()
 
 
-def validate_template(template: str) -> None:
-    """Raise ValueError if `template` is not a string or uses an unknown placeholder."""
+def validate_template(template: str, allowed: Sequence[str] = FIELDS) -> None:
+    """Raise ValueError if `template` is not a string or uses a placeholder not in `allowed`."""
     if not isinstance(template, str) or not template.strip():
         raise ValueError("template must be a non-empty string")
-    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(FIELDS))
+    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(allowed))
     if unknown:
-        raise ValueError(f"template has unknown placeholder(s) {unknown}; allowed: {list(FIELDS)}")
+        raise ValueError(f"template has unknown placeholder(s) {unknown}; allowed: {list(allowed)}")
 
 
 def load_template(path: str | Path | None) -> str:
-    """The template text from `path`, or the default when `path` is None."""
+    """The template text from `path`; a built-in by name ("default", "agent") when no file of
+    that name exists; the default when `path` is None."""
     if path is None:
         return DEFAULT_TEMPLATE
+    if str(path) in TEMPLATES and not Path(path).is_file():
+        return TEMPLATES[str(path)]
     text = Path(path).read_text(encoding="utf-8")
     try:
         validate_template(text)
@@ -81,8 +119,8 @@ def load_template(path: str | Path | None) -> str:
     return text
 
 
-def render_template(template: str, fields: Mapping[str, object]) -> str:
-    validate_template(template)
+def render_template(template: str, fields: Mapping[str, object], allowed: Sequence[str] = FIELDS) -> str:
+    validate_template(template, allowed)
     missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(fields))
     if missing:
         raise ValueError(f"fields missing for placeholders {missing}")

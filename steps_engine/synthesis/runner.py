@@ -4,7 +4,8 @@ Public API
 - `synthesize(taxonomy_dir, combos, *, model, out, ...) -> SynthesisReport`: the whole run
   (also dry runs and Batch imports); `progress(dict)` is called after every record.
 - `prepare_jobs(...)`: the exact prompt of every combination, without sending anything.
-- `combination_id(skills, start, template_hash, model)`: the stable id of a combination.
+- `combination_id(skills, start, template_hash, model)`: the stable id of a combination;
+  generation g > 0 of it (`n=N`) has the id `<combination id>-g<g>` (`generation_id`).
 - `read_results(path)`: records of a results file for export (last record per id wins).
 
 Durability: results are appended one JSON line per record with a single write + fsync.
@@ -46,6 +47,7 @@ __all__ = [
     "SynthesisReport",
     "ResultsFile",
     "combination_id",
+    "generation_id",
     "load_combinations",
     "prepare_jobs",
     "read_results",
@@ -64,6 +66,11 @@ def combination_id(skills: Iterable[str], start: str | None, template_hash_: str
     """sha256 of (sorted skills, start, template hash, model), first 24 hex digits."""
     key = json.dumps([sorted(skills), start, template_hash_, model], ensure_ascii=False)
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+def generation_id(cid: str, generation: int) -> str:
+    """Generation 0 keeps the combination id (results of single-generation runs stay valid)."""
+    return cid if generation == 0 else f"{cid}-g{generation}"
 
 
 def load_combinations(path: str | Path) -> tuple[list[dict], list[str]]:
@@ -116,6 +123,14 @@ class Job:
     messages: list[dict]
     taxonomy_path: list[str] = field(default_factory=list)  # node ids, top-level cluster first
     taxonomy_labels: list[str] = field(default_factory=list)
+    generation: int = 0  # index among the n generations of this combination
+    extra: dict = field(default_factory=dict)  # more provenance (the agent pre-filter's verdict)
+
+    def request_params(self, params: dict) -> dict:
+        """Generation g sends seed + g when a request seed is set, so generations differ."""
+        if self.generation and isinstance(params.get("seed"), int):
+            return {**params, "seed": params["seed"] + self.generation}
+        return params
 
     def provenance(self, model: str, template_hash_: str) -> dict:
         c = self.combo
@@ -130,7 +145,9 @@ class Job:
             seeds=[s.to_json() for s in self.seeds],
             model=model,
             template_hash=template_hash_,
+            generation=self.generation,
         )
+        out.update(self.extra)
         return out
 
 
@@ -189,11 +206,15 @@ def prepare_jobs(
     limit: int | None = None,
     per_skill: int = 20,
     seed_index=None,
+    n: int = 1,
 ) -> tuple[list[Job], list[str]]:
-    """Jobs for the first `limit` distinct combinations (by id), with seeds and messages."""
+    """Jobs for the first `limit` distinct combinations (by id), with seeds and messages;
+    `n` jobs (generations 0..n-1, the same prompt) per combination."""
     validate_template(template)
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
     taxonomy_dir = Path(taxonomy_dir)
     th = template_hash(template)
     problems: list[str] = []
@@ -219,9 +240,9 @@ def prepare_jobs(
         seeds = pick_seeds(seed_index, rec["skills"], start=start, seed=seed)
         missing.update(s.skill for s in seeds if s.source_id is None)
         ids, labels = _tree_path(tree, rec)
-        job = Job(cid, rec, seeds, [], ids, labels)
-        job.messages = build_messages({**rec, "taxonomy_labels": labels}, seeds, template)
-        jobs.append(job)
+        messages = build_messages({**rec, "taxonomy_labels": labels}, seeds, template)
+        for g in range(n):
+            jobs.append(Job(generation_id(cid, g), rec, seeds, messages, ids, labels, generation=g))
     if missing:
         shown = ", ".join(sorted(missing)[:10])
         problems.append(f"{len(missing)} skill(s) have no example in the input data: {shown}")
@@ -302,13 +323,27 @@ class ResultsFile:
             raise ValueError(f"{self.path}: another run is writing this file") from None
         return fd
 
-    def append(self, record: dict) -> None:
-        line = scrub(json.dumps(record, ensure_ascii=False), *self.secrets)
-        view = memoryview((line + "\n").encode("utf-8"))
+    def _write(self, records: list[dict], sync: bool) -> None:
+        lines = [scrub(json.dumps(r, ensure_ascii=False), *self.secrets) + "\n" for r in records]
+        view = memoryview("".join(lines).encode("utf-8"))
         while view:
             view = view[os.write(self.fd, view) :]
+        if sync:
+            os.fsync(self.fd)
+        self.records.extend(records)
+
+    def append(self, record: dict, sync: bool = True) -> None:
+        """One write; fsync unless `sync=False` (then call `sync()` soon: the line survives a
+        killed process either way, fsync guards against a power cut)."""
+        self._write([record], sync)
+
+    def append_many(self, records: list[dict]) -> None:
+        """Append several records with one write sequence and one fsync."""
+        if records:
+            self._write(records, True)
+
+    def sync(self) -> None:
         os.fsync(self.fd)
-        self.records.append(record)
 
     def compact(self, history: Path) -> int:
         """Keep the last record of each id (in the order of those last records); the records they
@@ -477,13 +512,15 @@ async def _run_jobs(
 
     async def worker() -> None:
         for job in queue:  # a shared iterator: each job is taken by one worker
-            key = cache_key(client.model, job.messages, params, endpoint)
+            req = job.request_params(params)
+            key = cache_key(client.model, job.messages, {**req, "_generation": job.generation} if job.generation else req,
+                            endpoint)
             completion = cache.get(key) if cache is not None else None
             cached = completion is not None
             error, retries = None, 0
             if not cached:
                 try:
-                    completion, retries = await complete_with_retries(client, job.messages, params, policy, rng)
+                    completion, retries = await complete_with_retries(client, job.messages, req, policy, rng)
                 except LLMError as exc:
                     retries = getattr(exc, "retries", 0)
                     error = exc.reason
@@ -508,6 +545,30 @@ async def _run_jobs(
     finally:
         for w in workers:
             w.cancel()
+
+
+async def _agent_filter(todo: list[Job], client: ChatClient, writer: ResultsFile, outcome: _Outcome,
+                        report: SynthesisReport, *, cache, policy, concurrency, seed, secrets, progress) -> list[Job]:
+    """Ask the pre-filter once per skill set; record 'no' as rejected and errors as failed."""
+    from steps_engine.synthesis.agent_filter import filter_combinations
+
+    verdicts = await filter_combinations([j.combo["skills"] for j in todo], client, cache=cache, policy=policy,
+                                         concurrency=concurrency, seed=seed, secrets=secrets)
+    keep = []
+    for job in todo:
+        v = verdicts[tuple(sorted(job.combo["skills"]))]
+        job.extra["agent_filter"] = v
+        if v["verdict"] in ("yes", "unclear"):
+            keep.append(job)
+            continue
+        rec = job.provenance(outcome.model, outcome.th)
+        status = "failed" if v["verdict"] == "error" else "rejected"
+        rec.update(status=status, reason=f"agent_filter {v['verdict']}: {v['reason']}", messages=None)
+        writer.append(rec)
+        _tally(report, rec, counted_usage=False)
+        if progress is not None:
+            progress(_progress_event(report, rec))
+    return keep
 
 
 def _progress_event(report: SynthesisReport, rec: dict | None) -> dict:
@@ -548,6 +609,8 @@ async def synthesize_async(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: Callable[[dict], None] | None = None,
+    n: int = 1,
+    agent_filter_model: str | None = None,
 ) -> SynthesisReport:
     """See `synthesize`."""
     t0 = time.perf_counter()
@@ -569,7 +632,7 @@ async def synthesize_async(
         combos, problems = load_combinations(combos)
         report.problems += problems
     th = template_hash(template)
-    jobs, problems = prepare_jobs(taxonomy_dir, combos, model=model, template=template, seed=seed, limit=limit)
+    jobs, problems = prepare_jobs(taxonomy_dir, combos, model=model, template=template, seed=seed, limit=limit, n=n)
     report.problems += problems
     report.total = len(jobs)
 
@@ -647,6 +710,18 @@ async def synthesize_async(
             if use_cache:
                 cache = ResponseCache(cache_dir if cache_dir is not None else out.with_name(out.name + ".cache"))
             try:
+                if agent_filter_model:
+                    fclient = client
+                    if own_client and agent_filter_model != model:
+                        from steps_engine.llm.openai_client import OpenAIChatClient
+
+                        fclient = OpenAIChatClient(agent_filter_model, api_key=api_key, base_url=base_url, timeout=timeout)
+                    try:
+                        todo = await _agent_filter(todo, fclient, writer, outcome, report, cache=cache, policy=policy,
+                                                   concurrency=concurrency, seed=seed, secrets=secrets, progress=progress)
+                    finally:
+                        if fclient is not client:
+                            await fclient.aclose()
                 await _run_jobs(
                     todo, client, writer, outcome, report, params=params, concurrency=concurrency,
                     policy=policy, cache=cache, seed=seed, progress=progress,
@@ -670,6 +745,9 @@ def synthesize(taxonomy_dir, combos, *, model: str, out, **kwargs) -> SynthesisR
     concurrency, limit, timeout, max_retries, backoff, max_backoff, template, params
     (extra request fields; default temperature 0.7), retry_failed, seed, dry_run,
     import_batch (a Batch API output file to import instead of sending requests),
-    cache_dir (default `<out>.cache`), use_cache, progress (callable taking a dict).
+    cache_dir (default `<out>.cache`), use_cache, progress (callable taking a dict),
+    n (generations per combination; a rerun with a larger n adds only the missing ones; with
+    a request `seed` in params, generation g sends seed + g), agent_filter_model (ask this
+    model first whether each skill set can form one agent workflow; see `agent_filter`).
     """
     return asyncio.run(synthesize_async(taxonomy_dir, combos, model=model, out=out, **kwargs))

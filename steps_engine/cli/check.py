@@ -1,0 +1,118 @@
+"""`steps check RESULTS --out CHECKED [...]`: near-duplicates, seed copies, benchmark overlap,
+rules and an optional LLM judge; every record kept with a status and reason codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from steps_engine.cli import CLIError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("check", help="quality-check synthesis results (dedup, seed copies, decontamination, rules, judge)")
+    p.add_argument("results", help="results JSONL from `steps synthesize`")
+    p.add_argument("--out", required=True, help="checked JSONL (appended; a restart resumes)")
+    p.add_argument("--taxonomy", default=None, metavar="DIR", help="taxonomy folder of the run: seed texts for the copy check")
+    p.add_argument("--dedup-threshold", type=float, default=0.5, help="Jaccard of word 3-shingles for a near-duplicate (default 0.5)")
+    p.add_argument("--no-dedup", action="store_true")
+    p.add_argument("--embed-dedup", nargs="?", type=float, const=0.95, default=None, metavar="COSINE",
+                   help="also flag samples whose embedding cosine with a kept one reaches COSINE (default 0.95)")
+    p.add_argument("--embed-model", default=None, help="sentence-transformers model for --embed-dedup (default: bundled)")
+    p.add_argument("--seed-threshold", type=float, default=0.6,
+                   help="overlap coefficient with a seed for a copy (default 0.6)")
+    p.add_argument("--no-seed-check", action="store_true")
+    p.add_argument("--decontaminate", nargs="+", default=[], metavar="FILE", help="benchmark prompt files (any input format)")
+    p.add_argument("--decontaminate-field", default=None, metavar="FIELD", help="text field of the benchmark files (default: detected)")
+    p.add_argument("--ngram", type=int, default=13, help="n-gram size for decontamination (default 13)")
+    p.add_argument("--min-chars", type=int, default=100, help="length rule: fewest characters (default 100)")
+    p.add_argument("--max-chars", type=int, default=30_000, help="length rule: most characters (default 30000)")
+    p.add_argument("--disable-rule", action="append", default=[], metavar="RULE", help="turn a rule off (repeatable)")
+    p.add_argument("--judge-model", default=None, help="LLM judge model (needs OPENAI_API_KEY)")
+    p.add_argument("--judge-base-url", default=None, help="judge endpoint (default $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--rubric", default=None, metavar="FILE", help="judge rubric template (default: built-in)")
+    p.add_argument("--min-score", type=float, default=None, help="reject below this judge score (1-10)")
+    p.add_argument("--require-all-skills", action="store_true", help="reject when the judge finds a skill not essential or not exercised")
+    p.add_argument("--no-json-schema", action="store_true", help="do not send response_format to the judge endpoint")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--max-retries", type=int, default=5)
+    p.add_argument("--cache-dir", default=None, help="judge response cache (default <out>.cache)")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--retry-judge-errors", action="store_true", help="judge again records whose judge request failed")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from steps_engine.quality import CheckConfig, DedupConfig, RuleConfig, check, load_rubric
+
+    if not Path(args.results).is_file():
+        raise CLIError(f"results file not found: {args.results}")
+    for f in args.decontaminate:
+        if not Path(f).is_file():
+            raise CLIError(f"--decontaminate: file not found: {f}")
+    if args.taxonomy is not None and not (Path(args.taxonomy) / "input.json").is_file():
+        raise CLIError(f"--taxonomy {args.taxonomy}: no input.json (expected a `steps taxonomy` folder)")
+    if args.concurrency < 1:
+        raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")
+    from steps_engine._atomic import refuse_input_as_output
+
+    try:
+        refuse_input_as_output(args.out, [args.results, args.rubric, *args.decontaminate], what="--out")
+        config = CheckConfig(
+            dedup=None if args.no_dedup else DedupConfig(threshold=args.dedup_threshold),
+            embed_threshold=args.embed_dedup, embed_model=args.embed_model,
+            seed_threshold=None if args.no_seed_check else args.seed_threshold,
+            rules=RuleConfig(min_chars=args.min_chars, max_chars=args.max_chars, disabled=tuple(args.disable_rule)),
+            decontaminate=tuple(args.decontaminate), decontaminate_field=args.decontaminate_field, ngram=args.ngram,
+            judge_model=args.judge_model, rubric=load_rubric(args.rubric), min_score=args.min_score,
+            require_all_skills=args.require_all_skills, json_schema=not args.no_json_schema,
+        )
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    bar = None
+
+    def progress(ev: dict) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None or bar.desc != ev["stage"]:
+            from tqdm import tqdm
+
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=ev["total"], desc=ev["stage"], unit="rec", file=sys.stderr, dynamic_ncols=True)
+        bar.update(ev["done"] - bar.n)
+
+    try:
+        rep = check(args.results, args.out, config=config, taxonomy_dir=args.taxonomy, base_url=args.judge_base_url,
+                    concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
+                    cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                    retry_judge_errors=args.retry_judge_errors, progress=progress)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    for p in rep.problems[:20]:
+        print(p, file=sys.stderr)
+    print(rep.table())
+    from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL
+
+    failed = rep.reasons.get("judge_error", 0)
+    if failed:
+        print(f"{failed} record(s) have no verdict because the judge request failed; "
+              "rerun with --retry-judge-errors", file=sys.stderr)
+    if rep.total == 0 or (failed and not sum(rep.scores.values())):
+        code = EXIT_NOTHING_DONE  # no record, or no record has a verdict because every judge request failed
+    else:
+        code = EXIT_PARTIAL if failed else EXIT_OK
+    if args.json:
+        d = rep.to_json()
+        d["problems"] = len(rep.problems)
+        d["exit_code"] = code
+        print(json.dumps(d))
+    return code
