@@ -1,15 +1,19 @@
-"""Combinations: coherence constraints as controls, run selection, compare with random."""
+"""Combinations: a dataset of N combinations (the budget) under coherence constraints; dataset
+metrics and skill usage beside the random baseline; why each combination was picked."""
 
 import pandas as pd
 import streamlit as st
 
 from pages import _shared as ui
 from steps_engine.studio import state as studio_state
+from steps_engine.selection.budget import DEFAULT_LOCAL_REUSE_DISCOUNT, DEFAULT_MAX_PAIR_USES, DEFAULT_REUSE_DISCOUNT
 from steps_engine.studio.plotting.strategies import strategy_figure
+from steps_engine.studio.plotting.usage import skill_usage_figure
 
 ws = ui.workspace()
 st.title("Combinations")
-st.caption("Skill combinations that add the most structural information while staying inside a coherent subtree. Selection runs on the curated tree.")
+st.caption("A dataset of skill combinations that add the most structural information while staying inside a coherent subtree, "
+           "spread over the taxonomy instead of repeating a few hub skills. Selection runs on the curated tree.")
 
 skills = ui.skill_names(ws)
 height = max(ws.tree.height, 1)
@@ -21,6 +25,19 @@ def similarity(tree_key: str, _ws):
 
     return skill_similarity(_ws.tree.skills)
 
+
+b1, b2, b3, b4 = st.columns(4)
+budget = int(b1.number_input("Dataset size (combinations)", 0, 100_000, 500, 50, key="cmb_budget",
+                             help="How many distinct combinations to select together. 0 = the paper's recipe: "
+                                  "the best combination(s) of every start, independently."))
+reuse = float(b2.slider("Reuse discount (0 = default)", 0.0, 1.0, 0.0, 0.01, key="cmb_reuse",
+                        help="Each further use of a tree node is worth this factor less. Lower = more even spread, "
+                             f"1 = no discount (the N most informative sets). Default {DEFAULT_REUSE_DISCOUNT} "
+                             f"(local scope {DEFAULT_LOCAL_REUSE_DISCOUNT})."))
+max_pair = int(b3.number_input("Max uses of a pair", 0, 1000, DEFAULT_MAX_PAIR_USES, key="cmb_max_pair",
+                               help="Two skills are together in at most this many combinations (0 = no cap)."))
+max_skill = int(b4.number_input("Max uses of a skill", 0, 100_000, 0, key="cmb_max_skill",
+                                help="A skill (start included) is in at most this many combinations (0 = no cap)."))
 
 with st.expander("Constraints", expanded=True):
     c1, c2, c3, c4 = st.columns(4)
@@ -40,9 +57,7 @@ with st.expander("Constraints", expanded=True):
         starts = c3.multiselect("Start skills", skills, key="cmb_pick")
     else:
         starts = "all"
-    per_start = int(c4.number_input("Per start", 1, 20, 1, key="cmb_per_start"))
-    budget = int(c4.number_input("Budget (0 = none)", 0, 100_000, 0, key="cmb_budget",
-                                 help="Spread this many combinations over the top-level clusters"))
+    per_start = int(c4.number_input("Per start (dataset size 0)", 1, 20, 1, key="cmb_per_start", disabled=budget > 0))
     seed = int(c4.number_input("Seed", 0, 10_000, 0, key="cmb_seed"))
 
     c1, c2 = st.columns(2)
@@ -68,6 +83,7 @@ if st.button("Run selection", type="primary", key="cmb_run"):
     never = tuple(
         (str(a), str(b)) for a, b in zip(pairs["skill A"], pairs["skill B"]) if isinstance(a, str) and isinstance(b, str) and a and b
     )
+    st.session_state.pop("cmb_failure", None)
     with st.status("Selecting combinations…", expanded=True) as status:
         bar = st.progress(0.0)
         try:
@@ -81,36 +97,87 @@ if st.button("Run selection", type="primary", key="cmb_run"):
                 raise ValueError("no start skills picked")
             summary = studio_state.run_selection(
                 ws, cons, starts=starts, per_start=per_start, scope=scope, max_level=max_level, beam=beam, seed=seed,
-                budget=budget or None, terms=ui.terms(ws.tree_key, ws),
+                budget=budget or None, reuse_discount=reuse or None, max_skill_uses=max_skill or None,
+                max_pair_uses=max_pair or None, terms=ui.terms(ws.tree_key, ws),
                 progress=lambda f, msg: bar.progress(f, text=msg),
             )
         except (ValueError, KeyError, OSError) as exc:
-            status.update(label="Selection failed", state="error")
-            st.error(f"{exc}\n\n**Next:** relax the constraints (fewer must-include skills, a wider scope, a smaller k).")
+            status.update(label="Selection failed: the previous selection is kept", state="error", expanded=False)
+            st.session_state["cmb_failure"] = str(exc)
         else:
             n = summary["metrics"]["steps"]["combinations"]
             status.update(label=f"{n} combinations selected", state="complete", expanded=False)
 
+if st.session_state.get("cmb_failure"):
+    st.error(f"Selection failed: {st.session_state['cmb_failure']}\n\n**Next:** relax the constraints (fewer "
+             "must-include skills, a wider scope, a smaller k, higher caps) or ask for fewer combinations. "
+             "The selection below is the previous one.")
+
 summary, records = studio_state.load_selection(ws)
 if summary is None:
-    st.info("No combinations yet: set the constraints and press **Run selection**.")
+    st.info("No combinations yet: set the dataset size and constraints and press **Run selection**.")
     st.stop()
 if summary["settings"].get("tree_key") != ws.tree_key:
     st.warning("The taxonomy changed since these combinations were selected: run the selection again.")
+for reason in summary.get("shortfall", {}).get("steps", []):
+    st.warning(reason)
 
 metrics = summary["metrics"]
-cols = st.columns(4)
 m = metrics["steps"]
-cols[0].metric("Combinations", f"{m['combinations']:,}")
-cols[1].metric("Mean gain", f"{m['mean_gain']:.3f} bits")
-cols[2].metric("Never-seen pairs", f"{m['unseen_pair_fraction']:.1%}")
-cols[3].metric("Skill coverage", f"{m['skill_coverage']:.1%}")
+base = metrics.get("random", {})
 
-names = {"mean_gain": "mean gain (bits)", "mean_lca_depth": "mean LCA depth (coherence)",
-         "mean_coherence": "mean similarity", "unseen_pair_fraction": "never-seen pairs"}
+
+def delta(key, fmt):
+    return None if key not in base else f"{fmt.format(m[key] - base[key])} vs random"
+
+
+cols = st.columns(4)
+cols[0].metric("Combinations", f"{m['combinations']:,}", help="Distinct skill sets selected.")
+cols[1].metric("Mean gain", f"{m['mean_gain']:.3f} bits", delta("mean_gain", "{:+.3f}"),
+               help="Higher is better: structural information a combination adds, H(Y | start).")
+cols[2].metric("Usage efficiency", f"{m.get('usage_efficiency', 0):.3f}", delta("usage_efficiency", "{:+.3f}"),
+               help="Higher is better (1 = every skill used equally): entropy of skill usage / log2(skills).")
+cols[3].metric("Skills used", f"{m.get('skills_used', 0):,} of {len(skills):,}",
+               help="Higher is better: distinct skills in at least one combination.")
+cols = st.columns(4)
+cols[0].metric("Most-used skill", f"{m.get('max_skill_share', 0):.1%} of combinations",
+               delta("max_skill_share", "{:+.1%}"), delta_color="inverse",
+               help="Lower is better: the largest share of combinations that contain one skill.")
+cols[1].metric("Most-used pair", f"{m.get('max_pair_uses', 0)} combinations", delta("max_pair_uses", "{:+d}"),
+               delta_color="inverse", help="Lower is better: the most combinations one pair of skills is in.")
+cols[2].metric("Never-seen pairs", f"{m['unseen_pair_fraction']:.1%}",
+               help="Pairs never seen together in the data: new compositions (higher = more novel, less attested).")
+cols[3].metric("Dataset objective F", f"{m.get('objective', 0):.3f} bits", delta("objective", "{:+.3f}"),
+               help="Higher is better: the information of the whole dataset with diminishing returns for reuse.")
+
+names = {"mean_gain": "mean gain (bits) ↑", "usage_efficiency": "usage efficiency ↑", "max_skill_share": "max skill share ↓",
+         "mean_lca_depth": "mean LCA depth (coherence) ↑", "mean_coherence": "mean similarity ↑"}
 chart = {s: {names[key]: v for key, v in vals.items() if key in names} for s, vals in metrics.items()}
-st.plotly_chart(strategy_figure(chart), key="cmb_chart")
+c1, c2 = st.columns(2)
+c1.plotly_chart(strategy_figure(chart), key="cmb_chart")
+usage = {s: studio_state.skill_usage(ws, recs) for s, recs in records.items()}
+c2.plotly_chart(skill_usage_figure(usage), key="cmb_usage")
 
 st.subheader("Selected combinations (steps)")
-st.dataframe(studio_state.combos_frame(records.get("steps", [])), hide_index=True, width="stretch", key="cmb_table")
+steps_records = records.get("steps", [])
+st.dataframe(studio_state.combos_frame(steps_records), hide_index=True, width="stretch", key="cmb_table")
 st.caption(f"Saved to `{ws.path('combos', 'steps.jsonl')}` (and the baseline beside it).")
+
+st.subheader("Why this combination")
+if steps_records:
+    labels = [f"{r.get('rank') or i + 1}. " + " + ".join(r["skills"]) for i, r in enumerate(steps_records)]
+    pick = st.selectbox("Combination", range(len(labels)), format_func=lambda i: labels[i], key="cmb_why")
+    rec = steps_records[pick]
+    sim = similarity(ws.tree_key, ws) if summary["settings"].get("similarity") or use_sim else None
+    why = studio_state.explain_record(ws, rec, ui.terms(ws.tree_key, ws), sim)
+    st.markdown(f"**Tree path to the LCA:** {' › '.join(why['lca_path'])}")
+    if rec.get("marginal_gain") is not None:
+        st.markdown(f"Gain **{rec['gain']:.4f} bits**; worth **{rec['marginal_gain']:.4f}** to the dataset when it "
+                    f"was picked (rank {rec.get('rank')}), after the discount for skills and subtrees already used.")
+    w1, w2 = st.columns(2)
+    w1.caption("Step gains: what each skill added, given the start and the skills before it")
+    w1.dataframe(pd.DataFrame([{"skill": s["skill"], "step gain (bits)": s["step_gain"],
+                                "path below the LCA": " › ".join(why["skill_paths"][s["skill"]])}
+                               for s in why["steps"]]), hide_index=True, key="cmb_why_steps")
+    w2.caption("Pairs: co-occurrence count in the data (0 = never seen together)")
+    w2.dataframe(pd.DataFrame(why["pairs"]), hide_index=True, key="cmb_why_pairs")

@@ -1,4 +1,5 @@
-"""The bundled demo, end to end: taxonomy -> combinations (+ random baseline) -> dry-run prompts.
+"""The bundled demo, end to end: taxonomy -> a dataset of combinations (budget mode, + the
+per-start recipe and the random baseline) -> dry-run prompts.
 
 `steps demo --out DIR` runs it; nothing is downloaded and no key is needed.
 """
@@ -19,9 +20,14 @@ def demo_mapping():
 
 
 
-def run_demo(out_dir: str | Path, k: int = 3, height: int = 4, model: str = "gpt-4o-mini", progress=None) -> dict:
-    """Build the demo's taxonomy folder, one `local` combination per skill plus the random
-    baseline, and a dry run of synthesis. Returns a summary dict."""
+DEMO_BUDGET = 500
+
+
+def run_demo(out_dir: str | Path, k: int = 3, height: int = 4, model: str = "gpt-4o-mini", progress=None,
+             budget: int = DEMO_BUDGET) -> dict:
+    """Build the demo's taxonomy folder, a dataset of `budget` combinations (budget mode,
+    level:1) beside the paper's one-per-start recipe and the random baseline with the same
+    budget, and a dry run of synthesis on the dataset. Returns a summary dict."""
     from steps_engine.selection.combos import select_combinations, write_jsonl
     from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
     from steps_engine.selection.search import prepare
@@ -32,9 +38,9 @@ def run_demo(out_dir: str | Path, k: int = 3, height: int = 4, model: str = "gpt
     tax = build_taxonomy(DEMO_PATH, demo_mapping(), height=height, progress=progress)
     save_taxonomy(tax, out)
     ctx = prepare(tax.tree, tax.graph, term=tax.terms.term)
-    steps_run = select_combinations(ctx, k, starts="all", scope="local", strategy="steps")
+    steps_run = select_combinations(ctx, k, starts="all", scope="level:1", strategy="steps", budget=budget)
     exact_run = select_combinations(ctx, k, starts="all", scope="level:1", strategy="steps")
-    random_run = select_combinations(ctx, k, starts="all", scope="level:1", strategy="random", seed=0)
+    random_run = select_combinations(ctx, k, starts="all", scope="level:1", strategy="random", seed=0, budget=budget)
     combos_path = out / "combos.jsonl"
     write_jsonl(combos_path, steps_run.combinations)
     write_jsonl(out / "combos_random.jsonl", random_run.combinations)
@@ -47,6 +53,8 @@ def run_demo(out_dir: str | Path, k: int = 3, height: int = 4, model: str = "gpt
         "structural_entropy": tax.structural_entropy,
         "one_dim_entropy": tax.one_dim_entropy,
         "combinations": str(combos_path),
+        "budget": budget,
+        "shortfall": steps_run.shortfall,
         "steps_metrics": combination_metrics(ctx, steps_run.combinations),
         "steps_level1_metrics": combination_metrics(ctx, exact_run.combinations),
         "random_metrics": combination_metrics(ctx, random_run.combinations),

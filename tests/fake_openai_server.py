@@ -15,7 +15,8 @@ whose answer, and the response's model name, repeat the bearer token), "trickle"
 answer sent a few bytes at a time over `trickle_seconds`), "name" (a cluster name and
 description as JSON, unique per prompt), "tags" (a JSON list of skill tags: the first
 `tag_replies` entry whose key is in the prompt, else ["general_knowledge"]), "tags_broken"
-(a prose refusal with no tags), "realistic" (a conversation built from
+(a prose refusal with no tags), "drop" (closes the connection without an answer, like a
+replica that crashed), "realistic" (a conversation built from
 the prompt's skills and seed examples, varied by the request's `seed`: see
 `realistic_conversation`), "one_word" (the last realistic conversation with one word
 replaced), "copy_seed" (a realistic conversation whose user turn is the first seed example),
@@ -140,6 +141,9 @@ class FakeOpenAI:
             return self._send(h, 500, {"error": {"message": "server exploded"}})
         if behaviour == "echo_key":
             return self._send(h, 401, {"error": {"message": f"Incorrect API key provided: {auth.removeprefix('Bearer ')}"}})
+        if behaviour == "drop":
+            h.close_connection = True
+            return
         if behaviour == "hang":
             self._stop.wait(self.hang_seconds)
             behaviour = "ok"

@@ -185,10 +185,17 @@ def test_combinations_run_and_fill_the_table(ws_dir):
     ws = Workspace(ws_dir)
     steps = ws.read_jsonl("combos/steps.jsonl")
     assert steps and all(len(r["skills"]) == 3 for r in steps)
-    table = at.dataframe[-1].value
+    table = next(d.value for d in at.dataframe if "gain (bits)" in d.value.columns)
     assert len(table) == len(steps) and list(table["gain (bits)"]) == [r["gain"] for r in steps]
     assert ws.read_jsonl("combos/random.jsonl"), "baseline missing"
     assert int(metric(at, "Combinations").replace(",", "")) == len(steps)
+    # budget mode by default: ranks 1..N, distinct sets, a marginal gain on every line
+    assert [r["rank"] for r in steps] == list(range(1, len(steps) + 1))
+    assert len({frozenset(r["skills"]) for r in steps}) == len(steps)
+    assert all(r["marginal_gain"] is not None for r in steps)
+    # why: the pairs of the first combination with their co-occurrence counts from the graph
+    pairs = next(d.value for d in at.dataframe if "cooccurrence" in d.value.columns)
+    assert len(pairs) == 3 and set(pairs["a"]) | set(pairs["b"]) == set(steps[0]["skills"])
 
 
 def test_combinations_use_the_curated_tree(ws_dir):
@@ -212,6 +219,19 @@ def test_combinations_impossible_constraints_are_an_error_message(ws_dir):
     at.button(key="cmb_run").click().run()
     assert not at.exception
     assert at.error and "Next" in at.error[0].value
+
+
+def test_a_failed_selection_keeps_the_previous_one_and_says_why_in_the_open(ws_dir):
+    at = open_page("combinations")
+    at.button(key="cmb_run").click().run()
+    before = Workspace(ws_dir).read_jsonl("combos/steps.jsonl")
+    at.number_input(key="cmb_k").set_value(10).run()
+    at.multiselect(key="cmb_must").set_value(sorted(Workspace(ws_dir).tree.members(0))[:9]).run()
+    at.button(key="cmb_run").click().run()
+    assert not at.exception
+    assert at.error and at.error[0].value.startswith("Selection failed")
+    assert Workspace(ws_dir).read_jsonl("combos/steps.jsonl") == before  # the previous selection stays
+    assert next(d.value for d in at.dataframe if "gain (bits)" in d.value.columns).shape[0] == len(before)
 
 
 class _ScriptedClient:

@@ -124,6 +124,9 @@ def folder(tmp_path_factory):
         ["--scope", "global", "--starts", "tail:0.5"],
         ["--scope", "level:1", "--strategy", "random", "--seed", "3"],
         ["--scope", "local", "--strategy", "cooccur", "--per-start", "2"],
+        ["--scope", "level:1", "--budget", "40"],
+        ["--scope", "local", "--budget", "40", "--reuse-discount", "0.6", "--max-skill-uses", "9"],
+        ["--scope", "global", "--budget", "40", "--max-pair-uses", "0"],
     ],
 )
 def test_every_written_gain_matches_an_outside_recomputation(folder, tmp_path, capsys, extra):
@@ -156,6 +159,13 @@ def test_every_written_gain_matches_an_outside_recomputation(folder, tmp_path, c
         key = frozenset(x["skills"])
         assert key not in seen
         seen.add(key)
+    if "--budget" in extra:
+        assert len(lines) == 40 and [x["rank"] for x in lines] == list(range(1, 41))
+        assert summary["metrics"]["objective"] == pytest.approx(sum(x["marginal_gain"] for x in lines), abs=1e-6)
+        # discounts only shrink values: at most the gain plus the start's own path (counted for the start)
+        assert all(0 <= x["marginal_gain"] <= x["gain"] + sum(chk.term[a] for a in chk.path[x["start"]]) + 1e-9
+                   for x in lines)
+        assert summary["shortfall"] == [] and summary["budget"] == 40
 
 
 def test_constraint_flags_hold_on_every_line(folder, tmp_path, capsys):
@@ -171,6 +181,29 @@ def test_constraint_flags_hold_on_every_line(folder, tmp_path, capsys):
         s = set(x["skills"])
         assert "skill_07" in s and not s & {"skill_01", "skill_02"}
         assert not {"skill_07", "skill_08"} <= s and not {"skill_03", "skill_04"} <= s
+
+
+def test_budget_caps_hold_on_every_line_and_a_short_budget_exits_4_with_the_reason(folder, tmp_path, capsys):
+    out = tmp_path / "c.jsonl"
+    code, stdout, err = _run(["combos", str(folder), "--k", "3", "--scope", "level:1", "--budget", "500",
+                              "--max-skill-uses", "4", "--max-pair-uses", "1", "--out", str(out), "--json", "--quiet"],
+                             capsys)
+    lines = _lines(out)
+    uses, pairs = {}, {}
+    for x in lines:
+        for s in x["skills"]:
+            uses[s] = uses.get(s, 0) + 1
+        for i, a in enumerate(sorted(x["skills"])):
+            for b in sorted(x["skills"])[i + 1:]:
+                pairs[a, b] = pairs.get((a, b), 0) + 1
+    assert max(uses.values()) <= 4 and max(pairs.values()) <= 1
+    assert len(lines) <= 30 * 4 // 3 < 500  # 30 skills x 4 uses / 3 per line
+    assert code == 4  # EXIT_PARTIAL
+    assert f"selected {len(lines)} of the 500 combinations asked for" in err and "--max-skill-uses 4" in err
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["combinations"] == len(lines) and summary["shortfall"]
+    assert summary["metrics"]["max_skill_share"] == pytest.approx(max(uses.values()) / len(lines))
+    assert summary["metrics"]["max_pair_uses"] == 1
 
 
 def test_budget_mode_writes_the_budget_and_k_range(folder, tmp_path, capsys):
@@ -194,6 +227,10 @@ def test_budget_mode_writes_the_budget_and_k_range(folder, tmp_path, capsys):
         (["--k", "3", "--never-together", "a+"], "--never-together"),
         (["--k", "3", "--starts", "tail:2"], "tail:Q"),
         (["--k", "3", "--per-start", "0"], "--per-start must be >= 1"),
+        (["--k", "3", "--budget", "5", "--reuse-discount", "0"], "--reuse-discount must be in (0, 1]"),
+        (["--k", "3", "--budget", "5", "--reuse-discount", "1.5"], "--reuse-discount must be a discount"),
+        (["--k", "3", "--reuse-discount", "0.5"], "need --budget"),
+        (["--k", "3", "--budget", "5", "--max-skill-uses", "-1"], "--max-skill-uses must be >= 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(folder, tmp_path, capsys, argv, msg):

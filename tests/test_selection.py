@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps_engine.selection.combos import _quotas, parse_starts, select_combinations
+from steps_engine.selection.combos import parse_starts, select_combinations
 from steps_engine.taxonomy.graph import SkillGraph, build_graph
 from steps_engine.selection.search import (
     Constraints,
@@ -504,35 +504,6 @@ def test_k_range_runs_every_size():
     ctx = random_ctx(4, n_leaves=12)
     run = select_combinations(ctx, 2, k_max=4, scope="global")
     assert {len(c.skills) for c in run.combinations} == {2, 3, 4}
-
-
-def test_coverage_quotas_follow_sqrt_sizes():
-    # sqrt sizes 1, 2, 4 -> shares 1/7, 2/7, 4/7 of 7
-    assert _quotas([1, 4, 16], 7) == [1, 2, 4]
-    assert sum(_quotas([3, 5, 8, 13], 10)) == 10
-
-
-def test_coverage_mode_spreads_the_budget():
-    rng = np.random.default_rng(9)
-    tree = random_tree(rng, 40, 4)
-    term = rng.random(tree.n_nodes)
-    ctx = prepare(tree, random_graph(rng, 40, 0.2), term=term)
-    budget, k = 20, 3
-    run = select_combinations(ctx, k, scope="local", budget=budget)
-    assert len(run.combinations) == budget
-    cap = max(2, math.ceil(2 * budget * k / ctx.flat.n_leaves))
-    uses = {}
-    for c in run.combinations:
-        for s in c.skills:
-            uses[s] = uses.get(s, 0) + 1
-    assert max(uses.values()) <= cap
-    check_invariants(ctx, run.combinations, k, "local")
-    # every top-level cluster with starts gets at least its floor share
-    top = {}
-    for c in run.combinations:
-        top.setdefault(int(ctx.flat.anc[ctx.position(c.start), 1]), 0)
-        top[int(ctx.flat.anc[ctx.position(c.start), 1])] += 1
-    assert len(top) >= min(len(tree.children()[0]), budget) - 1
 
 
 # ---------------------------------------------------------------- real data

@@ -8,8 +8,15 @@ import time
 from pathlib import Path
 
 from steps_engine._atomic import same_file
-from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, CLIError
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.args import number
+from steps_engine.selection.budget import (
+    DEFAULT_LEAF_DISCOUNT,
+    DEFAULT_LOCAL_REUSE_DISCOUNT,
+    DEFAULT_MAX_PAIR_USES,
+    DEFAULT_REUSE_DISCOUNT,
+    default_reuse_discount,
+)
 
 
 def add_parser(sub) -> None:
@@ -23,7 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--scope", default="local", help="local | level:L | global (default local)")
     p.add_argument("--max-level", default="1", help="local scope: shallowest depth searched (default 1)")
     p.add_argument("--strategy", default="steps", help="steps | random | cooccur (default steps)")
-    p.add_argument("--beam", default="100", help="beam width for local / constrained search (default 100)")
+    p.add_argument("--beam", default=None,
+                   help="beam width for local / constrained search (default 100; 20 with --budget)")
     p.add_argument("--seed", default="0", help="random seed for the baselines (default 0)")
     p.add_argument("--exclude", default="", help="comma-separated skills never to use")
     p.add_argument("--must-include", default="", help="comma-separated skills every combination contains")
@@ -34,7 +42,23 @@ def add_parser(sub) -> None:
     p.add_argument("--min-mean-similarity", default=None, help="keep combinations whose mean pair similarity >= this")
     p.add_argument("--min-pair-similarity", default=None, help="every pair's similarity must be >= this")
     p.add_argument("--embed-model", default=None, help="sentence-transformers name or path (default: bundled MiniLM)")
-    p.add_argument("--budget", default=None, help="coverage mode: N combinations spread over the taxonomy")
+    p.add_argument("--budget", default=None,
+                   help="dataset mode: exactly N distinct combinations chosen together (greedy on a dataset "
+                        "objective with diminishing returns for reused skills)")
+    p.add_argument("--reuse-discount", default=None,
+                   help="budget mode: each further use of a tree node is worth this factor less, in (0, 1] "
+                        f"(default {DEFAULT_REUSE_DISCOUNT}, local {DEFAULT_LOCAL_REUSE_DISCOUNT}; 1 = no discount)")
+    p.add_argument("--leaf-discount", default=None,
+                   help=f"budget mode: the same for a skill's own leaf (default {DEFAULT_LEAF_DISCOUNT})")
+    p.add_argument("--max-skill-uses", default="0",
+                   help="budget mode: a skill (start included) is in at most M combinations (default 0 = no cap)")
+    p.add_argument("--max-pair-uses", default=None,
+                   help=f"budget mode: two skills are together in at most P combinations (default {DEFAULT_MAX_PAIR_USES}; "
+                        "0 = no cap)")
+    p.add_argument("--no-count-start", action="store_true",
+                   help="budget mode: do not count the start's own path (local: leaf) in the dataset objective")
+    p.add_argument("--sample-epsilon", default="0.01",
+                   help="budget mode, beam scopes: stochastic lazy greedy with this epsilon (0 = plain lazy greedy)")
     p.add_argument("--out", default=None, help="output JSONL file")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -79,10 +103,24 @@ def run(args) -> int:
     k_max = _int(args.k_max, "--k-max", k)
     per_start = _int(args.per_start, "--per-start", 1)
     max_level = _int(args.max_level, "--max-level", 0)
-    beam = _int(args.beam, "--beam", 1)
+    beam = _int(args.beam, "--beam", 1)  # None: the engine's default for the mode
     seed = _int(args.seed, "--seed", 0)
     min_support = _int(args.min_support, "--min-support", 0)
     budget = _int(args.budget, "--budget", 1)
+    reuse = number(args.reuse_discount, "--reuse-discount", float, 0.0, 1.0, meaning="a discount in (0, 1]")
+    if reuse is not None and reuse <= 0:
+        raise CLIError(f"--reuse-discount must be in (0, 1], got {args.reuse_discount}")
+    leaf = number(args.leaf_discount, "--leaf-discount", float, 0.0, 1.0, meaning="a discount in (0, 1]")
+    if leaf is not None and leaf <= 0:
+        raise CLIError(f"--leaf-discount must be in (0, 1], got {args.leaf_discount}")
+    leaf = DEFAULT_LEAF_DISCOUNT if leaf is None else leaf
+    max_skill_uses = _int(args.max_skill_uses, "--max-skill-uses", 0) or None
+    max_pair_uses = _int(args.max_pair_uses, "--max-pair-uses", 0) if args.max_pair_uses is not None else None
+    max_pair_uses = (DEFAULT_MAX_PAIR_USES if max_pair_uses is None and args.strategy == "steps" else max_pair_uses) or None
+    epsilon = number(args.sample_epsilon, "--sample-epsilon", float, 0.0, 1.0, meaning="an epsilon in [0, 1]")
+    if budget is None and (args.reuse_discount is not None or args.leaf_discount is not None or max_skill_uses
+                           or args.max_pair_uses is not None):
+        raise CLIError("--reuse-discount, --leaf-discount, --max-skill-uses and --max-pair-uses need --budget")
     min_mean_sim = _float(args.min_mean_similarity, "--min-mean-similarity")
     min_pair_sim = _float(args.min_pair_similarity, "--min-pair-similarity")
     if args.strategy not in STRATEGIES:
@@ -91,6 +129,7 @@ def run(args) -> int:
         scope = str(parse_scope(args.scope))
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    reuse = default_reuse_discount(scope) if reuse is None else reuse
 
     folder = Path(args.dir)
     for name in ("taxonomy.json", "graph.csv"):
@@ -130,13 +169,17 @@ def run(args) -> int:
         ctx = prepare(tree, graph, cons)
         result = select_combinations(
             ctx, k, k_max=k_max, starts=args.starts, per_start=per_start, scope=scope, max_level=max_level,
-            strategy=args.strategy, beam=beam, seed=seed, budget=budget, progress=not args.quiet,
+            strategy=args.strategy, beam=beam, seed=seed, budget=budget, reuse_discount=reuse, leaf_discount=leaf,
+            max_skill_uses=max_skill_uses, max_pair_uses=max_pair_uses, count_start=not args.no_count_start,
+            sample_epsilon=epsilon or None, progress=not args.quiet,
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     n = write_jsonl(args.out, result.combinations)
     seconds = time.perf_counter() - t0
-    metrics = combination_metrics(ctx, result.combinations)
+    metrics = combination_metrics(ctx, result.combinations, reuse, not args.no_count_start, leaf)
+    for reason in result.shortfall:
+        print(reason, file=sys.stderr)
     if result.starts_short:
         shown = ", ".join(result.starts_short[:5]) + (" ..." if len(result.starts_short) > 5 else "")
         print(f"{len(result.starts_short)} start(s) gave fewer than --per-start {per_start} new combinations "
@@ -153,6 +196,13 @@ def run(args) -> int:
         "starts_without_combination": len(result.starts_without),
         "starts_short_of_per_start": len(result.starts_short),
         "duplicates_dropped": result.duplicates_dropped,
+        "budget": budget,
+        "reuse_discount": reuse if budget else None,
+        "leaf_discount": leaf if budget else None,
+        "max_skill_uses": max_skill_uses,
+        "max_pair_uses": max_pair_uses if budget else None,
+        "shortfall": result.shortfall,
+        "objective": metrics["objective"],
         "strategy": args.strategy,
         "scope": scope,
         "k": k,
@@ -166,4 +216,9 @@ def run(args) -> int:
         print(f"wrote {n} combinations to {args.out} in {seconds:.1f} s")
         print(f"mean gain {metrics['mean_gain']:.4f} bits, mean LCA depth {metrics['mean_lca_depth']:.2f}, "
               f"unseen pairs {metrics['unseen_pair_fraction']:.1%}, skill coverage {metrics['skill_coverage']:.1%}")
-    return EXIT_OK if n else EXIT_NOTHING_DONE
+        print(f"skills used {metrics['skills_used']}, max skill share {metrics['max_skill_share']:.2%}, "
+              f"max pair uses {metrics['max_pair_uses']}, usage efficiency {metrics['usage_efficiency']:.3f}, "
+              f"objective F {metrics['objective']:.4f}")
+    if not n:
+        return EXIT_NOTHING_DONE
+    return EXIT_PARTIAL if result.shortfall else EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from steps_engine.cli import CLIError
 from steps_engine.cli.progress import StageProgress
@@ -30,19 +31,22 @@ def run(args) -> int:
     finally:
         progress.close()
     rows = [
-        ("steps, local scope (paper)", summary["steps_metrics"]),
-        ("steps, level:1 (exact)", summary["steps_level1_metrics"]),
-        ("random baseline, level:1", summary["random_metrics"]),
+        (f"steps, budget {summary['budget']} (dataset)", summary["steps_metrics"]),
+        ("steps, one per start (paper)", summary["steps_level1_metrics"]),
+        (f"random, budget {summary['budget']}", summary["random_metrics"]),
     ]
     table = "\n".join(
-        f"  {name:<28} {m['combinations']:>4} combos, mean gain {m['mean_gain']:.4f} bits, "
-        f"mean LCA depth {m['mean_lca_depth']:.2f}, never-seen pairs {m['unseen_pair_fraction']:.0%}"
+        f"  {name:<30} {m['combinations']:>4} combos, mean gain {m['mean_gain']:.4f} bits, "
+        f"most-used skill in {m['max_skill_share']:.1%}, usage efficiency {m['usage_efficiency']:.3f}, "
+        f"never-seen pairs {m['unseen_pair_fraction']:.0%}"
         for name, m in rows
     )
+    for reason in summary["shortfall"]:
+        print(reason, file=sys.stderr)
     print(
         f"demo: {summary['skills']} skills, {summary['edges']} edges -> {summary['top_level_clusters']} top-level "
         f"clusters, H^T = {summary['structural_entropy']:.3f} bits (H^1 = {summary['one_dim_entropy']:.3f})\n"
-        f"combinations of k={args.k} skills (written: {summary['combinations']}):\n{table}\n"
+        f"combinations of k={args.k} skills, level:1 scope (written: {summary['combinations']}):\n{table}\n"
         f"prompts: {summary['prompts']}\nbatch input: {summary['batch_input']}\n"
         f"open the studio: STEPS_TAXONOMY={args.out} .venv/bin/streamlit run app.py"
     )

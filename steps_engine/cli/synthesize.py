@@ -17,7 +17,13 @@ def add_parser(sub) -> None:
     p.add_argument("dir", help="taxonomy folder (taxonomy.json, input.json)")
     p.add_argument("--combos", required=True, help="combinations JSONL from `steps combos`")
     p.add_argument("--model", required=True, help="model name sent to the endpoint")
-    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
+    p.add_argument("--base-url", action="append", default=None,
+                   help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI); repeat it to spread "
+                        "requests over several (least outstanding requests, failing ones rested)")
+    p.add_argument("--endpoints", default=None, metavar="FILE",
+                   help="a file of endpoints, one 'URL [MAX_IN_FLIGHT]' per line (instead of --base-url)")
+    p.add_argument("--endpoint-concurrency", type=int, default=None,
+                   help="requests in flight per endpoint at most (default: no limit beyond --concurrency)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     p.add_argument("--limit", type=int, default=None, help="only the first N distinct combinations")
     p.add_argument("--dry-run", action="store_true", help="write prompts.jsonl and batch_input.jsonl beside --out; send nothing")
@@ -80,6 +86,9 @@ def run(args) -> int:
         raise CLIError(f"--timeout must be > 0, got {args.timeout}")
     if args.max_retries < 0:
         raise CLIError(f"--max-retries must be >= 0, got {args.max_retries}")
+    if args.endpoint_concurrency is not None and args.endpoint_concurrency < 1:
+        raise CLIError(f"--endpoint-concurrency must be >= 1, got {args.endpoint_concurrency}")
+    base_url, endpoint_concurrency = _endpoints(args)
     if not (Path(args.dir) / "input.json").is_file():
         raise CLIError(f"{args.dir}: no input.json (run `steps taxonomy` first)")
     inputs = [args.combos, args.template, args.import_batch] + [Path(args.dir) / f for f in ("input.json", "taxonomy.json")]
@@ -123,7 +132,8 @@ def run(args) -> int:
     bar = _Bar(enabled=not args.quiet)
     try:
         rep = synthesize(
-            args.dir, combos, model=args.model, out=args.out, base_url=args.base_url,
+            args.dir, combos, model=args.model, out=args.out, base_url=base_url,
+            endpoint_concurrency=endpoint_concurrency,
             concurrency=args.concurrency, limit=args.limit, timeout=args.timeout, max_retries=args.max_retries,
             template=template, params=params, retry_failed=args.retry_failed, seed=args.seed,
             dry_run=args.dry_run, import_batch=args.import_batch, cache_dir=args.cache_dir,
@@ -136,6 +146,9 @@ def run(args) -> int:
         bar.close()
     for p in rep.problems[:20]:
         print(p, file=sys.stderr)
+    for e in rep.endpoints:
+        print(f"{e['endpoint']}: {e['served']} answered, {e['failures']} failed, rested {e['rests']} time(s)"
+              + (" (resting now)" if e["resting"] else ""), file=sys.stderr)
     print(rep.summary())
     if args.json:
         d = rep.to_json()
@@ -145,3 +158,23 @@ def run(args) -> int:
         d["exit_code"] = EXIT_BY_STATUS[rep.status]
         print(json.dumps(d))
     return EXIT_BY_STATUS[rep.status]
+
+
+def _endpoints(args):
+    """(base_url: None, one URL or a list; per-endpoint limits or None) from --base-url / --endpoints."""
+    if args.endpoints is not None:
+        if args.base_url:
+            raise CLIError("give --base-url or --endpoints, not both")
+        from steps_engine.llm.pool import read_endpoints
+
+        try:
+            pairs = read_endpoints(args.endpoints)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        limits = [lim if lim is not None else args.endpoint_concurrency for _, lim in pairs]
+        return [u for u, _ in pairs], (limits if any(x is not None for x in limits) else None)
+    urls = args.base_url or []
+    if len(set(urls)) != len(urls):
+        raise CLIError("--base-url repeats an endpoint")
+    base_url = None if not urls else (urls[0] if len(urls) == 1 else urls)
+    return base_url, args.endpoint_concurrency

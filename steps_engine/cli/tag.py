@@ -43,6 +43,13 @@ def add_parser(sub) -> None:
     p.add_argument("--llm-concurrency", default="4", help="LLM requests in flight (default 4)")
     p.add_argument("--llm-min-sim", default="0.5", help="min similarity of an open tag to its vocabulary skill (default 0.5)")
     p.add_argument("--llm-cache-dir", default=None, help="LLM response cache folder (default <out>.llm-cache)")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="where records are embedded: this process (default) or an actor pool on a Ray cluster")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster to join (default $RAY_ADDRESS, else a local Ray); e.g. auto, ray://head:10001")
+    p.add_argument("--batch-size", default="2000", help="records per batch (default 2000; equal values give equal tags)")
+    p.add_argument("--concurrency", default="2", help="with --engine ray: actors, each holding the model (default 2)")
+    p.add_argument("--num-gpus", default="0", help="with --engine ray: GPUs per actor (default 0; e.g. 1 or 0.5)")
     p.add_argument("--out", required=True, help="output JSONL file")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -142,6 +149,8 @@ def run(args) -> int:
         refuse_input_as_output(args.out, [args.input, args.vocab], what="--out")
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if args.open and args.engine == "ray":
+        raise CLIError("--open asks an LLM in this process; --engine ray is for --vocab tagging (drop one)")
     if args.open:
         return _run_open(args, get_embedder(args.model, args.cache_dir, cache=not args.no_cache))
     if not args.vocab:
@@ -157,14 +166,35 @@ def run(args) -> int:
     config = TagConfig(top_k=top_k, min_sim=min_sim, use_response=not args.no_response)
     llm_min_sim = number(args.llm_min_sim, "--llm-min-sim", float, -1.0, 1.0)
     open_tagger = _llm_tagger(args) if args.llm_model else None
-    embedder = get_embedder(args.model, args.cache_dir, cache=not args.no_cache)
+    batch_size = number(args.batch_size, "--batch-size", int, 1)
+    concurrency = number(args.concurrency, "--concurrency", int, 1)
+    num_gpus = number(args.num_gpus, "--num-gpus", float, 0.0)
+    if args.engine == "ray" and open_tagger is not None:
+        raise CLIError("--engine ray tags by embedding similarity; --llm-model runs in this process (drop one)")
     progress = StageProgress(enabled=not args.quiet)
     t0 = time.perf_counter()
     try:
-        report = tag_file(args.input, args.out, vocab, embedder, config, text_field=args.text_field,
-                          response_field=args.response_field, out_field=args.field, with_scores=args.scores,
-                          progress=progress, open_tagger=open_tagger, llm_min_sim=llm_min_sim)
+        if args.engine == "ray":
+            import functools
+
+            from steps_engine.semantic.ray_tagging import tag_file_ray
+
+            factory = functools.partial(get_embedder, args.model, args.cache_dir, cache=not args.no_cache)
+            report = tag_file_ray(args.input, args.out, vocab, factory, config, text_field=args.text_field,
+                                  response_field=args.response_field, out_field=args.field, with_scores=args.scores,
+                                  batch_size=batch_size, concurrency=concurrency, num_gpus=num_gpus,
+                                  address=args.ray_address, progress=progress)
+        else:
+            embedder = get_embedder(args.model, args.cache_dir, cache=not args.no_cache)
+            report = tag_file(args.input, args.out, vocab, embedder, config, text_field=args.text_field,
+                              response_field=args.response_field, out_field=args.field, with_scores=args.scores,
+                              chunk_records=batch_size, progress=progress, open_tagger=open_tagger,
+                              llm_min_sim=llm_min_sim)
     except (IngestError, ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    except RuntimeError as exc:  # Ray missing or failing (only --engine ray raises it)
+        if args.engine != "ray":
+            raise
         raise CLIError(str(exc)) from None
     finally:
         progress.close()

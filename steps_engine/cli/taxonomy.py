@@ -27,6 +27,12 @@ def add_parser(sub) -> None:
         "--builder", default="multilevel", choices=["multilevel", "greedy"], help="tree builder (default multilevel; greedy: the merge builder)"
     )
     p.add_argument("--semantic-weight", type=float, default=0.0, help="mix in embedding kNN edges (0..1, default 0)")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="where records are read and counted: this process (default) or a Ray cluster; "
+                        "with ray the input may be a folder of shards")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster to join (default $RAY_ADDRESS, else a local Ray); e.g. auto, ray://head:10001")
+    p.add_argument("--block-mb", type=float, default=64.0, help="with --engine ray: MB of input per task (default 64)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -39,10 +45,16 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     path = Path(args.input)
-    try:
-        check_input_file(path)  # names a folder, a FIFO, /dev/null, a symlink loop, a missing file
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
+    if not (path.is_dir() and args.engine == "ray"):  # a folder of shards needs --engine ray
+        try:
+            check_input_file(path)  # names a folder, a FIFO, /dev/null, a symlink loop, a missing file
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+    if args.block_mb <= 0:
+        raise CLIError(f"--block-mb must be > 0, got {args.block_mb}")
+    ray_options = None
+    if args.engine == "ray":
+        ray_options = {"address": args.ray_address, "block_bytes": max(int(args.block_mb * (1 << 20)), 1)}
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file, expected a folder")
     if args.height < 1:
@@ -66,9 +78,15 @@ def run(args) -> int:
             height=args.height,
             semantic_weight=args.semantic_weight,
             progress=progress,
+            engine=args.engine,
+            ray_options=ray_options,
             builder=args.builder,
         )
     except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    except RuntimeError as exc:  # Ray missing or failing (only --engine ray raises it)
+        if args.engine != "ray":
+            raise
         raise CLIError(str(exc)) from None
     finally:
         progress.close()
@@ -76,7 +94,7 @@ def run(args) -> int:
     rep = tax.ingest_report
     skipped = rep["skipped"]
     for bad in skipped[:10]:
-        print(f"{path}: skipped {bad['unit']} {bad['line']}: {bad['reason']}", file=sys.stderr)
+        print(f"{bad.get('file') or path}: skipped {bad['unit']} {bad['line']}: {bad['reason']}", file=sys.stderr)
     if rep["rows_skipped"] > 10:
         print(f"{path}: ... {rep['rows_skipped'] - 10} more skipped rows (see {out / 'ingest_report.json'})", file=sys.stderr)
     noted = rep.get("noted", [])

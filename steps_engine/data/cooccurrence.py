@@ -5,6 +5,8 @@ rows are buffered and every `chunk_rows` rows turned into pair keys `i * 2**32 +
 numpy, then reduced by sorting. `result()` returns per-skill row counts n_i and pair counts c_ij.
 
 A row counts toward n_rows only when it has at least one skill; duplicates within a row count once.
+
+`CountsMerger` sums the counts of disjoint blocks of rows (the per-block results of a Ray run).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CooccurrenceCounter", "CooccurrenceCounts"]
+__all__ = ["CooccurrenceCounter", "CooccurrenceCounts", "CountsMerger", "merge_counts"]
 
 _SHIFT = np.int64(32)
 _LOW = np.int64(0xFFFFFFFF)
@@ -157,3 +159,72 @@ class CooccurrenceCounter:
             pair_dst=(self._keys & _LOW).astype(np.int64),
             pair_count=self._kcounts.copy(),
         )
+
+
+class CountsMerger:
+    """Sum `CooccurrenceCounts` of disjoint blocks of rows, one block at a time.
+
+    Skill ids follow first appearance over the blocks in the order they are added, so adding
+    the blocks of a file in file order gives exactly (same ids, same arrays) what one
+    `CooccurrenceCounter` over the whole file gives. Pair keys are re-keyed to the merged ids
+    and reduced like the counter's chunks (amortised: the merged size doubles)."""
+
+    def __init__(self):
+        self._index: dict[str, int] = {}
+        self._skills: list[str] = []
+        self._counts = np.zeros(0, np.int64)
+        self._n_rows = 0
+        self._keys = np.zeros(0, np.int64)
+        self._kcounts = np.zeros(0, np.int64)
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending = 0
+
+    def add(self, part: CooccurrenceCounts) -> None:
+        index, names = self._index, self._skills
+        remap = np.empty(len(part.skills), np.int64)
+        for k, s in enumerate(part.skills):
+            i = index.get(s)
+            if i is None:
+                i = index[s] = len(names)
+                names.append(s)
+            remap[k] = i
+        if self._counts.size < len(names):
+            self._counts = np.concatenate((self._counts, np.zeros(len(names) - self._counts.size, np.int64)))
+        self._counts[remap] += np.asarray(part.counts, np.int64)  # a block's names are distinct
+        self._n_rows += int(part.n_rows)
+        if part.n_pairs:
+            a, b = remap[part.pair_src], remap[part.pair_dst]
+            keys = (np.minimum(a, b) << _SHIFT) | np.maximum(a, b)
+            self._parts.append((keys, np.asarray(part.pair_count, np.int64)))
+            self._pending += keys.size
+            if self._pending > max(self._keys.size, 1 << 22):
+                self._merge()
+
+    def _merge(self) -> None:
+        if not self._parts:
+            return
+        self._keys, self._kcounts = _reduce(
+            np.concatenate([self._keys] + [k for k, _ in self._parts]),
+            np.concatenate([self._kcounts] + [c for _, c in self._parts]),
+        )
+        self._parts = []
+        self._pending = 0
+
+    def result(self) -> CooccurrenceCounts:
+        self._merge()
+        return CooccurrenceCounts(
+            skills=list(self._skills),
+            counts=self._counts.copy(),
+            n_rows=self._n_rows,
+            pair_src=(self._keys >> _SHIFT).astype(np.int64),
+            pair_dst=(self._keys & _LOW).astype(np.int64),
+            pair_count=self._kcounts.copy(),
+        )
+
+
+def merge_counts(parts) -> CooccurrenceCounts:
+    """The sum of several `CooccurrenceCounts` (see `CountsMerger`)."""
+    merger = CountsMerger()
+    for part in parts:
+        merger.add(part)
+    return merger.result()

@@ -52,6 +52,7 @@ __all__ = [
     "IngestError",
     "IngestReport",
     "SkillFieldError",
+    "count_records",
     "count_skills",
     "detect_format",
     "detect_shape",
@@ -111,16 +112,21 @@ class BadRow:
     line: int  # 1-based line in the file (unit "line") or record index (unit "record")
     reason: str  # "<kind>: <detail>", kind one of REASONS
     unit: str = "line"
+    file: str | None = None  # the shard, when the input has several files
 
     @property
     def kind(self) -> str:
         return self.reason.split(":", 1)[0]
 
     def __str__(self) -> str:
-        return f"{self.unit} {self.line}: {self.reason}"
+        where = f"{self.file}: " if self.file else ""
+        return f"{where}{self.unit} {self.line}: {self.reason}"
 
     def to_json(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["file"] is None:
+            del d["file"]
+        return d
 
 
 @dataclass
@@ -161,6 +167,7 @@ class IngestReport:
     format: str = ""
     noted: list[BadRow] = field(default_factory=list)  # used rows that were changed (the first MAX_EXAMPLES)
     noted_by_reason: dict[str, int] = field(default_factory=dict)  # kinds of NOTES -> rows
+    shards: list[dict] = field(default_factory=list)  # [{"path", "sha256"}] when the input is several files
 
     def add_bad(self, bad: BadRow) -> None:
         self.rows_skipped += 1
@@ -189,6 +196,8 @@ class IngestReport:
         d = asdict(self)
         d["skipped"] = [b.to_json() for b in self.skipped]
         d["noted"] = [b.to_json() for b in self.noted]
+        if not d["shards"]:
+            del d["shards"]
         return d
 
     @classmethod
@@ -438,7 +447,9 @@ def _iter_csv(path: Path):
                 yield start, dict(zip(header, row)), state["pos"], "line"
 
 
-def _iter_parquet(path: Path, fields: tuple[str, ...] | None = None, batch_size: int = 16_384):
+def _iter_parquet(path: Path, fields: tuple[str, ...] | None = None, batch_size: int = 16_384,
+                  row_groups: list[int] | None = None, first: int = 1):
+    """`row_groups` reads only those (numbering records from `first`): a block of a Ray run."""
     import pyarrow.parquet as pq
 
     total = path.stat().st_size
@@ -452,8 +463,8 @@ def _iter_parquet(path: Path, fields: tuple[str, ...] | None = None, batch_size:
         names = set(pf.schema_arrow.names)
         wanted = {f for f in fields if f in names} | {split_path(f)[0] for f in fields}
         columns = [c for c in pf.schema_arrow.names if c in wanted] or None
-    i = 0
-    for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+    i = first - 1
+    for batch in pf.iter_batches(batch_size=batch_size, columns=columns, row_groups=row_groups):
         for rec in batch.to_pylist():
             i += 1
             yield i, rec, total * i // n_total, "record"
@@ -729,12 +740,27 @@ def count_skills(
     total = os.path.getsize(path) if Path(path).is_file() else 0
     report = IngestReport(path=str(Path(path).resolve()), format=fmt)
     counter = CooccurrenceCounter(chunk_rows=chunk_rows)
+    count_records(_iter_with_pos(path, fmt, (mapping.skills_field,)), mapping, counter, report, progress, total)
+    counts = counter.result()
+    report.rows_used = counts.n_rows
+    report.distinct_skills = counts.n_skills
+    report.seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(total, total)
+    return counts, report
+
+
+def count_records(items, mapping: FieldMapping, counter: CooccurrenceCounter, report: IngestReport,
+                  progress: Callable[[int, int], None] | None = None, total: int = 0) -> None:
+    """The loop of `count_skills` (shared with `ray_counting`, which runs it per block): add the
+    skills of every (line, record, pos, unit) to `counter`; bad rows, rows_read and
+    single_skill_rows go to `report`."""
     add = counter.add
     step = max(total // 100, 1)
     next_report = step
     rows = single = 0
     cap = mapping.max_skills
-    for line, rec, pos, unit in _iter_with_pos(path, fmt, (mapping.skills_field,)):
+    for line, rec, pos, unit in items:
         rows += 1
         if type(rec) is BadRow:
             report.add_bad(rec)
@@ -755,12 +781,5 @@ def count_skills(
         if progress is not None and pos >= next_report:
             progress(pos, total)
             next_report = pos + step
-    counts = counter.result()
-    report.rows_read = rows
-    report.rows_used = counts.n_rows
-    report.distinct_skills = counts.n_skills
-    report.single_skill_rows = single
-    report.seconds = time.perf_counter() - t0
-    if progress is not None:
-        progress(total, total)
-    return counts, report
+    report.rows_read += rows
+    report.single_skill_rows += single

@@ -5,10 +5,13 @@
   (OpenAI, vLLM, Ollama, llama.cpp server).
 - `cache`: `ResponseCache`, an on-disk cache keyed by sha256 of (model, messages, params).
 - `retry`: `complete_with_retries`, exponential backoff with jitter honouring Retry-After.
+- `pool`: `EndpointPool`, one client over several endpoints (least outstanding requests,
+  per-endpoint limits, failing endpoints rested), and `open_chat_client`.
 """
 
 from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
 from steps_engine.llm.cache import ResponseCache, cache_key
+from steps_engine.llm.pool import EndpointPool, open_chat_client
 from steps_engine.llm.retry import RetryPolicy, complete_with_retries
 
 __all__ = [
@@ -16,8 +19,10 @@ __all__ = [
     "Completion",
     "LLMError",
     "scrub",
+    "EndpointPool",
     "ResponseCache",
     "cache_key",
     "RetryPolicy",
     "complete_with_retries",
+    "open_chat_client",
 ]

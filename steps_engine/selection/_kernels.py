@@ -55,7 +55,7 @@ def _sift_up(hs, hb, hp, i):
 
 @nb.njit(cache=True)
 def beam_search(
-    anc, leaf_node, parent, cum, sorted_ptr, sorted_leaves, allowed, okpair, use_pairs, keys,
+    anc, leaf_node, parent, cum, bound_cum, sorted_ptr, sorted_leaves, allowed, okpair, use_pairs, keys,
     seed, init_score, k, scope_depth, cap, beam,
 ):
     """Beam search for k-sets that start with `seed` (start leaf first, then forced leaves).
@@ -66,7 +66,10 @@ def beam_search(
     cum[leaf] - cum[deepest covered ancestor] (terms are >= 0, so the covered part of a
     root path is a prefix), at most cum[leaf] - cum[scope node]: scanning a node's leaves
     by decreasing cum (sorted_leaves[sorted_ptr[a]:sorted_ptr[a+1]]) stops as soon as that
-    bound cannot enter the current top list. States are de-duplicated as sets
+    bound cannot enter the current top list. `bound_cum` is the cum of the undiscounted
+    terms (the sort key); `cum` may be that of smaller (discounted) node values, since
+    cum[leaf] - cum[x] <= bound_cum[leaf] - bound_cum[a] still bounds every candidate.
+    States are de-duplicated as sets
     (order-free 64-bit hash). Returns (members [n, k], scores [n]) best first; n = 0 if
     no admissible k-set exists.
     """
@@ -105,7 +108,7 @@ def beam_search(
             d = scope_depth[size]
             while True:
                 a = anc[s, d]
-                base = scores[b] - cum[a]
+                base = scores[b] - bound_cum[a]
                 found = False
                 for q in range(sorted_ptr[a], sorted_ptr[a + 1]):
                     p = sorted_leaves[q]
@@ -121,7 +124,7 @@ def beam_search(
                             continue
                     found = True
                     leaf = leaf_node[p]
-                    if nh == m and base + cum[leaf] < hs[0]:
+                    if nh == m and base + bound_cum[leaf] < hs[0]:
                         break  # later leaves here have smaller bounds
                     x = leaf
                     while cov[x] != stamp:
@@ -258,3 +261,48 @@ def knapsack_backtrack(child_ptr, child_idx, root, m, f, P, out, height):
                     cur = j1
                     break
     return n
+
+
+@nb.njit(cache=True)
+def _maxplus(a, b, m):
+    out = np.full(m + 1, NEG)
+    for i in range(m + 1):
+        if a[i] == NEG:
+            continue
+        for j in range(m + 1 - i):
+            if b[j] == NEG:
+                continue
+            if a[i] + b[j] > out[i + j]:
+                out[i + j] = a[i] + b[j]
+    return out
+
+
+@nb.njit(cache=True)
+def knapsack_all_starts(pre, tin, tout, child_ptr, child_idx, value, selectable, root, m, f, P, cnt, out):
+    """For every leaf x under `root` at once: the best value of m selectable leaves under root
+    other than x, with the nodes on x's root path worth 0 (the per-start `knapsack` of each
+    start). Bottom-up `knapsack`, then top-down: out[a, j] = best value with j leaves outside
+    subtree(a) (inside subtree(root)) when a's ancestors are worth 0; for a child c of a it
+    is out[a] max-plus the product of f over c's siblings (prefix and suffix products).
+    Writes out[leaf, m] for the leaves (-inf: no admissible set). O(subtree x m^2)."""
+    forced = np.zeros(value.shape[0], np.bool_)
+    knapsack(pre, tin, tout, child_ptr, child_idx, value, selectable, forced, root, m, f, P, cnt)
+    out[root, :] = NEG
+    out[root, 0] = 0.0
+    for ii in range(tin[root], tout[root]):
+        a = pre[ii]
+        lo, hi = child_ptr[a], child_ptr[a + 1]
+        d = hi - lo
+        if d == 0:
+            continue
+        pref = np.full((d + 1, m + 1), NEG)
+        suf = np.full((d + 1, m + 1), NEG)
+        pref[0, 0] = 0.0
+        suf[d, 0] = 0.0
+        for i in range(d):
+            pref[i + 1] = _maxplus(pref[i], f[child_idx[lo + i]], m)
+        for i in range(d - 1, -1, -1):
+            suf[i] = _maxplus(suf[i + 1], f[child_idx[lo + i]], m)
+        for i in range(d):
+            c = child_idx[lo + i]
+            out[c] = _maxplus(out[a], _maxplus(pref[i], suf[i + 1], m), m)

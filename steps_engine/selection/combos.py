@@ -6,17 +6,17 @@ per_start N distinct combinations per start: the next-best distinct sets (exact 
           level:L, the final beam for local, repeated draws for the baselines).
 de-dup    identical sets (as sets, whatever the start) are kept once, first come first
           served in start order; a start then pulls its next-best set instead.
-coverage  with `budget`, the budget is spread over the top-level clusters (children of the
-          root) in proportion to sqrt(cluster size in starts), by largest remainder; inside
-          a cluster starts take turns (rarest first, one combination per turn), and no
-          skill may appear in more than U = max(2, ceil(2 * budget * k / n_leaves))
-          combinations. A cluster that runs out passes its remaining share to the others.
-k range   k..k_max: every size is run (and, with a budget, each size gets the budget).
+budget    with `budget` N (the dataset mode): exactly N distinct combinations per size, chosen
+          by lazy greedy on the submodular dataset objective of `selection.budget` (reuse
+          discount, optional skill / pair caps); a start may be used many times. Baseline
+          strategies take turns over the starts in a seeded random order, one distinct
+          draw per turn. A shortfall is reported in `SelectionRun.shortfall`.
+k range   k..k_max: every size is run (and, with a budget, each size gets the budget; the
+          discounts and caps carry over between sizes).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -25,6 +25,7 @@ import numpy as np
 
 from steps_engine._atomic import write_jsonl as atomic_write_jsonl
 
+from steps_engine.selection.budget import DEFAULT_BUDGET_BEAM, DEFAULT_LEAF_DISCOUNT, DEFAULT_MAX_PAIR_USES, BudgetState, default_reuse_discount, select_budget
 from steps_engine.selection.search import Combination, SelectionContext, iter_combinations, parse_scope
 from steps_engine.selection.strategies import STRATEGIES, iter_cooccur, iter_random
 
@@ -38,6 +39,8 @@ class SelectionRun:
     starts_without: list[str] = field(default_factory=list)  # per-start mode: starts that gave nothing
     starts_short: list[str] = field(default_factory=list)  # per-start mode: starts with 0 < sets < per_start
     duplicates_dropped: int = 0
+    shortfall: list[str] = field(default_factory=list)  # budget mode: why a size got fewer than N
+    evaluations: int = 0  # budget mode: per-start searches run
 
 
 def parse_starts(ctx: SelectionContext, spec: str | list[str]) -> list[int]:
@@ -117,13 +120,22 @@ def select_combinations(
     scope: str = "local",
     max_level: int = 1,
     strategy: str = "steps",
-    beam: int = 100,
+    beam: int | None = None,
     seed: int = 0,
     budget: int | None = None,
+    reuse_discount: float | None = None,
+    max_skill_uses: int | None = None,
+    max_pair_uses: int | None = DEFAULT_MAX_PAIR_USES,
+    count_start: bool = True,
+    leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT,
+    sample_epsilon: float | None = 0.01,
     progress: bool | Callable[[int, int], None] = False,
 ) -> SelectionRun:
     """Combinations for many starts (see the module docstring). `progress`: True for a
-    tqdm bar, or a callback `progress(done, total)` per start (per combination with a budget)."""
+    tqdm bar, or a callback `progress(done, total)` per start (per combination with a budget).
+    reuse_discount (None: `budget.default_reuse_discount(scope)`), leaf_discount, max_skill_uses,
+    max_pair_uses, count_start and sample_epsilon apply to the
+    budget mode with the steps strategy (`selection.budget`); the baselines ignore them."""
     k = int(ctx.constraints.k if k is None else k)
     k_max = ctx.constraints.k_max if k_max is None else k_max
     if k < 2:
@@ -136,6 +148,8 @@ def select_combinations(
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if budget is not None and budget < 1:
         raise ValueError(f"budget must be >= 1, got {budget}")
+    if beam is None:  # the budget mode runs many more searches; a narrower beam loses nothing measurable
+        beam = DEFAULT_BUDGET_BEAM if budget is not None and strategy == "steps" else 100
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
     if max_level < 0:
@@ -144,12 +158,30 @@ def select_combinations(
     start_pos = parse_starts(ctx, starts)
     run = SelectionRun([], starts=len(start_pos))
     seen: set[frozenset] = set()
+    state = None
+    if reuse_discount is None:
+        reuse_discount = default_reuse_discount(scope)
+    if budget is not None and strategy == "steps":
+        state = BudgetState(ctx, reuse_discount, max_skill_uses, max_pair_uses, count_start, leaf_discount)
     for size in range(k, (k_max or k) + 1):
         if budget is None:
             _per_start(ctx, run, seen, start_pos, size, per_start, scope, max_level, strategy, beam, seed, progress)
+        elif state is not None:
+            _budget(ctx, run, state, start_pos, size, budget, scope, max_level, beam, seed, sample_epsilon, progress)
         else:
-            _coverage(ctx, run, seen, start_pos, size, budget, scope, max_level, strategy, beam, seed, progress)
+            _turns(ctx, run, seen, start_pos, size, budget, scope, max_level, strategy, beam, seed, progress)
     return run
+
+
+def _budget(ctx, run, state, start_pos, k, budget, scope, max_level, beam, seed, sample_epsilon, progress):
+    ticker = _Ticker(progress, budget, f"budget k={k}")
+    got = select_budget(state, k, budget, start_pos, scope, max_level, beam, sample_epsilon=sample_epsilon,
+                        seed=seed, progress=lambda done, total: ticker.update())
+    ticker.close()
+    run.combinations.extend(got.combinations)
+    run.evaluations += got.evaluations
+    if got.shortfall:
+        run.shortfall.append(got.shortfall)
 
 
 def _per_start(ctx, run, seen, start_pos, k, per_start, scope, max_level, strategy, beam, seed, progress):
@@ -176,82 +208,38 @@ def _per_start(ctx, run, seen, start_pos, k, per_start, scope, max_level, strate
     ticker.close()
 
 
-def _quotas(sizes: list[int], budget: int) -> list[int]:
-    """Largest-remainder split of budget in proportion to sqrt(size)."""
-    w = np.sqrt(np.asarray(sizes, np.float64))
-    raw = budget * w / w.sum()
-    q = np.floor(raw).astype(np.int64)
-    rest = budget - int(q.sum())
-    order = np.argsort(-(raw - q), kind="stable")
-    q[order[:rest]] += 1
-    return q.tolist()
-
-
-def _coverage(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, beam, seed, progress):
-    flat = ctx.flat
-    top = flat.anc[np.asarray(start_pos, np.int64), min(1, flat.height)]
-    clusters: dict[int, list[int]] = {}
-    for s, c in zip(start_pos, top):
-        clusters.setdefault(int(c), []).append(s)
-    for c in clusters:  # rarest first, then taxonomy order
-        clusters[c].sort(key=lambda p: (ctx.counts[p], p))
-    keys = list(clusters)
-    quota = dict(zip(keys, _quotas([len(clusters[c]) for c in keys], budget)))
-    cap = max(2, math.ceil(2 * budget * k / flat.n_leaves))
-    uses: dict[str, int] = {}
+def _turns(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, beam, seed, progress):
+    """Baselines with a budget: starts take turns in a seeded random order, one new distinct
+    set per turn, until the budget is met or every start is exhausted."""
     source = _source(ctx, strategy, k, scope, max_level, beam, seed)
-    iters = {s: None for s in start_pos}
-    alive = {c: list(clusters[c]) for c in keys}
-    turn = {c: 0 for c in keys}
+    order = list(np.random.default_rng([seed, k]).permutation(np.asarray(start_pos, np.int64)))
+    iters = {int(s): iter(source(int(s))) for s in order}
+    alive = [int(s) for s in order]
     made = 0
-    bar = _Ticker(progress, budget, f"coverage k={k}")
-
-    def next_from(s):
-        if iters[s] is None:
-            iters[s] = iter(source(s))
-        for _ in range(32):  # skip at most this many inadmissible sets per turn
-            combo = next(iters[s], None)
-            if combo is None:
-                return None
-            key = frozenset(combo.skills)
-            if key in seen:
-                run.duplicates_dropped += 1
+    ticker = _Ticker(progress, budget, f"{strategy} k={k}")
+    while made < budget and alive:
+        nxt = []
+        for s in alive:
+            if made >= budget:
+                nxt.append(s)
                 continue
-            if any(uses.get(x, 0) >= cap for x in combo.skills):
-                continue
-            return combo
-        return None
-
-    def take(c) -> bool:
-        """One combination from cluster c's next start in turn; False when c is exhausted."""
-        while alive[c]:
-            i = turn[c] % len(alive[c])
-            s = alive[c][i]
-            combo = next_from(s)
-            if combo is None:
-                alive[c].pop(i)
-                continue
-            turn[c] = i + 1
-            seen.add(frozenset(combo.skills))
-            for x in combo.skills:
-                uses[x] = uses.get(x, 0) + 1
-            run.combinations.append(combo)
-            bar.update(1)
-            return True
-        return False
-
-    # first pass: each cluster up to its quota, clusters interleaved
-    while made < budget and any(quota[c] > 0 and alive[c] for c in keys):
-        for c in keys:
-            if quota[c] > 0 and alive[c] and take(c):
-                quota[c] -= 1
+            for combo in iters[s]:
+                key = frozenset(combo.skills)
+                if key in seen:
+                    run.duplicates_dropped += 1
+                    continue
+                seen.add(key)
+                combo.rank = made + 1
+                run.combinations.append(combo)
                 made += 1
-    # second pass: shares of exhausted clusters go to the others, round-robin
-    while made < budget and any(alive[c] for c in keys):
-        for c in keys:
-            if made < budget and alive[c] and take(c):
-                made += 1
-    bar.close()
+                ticker.update()
+                nxt.append(s)
+                break
+        alive = nxt
+    ticker.close()
+    if made < budget:
+        run.shortfall.append(f"selected {made} of the {budget} combinations asked for (k = {k}, strategy "
+                             f"{strategy}): the starts' draws brought no further distinct admissible set")
 
 
 def write_jsonl(path: str | Path, combos: Iterable[Combination]) -> int:

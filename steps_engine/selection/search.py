@@ -291,11 +291,13 @@ class Combination:
     lca_label: str | None = None
     lca_depth: int | None = None
     coherence: float | None = None
+    marginal_gain: float | None = None  # budget mode: value under the dataset objective when picked
+    rank: int | None = None  # budget mode: 1 = picked first
 
     def to_json(self) -> dict:
         d = {"skills": self.skills, "start": self.start, "gain": self.gain, "step_gains": self.step_gains,
              "lca": self.lca, "strategy": self.strategy, "scope": self.scope}
-        for key in ("lca_label", "lca_depth", "coherence"):
+        for key in ("lca_label", "lca_depth", "coherence", "marginal_gain", "rank"):
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
         return d
@@ -304,7 +306,7 @@ class Combination:
     def from_json(cls, data: dict) -> "Combination":
         return cls(list(data["skills"]), data["start"], float(data["gain"]), list(data["step_gains"]),
                    str(data["lca"]), data["strategy"], data["scope"], data.get("lca_label"),
-                   data.get("lca_depth"), data.get("coherence"))
+                   data.get("lca_depth"), data.get("coherence"), data.get("marginal_gain"), data.get("rank"))
 
 
 # ---------------------------------------------------------------- prepared context
@@ -503,20 +505,25 @@ def _beam_sets(ctx: SelectionContext, start: int, k: int, scope: Scope, max_leve
     init = sum(chain_gains(flat, seed))
     okpair = ctx.okpair if ctx.okpair is not None else np.ones((1, 1), bool)
     members, scores = K.beam_search(
-        flat.anc, flat.leaf_node, flat.parent, flat.cum, flat.sorted_ptr, flat.sorted_leaves, ctx.allowed, okpair,
+        flat.anc, flat.leaf_node, flat.parent, flat.cum, flat.cum, flat.sorted_ptr, flat.sorted_leaves, ctx.allowed, okpair,
         ctx.okpair is not None, ctx.keys, np.array(seed, np.int64), float(init), int(k), depths, int(cap), int(beam),
     )
     for row in members:
         yield [int(p) for p in row]
 
 
-def _dp_solve(ctx, start, root, m, forced, banned):
-    """Exact best m-set under `root` (start not selectable). Returns (value, positions)."""
+def _dp_solve(ctx, start, root, m, forced, banned, value=None, selectable=None):
+    """Exact best m-set under `root` (start not selectable). Returns (value, positions).
+    `value` (node values, default the terms) and `selectable` (leaf-node mask, default the
+    allowed skills) let the dataset-level greedy pass discounted values and usage caps."""
     flat = ctx.flat
-    value = flat.term.copy()
+    value = (flat.term if value is None else value).copy()
     value[flat.anc[start][flat.anc[start] >= 0]] = 0.0
-    selectable = np.zeros(flat.n_nodes, bool)
-    selectable[flat.leaf_node[ctx.allowed]] = True
+    if selectable is None:
+        selectable = np.zeros(flat.n_nodes, bool)
+        selectable[flat.leaf_node[ctx.allowed]] = True
+    else:
+        selectable = selectable.copy()
     selectable[flat.leaf_node[start]] = False
     if banned:
         selectable[flat.leaf_node[list(banned)]] = False
@@ -539,8 +546,10 @@ def _dp_solve(ctx, start, root, m, forced, banned):
     return float(best), sorted(int(pos_of_node[x]) for x in out[:n])
 
 
-def _dp_sets(ctx: SelectionContext, start: int, k: int, scope: Scope) -> Iterator[list[int]]:
-    """Distinct optimal sets in non-increasing gain (Lawler's k-best partitioning)."""
+def _dp_sets(ctx: SelectionContext, start: int, k: int, scope: Scope, value=None,
+             selectable=None) -> Iterator[tuple[float, list[int]]]:
+    """Distinct optimal sets in non-increasing value (Lawler's k-best partitioning), as
+    (value, positions ordered by greedy undiscounted gain)."""
     flat = ctx.flat
     _, cap = scope_depths(flat, start, scope, k)
     root = int(flat.anc[start, cap])
@@ -548,18 +557,18 @@ def _dp_sets(ctx: SelectionContext, start: int, k: int, scope: Scope) -> Iterato
     if seed is None:
         return
     base = frozenset(seed[1:])
-    first = _dp_solve(ctx, start, root, k - 1, base, frozenset())
+    first = _dp_solve(ctx, start, root, k - 1, base, frozenset(), value, selectable)
     if first is None:
         return
     heap = [(-first[0], 0, base, frozenset(), first[1])]
     tick = 1
     while heap:
-        _, _, inc, exc, chosen = heapq.heappop(heap)
-        yield greedy_order(flat, start, chosen)
+        negv, _, inc, exc, chosen = heapq.heappop(heap)
+        yield -negv, greedy_order(flat, start, chosen)
         free = [p for p in chosen if p not in inc]
         for i, y in enumerate(free):
             inc2, exc2 = inc | frozenset(free[:i]), exc | {y}
-            sol = _dp_solve(ctx, start, root, k - 1, inc2, exc2)
+            sol = _dp_solve(ctx, start, root, k - 1, inc2, exc2, value, selectable)
             if sol is not None:
                 heapq.heappush(heap, (-sol[0], tick, inc2, exc2, sol[1]))
                 tick += 1
@@ -591,7 +600,7 @@ def iter_combinations(
     if len(set(ctx.forced.tolist()) - {s}) > k - 1:
         return
     if sc.kind == "level" and ctx.exact_ok:
-        sets = _dp_sets(ctx, s, k, sc)
+        sets = (positions for _, positions in _dp_sets(ctx, s, k, sc))
     else:
         sets = _beam_sets(ctx, s, k, sc, max_level, beam)
     label = str(sc)

@@ -18,10 +18,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from steps_engine.selection.budget import DEFAULT_LEAF_DISCOUNT, DEFAULT_REUSE_DISCOUNT, dataset_objective
 from steps_engine.selection.search import Combination, SelectionContext, make_combination, parse_scope, scope_depths
 
 __all__ = ["iter_random", "iter_cooccur", "random_combinations", "cooccur_combinations", "combination_metrics",
-           "STRATEGIES"]
+           "skill_usage", "STRATEGIES"]
 
 STRATEGIES = ("steps", "random", "cooccur")
 
@@ -165,31 +166,60 @@ def cooccur_combinations(ctx: SelectionContext, start: str | int, k: int, scope=
     return list(itertools.islice(iter_cooccur(ctx, start, k, scope, max_level, rng), n))
 
 
-def combination_metrics(ctx: SelectionContext, combos: Iterable[Combination]) -> dict:
-    """mean gain, mean LCA depth, fraction of skill pairs never seen together in the data
-    (co-occurrence count 0), skill coverage (distinct skills used / skills in the tree),
-    mean coherence (when a similarity matrix is set)."""
+def combination_metrics(ctx: SelectionContext, combos: Iterable[Combination],
+                        reuse_discount: float = DEFAULT_REUSE_DISCOUNT, count_start: bool = True,
+                        leaf_discount: float | None = DEFAULT_LEAF_DISCOUNT) -> dict:
+    """Per combination: mean gain, mean LCA depth, fraction of skill pairs never seen together
+    in the data (co-occurrence count 0), mean coherence (when a similarity matrix is set).
+    Dataset: skill coverage (distinct skills used / skills in the tree), skills used, max
+    skill share (largest share of combinations that contain one skill, start included),
+    max pair uses (most combinations one pair of skills is in), distinct pairs, usage
+    efficiency (entropy of the skill-usage distribution / log2(skills in the tree); 1 = all
+    used equally) and the dataset objective F at these discounts (`budget.dataset_objective`)."""
     combos = list(combos)
+    n_skills = ctx.flat.n_leaves
     if not combos:
         return {"combinations": 0, "mean_gain": 0.0, "mean_lca_depth": 0.0, "unseen_pair_fraction": 0.0,
-                "skill_coverage": 0.0}
+                "skill_coverage": 0.0, "skills_used": 0, "max_skill_share": 0.0, "max_pair_uses": 0,
+                "distinct_pairs": 0, "usage_efficiency": 0.0, "objective": 0.0}
     pairs = unseen = 0
-    used = set()
+    uses = np.zeros(n_skills, np.int64)
+    pair_uses: dict[tuple[int, int], int] = {}
     for c in combos:
         p = np.array([ctx.position(s) for s in c.skills])
-        used.update(c.skills)
+        uses[p] += 1
         iu = np.triu_indices(len(p), 1)
         block = ctx.cooc[p][:, p].toarray()[iu]
         pairs += block.size
         unseen += int((block == 0).sum())
+        for a, b in zip(p[iu[0]], p[iu[1]]):
+            key = (int(min(a, b)), int(max(a, b)))
+            pair_uses[key] = pair_uses.get(key, 0) + 1
+    share = uses[uses > 0] / uses.sum()
+    entropy = float(-(share * np.log2(share)).sum())
     out = {
         "combinations": len(combos),
         "mean_gain": float(np.mean([c.gain for c in combos])),
         "mean_lca_depth": float(np.mean([c.lca_depth for c in combos])),
         "unseen_pair_fraction": unseen / pairs if pairs else 0.0,
-        "skill_coverage": len(used) / ctx.flat.n_leaves,
+        "skill_coverage": int((uses > 0).sum()) / n_skills,
+        "skills_used": int((uses > 0).sum()),
+        "max_skill_share": float(uses.max() / len(combos)),
+        "max_pair_uses": max(pair_uses.values(), default=0),
+        "distinct_pairs": len(pair_uses),
+        "usage_efficiency": entropy / np.log2(n_skills) if n_skills > 1 else 1.0,
+        "objective": dataset_objective(ctx, combos, reuse_discount, count_start, leaf_discount),
     }
     coh = [c.coherence for c in combos if c.coherence is not None]
     if coh:
         out["mean_coherence"] = float(np.mean(coh))
     return out
+
+
+def skill_usage(ctx: SelectionContext, combos: Iterable[Combination]) -> dict[str, int]:
+    """Number of combinations each skill of the taxonomy is in (start included), 0 for unused."""
+    uses = {ctx.name(p): 0 for p in range(ctx.flat.n_leaves)}
+    for c in combos:
+        for s in dict.fromkeys(c.skills):
+            uses[s] += 1
+    return uses

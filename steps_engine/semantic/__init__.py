@@ -2,7 +2,8 @@
 
 Takes skill names and record texts; gives embeddings (swappable `Embedder` backends with an
 on-disk cache, `embeddings/`), skill phrases and vocabularies (`vocabulary`), skill tags for
-untagged records (`tagging` by embedding, `tagging_llm` by an LLM), open-vocabulary tagging
+untagged records (`tagging` by embedding, `tagging_llm` by an LLM, `ray_tagging` on a Ray
+cluster, imported only by `steps tag --engine ray`), open-vocabulary tagging
 (`open_tagging`, with `canonical_tags` building the vocabulary), leave-one-slice-out
 cross-validation for choosing a tagging method (`crossval`) and the 2-D skill map (`skillmap`, UMAP). Later stages use it for semantic edges, coherence and naming.
 """

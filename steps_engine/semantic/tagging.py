@@ -54,6 +54,9 @@ __all__ = [
     "load_vocabulary",
     "TagReport",
     "tag_file",
+    "chunk_similarity_sum",
+    "center_from_sums",
+    "tag_chunk",
 ]
 
 
@@ -443,6 +446,14 @@ class TagReport:
     llm_failed: list[str] | None = None  # "line N: reason" for records the LLM tagger failed on
     replaced: int = 0  # records that already had the output field (its old value was replaced)
 
+    def add(self, other: "TagReport") -> None:
+        """Add the counts and lists of another part of the same run (a later chunk)."""
+        for name in ("records", "tagged", "no_text", "replaced"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("bad_rows", "llm_failed"):
+            if getattr(other, name):
+                setattr(self, name, (getattr(self, name) or []) + getattr(other, name))
+
     def summary(self) -> str:
         bad = len(self.bad_rows or [])
         text = (f"{self.records} rows written: {self.tagged} tagged, {self.no_text} without text, "
@@ -480,9 +491,7 @@ def tag_file(
     per record, mapped onto the vocabulary with `llm_min_sim` instead of similarity ranking."""
     from pathlib import Path
 
-    import orjson
-
-    from steps_engine.data.ingest import BadRow, extract_text, iter_records
+    from steps_engine.data.ingest import iter_records
 
     config.validate()
     if chunk_records < 1:
@@ -503,18 +512,6 @@ def tag_file(
         if buf:
             yield buf
 
-    def texts_of(chunk):
-        ins, res = [], []
-        for _, rec in chunk:
-            if isinstance(rec, BadRow):
-                ins.append("")
-                res.append("")
-            else:
-                ins.append(extract_text(rec, text_field) or "")
-                res.append(extract_response(rec, response_field) if config.use_response else "")
-        return ins, res
-
-    unscaled = TagConfig(**{**config.__dict__, "center": False})
     total = None
     center_vec = center_std = None
     if config.center and open_tagger is None:  # pass 1: per-skill mean similarity over the file
@@ -522,60 +519,111 @@ def tag_file(
         col_sq = np.zeros(len(vocab), dtype=np.float64)
         n = 0
         for chunk in chunks():
-            ins, res = texts_of(chunk)
-            keep = [i for i, t in enumerate(ins) if t.strip()]
-            if keep:
-                _, sim, _ = score_records([ins[i] for i in keep], [res[i] for i in keep], vocab, embedder, unscaled)
-                col += sim.sum(axis=0)
-                col_sq += np.square(sim, dtype=np.float64).sum(axis=0)
-                n += len(keep)
+            part, kept = chunk_similarity_sum(chunk, vocab, embedder, config, text_field, response_field)
+            if kept:
+                col += part[0]
+                col_sq += part[1]
+                n += kept
             total = (total or 0) + len(chunk)
             if progress is not None:
                 progress("scan", total, 0)
-        if n >= config.center_min_records:
-            center_vec = (col / n).astype(np.float32)
-            center_std = np.sqrt(np.maximum(col_sq / n - np.square(col / n), 0.0))
+        center_vec, center_std = center_from_sums(col, col_sq, n, config)
 
     report = TagReport(bad_rows=[], llm_failed=[])
     with atomic_open(out_path, "wb") as fh:
         for chunk in chunks():
-            ins, res = texts_of(chunk)
-            keep = [i for i, t in enumerate(ins) if t.strip()]
-            tags: dict[int, list[tuple[str, float]]] = {}
-            if keep and open_tagger is not None:
-                from steps_engine.semantic.tagging_llm import LLMFailure, map_to_vocabulary
-
-                open_tags = open_tagger([ins[i] for i in keep], [res[i] for i in keep])
-                mapped = map_to_vocabulary(open_tags, vocab, embedder, llm_min_sim, config.top_k)
-                for i, tags_i, row in zip(keep, open_tags, mapped):
-                    tags[i] = row
-                    if isinstance(tags_i, LLMFailure):
-                        report.llm_failed.append(f"line {chunk[i][0]}: {tags_i.reason}")
-            elif keep:
-                score, sim, vv = score_records(
-                    [ins[i] for i in keep], [res[i] for i in keep], vocab, embedder,
-                    unscaled if center_vec is None else config, center_vec=center_vec, center_std=center_std,
-                )
-                for i, row in zip(keep, top_skills(score, sim, vocab, config.top_k, config.min_sim, vv, config.dedupe_sim)):
-                    tags[i] = row
-            for i, (line, rec) in enumerate(chunk):
-                if isinstance(rec, BadRow):
-                    report.bad_rows.append(str(rec))
-                    obj = {"_bad_row": rec.to_json(), out_field: []}
-                else:
-                    row = tags.get(i, [])
-                    if i not in tags:
-                        report.no_text += 1
-                    elif row:
-                        report.tagged += 1
-                    obj = dict(rec)
-                    if out_field in obj:
-                        report.replaced += 1
-                    obj[out_field] = [s for s, _ in row]
-                    if with_scores:
-                        obj[f"{out_field}_scores"] = [round(v, 4) for _, v in row]
-                fh.write(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-                report.records += 1
+            data, part = tag_chunk(chunk, vocab, embedder, config, center_vec, text_field, response_field,
+                                   out_field, with_scores, open_tagger, llm_min_sim, center_std=center_std)
+            fh.write(data)
+            report.add(part)
             if progress is not None:
                 progress("tag", report.records, total or 0)
     return report
+
+
+# One chunk of (line, record) pairs at a time: tag_file's two passes, also run by ray_tagging's actors.
+
+
+def _chunk_texts(chunk, text_field, response_field, use_response) -> tuple[list[str], list[str]]:
+    from steps_engine.data.ingest import BadRow, extract_text
+
+    ins, res = [], []
+    for _, rec in chunk:
+        if isinstance(rec, BadRow):
+            ins.append("")
+            res.append("")
+        else:
+            ins.append(extract_text(rec, text_field) or "")
+            res.append(extract_response(rec, response_field) if use_response else "")
+    return ins, res
+
+
+def chunk_similarity_sum(chunk, vocab, embedder, config, text_field=None, response_field=None):
+    """Pass 1 on one chunk: ((per-skill sum of sim, sum of sim squared) over its records with
+    text, how many)."""
+    ins, res = _chunk_texts(chunk, text_field, response_field, config.use_response)
+    keep = [i for i, t in enumerate(ins) if t.strip()]
+    if not keep:
+        return None, 0
+    unscaled = TagConfig(**{**config.__dict__, "center": False})
+    _, sim, _ = score_records([ins[i] for i in keep], [res[i] for i in keep], vocab, embedder, unscaled)
+    return (sim.sum(axis=0), np.square(sim, dtype=np.float64).sum(axis=0)), len(keep)
+
+
+def center_from_sums(col: np.ndarray, col_sq: np.ndarray, n: int, config: TagConfig):
+    """The hubness centre and spread (per-skill mean and std of sim) from pass 1's sums over the
+    whole file; (None, None) below center_min_records."""
+    if n < config.center_min_records:
+        return None, None
+    return (col / n).astype(np.float32), np.sqrt(np.maximum(col_sq / n - np.square(col / n), 0.0))
+
+
+def tag_chunk(chunk, vocab, embedder, config, center_vec, text_field=None, response_field=None,
+              out_field="skills", with_scores=False, open_tagger=None, llm_min_sim=0.5,
+              center_std=None) -> tuple[bytes, "TagReport"]:
+    """Pass 2 on one chunk: its output JSONL lines and its share of the report."""
+    import orjson
+
+    from steps_engine.data.ingest import BadRow
+
+    ins, res = _chunk_texts(chunk, text_field, response_field, config.use_response)
+    keep = [i for i, t in enumerate(ins) if t.strip()]
+    report = TagReport(bad_rows=[], llm_failed=[])
+    tags: dict[int, list[tuple[str, float]]] = {}
+    if keep and open_tagger is not None:
+        from steps_engine.semantic.tagging_llm import LLMFailure, map_to_vocabulary
+
+        open_tags = open_tagger([ins[i] for i in keep], [res[i] for i in keep])
+        mapped = map_to_vocabulary(open_tags, vocab, embedder, llm_min_sim, config.top_k)
+        for i, tags_i, row in zip(keep, open_tags, mapped):
+            tags[i] = row
+            if isinstance(tags_i, LLMFailure):
+                report.llm_failed.append(f"line {chunk[i][0]}: {tags_i.reason}")
+    elif keep:
+        unscaled = TagConfig(**{**config.__dict__, "center": False})
+        score, sim, vv = score_records(
+            [ins[i] for i in keep], [res[i] for i in keep], vocab, embedder,
+            unscaled if center_vec is None else config, center_vec=center_vec, center_std=center_std,
+        )
+        for i, row in zip(keep, top_skills(score, sim, vocab, config.top_k, config.min_sim, vv, config.dedupe_sim)):
+            tags[i] = row
+    out = bytearray()
+    for i, (line, rec) in enumerate(chunk):
+        if isinstance(rec, BadRow):
+            report.bad_rows.append(str(rec))
+            obj = {"_bad_row": rec.to_json(), out_field: []}
+        else:
+            row = tags.get(i, [])
+            if i not in tags:
+                report.no_text += 1
+            elif row:
+                report.tagged += 1
+            obj = dict(rec)
+            if out_field in obj:
+                report.replaced += 1
+            obj[out_field] = [s for s, _ in row]
+            if with_scores:
+                obj[f"{out_field}_scores"] = [round(v, 4) for _, v in row]
+        out += orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        report.records += 1
+    return bytes(out), report

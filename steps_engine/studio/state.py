@@ -15,6 +15,7 @@
     skill_points(frame, positions)      skill_frame joined with 2-D positions
     run_selection(ws, ...)              steps + random baseline combinations, saved in the workspace
     combos_frame(records)               the combinations table
+    skill_usage(ws, records) / explain_record(ws, record)   usage histogram data; why a combination
     suggest_names(tree, graph)          cluster names from the members' meaning (naming.name_nodes)
     start_meaning_map(ws) / meaning_map_state(job) / meaning_map_progress(job)
                                         the UMAP skill map, built in a niced subprocess
@@ -60,6 +61,8 @@ __all__ = [
     "run_selection",
     "load_selection",
     "combos_frame",
+    "skill_usage",
+    "explain_record",
     "suggest_names",
     "keyword_name_table",
     "llm_names",
@@ -343,23 +346,33 @@ def run_selection(
     beam: int = 100,
     seed: int = 0,
     budget: int | None = None,
+    reuse_discount: float | None = None,
+    max_skill_uses: int | None = None,
+    max_pair_uses: int | None = None,
     baseline: str | None = "random",
     terms: np.ndarray | None = None,
     progress=None,
 ) -> dict:
     """Select combinations on the workspace's current tree with the steps strategy and the
     `baseline` strategy (same starts and scope), write combos/steps.jsonl, combos/<baseline>.jsonl
-    and combos/run.json, and return the run summary. progress(fraction, message)."""
+    and combos/run.json, and return the run summary. progress(fraction, message).
+    With `budget`: the dataset mode (`selection.budget`). A run in which steps selects nothing
+    raises ValueError with the reason and leaves the previous selection in place."""
+    from steps_engine.selection.budget import default_reuse_discount
     from steps_engine.selection.combos import select_combinations
     from steps_engine.selection.search import prepare
     from steps_engine.selection.strategies import combination_metrics
 
     tree, graph = ws.tree, ws.graph
     ctx = prepare(tree, graph, constraints, term=terms)
+    reuse = default_reuse_discount(scope) if reuse_discount is None else reuse_discount
     kw = dict(k_max=constraints.k_max, starts=starts, per_start=per_start, scope=scope, max_level=max_level,
               beam=beam, seed=seed, budget=budget)
+    caps = dict(reuse_discount=reuse, max_skill_uses=max_skill_uses, max_pair_uses=max_pair_uses)
     strategies = ["steps"] + ([baseline] if baseline else [])
-    summary = {"settings": {**kw, "k": constraints.k, "tree_key": ws.tree_key}, "metrics": {}, "files": {}}
+    summary = {"settings": {**kw, **caps, "k": constraints.k, "tree_key": ws.tree_key}, "metrics": {}, "files": {},
+               "shortfall": {}}
+    outputs = {}
     for i, strategy in enumerate(strategies):
         tick = None
         if progress is not None:
@@ -369,7 +382,10 @@ def run_selection(
                 if done == total or done % 25 == 0:  # keep reruns of the bar cheap
                     progress((i + done / max(total, 1)) / len(strategies), f"{strategy}: {done}/{total}")
 
-        run = select_combinations(ctx, constraints.k, strategy=strategy, progress=tick or False, **kw)
+        run = select_combinations(ctx, constraints.k, strategy=strategy, progress=tick or False, **kw, **caps)
+        if strategy == "steps" and not run.combinations:
+            reason = run.shortfall[0] if run.shortfall else "no start has an admissible combination in this scope"
+            raise ValueError(f"nothing selected: {reason}")
         records = []
         for c in run.combinations:
             rec = c.to_json()
@@ -377,14 +393,36 @@ def run_selection(
             block = ctx.cooc[pos][:, pos].toarray()[np.triu_indices(len(pos), 1)]
             rec["unseen_pairs"] = int((block == 0).sum())
             records.append(rec)
-        ws.write_jsonl(f"combos/{strategy}.jsonl", records)
-        summary["metrics"][strategy] = combination_metrics(ctx, run.combinations)
+        outputs[strategy] = records
+        summary["metrics"][strategy] = combination_metrics(ctx, run.combinations, reuse)
         summary["files"][strategy] = f"combos/{strategy}.jsonl"
         summary.setdefault("starts_without", {})[strategy] = len(run.starts_without)
+        summary["shortfall"][strategy] = run.shortfall
+    for strategy, records in outputs.items():
+        ws.write_jsonl(f"combos/{strategy}.jsonl", records)
     if progress is not None:
         progress(1.0, "done")
     ws.write_json("combos/run.json", summary)
     return summary
+
+
+def skill_usage(ws: Workspace, records: list[dict]) -> dict[str, int]:
+    """Combinations per skill of the current tree (0 for unused), start included."""
+    uses = {s: 0 for s in ws.tree.skills}
+    for r in records:
+        for s in dict.fromkeys(r["skills"]):
+            if s in uses:
+                uses[s] += 1
+    return uses
+
+
+def explain_record(ws: Workspace, record: dict, terms: np.ndarray | None = None, similarity=None) -> dict:
+    """`selection.explain.explain_combination` for one saved combination record."""
+    from steps_engine.selection.explain import explain_combination
+    from steps_engine.selection.search import Constraints, prepare
+
+    ctx = prepare(ws.tree, ws.graph, Constraints(k=max(2, len(record["skills"])), similarity=similarity), term=terms)
+    return explain_combination(ctx, record)
 
 
 def load_selection(ws: Workspace) -> tuple[dict | None, dict[str, list[dict]]]:
@@ -396,13 +434,16 @@ def load_selection(ws: Workspace) -> tuple[dict | None, dict[str, list[dict]]]:
 
 
 def combos_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per combination: skills, start, k, gain, LCA label/depth, never-seen-together."""
+    """One row per combination: rank (budget mode), skills, start, k, gain, marginal gain,
+    LCA label/depth, never-seen-together."""
     return pd.DataFrame(
         {
+            "rank": [r.get("rank") for r in records],
             "skills": [" + ".join(r["skills"]) for r in records],
             "start": [r["start"] for r in records],
             "k": [len(r["skills"]) for r in records],
             "gain (bits)": [float(r["gain"]) for r in records],
+            "marginal gain": [r.get("marginal_gain") for r in records],
             "LCA": [r.get("lca_label") or r.get("lca") for r in records],
             "LCA depth": [r.get("lca_depth") for r in records],
             "never seen together": [bool(r.get("unseen_pairs", 0)) for r in records],

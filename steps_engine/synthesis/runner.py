@@ -235,9 +235,10 @@ def prepare_jobs(
     if tree is None:
         problems.append(f"{taxonomy_dir / 'taxonomy.json'}: not found; records carry no taxonomy path")
     jobs, missing = [], set()
+    seed_usage: dict = {}  # rotates each skill's examples across the combinations
     for cid, rec in chosen.items():
         start = rec.get("start") or rec["skills"][0]
-        seeds = pick_seeds(seed_index, rec["skills"], start=start, seed=seed)
+        seeds = pick_seeds(seed_index, rec["skills"], start=start, seed=seed, usage=seed_usage)
         missing.update(s.skill for s in seeds if s.source_id is None)
         ids, labels = _tree_path(tree, rec)
         messages = build_messages({**rec, "taxonomy_labels": labels}, seeds, template)
@@ -408,6 +409,7 @@ class SynthesisReport:
     out: str | None = None
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    endpoints: list[dict] = field(default_factory=list)  # per endpoint of a pool: served, failures, rests
 
     @property
     def done(self) -> int:
@@ -592,7 +594,8 @@ async def synthesize_async(
     model: str,
     out: str | Path,
     api_key: str | None = None,
-    base_url: str | None = None,
+    base_url: str | list[str] | None = None,
+    endpoint_concurrency: int | list[int | None] | None = None,
     client: ChatClient | None = None,
     concurrency: int = 4,
     limit: int | None = None,
@@ -702,20 +705,20 @@ async def synthesize_async(
             report.settle()
         elif todo:
             own_client = client is None
-            if own_client:
-                from steps_engine.llm.openai_client import OpenAIChatClient
+            if own_client:  # several base URLs: an EndpointPool
+                from steps_engine.llm.pool import open_chat_client
 
-                client = OpenAIChatClient(model, api_key=api_key, base_url=base_url, timeout=timeout)
+                client = open_chat_client(model, api_key=api_key, base_url=base_url, timeout=timeout,
+                                          max_in_flight=endpoint_concurrency)
             cache = None
             if use_cache:
                 cache = ResponseCache(cache_dir if cache_dir is not None else out.with_name(out.name + ".cache"))
             try:
                 if agent_filter_model:
                     fclient = client
-                    if own_client and agent_filter_model != model:
-                        from steps_engine.llm.openai_client import OpenAIChatClient
-
-                        fclient = OpenAIChatClient(agent_filter_model, api_key=api_key, base_url=base_url, timeout=timeout)
+                    if own_client and agent_filter_model != model:  # several base URLs: a pool of them
+                        fclient = open_chat_client(agent_filter_model, api_key=api_key, base_url=base_url,
+                                                   timeout=timeout, max_in_flight=endpoint_concurrency)
                     try:
                         todo = await _agent_filter(todo, fclient, writer, outcome, report, cache=cache, policy=policy,
                                                    concurrency=concurrency, seed=seed, secrets=secrets, progress=progress)
@@ -727,6 +730,8 @@ async def synthesize_async(
                     policy=policy, cache=cache, seed=seed, progress=progress,
                 )
             finally:
+                if hasattr(client, "stats"):
+                    report.endpoints = client.stats()
                 if own_client:
                     await client.aclose()
             report.settle()
@@ -741,7 +746,8 @@ def synthesize(taxonomy_dir, combos, *, model: str, out, **kwargs) -> SynthesisR
     dicts) using seeds from the input recorded in `taxonomy_dir`, appending records to `out`.
 
     Keyword options: api_key (default $OPENAI_API_KEY; with none and no `client`, a dry run
-    is written), base_url (default $OPENAI_BASE_URL), client (any `ChatClient`),
+    is written), base_url (default $OPENAI_BASE_URL; a list of several makes an
+    `llm.pool.EndpointPool` with at most endpoint_concurrency requests on each), client (any `ChatClient`),
     concurrency, limit, timeout, max_retries, backoff, max_backoff, template, params
     (extra request fields; default temperature 0.7), retry_failed, seed, dry_run,
     import_batch (a Batch API output file to import instead of sending requests),

@@ -7,6 +7,10 @@ random priority (bottom-k sampling, so ties are sampled uniformly and memory sta
 bounded on big inputs). `pick_seeds` then picks one candidate per skill: among the
 unused candidates with the fewest tags, uniformly at random from a generator seeded by
 (seed, sorted skills, start); a record is never used twice within one combination.
+With a `usage` counter shared across the combinations of a dataset (the runner passes
+one), the candidates used least so far come first, then the fewest tags: N combinations
+that contain a skill rotate through its examples instead of all citing the same one.
+Still reproducible: the same combinations in the same order give the same seeds.
 
 A seed's `source_id` is the record's id field ("id", else "key", or `id_field`) when
 present, else its 1-based line (record) number.
@@ -166,8 +170,10 @@ def _source_id(record: Mapping, line: int, id_field: str | None):
     return line
 
 
-def pick_seeds(index: SeedIndex, skills: list[str], *, start: str | None = None, seed: int = 0) -> list[Seed]:
-    """One seed per skill, in the order of `skills`; never the same record twice."""
+def pick_seeds(index: SeedIndex, skills: list[str], *, start: str | None = None, seed: int = 0,
+               usage: dict | None = None) -> list[Seed]:
+    """One seed per skill, in the order of `skills`; never the same record twice. `usage`
+    (source_id -> times used, updated here) ranks the least-used candidates first."""
     key = json.dumps([seed, sorted(skills), start], ensure_ascii=False)
     rng = random.Random(hashlib.sha256(key.encode("utf-8")).hexdigest())
     used: set = set()
@@ -177,8 +183,11 @@ def pick_seeds(index: SeedIndex, skills: list[str], *, start: str | None = None,
         if not free:
             out.append(Seed(skill=skill, source_id=None, text="", n_tags=0))
             continue
-        fewest = min(c.n_tags for c in free)
-        choice = rng.choice([c for c in free if c.n_tags == fewest])
+        rank = (lambda c: (usage.get(c.source_id, 0), c.n_tags)) if usage is not None else (lambda c: c.n_tags)
+        low = min(rank(c) for c in free)
+        choice = rng.choice([c for c in free if rank(c) == low])
         used.add(choice.source_id)
+        if usage is not None:
+            usage[choice.source_id] = usage.get(choice.source_id, 0) + 1
         out.append(choice)
     return out

@@ -26,7 +26,9 @@ from steps_engine.taxonomy.multilevel import build_tree_multilevel
 from steps_engine.taxonomy.partition import build_tree
 from steps_engine.taxonomy.tree import EncodingTree
 
-__all__ = ["BUILDERS", "Taxonomy", "ingest_graph", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
+ENGINES = ("local", "ray")  # where records are read and counted
+
+__all__ = ["BUILDERS", "ENGINES", "Taxonomy", "ingest_graph", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
 
 # tree builders by name; the first is the default (docs/taxonomy_benchmark.md compares them)
 BUILDERS = {"multilevel": build_tree_multilevel, "greedy": build_tree}
@@ -69,14 +71,25 @@ def ingest_graph(
     weighting: str = "steps",
     min_count: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    engine: str = "local",
+    ray_options: dict | None = None,
 ):
-    """count_skills, then graph.build_graph. Returns (SkillGraph, IngestReport, pruning report)."""
+    """count_skills (engine "local") or ray_counting.count_skills_ray (engine "ray", with
+    `ray_options` such as address and block_bytes), then graph.build_graph.
+    Returns (SkillGraph, IngestReport, pruning report)."""
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
     if not isinstance(min_count, (int, np.integer)) or min_count < 1:
         raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     t0 = time.perf_counter()
-    counts, report = count_skills(path, mapping, progress)
+    if engine == "ray":
+        from steps_engine.data.ray_counting import count_skills_ray
+
+        counts, report = count_skills_ray(path, mapping, progress, **(ray_options or {}))
+    else:
+        counts, report = count_skills(path, mapping, progress)
     graph, pruning = build_graph(
         counts.skills,
         counts.counts,
@@ -118,6 +131,8 @@ def build_taxonomy(
     embedder=None,
     progress=None,
     name_rows: int = 50_000,
+    engine: str = "local",
+    ray_options: dict | None = None,
     builder: str = "multilevel",
 ) -> Taxonomy:
     """Ingest `input_path` with a `FieldMapping`, build the graph and the tree (`builder`: a
@@ -125,6 +140,7 @@ def build_taxonomy(
     rows (0: keep the member-skill labels).
 
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
+    `engine="ray"` reads and counts on Ray (`ingest_graph`); the input may then be a folder of shards.
     Raises ValueError when no row carries usable skills.
     """
     from steps_engine.data.ingest import file_sha256
@@ -134,7 +150,8 @@ def build_taxonomy(
     if builder not in BUILDERS:
         raise ValueError(f"builder must be one of {', '.join(BUILDERS)}, got {builder!r}")
     ingest_cb = None if progress is None else (lambda done, total: progress("ingest", done, total))
-    graph, report, prune = ingest_graph(input_path, mapping, weighting=weighting, min_count=min_count, progress=ingest_cb)
+    graph, report, prune = ingest_graph(input_path, mapping, weighting=weighting, min_count=min_count, progress=ingest_cb,
+                                        engine=engine, ray_options=ray_options)
     if graph.n_skills == 0:
         first = report.skipped[0] if report.skipped else None
         raise ValueError(
@@ -153,21 +170,47 @@ def build_taxonomy(
     tax.ingest_report = rep
     tax.input_spec = {
         "path": str(Path(input_path).resolve()),
-        "format": mapping.format or _detect_format(input_path),
+        "format": mapping.format or (report.format if report.shards else _detect_format(input_path)),
         "skills_field": mapping.skills_field,
         "skills_sep": mapping.skills_sep,
         "text_field": mapping.text_field,
         "casefold": bool(mapping.casefold),
-        "sha256": file_sha256(input_path),
+        "sha256": None if report.shards else file_sha256(input_path),
     }
+    if report.shards:  # a folder of shards (engine "ray"): each with its own hash
+        tax.input_spec["shards"] = report.shards
     tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight}
     if name_rows:
         from steps_engine.taxonomy.keyword_names import corpus_from_file
         from steps_engine.taxonomy.naming import name_by_keywords
 
-        corpus = corpus_from_file(input_path, mapping, graph.skills, max_rows=name_rows)
+        if report.shards:
+            corpus = _shards_corpus([s["path"] for s in report.shards], mapping, graph.skills, name_rows)
+        else:
+            corpus = corpus_from_file(input_path, mapping, graph.skills, max_rows=name_rows)
         tax.tree = name_by_keywords(tax.tree, graph, corpus)
     return tax
+
+
+def _shards_corpus(paths, mapping, skills, max_rows: int):
+    """The naming corpus of a folder of shards: its first `max_rows` usable rows in shard order,
+    as `corpus_from_file` takes them from one file holding the same rows."""
+    from steps_engine.data.rows import read_rows
+    from steps_engine.taxonomy.keyword_names import NameCorpus
+
+    texts, tags = [], []
+    for path in paths:
+        if len(texts) >= max_rows:
+            break
+        try:
+            rows = read_rows(path, mapping, max_rows=max_rows - len(texts), text_chars=4000)
+        except (OSError, ValueError):
+            continue
+        texts += rows.texts
+        tags += rows.skills
+    if not any(t.strip() for t in texts):
+        return NameCorpus.from_skill_names(skills)
+    return NameCorpus.from_rows(tags, texts, skills)
 
 
 def _detect_format(path) -> str:
