@@ -53,4 +53,9 @@ if [ "${1:-}" = "--dev" ]; then
 else
   .venv/bin/python -m pip install -q -e ".[embeddings,studio]"  # the lean core alone: pip install -e .
 fi
+# Compile the numba kernels once: numba caches them beside the modules (__pycache__), so the
+# first `steps demo` after setup does not spend its time compiling.
+warm=$(mktemp -d)
+.venv/bin/steps demo --out "$warm/demo" --quiet >/dev/null || echo "setup.sh: warming the numba cache failed; the first run will compile" >&2
+rm -rf "$warm"
 echo "setup.sh: ready (.venv)"

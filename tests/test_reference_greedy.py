@@ -10,6 +10,7 @@ import pytest
 
 from steps_engine.taxonomy.entropy import structural_entropy
 from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.multilevel import build_tree_multilevel
 from steps_engine.taxonomy.partition import build_tree
 from steps_engine.taxonomy.planted import planted_graph
 
@@ -69,9 +70,10 @@ def test_height_one_is_root_over_skills():
         ref.reference_tree(g, 0)
 
 
+@pytest.mark.parametrize("builder", [build_tree, build_tree_multilevel])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("height", [2, 3])
-def test_reference_tree_is_valid_and_our_builder_is_not_worse(seed, height):
+def test_reference_tree_is_valid_and_our_builders_are_not_worse(seed, height, builder):
     g = planted_graph(100, 1000, seed=seed)
     r = ref.reference_tree(g, height)
     leaves = r.leaves()
@@ -79,5 +81,5 @@ def test_reference_tree_is_valid_and_our_builder_is_not_worse(seed, height):
     assert r.height <= height
     assert np.all(r.depth()[leaves] == height)  # the reference keeps every skill at depth k
     h_ref = structural_entropy(g, r)
-    h_ours = structural_entropy(g, build_tree(g, height))
+    h_ours = structural_entropy(g, builder(g, height))
     assert 0.0 <= h_ours <= h_ref + 1e-9, f"ours {h_ours:.6f} > reference port {h_ref:.6f}"

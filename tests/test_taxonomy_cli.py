@@ -169,3 +169,20 @@ def test_invalid_json_reason_gives_a_character_offset_not_an_inner_line(tmp_path
     assert r.returncode == 0, r.stderr
     bad = [l for l in r.stderr.splitlines() if "skipped line 2" in l]
     assert bad and "of the line" in bad[0] and "column" not in bad[0], r.stderr
+
+
+def test_both_builders_write_consistent_folders_and_the_default_is_not_worse(tmp_path):
+    if not DEMO.exists():
+        pytest.skip("demo data not written yet")
+    h = {}
+    for builder in ("multilevel", "greedy"):
+        out = tmp_path / builder
+        r = steps("taxonomy", DEMO, "--skills-field", "skills", "--builder", builder, "--out", out, "--json", "--quiet")
+        assert r.returncode == 0, r.stderr
+        tax = json.loads((out / "taxonomy.json").read_text())
+        h[builder], height, _ = outside_check_entropy(out)
+        assert tax["builder"] == builder and height <= 4
+        assert tax["structural_entropy"] == pytest.approx(h[builder], rel=1e-6)
+    assert h["multilevel"] <= h["greedy"] + 1e-9
+    r = steps("taxonomy", DEMO, "--skills-field", "skills", "--builder", "nope", "--out", tmp_path / "x", "--quiet")
+    assert r.returncode == 2 and "--builder" in r.stderr

@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("--weighting", default="steps", choices=["steps", "count", "ppmi", "npmi"])
     p.add_argument("--min-count", type=int, default=1, help="drop skills and pairs seen fewer times (default 1)")
     p.add_argument("--height", type=int, default=4, help="tree height: edges from root to deepest skill (default 4)")
+    p.add_argument(
+        "--builder", default="multilevel", choices=["multilevel", "greedy"], help="tree builder (default multilevel; greedy: the merge builder)"
+    )
     p.add_argument("--semantic-weight", type=float, default=0.0, help="mix in embedding kNN edges (0..1, default 0)")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
                    help="where records are read and counted: this process (default) or a Ray cluster; "
@@ -74,6 +77,7 @@ def run(args) -> int:
             progress=progress,
             engine=args.engine,
             ray_options=ray_options,
+            builder=args.builder,
         )
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None

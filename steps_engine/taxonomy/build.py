@@ -22,12 +22,16 @@ from steps_engine._atomic import write_json
 from steps_engine.data.ingest import FieldMapping, count_skills
 from steps_engine.taxonomy.entropy import NodeTerms, node_terms, one_dim_entropy
 from steps_engine.taxonomy.graph import WEIGHTINGS, SkillGraph, build_graph, read_graph, write_graph
+from steps_engine.taxonomy.multilevel import build_tree_multilevel
 from steps_engine.taxonomy.partition import build_tree
 from steps_engine.taxonomy.tree import EncodingTree
 
 ENGINES = ("local", "ray")  # where records are read and counted
 
-__all__ = ["ENGINES", "Taxonomy", "ingest_graph", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
+__all__ = ["BUILDERS", "ENGINES", "Taxonomy", "ingest_graph", "build_taxonomy", "taxonomy_from_graph", "save_taxonomy", "load_taxonomy"]
+
+# tree builders by name; the first is the default (docs/taxonomy_benchmark.md compares them)
+BUILDERS = {"multilevel": build_tree_multilevel, "greedy": build_tree}
 
 
 @dataclass
@@ -100,10 +104,15 @@ def ingest_graph(
     return graph, report, pruning
 
 
-def taxonomy_from_graph(graph: SkillGraph, height: int = 4, progress=None, names: bool = True) -> Taxonomy:
-    """The tree of `graph`; with `names`, clusters are named by keywords of their skill names."""
-    tree = build_tree(graph, height=height, progress=progress)
-    tree.meta = {"height": int(height), "weighting": graph.weighting}
+def taxonomy_from_graph(
+    graph: SkillGraph, height: int = 4, progress=None, names: bool = True, builder: str = "multilevel"
+) -> Taxonomy:
+    """The tree of `graph` by `builder` (a name in BUILDERS); with `names`, clusters are named
+    by keywords of their skill names."""
+    if builder not in BUILDERS:
+        raise ValueError(f"builder must be one of {', '.join(BUILDERS)}, got {builder!r}")
+    tree = BUILDERS[builder](graph, height=height, progress=progress)
+    tree.meta = {"height": int(height), "weighting": graph.weighting, "builder": builder}
     if names:
         from steps_engine.taxonomy.keyword_names import NameCorpus
         from steps_engine.taxonomy.naming import name_by_keywords
@@ -124,10 +133,12 @@ def build_taxonomy(
     name_rows: int = 50_000,
     engine: str = "local",
     ray_options: dict | None = None,
+    builder: str = "multilevel",
 ) -> Taxonomy:
     """Ingest `input_path` (any input `ingest` reads: file, URL, folder, glob, in-memory table)
-    with a `FieldMapping`, build the graph and the tree; clusters are named by keywords over the
-    texts of the first `name_rows` rows (0: keep the member-skill labels).
+    with a `FieldMapping`, build the graph and the tree (`builder`: a name in BUILDERS); clusters
+    are named by keywords over the texts of the first `name_rows` rows (0: keep the member-skill
+    labels).
 
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     `engine="ray"` reads and counts on Ray (`ingest_graph`); the input may then be a folder of shards.
@@ -137,6 +148,8 @@ def build_taxonomy(
 
     if not isinstance(height, int) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
+    if builder not in BUILDERS:
+        raise ValueError(f"builder must be one of {', '.join(BUILDERS)}, got {builder!r}")
     ingest_cb = None if progress is None else (lambda done, total: progress("ingest", done, total))
     graph, report, prune = ingest_graph(input_path, mapping, weighting=weighting, min_count=min_count, progress=ingest_cb,
                                         engine=engine, ray_options=ray_options)
@@ -152,7 +165,7 @@ def build_taxonomy(
 
         graph = blend_semantic_edges(graph, embedder=embedder, semantic_weight=semantic_weight)
     tree_cb = None if progress is None else (lambda step, total, msg: progress("tree", step, total))
-    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, names=not name_rows)
+    tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, names=not name_rows, builder=builder)
     rep = report.to_json()
     rep["pruning"] = prune
     tax.ingest_report = rep

@@ -21,13 +21,9 @@ single skills between sibling clusters while that lowers H^T (`refine.py`).
 
 from __future__ import annotations
 
-import heapq
-import math
-
 import numpy as np
-from numba import njit, types
-from numba.typed import Dict, List
 
+from steps_engine.taxonomy._kernels import _EPS, merge_kernel
 from steps_engine.taxonomy.entropy import node_terms
 from steps_engine.taxonomy.graph import SkillGraph
 from steps_engine.taxonomy.refine import refine_leaves
@@ -35,153 +31,7 @@ from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["build_tree", "merge_units", "split_node"]
 
-_EPS = 1e-12
 FRESH_PAIRS = 8  # pairs re-queued per merge; -1 = exact greedy (all neighbours)
-
-
-@njit(cache=True)
-def _group_cost(v, w, pvol, vol_graph):
-    if w <= 0.0 or v <= 0.0:
-        return 0.0
-    return (2.0 * w / vol_graph) * math.log2(v / pvol)
-
-
-@njit(cache=True)
-def _find(group, i):
-    r = i
-    while group[r] != r:
-        r = group[r]
-    while group[i] != r:  # path compression
-        nxt = group[i]
-        group[i] = r
-        i = nxt
-    return r
-
-
-@njit(cache=True)
-def _pair_delta(a, k, w, vol, win, pv, vol_graph):
-    return (
-        _group_cost(vol[a] + vol[k], win[a] + win[k] + w, pv, vol_graph)
-        - _group_cost(vol[a], win[a], pv, vol_graph)
-        - _group_cost(vol[k], win[k], pv, vol_graph)
-    )
-
-
-@njit(cache=True)
-def _push_best(heap, a, nbrs, vol, win, stamp, pv, vol_graph, n_best, best_d, best_k):
-    """Push the n_best most negative pair deltas of unit a (all negative ones if n_best < 0)."""
-    m = 0
-    cap = best_d.shape[0]
-    for k, w in nbrs[a].items():
-        dk = _pair_delta(a, k, w, vol, win, pv, vol_graph)
-        if dk >= -_EPS:
-            continue
-        if n_best < 0:
-            if a < k:
-                heapq.heappush(heap, (dk, a, k, stamp[a], stamp[k]))
-            else:
-                heapq.heappush(heap, (dk, k, a, stamp[k], stamp[a]))
-            continue
-        if m == cap and dk >= best_d[m - 1]:
-            continue
-        j = m if m < cap else cap - 1
-        while j > 0 and best_d[j - 1] > dk:  # insertion into the sorted best list
-            best_d[j] = best_d[j - 1]
-            best_k[j] = best_k[j - 1]
-            j -= 1
-        best_d[j] = dk
-        best_k[j] = k
-        if m < cap:
-            m += 1
-    for j in range(m):
-        k = best_k[j]
-        if a < k:
-            heapq.heappush(heap, (best_d[j], a, k, stamp[a], stamp[k]))
-        else:
-            heapq.heappush(heap, (best_d[j], k, a, stamp[k], stamp[a]))
-
-
-@njit(cache=True)
-def _merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
-    """Greedy merge of adjacent units sharing a parent. Returns (group of unit, total delta).
-
-    Exact greedy when fresh < 0: every pair of the merged unit is re-queued after a merge.
-    Otherwise (lazy greedy) each unit keeps its `fresh` best pairs queued; an entry made
-    stale by a merge is re-evaluated when it reaches the top, and a unit whose queued pair
-    stopped paying re-queues its best pairs.
-    """
-    nbrs = List()
-    for _ in range(n):
-        nbrs.append(Dict.empty(key_type=types.int64, value_type=types.float64))
-    for k in range(eu.shape[0]):
-        a = eu[k]
-        b = ev[k]
-        nbrs[a][b] = nbrs[a].get(b, 0.0) + ew[k]
-        nbrs[b][a] = nbrs[b].get(a, 0.0) + ew[k]
-    vol = unit_vol.copy()
-    win = np.zeros(n)
-    stamp = np.zeros(n, dtype=np.int64)
-    group = np.arange(n)
-    best_d = np.empty(max(fresh, 1))
-    best_k = np.empty(max(fresh, 1), dtype=np.int64)
-
-    heap = [(0.0, 0, 0, 0, 0)]
-    heap.pop()
-    for a in range(n):
-        if fresh < 0:
-            for b, w in nbrs[a].items():
-                if a < b:
-                    d = _group_cost(vol[a] + vol[b], w, unit_pvol[a], vol_graph)
-                    if d < -_EPS:
-                        heap.append((d, a, b, 0, 0))
-        else:
-            _push_best(heap, a, nbrs, vol, win, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
-    heapq.heapify(heap)
-
-    total = 0.0
-    while len(heap) > 0:
-        d, a, b, sa, sb = heapq.heappop(heap)
-        ra = _find(group, a)
-        rb = _find(group, b)
-        if ra == rb:
-            continue
-        if ra != a or rb != b or stamp[a] != sa or stamp[b] != sb:
-            if fresh < 0:
-                continue  # exact mode: a fresh entry for this pair was queued already
-            pv = unit_pvol[ra]
-            nd = _pair_delta(ra, rb, nbrs[ra].get(rb, 0.0), vol, win, pv, vol_graph)
-            if nd < -_EPS:
-                if ra < rb:
-                    heapq.heappush(heap, (nd, ra, rb, stamp[ra], stamp[rb]))
-                else:
-                    heapq.heappush(heap, (nd, rb, ra, stamp[rb], stamp[ra]))
-            else:  # the side that did not change lost a queued pair: re-queue its best
-                if ra == a and stamp[a] == sa:
-                    _push_best(heap, a, nbrs, vol, win, stamp, pv, vol_graph, fresh, best_d, best_k)
-                if rb == b and stamp[b] == sb:
-                    _push_best(heap, b, nbrs, vol, win, stamp, pv, vol_graph, fresh, best_d, best_k)
-            continue
-        # keep the unit with more neighbours, absorb the other
-        if len(nbrs[a]) < len(nbrs[b]):
-            a, b = b, a
-        w_ab = nbrs[a][b]
-        total += d
-        vol[a] += vol[b]
-        win[a] += win[b] + w_ab
-        group[b] = a
-        stamp[a] += 1
-        del nbrs[a][b]
-        for k, w in nbrs[b].items():
-            if k == a:
-                continue
-            nbrs[a][k] = nbrs[a].get(k, 0.0) + w
-            del nbrs[k][b]
-            nbrs[k][a] = nbrs[k].get(a, 0.0) + w
-        nbrs[b] = Dict.empty(key_type=types.int64, value_type=types.float64)
-        _push_best(heap, a, nbrs, vol, win, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
-    for i in range(n):
-        group[i] = _find(group, i)
-    return group, total
 
 
 def merge_units(
@@ -201,7 +51,7 @@ def merge_units(
     """
     if n_units == 0 or vol_graph <= 0:
         return np.arange(n_units), 0.0
-    group, total = _merge_kernel(
+    group, total = merge_kernel(
         int(n_units),
         np.ascontiguousarray(edges_u, dtype=np.int64),
         np.ascontiguousarray(edges_v, dtype=np.int64),

@@ -1,0 +1,289 @@
+"""Numba kernels of the greedy builder: `partition` (merge) and `refine` (leaf moves).
+
+`merge_kernel` is Li & Pan's greedy merge over adjacent units sharing a parent, from a
+priority queue of pair deltas (formula in `partition.py`); `refine_kernel` moves single
+skills between sibling leaf clusters (formula in `refine.py`). Callers validate inputs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.typed import Dict, List
+
+_EPS = 1e-12
+
+
+@njit(cache=True)
+def _group_cost(v, w, pvol, vol_graph):
+    if w <= 0.0 or v <= 0.0:
+        return 0.0
+    return (2.0 * w / vol_graph) * math.log2(v / pvol)
+
+
+@njit(cache=True)
+def _find(group, i):
+    r = i
+    while group[r] != r:
+        r = group[r]
+    while group[i] != r:  # path compression
+        nxt = group[i]
+        group[i] = r
+        i = nxt
+    return r
+
+
+@njit(cache=True)
+def _pair_delta(a, k, w, vol, win, pv, vol_graph):
+    return (
+        _group_cost(vol[a] + vol[k], win[a] + win[k] + w, pv, vol_graph)
+        - _group_cost(vol[a], win[a], pv, vol_graph)
+        - _group_cost(vol[k], win[k], pv, vol_graph)
+    )
+
+
+@njit(cache=True)
+def _push_best(heap, a, nbrs, vol, win, stamp, pv, vol_graph, n_best, best_d, best_k):
+    """Push the n_best most negative pair deltas of unit a (all negative ones if n_best < 0)."""
+    m = 0
+    cap = best_d.shape[0]
+    for k, w in nbrs[a].items():
+        dk = _pair_delta(a, k, w, vol, win, pv, vol_graph)
+        if dk >= -_EPS:
+            continue
+        if n_best < 0:
+            if a < k:
+                heapq.heappush(heap, (dk, a, k, stamp[a], stamp[k]))
+            else:
+                heapq.heappush(heap, (dk, k, a, stamp[k], stamp[a]))
+            continue
+        if m == cap and dk >= best_d[m - 1]:
+            continue
+        j = m if m < cap else cap - 1
+        while j > 0 and best_d[j - 1] > dk:  # insertion into the sorted best list
+            best_d[j] = best_d[j - 1]
+            best_k[j] = best_k[j - 1]
+            j -= 1
+        best_d[j] = dk
+        best_k[j] = k
+        if m < cap:
+            m += 1
+    for j in range(m):
+        k = best_k[j]
+        if a < k:
+            heapq.heappush(heap, (best_d[j], a, k, stamp[a], stamp[k]))
+        else:
+            heapq.heappush(heap, (best_d[j], k, a, stamp[k], stamp[a]))
+
+
+@njit(cache=True)
+def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
+    """Greedy merge of adjacent units sharing a parent. Returns (group of unit, total delta).
+
+    Exact greedy when fresh < 0: every pair of the merged unit is re-queued after a merge.
+    Otherwise (lazy greedy) each unit keeps its `fresh` best pairs queued; an entry made
+    stale by a merge is re-evaluated when it reaches the top, and a unit whose queued pair
+    stopped paying re-queues its best pairs.
+    """
+    nbrs = List()
+    for _ in range(n):
+        nbrs.append(Dict.empty(key_type=types.int64, value_type=types.float64))
+    for k in range(eu.shape[0]):
+        a = eu[k]
+        b = ev[k]
+        nbrs[a][b] = nbrs[a].get(b, 0.0) + ew[k]
+        nbrs[b][a] = nbrs[b].get(a, 0.0) + ew[k]
+    vol = unit_vol.copy()
+    win = np.zeros(n)
+    stamp = np.zeros(n, dtype=np.int64)
+    group = np.arange(n)
+    best_d = np.empty(max(fresh, 1))
+    best_k = np.empty(max(fresh, 1), dtype=np.int64)
+
+    heap = [(0.0, 0, 0, 0, 0)]
+    heap.pop()
+    for a in range(n):
+        if fresh < 0:
+            for b, w in nbrs[a].items():
+                if a < b:
+                    d = _group_cost(vol[a] + vol[b], w, unit_pvol[a], vol_graph)
+                    if d < -_EPS:
+                        heap.append((d, a, b, 0, 0))
+        else:
+            _push_best(heap, a, nbrs, vol, win, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
+    heapq.heapify(heap)
+
+    total = 0.0
+    while len(heap) > 0:
+        d, a, b, sa, sb = heapq.heappop(heap)
+        ra = _find(group, a)
+        rb = _find(group, b)
+        if ra == rb:
+            continue
+        if ra != a or rb != b or stamp[a] != sa or stamp[b] != sb:
+            if fresh < 0:
+                continue  # exact mode: a fresh entry for this pair was queued already
+            pv = unit_pvol[ra]
+            nd = _pair_delta(ra, rb, nbrs[ra].get(rb, 0.0), vol, win, pv, vol_graph)
+            if nd < -_EPS:
+                if ra < rb:
+                    heapq.heappush(heap, (nd, ra, rb, stamp[ra], stamp[rb]))
+                else:
+                    heapq.heappush(heap, (nd, rb, ra, stamp[rb], stamp[ra]))
+            else:  # the side that did not change lost a queued pair: re-queue its best
+                if ra == a and stamp[a] == sa:
+                    _push_best(heap, a, nbrs, vol, win, stamp, pv, vol_graph, fresh, best_d, best_k)
+                if rb == b and stamp[b] == sb:
+                    _push_best(heap, b, nbrs, vol, win, stamp, pv, vol_graph, fresh, best_d, best_k)
+            continue
+        # keep the unit with more neighbours, absorb the other
+        if len(nbrs[a]) < len(nbrs[b]):
+            a, b = b, a
+        w_ab = nbrs[a][b]
+        total += d
+        vol[a] += vol[b]
+        win[a] += win[b] + w_ab
+        group[b] = a
+        stamp[a] += 1
+        del nbrs[a][b]
+        for k, w in nbrs[b].items():
+            if k == a:
+                continue
+            nbrs[a][k] = nbrs[a].get(k, 0.0) + w
+            del nbrs[k][b]
+            nbrs[k][a] = nbrs[k].get(a, 0.0) + w
+        nbrs[b] = Dict.empty(key_type=types.int64, value_type=types.float64)
+        _push_best(heap, a, nbrs, vol, win, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
+    for i in range(n):
+        group[i] = _find(group, i)
+    return group, total
+
+
+@njit(cache=True)
+def _cluster_f(v, g, pvol, vol_graph):
+    # contribution of a leaf-parent cluster, up to constants: its own term plus its leaves'
+    if v <= 0.0:
+        return 0.0
+    return (-(g / vol_graph) * math.log2(v / pvol)) + (v / vol_graph) * math.log2(v)
+
+
+@njit(cache=True)
+def _best_move(s, dv, a, exclude_own, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph, scratch, touched):
+    """Best sibling cluster for skill s leaving cluster a: (delta, cluster, w to it, w to a).
+    cluster is -1 when no move lowers H^T (or, with exclude_own, when s has no sibling
+    neighbour). `scratch` (zeros, one per tree node) and `touched` are work space."""
+    p = parent[a]
+    n_touched = 0
+    for k in range(indptr[s], indptr[s + 1]):
+        t = indices[k]
+        if t == s:
+            continue
+        c = parent[skill_node[t]]
+        if c == a or (leaf_parent[c] and parent[c] == p):
+            if scratch[c] == 0.0:
+                touched[n_touched] = c
+                n_touched += 1
+            scratch[c] += data[k]
+    w_a = scratch[a]
+    pv = vol[p]
+    change_a = _cluster_f(vol[a] - dv, cut[a] - dv + 2.0 * w_a, pv, vol_graph) - _cluster_f(vol[a], cut[a], pv, vol_graph)
+    best, best_c, best_w = np.inf if exclude_own else -1e-12, -1, 0.0
+    for i in range(n_touched):
+        c = touched[i]
+        w_c = scratch[c]
+        scratch[c] = 0.0
+        if c == a:
+            continue
+        delta = change_a + _cluster_f(vol[c] + dv, cut[c] + dv - 2.0 * w_c, pv, vol_graph) - _cluster_f(vol[c], cut[c], pv, vol_graph)
+        if delta < best or (delta == best and best_c >= 0 and c < best_c):
+            best, best_c, best_w = delta, c, w_c
+    return best, best_c, best_w, w_a
+
+
+@njit(cache=True)
+def _apply_move(leaf, dv, a, c, w_a, w_c, parent, vol, cut):
+    vol[a] -= dv
+    cut[a] += -dv + 2.0 * w_a
+    vol[c] += dv
+    cut[c] += dv - 2.0 * w_c
+    parent[leaf] = c
+
+
+@njit(cache=True)
+def refine_kernel(indptr, indices, data, deg, skill_node, parent, leaf_parent, vol, cut, vol_graph, max_passes):
+    """Local search over leaf placements: single-skill moves to a better sibling cluster, and
+    dissolving a whole cluster into its neighbours when that lowers H^T in total."""
+    n_skills = skill_node.shape[0]
+    scratch = np.zeros(parent.shape[0])
+    touched = np.empty(parent.shape[0], dtype=np.int64)
+    moved_total = 0
+    for _ in range(max_passes):
+        moved = 0
+        for s in range(n_skills):
+            dv = deg[s]
+            leaf = skill_node[s]
+            a = parent[leaf]
+            if dv <= 0.0 or not leaf_parent[a]:
+                continue
+            best, c, w_c, w_a = _best_move(s, dv, a, False, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph, scratch, touched)
+            if c >= 0:
+                _apply_move(leaf, dv, a, c, w_a, w_c, parent, vol, cut)
+                moved += 1
+        if moved == 0:
+            # dissolve pass: try emptying each cluster into its sibling clusters
+            n_nodes = parent.shape[0]
+            cluster_of = np.full(n_skills, -1, dtype=np.int64)
+            for s in range(n_skills):
+                cluster_of[s] = parent[skill_node[s]]
+            order = np.argsort(cluster_of, kind="mergesort")
+            received = np.zeros(n_nodes, dtype=np.bool_)
+            i = 0
+            while i < n_skills:
+                a = cluster_of[order[i]]
+                j = i
+                while j < n_skills and cluster_of[order[j]] == a:
+                    j += 1
+                if a >= 0 and leaf_parent[a] and not received[a] and vol[a] > 0.0:
+                    members = order[i:j]
+                    total = 0.0
+                    done = 0
+                    targets = np.empty(j - i, dtype=np.int64)
+                    ws = np.empty((j - i, 2))
+                    ok = True
+                    for m in members:
+                        dv = deg[m]
+                        if dv <= 0.0:
+                            ok = False
+                            break
+                        best, c, w_c, w_a = _best_move(m, dv, a, True, indptr, indices, data, skill_node, parent, leaf_parent, vol, cut, vol_graph, scratch, touched)
+                        if c < 0:
+                            ok = False
+                            break
+                        _apply_move(skill_node[m], dv, a, c, w_a, w_c, parent, vol, cut)
+                        targets[done] = c
+                        ws[done, 0] = w_a
+                        ws[done, 1] = w_c
+                        done += 1
+                        total += best
+                    if ok and total < -1e-12:
+                        for k in range(done):
+                            received[targets[k]] = True
+                        moved += done
+                    else:  # undo in reverse order
+                        for k in range(done - 1, -1, -1):
+                            m = members[k]
+                            dv = deg[m]
+                            c = targets[k]
+                            vol[c] -= dv
+                            cut[c] -= dv - 2.0 * ws[k, 1]
+                            vol[a] += dv
+                            cut[a] -= -dv + 2.0 * ws[k, 0]
+                            parent[skill_node[m]] = a
+                i = j
+        moved_total += moved
+        if moved == 0:
+            break
+    return moved_total

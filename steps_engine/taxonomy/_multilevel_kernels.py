@@ -1,0 +1,539 @@
+"""Numba kernels behind `steps_engine.taxonomy.multilevel`.
+
+All of them use the edge form of structural entropy (see `multilevel.py`): an edge of weight w
+whose lowest common ancestor is tree node b costs 2 w log2 vol(b). Grouping units (children of
+a common parent P, log2 vol(P) = lp) into communities b costs, relative to leaving them apart,
+
+    cost(b) = 2 W_b (log2 V_b - lp)      (W_b: weight inside b between different units)
+
+so a community's state is (V, W) and moving a unit changes two communities only.
+Callers validate inputs; these functions trust them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def cost(w, v, lp):
+    if w <= 0.0 or v <= 0.0:
+        return 0.0
+    return 2.0 * w * (math.log2(v) - lp)
+
+
+@njit(cache=True)
+def csr(n, a, b, w):
+    """Symmetric CSR of the pairs (a[i], b[i], w[i]), a != b, duplicates summed."""
+    m = a.shape[0]
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(m):
+        ptr[a[i] + 1] += 1
+        ptr[b[i] + 1] += 1
+    for u in range(n):
+        ptr[u + 1] += ptr[u]
+    fill = ptr[:-1].copy()
+    idx = np.empty(2 * m, np.int64)
+    val = np.empty(2 * m)
+    for i in range(m):
+        idx[fill[a[i]]] = b[i]
+        val[fill[a[i]]] = w[i]
+        fill[a[i]] += 1
+        idx[fill[b[i]]] = a[i]
+        val[fill[b[i]]] = w[i]
+        fill[b[i]] += 1
+    mark = np.full(n, -1, np.int64)
+    out_ptr = np.zeros(n + 1, np.int64)
+    pos = 0
+    for u in range(n):
+        start = pos
+        for k in range(ptr[u], ptr[u + 1]):
+            t = idx[k]
+            if mark[t] < start:
+                mark[t] = pos
+                idx[pos] = t
+                val[pos] = val[k]
+                pos += 1
+            else:
+                val[mark[t]] += val[k]
+        out_ptr[u + 1] = pos
+    return out_ptr, idx[:pos].copy(), val[:pos].copy()
+
+
+@njit(cache=True)
+def _shuffle(order, state):
+    """Fisher-Yates with a 64-bit LCG; returns the new state (deterministic per seed)."""
+    for i in range(order.shape[0] - 1, 0, -1):
+        state = (state * 6364136223846793005 + 1442695040888963407) & 0x7FFFFFFFFFFFFFFF
+        j = (state >> 30) % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return state
+
+
+@njit(cache=True)
+def leave_delta(w_a, v_a, cost_a, vol_u, self_u, k_a, lp):
+    """Change of cost(A) when a unit (volume vol_u, inner weight self_u, weight k_a to the rest
+    of A) leaves community A = (w_a, v_a), cost_a = cost(w_a, v_a)."""
+    return cost(w_a - self_u - k_a, v_a - vol_u, lp) - cost_a
+
+
+@njit(cache=True)
+def join_delta(w_b, v_b, cost_b, vol_u, self_u, k_b, lp):
+    """Change of cost(B) when the unit (weight k_b to B) joins community B = (w_b, v_b);
+    (0, 0, 0) for an empty community. A move from A to B changes sum_b cost(b) by
+    leave_delta + join_delta."""
+    return cost(w_b + self_u + k_b, v_b + vol_u, lp) - cost_b
+
+
+@njit(cache=True)
+def _local_moves(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, empty, n_empty, order, tol):
+    """Leiden's fast local moving: a queue of nodes; each goes to the neighbouring (or an
+    empty) community of its parent scope that lowers the cost most. Returns (total change,
+    moves, n_empty)."""
+    n = nv.shape[0]
+    acc = np.zeros(n)
+    touched = np.empty(n, np.int64)
+    c_cost = np.zeros(n)  # cost of every community, kept current
+    for v in range(n):
+        c = comm[v]
+        c_cost[c] = cost(c_w[c], c_v[c], lp[v])
+    queue = order.copy()
+    in_q = np.ones(n, np.bool_)
+    head = 0
+    size = n
+    total = 0.0
+    moves = 0
+    while size > 0:
+        v = queue[head]
+        head = (head + 1) % n
+        size -= 1
+        in_q[v] = False
+        a = comm[v]
+        nt = 0
+        for k in range(ptr[v], ptr[v + 1]):
+            c = comm[idx[k]]
+            if acc[c] == 0.0:
+                touched[nt] = c
+                nt += 1
+            acc[c] += val[k]
+        k_a = acc[a]
+        d_out = leave_delta(c_w[a], c_v[a], c_cost[a], nv[v], ns[v], k_a, lp[v])
+        best = -tol
+        best_c = -1
+        best_k = 0.0
+        for i in range(nt):
+            c = touched[i]
+            k_c = acc[c]
+            acc[c] = 0.0
+            if c == a:
+                continue
+            d = d_out + join_delta(c_w[c], c_v[c], c_cost[c], nv[v], ns[v], k_c, lp[v])
+            if d < best or (d == best and best_c >= 0 and c < best_c):
+                best = d
+                best_c = c
+                best_k = k_c
+        if c_n[a] > 1 and n_empty > 0:
+            d = d_out + join_delta(0.0, 0.0, 0.0, nv[v], ns[v], 0.0, lp[v])
+            if d < best:
+                best = d
+                best_c = -2
+                best_k = 0.0
+        if best_c == -1:
+            continue
+        if best_c == -2:
+            n_empty -= 1
+            best_c = empty[n_empty]
+        c_v[a] -= nv[v]
+        c_w[a] -= ns[v] + k_a
+        c_n[a] -= 1
+        if c_n[a] == 0:
+            c_w[a] = 0.0
+            c_v[a] = 0.0
+            empty[n_empty] = a
+            n_empty += 1
+        c_cost[a] = cost(c_w[a], c_v[a], lp[v])
+        c_v[best_c] += nv[v]
+        c_w[best_c] += ns[v] + best_k
+        c_n[best_c] += 1
+        c_cost[best_c] = cost(c_w[best_c], c_v[best_c], lp[v])
+        comm[v] = best_c
+        total += best
+        moves += 1
+        for k in range(ptr[v], ptr[v + 1]):  # neighbours outside the new community may now move
+            t = idx[k]
+            if not in_q[t] and comm[t] != best_c:
+                queue[(head + size) % n] = t
+                size += 1
+                in_q[t] = True
+    return total, moves, n_empty
+
+
+@njit(cache=True)
+def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
+    """Try emptying each community into its neighbours, member by member to the best other
+    community; keep it when the total lowers the cost (single moves cannot see this: the
+    first move out can cost more than the last one gains). Returns the total change."""
+    n = nv.shape[0]
+    order = np.argsort(comm, kind="mergesort")
+    received = np.zeros(n, np.bool_)
+    acc = np.zeros(n)
+    touched = np.empty(n, np.int64)
+    undo_t = np.empty(n, np.int64)
+    undo_k = np.empty((n, 2))
+    total = 0.0
+    i = 0
+    while i < n:
+        a = comm[order[i]]
+        j = i
+        while j < n and comm[order[j]] == a:
+            j += 1
+        if received[a] or j - i < 2:
+            i = j
+            continue
+        change = 0.0
+        done = 0
+        ok = True
+        for q in range(i, j):
+            v = order[q]
+            nt = 0
+            for k in range(ptr[v], ptr[v + 1]):
+                c = comm[idx[k]]
+                if acc[c] == 0.0:
+                    touched[nt] = c
+                    nt += 1
+                acc[c] += val[k]
+            k_a = acc[a]
+            d_out = leave_delta(c_w[a], c_v[a], cost(c_w[a], c_v[a], lp[v]), nv[v], ns[v], k_a, lp[v])
+            best = np.inf
+            best_c = -1
+            best_k = 0.0
+            for t in range(nt):
+                c = touched[t]
+                k_c = acc[c]
+                acc[c] = 0.0
+                if c == a:
+                    continue
+                d = d_out + join_delta(c_w[c], c_v[c], cost(c_w[c], c_v[c], lp[v]), nv[v], ns[v], k_c, lp[v])
+                if d < best or (d == best and c < best_c):
+                    best = d
+                    best_c = c
+                    best_k = k_c
+            if best_c < 0:
+                ok = False
+                break
+            c_v[a] -= nv[v]
+            c_w[a] -= ns[v] + k_a
+            c_n[a] -= 1
+            c_v[best_c] += nv[v]
+            c_w[best_c] += ns[v] + best_k
+            c_n[best_c] += 1
+            comm[v] = best_c
+            undo_t[done] = best_c
+            undo_k[done, 0] = k_a
+            undo_k[done, 1] = best_k
+            done += 1
+            change += best
+        if ok and change < -tol:
+            for q in range(done):
+                received[undo_t[q]] = True
+            c_w[a] = 0.0
+            c_v[a] = 0.0
+            total += change
+        else:
+            for q in range(done - 1, -1, -1):
+                v = order[i + q]
+                c = undo_t[q]
+                c_v[c] -= nv[v]
+                c_w[c] -= ns[v] + undo_k[q, 1]
+                c_n[c] -= 1
+                c_v[a] += nv[v]
+                c_w[a] += ns[v] + undo_k[q, 0]
+                c_n[a] += 1
+                comm[v] = a
+        i = j
+    return total
+
+
+@njit(cache=True)
+def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
+    """Leiden's refinement: inside each community, singletons merge greedily into the
+    sub-community that lowers the cost most. Returns the sub-community of each node."""
+    n = nv.shape[0]
+    sub = np.arange(n)
+    s_v = nv.copy()
+    s_w = ns.copy()
+    s_n = np.ones(n, np.int64)
+    acc = np.zeros(n)
+    touched = np.empty(n, np.int64)
+    for i in range(n):
+        v = order[i]
+        if s_n[sub[v]] != 1:
+            continue
+        nt = 0
+        for k in range(ptr[v], ptr[v + 1]):
+            t = idx[k]
+            if comm[t] != comm[v]:
+                continue
+            c = sub[t]
+            if acc[c] == 0.0:
+                touched[nt] = c
+                nt += 1
+            acc[c] += val[k]
+        best = -tol
+        best_c = -1
+        best_k = 0.0
+        for j in range(nt):
+            c = touched[j]
+            k_c = acc[c]
+            acc[c] = 0.0
+            if c == sub[v]:
+                continue
+            d = join_delta(s_w[c], s_v[c], cost(s_w[c], s_v[c], lp[v]), nv[v], ns[v], k_c, lp[v]) - cost(ns[v], nv[v], lp[v])
+            if d < best or (d == best and best_c >= 0 and c < best_c):
+                best = d
+                best_c = c
+                best_k = k_c
+        if best_c < 0:
+            continue
+        own = sub[v]
+        s_n[own] = 0
+        s_v[best_c] += nv[v]
+        s_w[best_c] += ns[v] + best_k
+        s_n[best_c] += 1
+        sub[v] = best_c
+    return sub
+
+
+@njit(cache=True)
+def _aggregate(ptr, idx, val, nv, ns, lab, n_new):
+    """Collapse nodes with the same label: (ptr, idx, val, volume, self weight) of the new graph."""
+    n = nv.shape[0]
+    m = 0
+    for v in range(n):
+        for k in range(ptr[v], ptr[v + 1]):
+            if lab[idx[k]] != lab[v] and v < idx[k]:
+                m += 1
+    a = np.empty(m, np.int64)
+    b = np.empty(m, np.int64)
+    w = np.empty(m)
+    new_v = np.zeros(n_new)
+    new_s = np.zeros(n_new)
+    j = 0
+    for v in range(n):
+        new_v[lab[v]] += nv[v]
+        new_s[lab[v]] += ns[v]
+        for k in range(ptr[v], ptr[v + 1]):
+            t = idx[k]
+            if v < t:
+                if lab[t] == lab[v]:
+                    new_s[lab[v]] += val[k]
+                else:
+                    a[j] = lab[v]
+                    b[j] = lab[t]
+                    w[j] = val[k]
+                    j += 1
+    p2, i2, v2 = csr(n_new, a, b, w)
+    return p2, i2, v2, new_v, new_s
+
+
+@njit(cache=True)
+def _relabel(lab):
+    """Labels -> 0..k-1 in order of first appearance; returns (new labels, k)."""
+    n = lab.shape[0]
+    mp = np.full(lab.max() + 1 if n else 1, -1, np.int64)
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        if mp[lab[i]] < 0:
+            mp[lab[i]] = k
+            k += 1
+        out[i] = mp[lab[i]]
+    return out, k
+
+
+@njit(cache=True)
+def leiden(ptr, idx, val, vol, lp, init, seed, tol, max_rounds):
+    """Minimise sum_b cost(b) over partitions of the units that refine `init`'s parent scopes.
+
+    ptr/idx/val: symmetric CSR over units, only edges between units of one parent scope;
+    vol: unit volumes; lp: log2 vol(parent) per unit; init: starting community labels in
+    0..n-1 (np.arange(n) for singletons). Local moves, refinement, aggregation, repeated
+    (Traag et al. 2019) with this cost instead of modularity. Returns (community of each unit,
+    total change of the cost, <= 0)."""
+    n = vol.shape[0]
+    state = (seed * 2654435761 + 12345) & 0x7FFFFFFFFFFFFFFF
+    node_of = np.arange(n)  # aggregated node of each unit
+    comm = init.copy()
+    nv = vol.copy()
+    ns = np.zeros(n)
+    nlp = lp.copy()
+    total = 0.0
+    for _ in range(max_rounds):
+        nn = nv.shape[0]
+        c_v = np.zeros(nn)
+        c_w = np.zeros(nn)
+        c_n = np.zeros(nn, np.int64)
+        for v in range(nn):
+            c_v[comm[v]] += nv[v]
+            c_w[comm[v]] += ns[v]
+            c_n[comm[v]] += 1
+        for v in range(nn):
+            for k in range(ptr[v], ptr[v + 1]):
+                if idx[k] > v and comm[idx[k]] == comm[v]:
+                    c_w[comm[v]] += val[k]
+        empty = np.empty(nn, np.int64)
+        n_empty = 0
+        for c in range(nn - 1, -1, -1):
+            if c_n[c] == 0:
+                empty[n_empty] = c
+                n_empty += 1
+        order = np.arange(nn)
+        state = _shuffle(order, state)
+        d, moves, n_empty = _local_moves(ptr, idx, val, nv, ns, nlp, comm, c_v, c_w, c_n, empty, n_empty, order, tol)
+        total += d
+        comm_c, n_comm = _relabel(comm)
+        if n_comm == nn:
+            break
+        state = _shuffle(order, state)
+        sub = _refine(ptr, idx, val, nv, ns, nlp, comm_c, order, tol)
+        sub_c, n_sub = _relabel(sub)
+        if n_sub == nn:  # nothing merged inside communities: aggregate by the communities
+            sub_c, n_sub = comm_c, n_comm
+        new_comm = np.empty(n_sub, np.int64)
+        new_lp = np.empty(n_sub)
+        for v in range(nn):
+            new_comm[sub_c[v]] = comm_c[v]
+            new_lp[sub_c[v]] = nlp[v]
+        ptr, idx, val, nv, ns = _aggregate(ptr, idx, val, nv, ns, sub_c, n_sub)
+        for u in range(n):
+            node_of[u] = sub_c[node_of[u]]
+        comm = new_comm
+        nlp = new_lp
+    out = np.empty(n, np.int64)
+    for u in range(n):
+        out[u] = comm[node_of[u]]
+    return out, total
+
+
+@njit(cache=True)
+def leiden_dissolve(ptr, idx, val, vol, lp, init, seed, tol, max_rounds, passes):
+    """`leiden`, then up to `passes` times: dissolve communities into their neighbours on the
+    units and run `leiden` again from the result, while that lowers the cost."""
+    comm, total = leiden(ptr, idx, val, vol, lp, init, seed, tol, max_rounds)
+    n = vol.shape[0]
+    for p in range(passes):
+        c_v = np.zeros(n)
+        c_w = np.zeros(n)
+        c_n = np.zeros(n, np.int64)
+        for v in range(n):
+            c_v[comm[v]] += vol[v]
+            c_n[comm[v]] += 1
+            for k in range(ptr[v], ptr[v + 1]):
+                if idx[k] > v and comm[idx[k]] == comm[v]:
+                    c_w[comm[v]] += val[k]
+        d = _dissolve(ptr, idx, val, vol, np.zeros(n), lp, comm, c_v, c_w, c_n, tol)
+        if d >= -tol:
+            break
+        total += d
+        comm, d2 = leiden(ptr, idx, val, vol, lp, comm, seed + p + 1, tol, max_rounds)
+        total += d2
+    return comm, total
+
+
+@njit(cache=True)
+def compress_dp(parent, depth, w_in, vol, budget):
+    """Keep at most `budget` internal nodes on every root-leaf path, minimising
+    sum_b 2 W_b log2 vol(nearest kept ancestor-or-self of b).
+
+    parent: internal nodes in topological order (root 0, parent[i] < i); w_in: W_b; vol:
+    vol(b). Returns keep flags (root always kept) and the minimum."""
+    n = parent.shape[0]
+    dmax = 0
+    for i in range(n):
+        dmax = max(dmax, depth[i])
+    s = np.zeros((n, budget + 1, dmax + 1))
+    lv = np.empty(n)
+    for i in range(n):
+        lv[i] = math.log2(vol[i]) if vol[i] > 0 else 0.0
+    path = np.empty(dmax + 1, np.int64)
+    for i in range(n - 1, 0, -1):
+        d = depth[i]
+        x = i
+        for t in range(d, -1, -1):
+            path[t] = x
+            x = parent[x]
+        p = parent[i]
+        for b in range(budget + 1):
+            for a in range(d):
+                f = 2.0 * w_in[i] * lv[path[a]] + s[i, b, a]
+                if b >= 1:
+                    f = min(f, 2.0 * w_in[i] * lv[i] + s[i, b - 1, d])
+                s[p, b, a] += f
+    keep = np.zeros(n, np.bool_)
+    keep[0] = True
+    best = 2.0 * w_in[0] * lv[0] + s[0, budget, 0]
+    sb = np.empty(n, np.int64)
+    sa = np.empty(n, np.int64)
+    sb[0] = budget
+    sa[0] = 0
+    for i in range(1, n):
+        p = parent[i]
+        if keep[p]:
+            b, a = sb[p] - 1 if p > 0 else budget, depth[p]
+        else:
+            b, a = sb[p], sa[p]
+        sb[i] = b
+        sa[i] = a
+        if b >= 1:
+            x = i
+            for _ in range(depth[i] - a):
+                x = parent[x]
+            skip = 2.0 * w_in[i] * lv[x] + s[i, b, a]
+            kept = 2.0 * w_in[i] * lv[i] + s[i, b - 1, depth[i]]
+            keep[i] = kept < skip
+    return keep, best
+
+
+@njit(cache=True)
+def edge_lca_level(anc, src, dst):
+    """Lowest level l with anc[l, u] == anc[l, v] for every edge (anc: levels x skills)."""
+    m = src.shape[0]
+    out = np.empty(m, np.int8)
+    top = anc.shape[0] - 1
+    for e in range(m):
+        u = src[e]
+        v = dst[e]
+        lvl = top
+        for l in range(1, top + 1):
+            if anc[l, u] == anc[l, v]:
+                lvl = l
+                break
+        out[e] = lvl
+    return out
+
+
+@njit(cache=True)
+def level_csr(anc_j, n, src, dst, w, elca, lo, hi):
+    """CSR over level-j nodes (anc_j: each skill's level-j node) of the edges whose LCA level
+    is in [lo, hi], duplicates summed, in one pass. Returns (ptr, idx, val, edge ids)."""
+    m = 0
+    for e in range(src.shape[0]):
+        if lo <= elca[e] <= hi:
+            m += 1
+    sel = np.empty(m, np.int64)
+    a = np.empty(m, np.int64)
+    b = np.empty(m, np.int64)
+    ww = np.empty(m)
+    i = 0
+    for e in range(src.shape[0]):
+        if lo <= elca[e] <= hi:
+            sel[i] = e
+            a[i] = anc_j[src[e]]
+            b[i] = anc_j[dst[e]]
+            ww[i] = w[e]
+            i += 1
+    ptr, idx, val = csr(n, a, b, ww)
+    return ptr, idx, val, sel

@@ -1,0 +1,236 @@
+"""The multilevel builder: the edge form of H^T, the exact move delta, the height DP against
+brute force, the builder's laws, and planted recovery."""
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from steps_engine.taxonomy import _multilevel_kernels as K
+from steps_engine.taxonomy.entropy import one_dim_entropy, structural_entropy
+from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.taxonomy.multilevel import _Layers, build_tree_multilevel
+from steps_engine.taxonomy.partition import build_tree
+from steps_engine.taxonomy.planted import cluster_labels, nmi, planted_graph, planted_labels
+from steps_engine.taxonomy.tree import EncodingTree
+from test_partition import best_two_level, check_tree, random_graph
+
+
+def random_layers(rng, g, n_levels):
+    """Nested random partitions: level l has at most as many groups as level l-1."""
+    rows = [np.arange(g.n_skills)]
+    for _ in range(n_levels - 1):
+        below = rows[-1]
+        k = int(rng.integers(1, below.max() + 2))
+        group_of = rng.integers(0, k, below.max() + 1)
+        rows.append(K._relabel(group_of[below])[0])
+    rows.append(np.zeros(g.n_skills, dtype=np.int64))
+    return _Layers(g.src.astype(np.int64), g.dst.astype(np.int64), g.weight, g.degrees(), np.stack(rows))
+
+
+def tree_of(lay, g):
+    return lay.to_tree(g.skills)
+
+
+def test_edge_form_on_two_triangles_by_hand():
+    # two triangles {a,b,c} {d,e,f} + bridge c-d, clusters = the triangles, vol 14:
+    # edges inside a triangle pay 2 log2 7 each (6 of them), the bridge 2 log2 14;
+    # minus sum d log2 d = 4*2*1 + 2*3*log2 3; over 14 -> 1.69951385 (test_entropy.py by nodes)
+    e = np.array([(0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5), (2, 3)])
+    g = SkillGraph(list("abcdef"), np.ones(6, np.int64), 1, e[:, 0], e[:, 1], np.ones(7))
+    lay = _Layers(g.src, g.dst, g.weight, g.degrees(), np.array([np.arange(6), [0, 0, 0, 1, 1, 1], np.zeros(6, int)]))
+    by_hand = (6 * 2 * np.log2(7) + 2 * np.log2(14) - (8 + 6 * np.log2(3))) / 14
+    assert lay.entropy() == pytest.approx(by_hand, rel=1e-12)
+    assert by_hand == pytest.approx(1.6995138503199658, rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 14), st.integers(1, 4))
+def test_edge_form_equals_structural_entropy(seed, n, levels):
+    rng = np.random.default_rng(seed)
+    g = random_graph(seed, n, p=0.4)
+    lay = random_layers(rng, g, levels)
+    assert lay.entropy() == pytest.approx(structural_entropy(g, tree_of(lay, g)), rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 100_000), st.integers(3, 14), st.integers(2, 4), st.booleans())
+def test_move_delta_equals_recomputed_entropy_difference(seed, n, levels, to_empty):
+    """Move a group of sibling sub-trees (level-j nodes under A) to a sibling B of A (or to a
+    new node under their parent): leave_delta + join_delta == vol * (H_after - H_before)."""
+    rng = np.random.default_rng(seed)
+    g = random_graph(seed, n, p=0.4)
+    lay = random_layers(rng, g, levels)
+    j = int(rng.integers(0, levels - 1))
+    anc = lay.anc
+    a = int(rng.choice(anc[j + 1]))
+    kids = np.unique(anc[j][anc[j + 1] == a])
+    group = set(rng.choice(kids, size=int(rng.integers(1, kids.shape[0] + 1)), replace=False).tolist())
+    parent = anc[j + 2][anc[j + 1] == a][0]
+    siblings = sorted(set(anc[j + 1][anc[j + 2] == parent].tolist()) - {a})
+    if to_empty or not siblings:
+        b = int(anc[j + 1].max()) + 1  # a new node under the same parent
+    else:
+        b = int(rng.choice(siblings))
+    deg = g.degrees()
+    unit_of = anc[j]  # level-j node of each skill
+    in_group = np.isin(unit_of, list(group))
+    vol_u = deg[in_group].sum()
+    v_a = deg[anc[j + 1] == a].sum()
+    v_b = deg[anc[j + 1] == b].sum()
+    lp = np.log2(deg[anc[j + 2] == parent].sum())
+
+    def w_between(mask_x, mask_y):  # weight of edges between different level-j units
+        su, sv = g.src, g.dst
+        diff = unit_of[su] != unit_of[sv]
+        return float(g.weight[diff & ((mask_x[su] & mask_y[sv]) | (mask_y[su] & mask_x[sv]))].sum())
+
+    in_a = anc[j + 1] == a
+    in_b = anc[j + 1] == b
+    rest_a = in_a & ~in_group
+    w_a = float(g.weight[(unit_of[g.src] != unit_of[g.dst]) & in_a[g.src] & in_a[g.dst]].sum())
+    w_b = float(g.weight[(unit_of[g.src] != unit_of[g.dst]) & in_b[g.src] & in_b[g.dst]].sum())
+    self_u = float(g.weight[(unit_of[g.src] != unit_of[g.dst]) & in_group[g.src] & in_group[g.dst]].sum())
+    k_a = w_between(in_group, rest_a)
+    k_b = w_between(in_group, in_b)
+    delta = K.leave_delta(w_a, v_a, K.cost(w_a, v_a, lp), vol_u, self_u, k_a, lp) + K.join_delta(
+        w_b, v_b, K.cost(w_b, v_b, lp), vol_u, self_u, k_b, lp
+    )
+    before = structural_entropy(g, tree_of(lay, g))
+    moved = anc.copy()
+    moved[j + 1][in_group] = b
+    moved[j + 1] = K._relabel(moved[j + 1])[0]
+    after_lay = _Layers(g.src.astype(np.int64), g.dst.astype(np.int64), g.weight, g.degrees(), moved)
+    after = structural_entropy(g, tree_of(after_lay, g))
+    assert delta == pytest.approx(g.volume() * (after - before), rel=1e-9, abs=1e-9)
+
+
+def test_leiden_reports_its_exact_change():
+    # from singletons under the root, the reported change is vol * (H(2-level tree) - H^1)
+    g = planted_graph(200, 3000, seed=4)
+    lay = _Layers.flat(g)
+    sel, (ptr, idx, val) = lay.units(0, 1, 1)
+    lp = np.full(g.n_skills, np.log2(g.volume()))
+    comm, delta = K.leiden(ptr, idx, val, g.degrees(), lp, np.arange(g.n_skills), 0, 1e-12, 30)
+    two = _Layers(g.src, g.dst, g.weight, g.degrees(), np.stack([np.arange(g.n_skills), K._relabel(comm)[0], np.zeros(g.n_skills, int)]))
+    assert delta < 0
+    assert delta == pytest.approx(g.volume() * (two.entropy() - one_dim_entropy(g)), rel=1e-9)
+
+
+def _removal_trees(tree):
+    """Every tree obtained by removing a subset of the internal non-root nodes."""
+    internal = [i for i in range(1, tree.n_nodes) if tree.leaf_skill[i] < 0]
+    for r in range(len(internal) + 1):
+        for drop in itertools.combinations(internal, r):
+            gone = set(drop)
+            parent = tree.parent.copy()
+            for i in range(1, tree.n_nodes):
+                p = parent[i]
+                while p in gone:
+                    p = tree.parent[p]
+                parent[i] = p
+            keep = [i for i in range(tree.n_nodes) if i not in gone]
+            pos = {old: new for new, old in enumerate(keep)}
+            yield EncodingTree.from_parents([pos[parent[i]] if parent[i] >= 0 else -1 for i in keep], tree.leaf_skill[keep], tree.skills)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_height_dp_is_the_brute_force_optimum(seed):
+    rng = np.random.default_rng(seed)
+    g = random_graph(seed, 9, p=0.45)
+    lay = random_layers(rng, g, 5)
+    full = tree_of(lay, g)
+    if sum(full.leaf_skill < 0) > 11:
+        pytest.skip("too many internal nodes to enumerate")
+    for height in (1, 2, 3):
+        best = min(structural_entropy(g, t) for t in _removal_trees(full) if t.height <= height)
+        got = lay.compressed(height)
+        assert got.top == height
+        assert got.entropy() == pytest.approx(best, rel=1e-9, abs=1e-12)
+        assert structural_entropy(g, tree_of(got, g)) == pytest.approx(best, rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(3, 30))
+def test_laws_on_random_graphs(seed, n):
+    g = random_graph(seed, n, p=0.25)
+    h1 = one_dim_entropy(g)
+    prev = h1
+    for height in (1, 2, 3, 4, 5):
+        tree = build_tree_multilevel(g, height=height)
+        check_tree(g, tree, height)
+        h = structural_entropy(g, tree)
+        assert h >= -1e-12
+        assert h <= h1 + 1e-9
+        assert h <= prev + 1e-9  # one more level never raises the entropy
+        prev = h
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_two_level_is_close_to_brute_force(seed):
+    g = random_graph(seed, 7, p=0.45)
+    opt = best_two_level(g)
+    got = structural_entropy(g, build_tree_multilevel(g, height=2))
+    assert opt - 1e-9 <= got <= opt * 1.10 + 1e-9  # the greedy's bound (test_partition.py)
+
+
+def test_two_triangles_and_two_cliques_reach_the_optimum():
+    for pairs, expect in (
+        ([(0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5), (2, 3)], [[0, 1, 2], [3, 4, 5]]),
+        (list(itertools.combinations(range(4), 2)) + list(itertools.combinations(range(4, 8), 2)) + [(3, 4)], [[0, 1, 2, 3], [4, 5, 6, 7]]),
+    ):
+        e = np.array(pairs)
+        n = int(e.max()) + 1
+        g = SkillGraph([f"s{i}" for i in range(n)], np.ones(n, np.int64), 1, e[:, 0], e[:, 1], np.ones(len(pairs)))
+        tree = build_tree_multilevel(g, height=2)
+        assert structural_entropy(g, tree) == pytest.approx(best_two_level(g), rel=1e-12)
+        assert sorted(sorted(int(s[1:]) for s in tree.members(c)) for c in tree.children()[0]) == expect
+
+
+def test_deterministic_per_seed_and_round_trips():
+    g = planted_graph(300, 3000, seed=1)
+    a, b = build_tree_multilevel(g, height=4, seed=3), build_tree_multilevel(g, height=4, seed=3)
+    assert json.dumps(a.to_json()) == json.dumps(b.to_json())
+    back = EncodingTree.from_json(json.loads(json.dumps(a.to_json())), skills=g.skills)
+    assert structural_entropy(g, back) == pytest.approx(structural_entropy(g, a), rel=1e-12)
+    other = build_tree_multilevel(g, height=4, seed=4)
+    check_tree(g, other, 4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_top_groups_are_recovered_at_depth_one(seed):
+    g = planted_graph(800, 60_000, seed=seed, zipf=0.8, n_sub=5)
+    tree = build_tree_multilevel(g, height=3)
+    assert nmi(planted_labels(tree.skills, 1), cluster_labels(tree, 1)) >= 0.99
+    assert nmi(planted_labels(tree.skills, 2), cluster_labels(tree, 2)) >= 0.95
+    assert len(tree.children()[0]) == 8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_not_worse_than_the_greedy_on_planted_graphs(seed):
+    g = planted_graph(300, 4000, seed=seed)
+    for height in (2, 3, 4):
+        ours = structural_entropy(g, build_tree_multilevel(g, height=height))
+        assert ours <= structural_entropy(g, build_tree(g, height=height)) + 1e-9
+
+
+def test_bad_arguments_are_named():
+    g = random_graph(0, 5)
+    with pytest.raises(ValueError, match="height must be an integer >= 1, got 0"):
+        build_tree_multilevel(g, height=0)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        build_tree_multilevel(g, height=2, seed=-1)
+
+
+def test_isolated_skills_and_edgeless_graphs():
+    e = np.array([(0, 1), (1, 2), (0, 2)])
+    g = SkillGraph(list("abcde"), np.ones(5, np.int64), 1, e[:, 0], e[:, 1], np.ones(3))  # d, e isolated
+    tree = build_tree_multilevel(g, height=3)
+    check_tree(g, tree, 3)
+    empty = SkillGraph(list("ab"), np.ones(2, np.int64), 1, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    flat = build_tree_multilevel(empty, height=3)
+    check_tree(empty, flat, 3)
+    assert flat.height == 1
