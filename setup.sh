@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up STEPS Studio in ./.venv (idempotent).
-#   ./setup.sh          engine, CLI and studio
+#   ./setup.sh          engine, CLI and studio (core + extras embeddings, studio)
 #   ./setup.sh --dev    + test tools and Debian's chromium for the real-browser test
 # PyTorch: the CPU build, on every machine (PyPI's Linux torch is the CUDA build with GBs of
 # nvidia-* packages). First PyTorch's CPU wheel index ($STEPS_TORCH_INDEX, probed with a short
@@ -42,7 +42,7 @@ if ! .venv/bin/python -c "import sys, torch; sys.exit(torch.version.cuda is not 
   fi
 fi
 if [ "${1:-}" = "--dev" ]; then
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[embeddings,studio,dev]"
   if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
       (apt-get update -q && apt-get install -y -q chromium) >/dev/null
@@ -51,7 +51,7 @@ if [ "${1:-}" = "--dev" ]; then
     fi
   fi
 else
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ".[embeddings,studio]"  # the lean core alone: pip install -e .
 fi
 # Compile the numba kernels once: numba caches them beside the modules (__pycache__), so the
 # first `steps demo` after setup does not spend its time compiling.

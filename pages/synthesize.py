@@ -63,6 +63,12 @@ else:
                 jobs, problems = jobs_for(ws.tree_key, chosen_json, template, model, seed, ws)
         for p in problems[:5]:
             st.warning(p)
+    if jobs:  # cost before spending: the exact prompts, counted and priced
+        from steps_engine.llm.cost import estimate
+        from steps_engine.synthesis.estimate import expected_output_tokens
+
+        st.caption("Before Generate: " + estimate([j["messages"] for j in jobs], model,
+                                                  expected_output_tokens=expected_output_tokens(out)[0]).summary())
     c1, c2 = st.columns(2)
     if c1.button("Generate", type="primary", disabled=api_key is None or not jobs, key="syn_generate",
                  help=None if api_key else "Set an API key (or OPENAI_API_KEY) to generate; the prompts below are a dry run."):

@@ -16,7 +16,7 @@ PKG = Path(__file__).resolve().parents[1] / "steps_engine"
 
 # Layer of each top-level part of the package, in the order imports may run.
 LAYERS = ["_atomic", "llm", "data", "semantic", "taxonomy", "selection", "synthesis", "quality", "export",
-          "curation", "demo", "studio", "cli", "__main__"]
+          "curation", "demo", "api", "studio", "cli", "__main__"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 
 

@@ -246,7 +246,7 @@ def test_steps_tag_cli_names_a_folder_given_as_input(tmp_path, capsys):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("sql\n", encoding="utf-8")
     assert main(["tag", str(tmp_path), "--vocab", str(vocab), "--out", str(tmp_path / "o.jsonl")]) == 2
-    assert f"input {tmp_path} is a folder, expected a file" in capsys.readouterr().err
+    assert f"input {tmp_path} is a folder with no data file" in capsys.readouterr().err
 
 
 def test_an_existing_skills_field_is_replaced_and_counted(tmp_path):

@@ -143,7 +143,7 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
 # ---- QA regressions ----
 def test_a_folder_as_input_and_a_file_as_out_are_named(tmp_path):
     r = steps("taxonomy", tmp_path, "--skills-field", "skills", "--out", tmp_path / "o", "--quiet")
-    assert r.returncode == 2 and f"input {tmp_path} is a folder, expected a file" in r.stderr, r.stderr
+    assert r.returncode == 2 and f"input {tmp_path} is a folder with no data file" in r.stderr, r.stderr
     src = tmp_path / "ok.jsonl"
     src.write_text('{"skills": ["a", "b"]}\n')
     taken = tmp_path / "taken.txt"

@@ -21,3 +21,64 @@ def number(value, flag: str, kind=int, low=None, high=None, meaning: str | None 
             raise CLIError(f"{flag} must be >= {low}, got {x}")
         raise CLIError(f"{flag} must be in [{low}, {high}], got {x}")
     return x
+
+
+def input_source(value: str, what: str = "input") -> str:
+    """Check that a records input names data: a regular file (`ingest.check_input_file` names a
+    FIFO, a device, a symlink loop, a missing file), a folder or glob of shards, or a URL."""
+    from pathlib import Path
+
+    from steps_engine.data.ingest import check_input_file
+    from steps_engine.data.sources import SourceError, resolve
+
+    path = Path(value)
+    remote = "://" in value and not value.startswith("file://")
+    if not remote and not path.is_dir() and not (set("*?[") & set(value) and not path.exists()):
+        try:
+            check_input_file(path)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        return value
+    try:
+        resolve(value)
+    except SourceError as exc:
+        if path.is_dir():
+            raise CLIError(f"{what} {value} is a folder with no data file (.jsonl, .json, .csv, .parquet, "
+                           "optionally .gz/.bz2/.zst, or a datasets save_to_disk folder)") from None
+        raise CLIError(f"{what}: {exc}") from None
+    return value
+
+
+RESERVED_PARAMS = ("model", "messages", "stream", "n")
+
+
+def request_params(pairs: list[str] | None, params_file: str | None = None) -> dict:
+    """Extra request fields from `--param KEY=VALUE` (VALUE parsed as JSON when it is JSON, else
+    kept as a string) and `--params-file FILE` (a JSON object; --param wins)."""
+    import json
+    from pathlib import Path
+
+    out: dict = {}
+    if params_file:
+        try:
+            data = json.loads(Path(params_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CLIError(f"--params-file {params_file}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise CLIError(f"--params-file {params_file}: invalid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise CLIError(f"--params-file {params_file}: expected a JSON object of request fields")
+        out.update(data)
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CLIError(f"--param must be KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    bad = [k for k in out if k in RESERVED_PARAMS]
+    if bad:
+        raise CLIError(f"--param {bad[0]} is set by steps itself and cannot be passed through")
+    return out

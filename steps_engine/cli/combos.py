@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
                    help="budget mode: do not count the start's own path (local: leaf) in the dataset objective")
     p.add_argument("--sample-epsilon", default="0.01",
                    help="budget mode, beam scopes: stochastic lazy greedy with this epsilon (0 = plain lazy greedy)")
-    p.add_argument("--out", default=None, help="output JSONL file")
+    p.add_argument("--out", default=None, help="output JSONL file (- for stdout)")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -165,17 +165,30 @@ def run(args) -> int:
     cons = Constraints(k=k, k_max=k_max, exclude=_names(args.exclude), must_include=_names(args.must_include),
                        never_together=_pairs(args.never_together), min_support=min_support, similarity=similarity,
                        min_pair_similarity=min_pair_sim, min_mean_similarity=min_mean_sim)
+    from steps_engine.cli.progress import StageProgress
+
+    bar = StageProgress(enabled=not args.quiet)
     try:
         ctx = prepare(tree, graph, cons)
         result = select_combinations(
             ctx, k, k_max=k_max, starts=args.starts, per_start=per_start, scope=scope, max_level=max_level,
             strategy=args.strategy, beam=beam, seed=seed, budget=budget, reuse_discount=reuse, leaf_discount=leaf,
             max_skill_uses=max_skill_uses, max_pair_uses=max_pair_uses, count_start=not args.no_count_start,
-            sample_epsilon=epsilon or None, progress=not args.quiet,
+            sample_epsilon=epsilon or None,
+            progress=False if args.quiet else bar.callback("combinations"),
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    n = write_jsonl(args.out, result.combinations)
+    finally:
+        bar.close()
+    if args.out == "-":  # JSONL on stdout, the summary on stderr
+        n = 0
+        for c in result.combinations:
+            sys.stdout.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
+            n += 1
+        sys.stdout.flush()
+    else:
+        n = write_jsonl(args.out, result.combinations)
     seconds = time.perf_counter() - t0
     metrics = combination_metrics(ctx, result.combinations, reuse, not args.no_count_start, leaf)
     for reason in result.shortfall:
@@ -210,15 +223,17 @@ def run(args) -> int:
         "out": str(args.out),
         "metrics": metrics,
     }
+    say = sys.stderr if args.out == "-" else sys.stdout
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), file=say)
     else:
-        print(f"wrote {n} combinations to {args.out} in {seconds:.1f} s")
+        print(f"wrote {n} combinations to {'stdout' if args.out == '-' else args.out} in {seconds:.1f} s", file=say)
         print(f"mean gain {metrics['mean_gain']:.4f} bits, mean LCA depth {metrics['mean_lca_depth']:.2f}, "
-              f"unseen pairs {metrics['unseen_pair_fraction']:.1%}, skill coverage {metrics['skill_coverage']:.1%}")
+              f"unseen pairs {metrics['unseen_pair_fraction']:.1%}, skill coverage {metrics['skill_coverage']:.1%}",
+              file=say)
         print(f"skills used {metrics['skills_used']}, max skill share {metrics['max_skill_share']:.2%}, "
               f"max pair uses {metrics['max_pair_uses']}, usage efficiency {metrics['usage_efficiency']:.3f}, "
-              f"objective F {metrics['objective']:.4f}")
+              f"objective F {metrics['objective']:.4f}", file=say)
     if not n:
         return EXIT_NOTHING_DONE
     return EXIT_PARTIAL if result.shortfall else EXIT_OK

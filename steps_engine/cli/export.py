@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("export", help="export synthesis results for training, with a dataset card")
     p.add_argument("results", help="results JSONL from `steps synthesize`")
     p.add_argument("--format", required=True, choices=sorted(FORMATS), help="output format")
-    p.add_argument("--out", required=True, help="output file; README.md (the card) is written beside it")
+    p.add_argument("--out", required=True, help="output file; README.md (the card) is written beside it "
+                   "(- for stdout, JSONL formats only, no card)")
     p.add_argument("--curriculum", nargs="?", const="steps3", default=None, choices=sorted(PRESETS),
                    help="order records by k over epochs (preset, default steps3)")
     p.add_argument("--curriculum-weights", default=None, metavar="W",
@@ -24,6 +25,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the curriculum split and shuffle (default 0)")
     p.add_argument("--taxonomy", default=None, metavar="DIR", help="taxonomy folder, for skill coverage in the card")
     p.add_argument("--no-card", action="store_true", help="do not write README.md")
+    p.add_argument("--license", default=None, help="license in the card's metadata, e.g. cc-by-4.0 (default: "
+                   "the existing card's, else 'unknown')")
+    p.add_argument("--push-to-hub", default=None, metavar="REPO",
+                   help="then push the card and the folder's exported files to this Hub dataset repo "
+                        "(token from HF_TOKEN or `hf auth login`; endpoint $HF_ENDPOINT)")
+    p.add_argument("--private", action="store_true", help="create the Hub repo as private")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(run=run)
 
@@ -47,14 +54,53 @@ def run(args) -> int:
         raise CLIError(f"{args.results}: nothing to export, no record has status 'ok' ({shown}); "
                        "expected the results file of `steps synthesize`")
     curriculum = args.curriculum_weights or args.curriculum
+    if args.out == "-":
+        return _to_stdout(args, export, curriculum)
     try:
         rep = export(args.results, fmt=args.format, out=args.out, curriculum=curriculum, seed=args.seed,
-                     card=not args.no_card, taxonomy_dir=args.taxonomy)
+                     card=not args.no_card, taxonomy_dir=args.taxonomy, license=args.license)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     for p in rep.problems[:20]:
         print(p, file=sys.stderr)
     print(rep.summary())
+    summary = rep.to_json()
+    if args.push_to_hub:
+        from steps_engine.export.hub import push_to_hub
+
+        if args.no_card:
+            raise CLIError("--push-to-hub needs the dataset card (drop --no-card)")
+        try:
+            summary["hub_commit"] = push_to_hub(Path(args.out).parent, args.push_to_hub, private=args.private)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        print(f"pushed to the Hub: {summary['hub_commit']}")
     if args.json:
-        print(json.dumps(rep.to_json()))
+        print(json.dumps(summary))
     return EXIT_NOTHING_DONE if rep.records == 0 else EXIT_OK
+
+
+def _to_stdout(args, export, curriculum) -> int:
+    """`--out -`: the records on stdout (JSONL formats), the summary on stderr, no card."""
+    import shutil
+    import tempfile
+
+    if args.format == "parquet":
+        raise CLIError("--out - needs a JSONL format (chat, sharegpt, alpaca); Parquet is binary, give a file")
+    if args.push_to_hub:
+        raise CLIError("--push-to-hub needs --out in a folder, not -")
+    with tempfile.TemporaryDirectory(prefix="steps-export-") as tmp:
+        try:
+            rep = export(args.results, fmt=args.format, out=Path(tmp) / "out.jsonl", curriculum=curriculum,
+                         seed=args.seed, card=False)
+        except (ValueError, OSError) as exc:
+            raise CLIError(str(exc)) from None
+        with open(Path(tmp) / "out.jsonl", "rb") as fh:
+            shutil.copyfileobj(fh, sys.stdout.buffer)
+        sys.stdout.flush()
+    for p in rep.problems[:20]:
+        print(p, file=sys.stderr)
+    print(f"{rep.records} records -> stdout ({rep.format})", file=sys.stderr)
+    if args.json:
+        print(json.dumps({**rep.to_json(), "out": "-"}), file=sys.stderr)
+    return 0

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from steps_engine.cli import EXIT_DRY_RUN, EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
+from steps_engine.cli.args import request_params
 
 EXIT_BY_STATUS = {"done": EXIT_OK, "dry_run": EXIT_OK, "partial": EXIT_PARTIAL, "nothing": EXIT_NOTHING_DONE,
                   "no_key": EXIT_DRY_RUN}
@@ -33,9 +34,6 @@ def add_parser(sub) -> None:
     p.add_argument("--template", default=None, help="prompt template file, or a built-in: default, agent")
     p.add_argument("--n", type=int, default=1, help="generations per combination (a rerun with a larger N adds the missing ones)")
     p.add_argument("--request-seed", type=int, default=None, metavar="S", help="seed sent to the endpoint; generation g sends S+g")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra request field, VALUE as JSON when it parses (e.g. max_completion_tokens=800, "
-                        "response_format='{\"type\": \"json_object\"}'); repeatable")
     p.add_argument("--agent-filter", nargs="?", const="", default=None, metavar="MODEL",
                    help="first ask MODEL (default --model) whether each skill set can form one agent workflow")
     p.add_argument("--retry-failed", action="store_true", help="run again only the combinations recorded as failed or rejected")
@@ -43,6 +41,19 @@ def add_parser(sub) -> None:
     p.add_argument("--import-batch", default=None, metavar="FILE", help="import a Batch API output file instead of sending")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--param", action="append", default=None, metavar="KEY=VALUE",
+                   help="extra request field, repeatable; VALUE is JSON when it parses "
+                        "(--param 'response_format={\"type\":\"json_object\"}' --param max_completion_tokens=2000)")
+    p.add_argument("--params-file", default=None, metavar="FILE", help="extra request fields as a JSON object")
+    p.add_argument("--estimate", action="store_true",
+                   help="count prompt tokens and price the run (live and Batch) without sending anything")
+    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                   help="stop before the run would spend more than this; run again with a larger budget to resume")
+    p.add_argument("--prices", default=None, metavar="FILE",
+                   help="price table JSON {model: {input, output, batch_discount}} in USD per 1M tokens "
+                        "(overlays the built-in one; default $STEPS_PRICES)")
+    p.add_argument("--expected-output-tokens", type=int, default=None, metavar="N",
+                   help="tokens per reply for the estimate and the budget (default: mean of --out's replies, else 700)")
     p.add_argument("--cache-dir", default=None, help="response cache folder (default <out>.cache)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("--show-prompt", type=int, default=None, metavar="I", help="print the messages of combination I and exit")
@@ -60,9 +71,9 @@ class _Bar:
         if not self.enabled:
             return
         if self.bar is None:
-            from tqdm import tqdm
+            from steps_engine.cli.progress import make_bar
 
-            self.bar = tqdm(total=ev["total"], desc="synthesize", unit="conv", file=sys.stderr, dynamic_ncols=True)
+            self.bar = make_bar("synthesize", ev["total"], "conv", dynamic_ncols=True)
         self.bar.update(ev["done"] - self.bar.n)
         u = ev["usage"]
         self.bar.set_postfix(ok=ev["ok"], rej=ev["rejected"], fail=ev["failed"], cached=ev["cache_hits"],
@@ -115,14 +126,19 @@ def run(args) -> int:
         params["max_tokens"] = args.max_tokens
     if args.request_seed is not None:
         params["seed"] = args.request_seed
-    for item in args.param:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or name.strip() in ("model", "messages"):
-            raise CLIError(f"--param expects KEY=VALUE with a request field other than model/messages, got {item!r}")
-        try:
-            params[name.strip()] = json.loads(value)
-        except ValueError:
-            params[name.strip()] = value
+    params.update(request_params(args.param, args.params_file))
+    if args.max_cost is not None and args.max_cost < 0:
+        raise CLIError(f"--max-cost must be >= 0, got {args.max_cost}")
+    if args.expected_output_tokens is not None and args.expected_output_tokens < 1:
+        raise CLIError(f"--expected-output-tokens must be >= 1, got {args.expected_output_tokens}")
+    from steps_engine.llm.cost import load_prices
+
+    try:
+        prices = load_prices(args.prices)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.estimate:
+        return _estimate(args, combos, template, params, prices)
     if args.show_prompt is not None:
         if not 0 <= args.show_prompt < len(combos):
             raise CLIError(f"--show-prompt must be in 0..{len(combos) - 1}, got {args.show_prompt}")
@@ -139,6 +155,7 @@ def run(args) -> int:
             dry_run=args.dry_run, import_batch=args.import_batch, cache_dir=args.cache_dir,
             use_cache=not args.no_cache, progress=bar, n=args.n,
             agent_filter_model=None if args.agent_filter is None else (args.agent_filter or args.model),
+            max_cost=args.max_cost, prices=prices, expected_output_tokens=args.expected_output_tokens,
         )
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
@@ -158,6 +175,30 @@ def run(args) -> int:
         d["exit_code"] = EXIT_BY_STATUS[rep.status]
         print(json.dumps(d))
     return EXIT_BY_STATUS[rep.status]
+
+
+def _estimate(args, combos, template, params, prices) -> int:
+    from steps_engine.synthesis.estimate import estimate_run
+
+    try:
+        live, problems = estimate_run(args.dir, combos, model=args.model, out=args.out, template=template, params=params,
+                                      limit=args.limit, seed=args.seed, prices=prices,
+                                      output_tokens=args.expected_output_tokens)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    for p in problems[:20]:
+        print(p, file=sys.stderr)
+    print(live.summary())
+    batch_cost = None
+    if live.price is not None:
+        from steps_engine.llm.cost import Price
+
+        price = Price(**live.price)
+        batch_cost = price.cost(live.prompt_tokens, live.output_tokens, batch=True)
+        print(f"through the Batch API: ${batch_cost:,.4f} ({price.batch_discount:.0%} off)")
+    if args.json:
+        print(json.dumps({**live.to_json(), "cost_usd_batch": batch_cost}))
+    return 0
 
 
 def _endpoints(args):

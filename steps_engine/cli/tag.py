@@ -10,7 +10,7 @@ import sys
 import time
 
 from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
-from steps_engine.cli.args import number
+from steps_engine.cli.args import input_source, number
 
 
 def add_parser(sub) -> None:
@@ -137,15 +137,15 @@ def _run_open(args, embedder) -> int:
 
 def run(args) -> int:
     from steps_engine.semantic.embeddings import get_embedder
-    from steps_engine.data.ingest import IngestError, check_input_file
+    from steps_engine.data.ingest import IngestError
     from steps_engine.semantic.tagging import TagConfig, load_vocabulary, tag_file
     from steps_engine.cli.progress import StageProgress
     from steps_engine._atomic import refuse_input_as_output
 
     top_k = number(args.top_k, "--top-k", int, 1)
     min_sim = number(args.min_sim, "--min-sim", float, -1.0, 1.0)
+    input_source(args.input)
     try:
-        check_input_file(args.input)
         refuse_input_as_output(args.out, [args.input, args.vocab], what="--out")
     except ValueError as exc:
         raise CLIError(str(exc)) from None

@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 
 from steps_engine.cli import CLIError
+from steps_engine.cli.args import input_source
 from steps_engine.cli.progress import StageProgress
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("taxonomy", help="build a structural-entropy skill taxonomy from tagged instruction data")
-    p.add_argument("input", help="JSONL, JSON array, CSV or Parquet file")
+    p.add_argument("input", help="JSONL, JSON array, CSV or Parquet: a file, a folder or glob of shards "
+                   "(.gz/.bz2/.zst too), a datasets save_to_disk folder or an fsspec URL (hf://datasets/...)")
     p.add_argument("--skills-field", required=True, help="dotted path of the skills field, e.g. label.ability_en")
     p.add_argument("--skills-sep", default=None, help="separator when skills are one delimited string, e.g. ', '")
     p.add_argument("--text-field", default=None, help="dotted path of the instruction text (default: by record shape)")
@@ -40,16 +42,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from steps_engine.data.ingest import FieldMapping, check_input_file
+    from steps_engine.data.ingest import FieldMapping
     from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
 
     t0 = time.perf_counter()
-    path = Path(args.input)
-    if not (path.is_dir() and args.engine == "ray"):  # a folder of shards needs --engine ray
-        try:
-            check_input_file(path)  # names a folder, a FIFO, /dev/null, a symlink loop, a missing file
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
+    path = input_source(args.input)  # a file, a folder or glob of shards, a URL (issue 13)
     if args.block_mb <= 0:
         raise CLIError(f"--block-mb must be > 0, got {args.block_mb}")
     ray_options = None

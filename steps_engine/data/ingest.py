@@ -1,7 +1,13 @@
 """Read skill-tagged instruction data into skill counts and a skill graph.
 
-Formats: JSONL (.jsonl/.ndjson), JSON array (.json), CSV/TSV (.csv/.tsv), Parquet (.parquet/.pq).
-Record shapes: Infinity-Instruct, ShareGPT, OpenAI messages, Alpaca, or any table.
+Formats: JSONL (.jsonl/.ndjson), JSON array (.json), CSV/TSV (.csv/.tsv), Parquet (.parquet/.pq),
+Arrow (`datasets` save_to_disk folders). Record shapes: Infinity-Instruct, ShareGPT, OpenAI
+messages, Alpaca, or any table.
+
+Inputs (`source`): a file, an fsspec URL, a folder or glob of shards, `.gz`/`.bz2`/`.zst`
+compression, a list of these (see `sources.resolve`), or in memory a `datasets.Dataset`,
+`pandas.DataFrame`, `pyarrow.Table` or iterable of dicts. With several shards a bad row names
+its shard (`BadRow.file`) and its line in that shard.
 
 Streaming: JSONL and CSV are read line by line in binary and decoded per line, so one bad byte
 sequence loses only its row; Parquet is read in record batches. A JSON array is loaded whole
@@ -25,6 +31,7 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import stat
@@ -36,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from steps_engine.data import sources as _sources
 from steps_engine.data.cooccurrence import CooccurrenceCounter, CooccurrenceCounts
 
 try:
@@ -54,6 +62,7 @@ __all__ = [
     "SkillFieldError",
     "count_records",
     "count_skills",
+    "describe_source",
     "detect_format",
     "detect_shape",
     "check_input_file",
@@ -65,7 +74,7 @@ __all__ = [
     "preview",
 ]
 
-FORMATS = ("jsonl", "json", "csv", "parquet")
+FORMATS = ("jsonl", "json", "csv", "parquet", "arrow")
 _EXTENSIONS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -74,6 +83,7 @@ _EXTENSIONS = {
     ".tsv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".arrow": "arrow",
 }
 # Kinds of bad row, the prefix of every BadRow.reason and the keys of skipped_by_reason.
 REASONS = (
@@ -91,6 +101,7 @@ REASONS = (
 NOTES = ("truncated", "null items")
 MAX_SKILLS_PER_ROW = 64  # default cap: a row of k skills adds k(k-1)/2 pairs (64 -> 2,016)
 MAX_EXAMPLES = 1000  # BadRow examples kept in a report; counts stay exact
+log = logging.getLogger(__name__)
 _BOM = b"\xef\xbb\xbf"
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
@@ -112,15 +123,14 @@ class BadRow:
     line: int  # 1-based line in the file (unit "line") or record index (unit "record")
     reason: str  # "<kind>: <detail>", kind one of REASONS
     unit: str = "line"
-    file: str | None = None  # the shard, when the input has several files
+    file: str | None = None  # the shard, when the input has several
 
     @property
     def kind(self) -> str:
         return self.reason.split(":", 1)[0]
 
     def __str__(self) -> str:
-        where = f"{self.file}: " if self.file else ""
-        return f"{where}{self.unit} {self.line}: {self.reason}"
+        return (f"{self.file}: " if self.file else "") + f"{self.unit} {self.line}: {self.reason}"
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -260,30 +270,94 @@ def detect_format(path) -> str:
 
 
 def iter_records(path, fmt: str | None = None) -> Iterator[tuple[int, dict | BadRow]]:
-    """Yield (line, record) or (line, BadRow) for every record of the file, streaming."""
-    for line, rec, _, _ in _iter_with_pos(path, fmt):
-        yield line, rec
+    """Yield (line, record) or (line, BadRow) for every record of the input, streaming.
+    With several shards (or an in-memory input) `line` of a good record is its 1-based index
+    over the whole input; a BadRow keeps its shard and the line in it."""
+    multi = None
+    index = 0
+    for line, rec, _, _, file in _iter_source(path, fmt):
+        index += 1
+        if multi is None:
+            multi = file is not None
+        yield (index if multi and type(rec) is not BadRow else line), rec
 
 
 def _iter_with_pos(path, fmt: str | None, fields: tuple[str, ...] | None = None):
-    """Like iter_records, plus bytes consumed so far (for progress) and the unit of `line`.
-    `fields` (dotted paths) lets Parquet read only the columns they start with."""
-    path = Path(path)
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
+    """(line, record, bytes consumed so far, unit of `line`) for one input (see `_iter_source`)."""
+    for line, rec, pos, unit, _ in _iter_source(path, fmt, fields):
+        yield line, rec, pos, unit
+
+
+def _iter_source(source, fmt: str | None, fields: tuple[str, ...] | None = None):
+    """(line, record or BadRow, raw bytes read so far, unit, shard name or None) over every shard.
+    The shard name is None for a single plain file. `fields` (dotted paths) lets Parquet and
+    Arrow read only the columns they start with."""
+    if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    check_input_file(path)
-    if path.stat().st_size == 0:
+    if _sources.is_in_memory(source):
+        for i, rec in enumerate(_sources.object_records(source), 1):
+            if type(rec) is not dict:
+                rec = BadRow(i, f"not a JSON object: got {_type_name(rec)}", "record", "memory")
+            yield i, rec, 0, "record", "memory"
         return
-    if fmt == "jsonl":
-        with open(path, "rb") as fh:
-            yield from _iter_jsonl(fh)
-    elif fmt == "json":
-        yield from _iter_json(path)
-    elif fmt == "csv":
-        yield from _iter_csv(path)
-    else:
-        yield from _iter_parquet(path, fields)
+    shards = _shards(source, fmt)
+    single = len(shards) == 1 and shards[0].is_local and shards[0].compression is None
+    offset = 0
+    for shard in shards:
+        name = None if single else shard.name
+        for line, rec, pos, unit in _iter_shard(shard, fields):
+            if name is not None and type(rec) is BadRow:
+                rec.file = name
+            yield line, rec, offset + pos, unit, name
+        offset += shard.size
+
+
+def _shards(source, fmt: str | None) -> list:
+    if isinstance(source, (str, os.PathLike)):
+        s = os.fspath(source)
+        if "://" not in s and not os.path.isdir(s) and not (set("*?[") & set(s) and not os.path.exists(s)):
+            check_input_file(s)  # names a FIFO, a device, a symlink loop, a missing file
+    try:
+        return _sources.resolve(source, fmt)
+    except _sources.SourceError as exc:
+        raise IngestError(str(exc)) from None
+
+
+def _iter_shard(shard, fields):
+    fmt = shard.format
+    if shard.is_local and shard.compression is None:
+        path = Path(shard.path)
+        check_input_file(path)
+        if path.stat().st_size == 0:
+            return
+        if fmt == "jsonl":
+            with open(path, "rb") as fh:
+                yield from _iter_jsonl(fh)
+        elif fmt == "json":
+            yield from _iter_json(path)
+        elif fmt == "csv":
+            yield from _iter_csv(path)
+        elif fmt == "parquet":
+            yield from _iter_parquet(path, fields)
+        else:
+            yield from _iter_arrow(shard, fields)
+        return
+    if fmt == "arrow":
+        yield from _iter_arrow(shard, fields)
+        return
+    try:
+        with _sources.open_binary(shard) as (fh, counter):
+            if fmt == "jsonl":
+                for line, rec, _, unit in _iter_jsonl(fh):
+                    yield line, rec, counter.n, unit
+            elif fmt == "json":
+                yield from ((a, b, shard.size, u) for a, b, _, u in _iter_json(shard.path, fh.read()))
+            elif fmt == "csv":
+                yield from _iter_csv(Path(shard.name), fh, counter)
+            else:  # parquet needs random access: a compressed or remote one is read into memory
+                yield from _iter_parquet(Path(shard.name), fields, source=io.BytesIO(fh.read()), total=shard.size)
+    except (OSError, EOFError) as exc:
+        raise IngestError(f"{shard.path}: cannot read ({exc})") from None
 
 
 def _json_bad(raw: bytes, exc: Exception) -> str:
@@ -317,8 +391,8 @@ def _iter_jsonl(fh, first_line: int = 1):
             yield n, BadRow(n, f"not a JSON object: got {_type_name(rec)}"), pos, "line"
 
 
-def _iter_json(path: Path):
-    data = path.read_bytes()
+def _iter_json(path: Path, data: bytes | None = None):
+    data = Path(path).read_bytes() if data is None else data
     total = len(data)
     body = data[3:] if data.startswith(_BOM) else data
     if not body.strip():
@@ -404,70 +478,118 @@ def _decoded_lines(fh, state: dict):
         yield raw.decode("utf-8", errors="surrogateescape")
 
 
-def _iter_csv(path: Path):
+def _iter_csv(path: Path, stream=None, counter=None):
+    """CSV/TSV from `path`, or from an open binary `stream` (then `path` is only its name and
+    `counter.n` the raw bytes read, for progress)."""
     if csv.field_size_limit() < 2**31 - 1:
         csv.field_size_limit(2**31 - 1)  # process-wide; the default 128 KiB rejects long cells
-    with open(path, "rb") as fh:
-        first = fh.readline()
-    tabbed = path.suffix.lower() == ".tsv" or (b"\t" in first and b"," not in first)
+    if stream is None:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+        with open(path, "rb") as fh:
+            yield from _iter_csv_rows(path, fh, first, None)
+    else:
+        first = stream.readline()
+        yield from _iter_csv_rows(path, stream, first, counter)
+
+
+def _iter_csv_rows(path: Path, fh, first: bytes, counter):
+    tabbed = ".tsv" in [s.lower() for s in path.suffixes] or (b"\t" in first and b"," not in first)
     delimiter = "\t" if tabbed else ","
     state = {"pos": 0}
-    with open(path, "rb") as fh:
-        reader = csv.reader(_decoded_lines(fh, state), delimiter=delimiter)
-        header = None
-        last = 0  # reader.line_num after the previous record
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                start, last = last + 1, reader.line_num
-                if header is None:
-                    raise IngestError(f"{path}: line {start}: cannot read the CSV header ({exc})") from None
-                yield start, BadRow(start, f"invalid CSV: {exc}"), state["pos"], "line"
-                continue
+    if counter is not None:
+        fh = _chain_first(first, fh)
+    reader = csv.reader(_decoded_lines(fh, state), delimiter=delimiter)
+    header = None
+    last = 0  # reader.line_num after the previous record
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
             start, last = last + 1, reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
             if header is None:
-                if any(_SURROGATE.search(c) for c in row):
-                    raise IngestError(f"{path}: line {start}: the CSV header is not UTF-8")
-                header = [h.strip() for h in row]
-                continue
+                raise IngestError(f"{path}: line {start}: cannot read the CSV header ({exc})") from None
+            yield start, BadRow(start, f"invalid CSV: {exc}"), _pos(state, counter), "line"
+            continue
+        start, last = last + 1, reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        if header is None:
             if any(_SURROGATE.search(c) for c in row):
-                col = next(i for i, c in enumerate(row) if _SURROGATE.search(c))
-                name = header[col] if col < len(header) else f"#{col + 1}"
-                yield start, BadRow(start, f"not UTF-8: invalid bytes in column {name!r}"), state["pos"], "line"
-            elif len(row) != len(header):
-                yield start, BadRow(
-                    start, f"wrong number of columns: expected {len(header)}, got {len(row)}"
-                ), state["pos"], "line"
-            else:
-                yield start, dict(zip(header, row)), state["pos"], "line"
+                raise IngestError(f"{path}: line {start}: the CSV header is not UTF-8")
+            header = [h.strip() for h in row]
+            continue
+        if any(_SURROGATE.search(c) for c in row):
+            col = next(i for i, c in enumerate(row) if _SURROGATE.search(c))
+            name = header[col] if col < len(header) else f"#{col + 1}"
+            yield start, BadRow(start, f"not UTF-8: invalid bytes in column {name!r}"), _pos(state, counter), "line"
+        elif len(row) != len(header):
+            yield start, BadRow(
+                start, f"wrong number of columns: expected {len(header)}, got {len(row)}"
+            ), _pos(state, counter), "line"
+        else:
+            yield start, dict(zip(header, row)), _pos(state, counter), "line"
+
+
+def _chain_first(first: bytes, fh):
+    """The stream again with its already-read first line in front."""
+    yield first
+    yield from fh
+
+
+def _pos(state: dict, counter) -> int:
+    return state["pos"] if counter is None else counter.n
+
+
+def _columns(names: list[str], fields: tuple[str, ...] | None) -> list[str] | None:
+    if not fields:
+        return None
+    wanted = {f for f in fields if f in names} | {split_path(f)[0] for f in fields}
+    return [c for c in names if c in wanted] or None
 
 
 def _iter_parquet(path: Path, fields: tuple[str, ...] | None = None, batch_size: int = 16_384,
-                  row_groups: list[int] | None = None, first: int = 1):
-    """`row_groups` reads only those (numbering records from `first`): a block of a Ray run."""
+                  source=None, total: int | None = None, row_groups: list[int] | None = None, first: int = 1):
+    """`source`: an open file instead of `path`; `row_groups` reads only those (numbering records
+    from `first`): a block of a Ray run."""
     import pyarrow.parquet as pq
 
-    total = path.stat().st_size
+    total = path.stat().st_size if total is None else total
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path if source is None else source)
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise IngestError(f"{path}: not a readable Parquet file ({exc})") from None
     n_total = max(pf.metadata.num_rows, 1)
-    columns = None
-    if fields:
-        names = set(pf.schema_arrow.names)
-        wanted = {f for f in fields if f in names} | {split_path(f)[0] for f in fields}
-        columns = [c for c in pf.schema_arrow.names if c in wanted] or None
+    columns = _columns(pf.schema_arrow.names, fields)
     i = first - 1
     for batch in pf.iter_batches(batch_size=batch_size, columns=columns, row_groups=row_groups):
         for rec in batch.to_pylist():
             i += 1
             yield i, rec, total * i // n_total, "record"
+
+
+def _iter_arrow(shard, fields):
+    """An Arrow IPC stream (what `datasets` save_to_disk writes) or file, in record batches."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    i = 0
+    with _sources.open_binary(shard) as (fh, counter):
+        try:
+            reader = ipc.open_stream(pa.PythonFile(fh, mode="r"))
+            batches = iter(reader)
+            names = reader.schema.names
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise IngestError(f"{shard.path}: not a readable Arrow stream ({exc})") from None
+        columns = _columns(names, fields)
+        for batch in batches:
+            if columns is not None:
+                batch = batch.select(columns)
+            for rec in batch.to_pylist():
+                i += 1
+                yield i, rec, counter.n, "record"
 
 
 def _type_name(value: Any) -> str:
@@ -695,10 +817,35 @@ def extract_text(record, text_field: str | None = None) -> str:
 # Whole-file operations
 
 
-def _resolve_format(path, mapping: FieldMapping) -> str:
+def _resolve_format(path, mapping: FieldMapping) -> str | None:
+    """The forced format, if any (else each shard's from its name)."""
     if not isinstance(mapping, FieldMapping):
         raise ValueError(f"mapping must be a FieldMapping, got {type(mapping).__name__}")
-    return mapping.format or detect_format(path)
+    return mapping.format
+
+
+def _source_label(source) -> str:
+    if _sources.is_in_memory(source):
+        return f"<{_sources.describe_object(source)}>"
+    if isinstance(source, (list, tuple)):
+        return ", ".join(_source_label(s) for s in source)
+    s = os.fspath(source)
+    return s if "://" in s else str(Path(s).resolve())
+
+
+def describe_source(source, fmt: str | None = None, *, hashes: bool = True) -> dict:
+    """What `input.json` records about an input: path (as given, local paths absolute), format,
+    and every shard as {"path", "sha256"} (the form the Ray engine writes too). `sha256` is the
+    file's own for a single shard, else None (each shard has its own). In-memory inputs cannot
+    be found again: {"path": None, "in_memory": kind}."""
+    if _sources.is_in_memory(source):
+        return {"path": None, "in_memory": _sources.describe_object(source), "format": None, "shards": [],
+                "sha256": None}
+    shards = _shards(source, fmt)
+    rows = [{"path": sh.path, "sha256": _sources.shard_sha256(sh) if hashes else None} for sh in shards]
+    formats = {sh.format for sh in shards}
+    return {"path": _source_label(source), "format": formats.pop() if len(formats) == 1 else None,
+            "shards": rows, "sha256": rows[0]["sha256"] if len(rows) == 1 else None}
 
 
 def preview(path, mapping: FieldMapping, n: int = 20, text_chars: int = 200) -> list[dict]:
@@ -737,14 +884,19 @@ def count_skills(
     """
     t0 = time.perf_counter()
     fmt = _resolve_format(path, mapping)
-    total = os.path.getsize(path) if Path(path).is_file() else 0
-    report = IngestReport(path=str(Path(path).resolve()), format=fmt)
+    if _sources.is_in_memory(path):
+        total, kinds = 0, {"memory"}
+    else:
+        shards = _shards(path, fmt)
+        total, kinds = sum(sh.size for sh in shards), {sh.format for sh in shards}
+    report = IngestReport(path=_source_label(path), format=",".join(sorted(kinds)))
     counter = CooccurrenceCounter(chunk_rows=chunk_rows)
-    count_records(_iter_with_pos(path, fmt, (mapping.skills_field,)), mapping, counter, report, progress, total)
+    count_records(_iter_source(path, fmt, (mapping.skills_field,)), mapping, counter, report, progress, total)
     counts = counter.result()
     report.rows_used = counts.n_rows
     report.distinct_skills = counts.n_skills
     report.seconds = time.perf_counter() - t0
+    log.info("%s: %s (%.2f s)", report.path, report.summary(), report.seconds)
     if progress is not None:
         progress(total, total)
     return counts, report
@@ -753,14 +905,16 @@ def count_skills(
 def count_records(items, mapping: FieldMapping, counter: CooccurrenceCounter, report: IngestReport,
                   progress: Callable[[int, int], None] | None = None, total: int = 0) -> None:
     """The loop of `count_skills` (shared with `ray_counting`, which runs it per block): add the
-    skills of every (line, record, pos, unit) to `counter`; bad rows, rows_read and
-    single_skill_rows go to `report`."""
+    skills of every (line, record, pos, unit[, shard]) to `counter`; bad rows, rows_read and
+    single_skill_rows go to `report` (with the shard, when items carry one)."""
     add = counter.add
     step = max(total // 100, 1)
     next_report = step
     rows = single = 0
     cap = mapping.max_skills
-    for line, rec, pos, unit in items:
+    for item in items:
+        line, rec, pos, unit = item[:4]
+        file = item[4] if len(item) > 4 else None
         rows += 1
         if type(rec) is BadRow:
             report.add_bad(rec)
@@ -768,12 +922,12 @@ def count_records(items, mapping: FieldMapping, counter: CooccurrenceCounter, re
             try:
                 skills, nulls = _skills_and_nulls(rec, mapping)
             except SkillFieldError as exc:
-                report.add_bad(BadRow(line, exc.reason, unit))
+                report.add_bad(BadRow(line, exc.reason, unit, file))
             else:
                 if nulls:
-                    report.add_note(BadRow(line, f"null items: {nulls} null item(s) in {mapping.skills_field!r} dropped", unit))
+                    report.add_note(BadRow(line, f"null items: {nulls} null item(s) in {mapping.skills_field!r} dropped", unit, file))
                 if cap is not None and len(skills) > cap:
-                    report.add_note(BadRow(line, f"truncated: {len(skills)} skills, counted the first {cap}", unit))
+                    report.add_note(BadRow(line, f"truncated: {len(skills)} skills, counted the first {cap}", unit, file))
                     skills = skills[:cap]
                 add(skills)
                 if len(skills) == 1:

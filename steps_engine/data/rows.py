@@ -12,6 +12,8 @@ says when the file had more). Bad rows are counted in `skipped`, never dropped s
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,12 +120,14 @@ def mapping_from_spec(spec: dict) -> FieldMapping:
 
 
 def read_rows(path, mapping: FieldMapping, *, max_rows: int = 200_000, text_chars: int = 2000) -> RowTable:
-    """Stream `path` once and keep the usable rows (those with skills), up to `max_rows`."""
+    """Stream `path` once and keep the usable rows (those with skills), up to `max_rows`.
+    `path` is any input `ingest` reads (file, folder or glob of shards, URL, in-memory table)."""
     if max_rows < 1 or text_chars < 1:
         raise ValueError(f"max_rows and text_chars must be >= 1, got {max_rows}, {text_chars}")
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
+    if isinstance(path, (str, os.PathLike)) and "://" not in str(path) and not set("*?[") & set(str(path)):
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"{path}: not a file")
     table = RowTable()
     for line, rec in iter_records(path, mapping.format):
         if isinstance(rec, BadRow):

@@ -17,7 +17,7 @@ from pathlib import Path
 from steps_engine._atomic import refuse_input_as_output
 from steps_engine.synthesis.parsing import OutputError, check_messages
 
-from steps_engine.export.card import CARD_TITLE, cluster_of, quality_summary, render_card, write_card
+from steps_engine.export.card import card_metadata, cluster_of, quality_summary, read_card, render_card, write_card
 from steps_engine.export.curriculum import PRESETS, assign_epochs, parse_weights
 from steps_engine.export.formats import FORMATS, get_format
 
@@ -99,11 +99,13 @@ def export(
     seed: int = 0,
     card: bool = True,
     taxonomy_dir: str | Path | None = None,
+    license: str | None = None,
     progress=None,
 ) -> ExportReport:
     """Write `results` as `fmt` to `out`. `curriculum`: None, a preset name ("steps3"),
     a weights string (see `curriculum.parse_weights`) or a list of per-epoch dicts.
     `taxonomy_dir` (optional) lets the card report coverage of the taxonomy's skills.
+    `license` goes into the card's front matter (else the existing card's, else "unknown").
     `progress(done, total)` is called while converting."""
     from steps_engine.synthesis.runner import read_results
 
@@ -119,8 +121,10 @@ def export(
     if curriculum is not None:
         schedule = parse_weights(curriculum) if isinstance(curriculum, str) else list(curriculum)
     card_path = out.parent / "README.md"
-    if card and card_path.exists() and not card_path.read_text(encoding="utf-8", errors="replace").startswith(CARD_TITLE):
-        raise ValueError(f"{card_path} exists and is not a dataset card; export to another folder or without the card")
+    card_kind, card_meta = read_card(card_path) if card else ("none", {})
+    if card_kind == "foreign":
+        raise ValueError(f"{card_path} exists and is not a dataset card written by STEPS Studio; "
+                         "export to another folder or without the card")
     records, problems = read_results(results)
     statuses = Counter(r.get("status") for r in records)
     usable = []
@@ -175,8 +179,10 @@ def export(
             "curriculum": "none" if schedule is None else f"`{curriculum if isinstance(curriculum, str) else json.dumps(schedule)}` (seed {seed})",
             "source results": f"`{Path(results).name}`",
         }
+        meta = card_metadata(card_meta, fmt=fmt, data_file=out.name, folder=out.parent, n_records=len(rows),
+                             license=license)
         text = render_card([m for m, _ in pairs], data_file=out.name, fmt=fmt, statuses=statuses, settings=settings,
-                           taxonomy_skills=tax_skills, epochs=epochs or None, quality=report.quality)
+                           taxonomy_skills=tax_skills, epochs=epochs or None, quality=report.quality, metadata=meta)
         write_card(card_path, text)
         report.card = str(card_path)
     return report

@@ -1,4 +1,18 @@
-"""The dataset card (README.md beside the exported data)."""
+"""The dataset card (README.md beside the exported data), Hub-ready.
+
+The card starts with YAML front matter written through `huggingface_hub.DatasetCardData`
+(license, task_categories, size_categories, tags `synthetic` and `steps-studio`, `configs`
+with one config per format exported into the folder, so `load_dataset(folder)` reads the
+default one and `load_dataset(folder, "sharegpt")` another), then the body. `datasets` reads
+one file type per folder, so a Parquet export beside JSONL ones (or the reverse) is listed
+under `steps_studio_other_files` instead of `configs`.
+
+`read_card(path)` tells a card this tool wrote, in any version, from a foreign README:
+version 1 cards begin with `CARD_TITLE`; later ones carry the `steps-studio` tag or the
+`CARD_MARKER` comment. `card_metadata` merges a re-export into an existing card: the
+configs of formats whose files are still there are kept, and fields the user set by hand
+(license, language, pretty_name, ...) survive unless given again.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +22,90 @@ from pathlib import Path
 
 from steps_engine._atomic import write_text
 
-__all__ = ["render_card", "write_card", "cluster_of", "quality_summary"]
+__all__ = ["render_card", "write_card", "cluster_of", "quality_summary", "read_card", "card_metadata",
+           "size_category", "CARD_MARKER"]
 
 SPANS = "(spans top-level clusters)"
 CARD_TITLE = "# Dataset card: "
+CARD_MARKER = "<!-- written by STEPS Studio (steps export); edit the YAML above freely, the body is regenerated -->"
+TAGS = ["synthetic", "steps-studio"]
+OTHER_FILES = "steps_studio_other_files"  # exports of another file type than the configs
+SIZE_BOUNDS = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+               (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories bucket of n records."""
+    for bound, name in SIZE_BOUNDS:
+        if n < bound:
+            return name
+    return "n>1B"
+
+
+def read_card(path: Path) -> tuple[str, dict]:
+    """("none" | "ours" | "foreign", front-matter metadata) of the README at `path`."""
+    if not path.exists():
+        return "none", {}
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if text.startswith(CARD_TITLE):
+        return "ours", {}  # version 1: no front matter
+    meta: dict = {}
+    if text.startswith("---"):
+        try:
+            from huggingface_hub import DatasetCard
+
+            meta = DatasetCard(text).data.to_dict()
+        except Exception:  # unreadable YAML: only the marker can still claim the file
+            meta = {}
+    tags = meta.get("tags") or []
+    if CARD_MARKER in text or (isinstance(tags, list) and "steps-studio" in tags):
+        return "ours", meta
+    return "foreign", meta
+
+
+def card_metadata(existing: dict, *, fmt: str, data_file: str, folder: Path, n_records: int,
+                  license: str | None = None) -> dict:
+    """Front matter for exporting `fmt` into `folder/data_file`, merged with an existing card's."""
+    meta = {k: v for k, v in (existing or {}).items() if v is not None}
+    old_default = next((c.get("config_name") for c in meta.get("configs") or []
+                        if isinstance(c, dict) and c.get("default")), None)
+    configs = [c for c in meta.get("configs") or [] if isinstance(c, dict) and c.get("config_name") != fmt
+               and all((folder / f.get("path", "")).is_file() for f in c.get("data_files") or [] if isinstance(f, dict))]
+    others = [o for o in meta.get(OTHER_FILES) or [] if isinstance(o, dict) and o.get("format") != fmt
+              and (folder / str(o.get("path", ""))).is_file()]
+    configs += [{"config_name": o["format"], "data_files": [{"split": "train", "path": o["path"]}]} for o in others]
+    configs.append({"config_name": fmt, "data_files": [{"split": "train", "path": data_file}]})
+    names = [c.get("config_name") for c in configs]
+    default = old_default if old_default in names else names[0]
+    for c in configs:
+        c.pop("default", None)
+        if c.get("config_name") == default:
+            c["default"] = True
+    # `datasets` reads one file type per folder: configs keep the default config's type, the
+    # other files are listed under OTHER_FILES (and in the body), pushed but not configs
+    kind = _file_type(next(c for c in configs if c.get("default")))
+    meta["configs"] = [c for c in configs if _file_type(c) == kind]
+    meta[OTHER_FILES] = [{"format": c["config_name"], "path": c["data_files"][0]["path"]}
+                         for c in configs if _file_type(c) != kind]
+    if not meta[OTHER_FILES]:
+        del meta[OTHER_FILES]
+    meta["license"] = license or meta.get("license") or "unknown"
+    meta["task_categories"] = meta.get("task_categories") or ["text-generation"]
+    meta["size_categories"] = [size_category(n_records)]
+    tags = [t for t in meta.get("tags") or [] if isinstance(t, str)]
+    meta["tags"] = tags + [t for t in TAGS if t not in tags]
+    return meta
+
+
+def _file_type(config: dict) -> str:
+    path = str((config.get("data_files") or [{}])[0].get("path", ""))
+    return "parquet" if path.endswith((".parquet", ".pq")) else "json"
+
+
+def _front_matter(meta: dict) -> str:
+    from huggingface_hub import DatasetCardData
+
+    return "---\n" + DatasetCardData(**meta).to_yaml() + "\n---\n"
 
 
 def cluster_of(meta: dict) -> str:
@@ -72,14 +166,16 @@ def _quality_section(q: dict, n: int) -> list[str]:
 
 def render_card(metas: list[dict], *, data_file: str, fmt: str, statuses: Counter, settings: dict,
                 taxonomy_skills: list[str] | None = None, epochs: Counter | None = None,
-                quality: dict | None = None) -> str:
+                quality: dict | None = None, metadata: dict | None = None) -> str:
+    """The card's text; with `metadata` (see `card_metadata`) it begins with YAML front matter."""
     n = len(metas)
     per_k = Counter(m["k"] for m in metas)
     per_cluster = Counter(cluster_of(m) for m in metas)
     skill_counts = Counter(s for m in metas for s in m["skills"])
     models = Counter(m.get("model") for m in metas)
     hashes = Counter(m.get("template_hash") for m in metas)
-    out = [f"{CARD_TITLE}{data_file}", ""]
+    out = [_front_matter(metadata), CARD_MARKER, ""] if metadata is not None else []
+    out += [f"{CARD_TITLE}{data_file}", ""]
     out.append(
         f"{n} synthetic multi-turn conversations in `{fmt}` format, each built by an LLM from one real "
         "example per skill of a skill combination chosen by STEPS Studio (structural-entropy skill taxonomy)."
@@ -110,8 +206,20 @@ def render_card(metas: list[dict], *, data_file: str, fmt: str, statuses: Counte
     out.append(line + ".")
     if skill_counts:
         out += ["", "Most used skills:", "", _table(("skill", "records"), skill_counts.most_common(10))]
+    if metadata is not None and metadata.get("configs"):
+        out += ["", "## Files", "", "One config per format in this folder (`load_dataset(folder, name)`; "
+                "the default one loads without a name).", "", "| config | file |", "| --- | --- |"]
+        for c in metadata["configs"]:
+            files = ", ".join(f"`{f['path']}`" for f in c.get("data_files") or [] if isinstance(f, dict))
+            out.append(f"| {c['config_name']}{' (default)' if c.get('default') else ''} | {files} |")
+        for o in metadata.get(OTHER_FILES) or []:
+            out.append(f"| {o['format']} (not a config: `datasets` reads one file type per folder; "
+                       f"`load_dataset(\"{'parquet' if str(o['path']).endswith('.parquet') else 'json'}\", "
+                       f"data_files=...)`) | `{o['path']}` |")
     if epochs:
-        out += ["", "## Curriculum", "", "Records are ordered by epoch; train in file order.", ""]
+        out += ["", "## Curriculum", "", "Records are ordered by epoch; train in file order with sequential "
+                "sampling (TRL's trainer shuffles by default, which loses the curriculum: see the project's "
+                "docs/training.md).", ""]
         out.append(_table(("epoch", "records"), sorted(epochs.items())))
         by_epoch_k = Counter((m["curriculum_epoch"], m["k"]) for m in metas)
         ks = sorted(per_k)

@@ -24,7 +24,6 @@ Only accepted answers are cached (the key includes the endpoint), so a retry ask
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import json
 import os
@@ -297,6 +296,7 @@ class ResultsFile:
         self.path = Path(path)
         self.secrets = tuple(secrets)  # scrubbed from every line written
         self.fd: int | None = None
+        self.lock = None  # a portable lock on `<path>.lock` (filelock), held while open
         self.records: list[dict] = []
         self.problems: list[str] = []
 
@@ -316,13 +316,16 @@ class ResultsFile:
         return self
 
     def _open_locked(self) -> int:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ValueError(f"{self.path}: another run is writing this file") from None
-        return fd
+        if self.lock is None:
+            from filelock import FileLock, Timeout
+
+            lock = FileLock(str(self.path) + ".lock")
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                raise ValueError(f"{self.path}: another run is writing this file") from None
+            self.lock = lock
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)
 
     def _write(self, records: list[dict], sync: bool) -> None:
         lines = [scrub(json.dumps(r, ensure_ascii=False), *self.secrets) + "\n" for r in records]
@@ -372,6 +375,9 @@ class ResultsFile:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def _append_jsonl(path: Path, records: list[dict]) -> None:
@@ -403,6 +409,8 @@ class SynthesisReport:
     cache_hits: int = 0
     usage: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
     dry_run: bool = False
+    cost_usd: float | None = None  # spent, when a budget (max_cost) was kept
+    not_sent: int = 0  # left undone because the budget was reached
     status: str = "done"  # done | partial (some failed) | nothing (nothing usable produced) | dry_run | no_key
     prompts_path: str | None = None
     batch_path: str | None = None
@@ -442,6 +450,9 @@ class SynthesisReport:
             f"{self.skipped} already done, {self.requests} requests ({self.retries} retries), "
             f"{self.cache_hits} cache hits, tokens {u['prompt_tokens']} in / {u['completion_tokens']} out, "
             f"{self.seconds:.1f} s"
+            + (f", ${self.cost_usd:.4f} spent" if self.cost_usd is not None else "")
+            + (f"; budget reached, {self.not_sent} not sent (run again with a larger --max-cost to resume)"
+               if self.not_sent else "")
         )
 
 
@@ -507,6 +518,7 @@ async def _run_jobs(
     cache: ResponseCache | None,
     seed: int,
     progress: Callable[[dict], None] | None,
+    budget=None,
 ) -> None:
     queue = iter(jobs)
     rng = random.Random(seed)
@@ -521,11 +533,16 @@ async def _run_jobs(
             cached = completion is not None
             error, retries = None, 0
             if not cached:
+                reservation = budget.admit(job.messages) if budget is not None else None
+                if budget is not None and reservation is None:
+                    return  # the budget is reached: this job and the rest stay undone, a later run resumes
                 try:
                     completion, retries = await complete_with_retries(client, job.messages, req, policy, rng)
                 except LLMError as exc:
                     retries = getattr(exc, "retries", 0)
                     error = exc.reason
+                if budget is not None:
+                    budget.settle(reservation, completion.usage if completion is not None else None)
                 report.requests += retries + 1
                 report.retries += retries
             else:
@@ -612,6 +629,9 @@ async def synthesize_async(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: Callable[[dict], None] | None = None,
+    max_cost: float | None = None,
+    prices=None,
+    expected_output_tokens: int | None = None,
     n: int = 1,
     agent_filter_model: str | None = None,
 ) -> SynthesisReport:
@@ -713,6 +733,14 @@ async def synthesize_async(
             cache = None
             if use_cache:
                 cache = ResponseCache(cache_dir if cache_dir is not None else out.with_name(out.name + ".cache"))
+            budget = None
+            if max_cost is not None:
+                from steps_engine.llm.cost import DEFAULT_OUTPUT_TOKENS, Budget
+
+                seen = [r["usage"]["completion_tokens"] for r in writer.records
+                        if isinstance((r.get("usage") or {}).get("completion_tokens"), int)]
+                expected = expected_output_tokens or (round(sum(seen) / len(seen)) if seen else DEFAULT_OUTPUT_TOKENS)
+                budget = Budget(model, max_cost, prices=prices, expected_output_tokens=expected, params=params)
             try:
                 if agent_filter_model:
                     fclient = client
@@ -727,13 +755,16 @@ async def synthesize_async(
                             await fclient.aclose()
                 await _run_jobs(
                     todo, client, writer, outcome, report, params=params, concurrency=concurrency,
-                    policy=policy, cache=cache, seed=seed, progress=progress,
+                    policy=policy, cache=cache, seed=seed, progress=progress, budget=budget,
                 )
             finally:
                 if hasattr(client, "stats"):
                     report.endpoints = client.stats()
                 if own_client:
                     await client.aclose()
+            if budget is not None:
+                report.cost_usd = budget.spent
+                report.not_sent = report.todo - report.done
             report.settle()
         writer.compact(history)  # retried records replace the failed ones
     report.problems = [scrub(p, *secrets) for p in report.problems]
@@ -755,5 +786,19 @@ def synthesize(taxonomy_dir, combos, *, model: str, out, **kwargs) -> SynthesisR
     n (generations per combination; a rerun with a larger n adds only the missing ones; with
     a request `seed` in params, generation g sends seed + g), agent_filter_model (ask this
     model first whether each skill set can form one agent workflow; see `agent_filter`).
+    max_cost (USD; stop before the run would exceed it, see `llm.cost.Budget`), prices (a price
+    table from `llm.cost.load_prices`), expected_output_tokens (for the budget's reservations;
+    default the mean of this results file's replies, else `llm.cost.DEFAULT_OUTPUT_TOKENS`).
+
+    Safe inside a running event loop (a notebook): the run then happens in a worker thread
+    with its own loop; `await synthesize_async(...)` is the async form.
     """
-    return asyncio.run(synthesize_async(taxonomy_dir, combos, model=model, out=out, **kwargs))
+    coro = synthesize_async(taxonomy_dir, combos, model=model, out=out, **kwargs)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -54,7 +54,10 @@ class SeedIndex:
 
 
 def load_input_spec(taxonomy_dir: str | Path) -> dict:
-    """Read and check DIR/input.json."""
+    """Read and check DIR/input.json; `spec["shard_paths"]` lists where each input shard is now.
+
+    A local shard that is not where it was is looked for by name in DIR, DIR's parent and the
+    working folder and accepted when its sha256 matches (noted in `spec["relocated"]`)."""
     path = Path(taxonomy_dir) / "input.json"
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
@@ -62,20 +65,51 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
         raise ValueError(f"{path}: not found (run `steps taxonomy` first)") from None
     except ValueError as exc:
         raise ValueError(f"{path}: invalid JSON ({exc})") from None
-    for key in ("path", "format", "skills_field"):
+    if spec.get("in_memory") and not spec.get("path"):
+        raise ValueError(f"{path}: the taxonomy was built from {spec['in_memory']} in memory, so its records "
+                         "cannot be found again; build it from a file, or save it with "
+                         "`steps_engine.build_taxonomy(..., out=DIR)`, which keeps a copy")
+    for key in ("path", "skills_field"):
         if not spec.get(key):
             raise ValueError(f"{path}: missing {key!r}")
-    data = Path(spec["path"])
-    if not data.is_absolute() and not data.exists():
-        data = Path(taxonomy_dir) / data  # a relative path is relative to DIR
-    if not data.exists():
-        raise ValueError(f"{path}: input data {spec['path']!r} does not exist")
-    spec["path"] = str(data)
+    shards = spec.get("shards") or [{"path": spec["path"], "sha256": spec.get("sha256")}]
+    spec["shard_paths"], spec["relocated"] = [], []
+    for shard in shards:
+        spec["shard_paths"].append(_locate(shard, Path(taxonomy_dir), path, spec["relocated"]))
+    if len(spec["shard_paths"]) == 1 and not spec.get("shards"):
+        spec["path"] = spec["shard_paths"][0]
     return spec
 
 
-def _records(path: str, fmt: str):
-    """(line, record or BadRow) pairs from the ingest module."""
+def _locate(shard: Mapping, taxonomy_dir: Path, spec_path: Path, relocated: list) -> str:
+    where = str(shard.get("path") or "")
+    if "://" in where:
+        return where
+    data = Path(where)
+    if not data.is_absolute() and not data.exists():
+        data = taxonomy_dir / data  # a relative path is relative to DIR
+    if data.exists():
+        return str(data)
+    from steps_engine.data.ingest import file_sha256
+
+    want = shard.get("sha256")
+    places = [taxonomy_dir, taxonomy_dir.parent, Path.cwd()]
+    if want:
+        for folder in places:
+            cand = folder / Path(where).name
+            if cand.is_file() and file_sha256(cand) == want:
+                relocated.append(f"{where}: moved; found the same bytes (sha256) at {cand}")
+                return str(cand)
+    looked = ", ".join(str(p) for p in dict.fromkeys(places))
+    raise ValueError(
+        f"{spec_path}: input data {where!r} does not exist"
+        + (f" (no file {Path(where).name!r} with the recorded sha256 in {looked})" if want else "")
+        + f"; put it back or write its new location into {spec_path}"
+    )
+
+
+def _records(path, fmt: str | None):
+    """(line, record or BadRow) pairs from the ingest module (`path`: one path or a shard list)."""
     from steps_engine.data import ingest
 
     yield from ingest.iter_records(path, fmt)
@@ -110,11 +144,16 @@ def build_seed_index(
     )
     text_field = mapping.text_field
     index = SeedIndex()
-    if check_hash and spec.get("sha256") and file_sha256(spec["path"]) != spec["sha256"]:
-        index.problems.append(f"{spec['path']}: changed since the taxonomy was built (sha256 differs)")
+    shards = spec.get("shards") or [{"path": spec["path"], "sha256": spec.get("sha256")}]
+    paths = spec.get("shard_paths") or [s["path"] for s in shards]
+    index.problems += spec.get("relocated") or []
+    for shard, where in zip(shards, paths):
+        if check_hash and shard.get("sha256") and "://" not in where and file_sha256(where) != shard["sha256"]:
+            index.problems.append(f"{where}: changed since the taxonomy was built (sha256 differs)")
     heaps: dict[str, list] = {}
     no_text = 0
-    for line, record in _records(spec["path"], spec["format"]):
+    source = paths[0] if len(paths) == 1 else paths
+    for line, record in _records(source, spec.get("format") if len(paths) == 1 else None):
         index.n_records += 1
         if isinstance(record, BadRow):
             _note(index, f"{spec['path']}: {record}")

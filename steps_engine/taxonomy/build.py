@@ -135,15 +135,16 @@ def build_taxonomy(
     ray_options: dict | None = None,
     builder: str = "multilevel",
 ) -> Taxonomy:
-    """Ingest `input_path` with a `FieldMapping`, build the graph and the tree (`builder`: a
-    name in BUILDERS); clusters are named by keywords over the texts of the first `name_rows`
-    rows (0: keep the member-skill labels).
+    """Ingest `input_path` (any input `ingest` reads: file, URL, folder, glob, in-memory table)
+    with a `FieldMapping`, build the graph and the tree (`builder`: a name in BUILDERS); clusters
+    are named by keywords over the texts of the first `name_rows` rows (0: keep the member-skill
+    labels).
 
     `progress(stage, done, total)` is called with stage "ingest" (bytes) and "tree" (layers).
     `engine="ray"` reads and counts on Ray (`ingest_graph`); the input may then be a folder of shards.
     Raises ValueError when no row carries usable skills.
     """
-    from steps_engine.data.ingest import file_sha256
+    from steps_engine.data.ingest import describe_source
 
     if not isinstance(height, int) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
@@ -168,17 +169,18 @@ def build_taxonomy(
     rep = report.to_json()
     rep["pruning"] = prune
     tax.ingest_report = rep
+    source = describe_source(input_path, mapping.format)  # path, format, shards with sha256
     tax.input_spec = {
-        "path": str(Path(input_path).resolve()),
-        "format": mapping.format or (report.format if report.shards else _detect_format(input_path)),
+        "path": source["path"],
+        "format": mapping.format or source["format"],
         "skills_field": mapping.skills_field,
         "skills_sep": mapping.skills_sep,
         "text_field": mapping.text_field,
         "casefold": bool(mapping.casefold),
-        "sha256": None if report.shards else file_sha256(input_path),
+        "sha256": source["sha256"],
+        "shards": source["shards"],
+        **({"in_memory": source["in_memory"]} if "in_memory" in source else {}),
     }
-    if report.shards:  # a folder of shards (engine "ray"): each with its own hash
-        tax.input_spec["shards"] = report.shards
     tax.extra = {"min_count": min_count, "semantic_weight": semantic_weight}
     if name_rows:
         from steps_engine.taxonomy.keyword_names import corpus_from_file
