@@ -551,3 +551,60 @@ def test_cli_errors_and_exit_status(tmp_path, monkeypatch, capsys):
         code, _, err = steps("check", res, "--out", tmp_path / "k.jsonl", "--judge-model", "j", "--judge-base-url",
                              srv.base_url, "--max-retries", "0", "--quiet", "--concurrency", "1")
         assert code == 4 and "1 record(s) have no verdict" in err
+
+
+def test_judge_cost_is_estimated_before_and_max_cost_stops_then_resumes(tmp_path, server):
+    from steps_engine.llm.cost import Budget, Price, TokenCounter
+    from steps_engine.quality import estimate_judge
+    from steps_engine.quality.judge import build_judge_messages
+
+    res = tmp_path / "results.jsonl"
+    expect = planted_results(res)  # 12 clean records reach the judge; 3 flawed and 1 failed do not
+    cfg = CheckConfig(judge_model="judge-m")
+    prices = {"judge-m": Price("judge-m", 1000.0, 1000.0)}  # $1000 per 1M tokens: a fake reply (100 + 20) is $0.12
+    est, _ = estimate_judge(res, config=cfg, prices=prices, expected_output_tokens=20)
+    recs = {r["id"]: r for r in read_results(res)[0]}
+    clean = [recs[i] for i, reason in expect.items() if reason is None]
+    counter = TokenCounter("judge-m")  # approx chars/4 per string, as hand-checked in test_cost
+    by_hand = sum(counter.count_messages(build_judge_messages(r, cfg.rubric)) for r in clean)
+    assert (est.requests, est.prompt_tokens, est.output_tokens) == (12, by_hand, 12 * 20)
+    assert est.cost_usd == pytest.approx((by_hand + 12 * 20) * 1000.0 / 1e6)
+    assert server.requests == 0 and not (tmp_path / "checked.jsonl").exists()
+
+    budget = 0.7
+    reserve = [Budget("judge-m", budget, prices=prices, expected_output_tokens=20).request_estimate(
+        build_judge_messages(r, cfg.rubric)) for r in clean]
+    expected, spent = 0, 0.0  # concurrency 1: admitted while spent + the next reservation fits
+    for r in reserve:
+        if spent + r > budget:
+            break
+        spent += 0.12
+        expected += 1
+    assert 0 < expected < 12
+    out = tmp_path / "checked.jsonl"
+    rep = check(res, out, config=cfg, concurrency=1, max_cost=budget, prices=prices, expected_output_tokens=20,
+                **judge_kw(server))
+    assert rep.judged == expected and rep.not_judged == 12 - expected and server.requests == expected
+    assert rep.cost_usd == pytest.approx(0.12 * expected) and rep.cost_usd <= budget
+    rep2 = check(res, out, config=cfg, concurrency=1, max_cost=100.0, prices=prices, expected_output_tokens=20,
+                 **judge_kw(server))
+    assert rep2.judged == 12 - expected and rep2.not_judged == 0 and server.requests == 12  # nothing judged twice
+    ids = [r["id"] for r in read_results(out)[0]]
+    assert len(ids) == len(set(ids)) == len(expect)
+
+
+def test_steps_check_estimate_prints_the_judge_cost_and_sends_nothing(tmp_path, capsys):
+    from steps_engine.cli import main
+
+    res = tmp_path / "results.jsonl"
+    planted_results(res)
+    table = tmp_path / "prices.json"
+    table.write_text(json.dumps({"judge-m": {"input": 1.0, "output": 4.0}}))
+    out = tmp_path / "checked.jsonl"
+    code = main(["check", str(res), "--out", str(out), "--judge-model", "judge-m", "--estimate",
+                 "--prices", str(table), "--json"])
+    got = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 0 and not out.exists()
+    assert got["requests"] == 12 and got["output_tokens"] == 12 * 250
+    assert got["cost_usd"] == pytest.approx((got["prompt_tokens"] * 1.0 + 12 * 250 * 4.0) / 1e6)
+    assert main(["check", str(res), "--out", str(out), "--max-cost", "1"]) == 2  # a budget needs a judge

@@ -35,6 +35,15 @@ def add_parser(sub) -> None:
     p.add_argument("--min-score", type=float, default=None, help="reject below this judge score (1-10)")
     p.add_argument("--require-all-skills", action="store_true", help="reject when the judge finds a skill not essential or not exercised")
     p.add_argument("--no-json-schema", action="store_true", help="do not send response_format to the judge endpoint")
+    p.add_argument("--estimate", action="store_true",
+                   help="count the judge's prompt tokens and price them without sending anything")
+    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                   help="judge only while the spend stays within this; run again with a larger budget to resume")
+    p.add_argument("--prices", default=None, metavar="FILE",
+                   help="price table JSON {model: {input, output, batch_discount}} in USD per 1M tokens "
+                        "(overlays the built-in one; default $STEPS_PRICES)")
+    p.add_argument("--expected-output-tokens", type=int, default=None, metavar="N",
+                   help="tokens per verdict for the estimate and the budget (default 250)")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--max-retries", type=int, default=5)
@@ -73,6 +82,32 @@ def run(args) -> int:
         )
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
+    if args.max_cost is not None and args.max_cost < 0:
+        raise CLIError(f"--max-cost must be >= 0, got {args.max_cost}")
+    if (args.estimate or args.max_cost is not None) and not args.judge_model:
+        raise CLIError("--estimate and --max-cost price the judge: give --judge-model")
+    from steps_engine.llm.cost import load_prices
+    from steps_engine.quality.check import JUDGE_OUTPUT_TOKENS
+
+    try:
+        prices = load_prices(args.prices)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    expected = args.expected_output_tokens or JUDGE_OUTPUT_TOKENS
+    if args.estimate:
+        from steps_engine.quality import estimate_judge
+
+        try:
+            est, problems = estimate_judge(args.results, config=config, taxonomy_dir=args.taxonomy, prices=prices,
+                                           expected_output_tokens=expected)
+        except (ValueError, OSError) as exc:
+            raise CLIError(str(exc)) from None
+        for p in problems[:20]:
+            print(p, file=sys.stderr)
+        print(est.summary())
+        if args.json:
+            print(json.dumps(est.to_json()))
+        return 0
     bar = None
 
     def progress(ev: dict) -> None:
@@ -91,7 +126,8 @@ def run(args) -> int:
         rep = check(args.results, args.out, config=config, taxonomy_dir=args.taxonomy, base_url=args.judge_base_url,
                     concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
                     cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                    retry_judge_errors=args.retry_judge_errors, progress=progress)
+                    retry_judge_errors=args.retry_judge_errors, progress=progress,
+                    max_cost=args.max_cost, prices=prices, expected_output_tokens=expected)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     finally:
@@ -106,10 +142,13 @@ def run(args) -> int:
     if failed:
         print(f"{failed} record(s) have no verdict because the judge request failed; "
               "rerun with --retry-judge-errors", file=sys.stderr)
+    if rep.not_judged:
+        print(f"--max-cost ${args.max_cost:g} reached after ${rep.cost_usd or 0:,.4f}: {rep.not_judged} record(s) "
+              "not judged yet; run again with a larger --max-cost to go on", file=sys.stderr)
     if rep.total == 0 or (failed and not sum(rep.scores.values())):
         code = EXIT_NOTHING_DONE  # no record, or no record has a verdict because every judge request failed
     else:
-        code = EXIT_PARTIAL if failed else EXIT_OK
+        code = EXIT_PARTIAL if failed or rep.not_judged else EXIT_OK
     if args.json:
         d = rep.to_json()
         d["problems"] = len(rep.problems)

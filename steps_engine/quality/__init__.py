@@ -8,7 +8,7 @@ editable rubric (`judge`); `check` is the resumable runner (`steps check`), `tex
 normalisation and n-gram hashing. `export` reads its output.
 """
 
-from steps_engine.quality.check import CheckConfig, CheckReport, automatic_checks, check, check_async
+from steps_engine.quality.check import CheckConfig, CheckReport, automatic_checks, check, check_async, estimate_judge
 from steps_engine.quality.decontam import BenchmarkIndex
 from steps_engine.quality.dedup import DedupConfig, near_duplicates
 from steps_engine.quality.judge import DEFAULT_RUBRIC, load_rubric, parse_verdict
@@ -20,6 +20,7 @@ __all__ = [
     "CheckReport",
     "DEFAULT_RUBRIC",
     "DedupConfig",
+    "estimate_judge",
     "RULES",
     "RuleConfig",
     "automatic_checks",

@@ -51,9 +51,10 @@ from steps_engine.quality.seedcopy import load_seed_examples, seed_similarity
 from steps_engine.quality.text import conversation_text, user_text, words
 from steps_engine.synthesis.runner import ResultsFile, read_results
 
-__all__ = ["CheckConfig", "CheckReport", "automatic_checks", "check", "check_async"]
+__all__ = ["CheckConfig", "CheckReport", "automatic_checks", "check", "check_async", "estimate_judge"]
 
 JUDGE_ERRORS = ("judge_error", "judge_unparsed")
+JUDGE_OUTPUT_TOKENS = 250  # a verdict: per-skill yes/no with a short quote, a score, a sentence
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ class CheckReport:
     cache_hits: int = 0
     scores: dict = field(default_factory=dict)  # score -> records
     usage: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+    cost_usd: float | None = None  # judge spend, when a budget (max_cost) was kept
+    not_judged: int = 0  # left for a rerun because the budget would have been exceeded
     seconds_checks: float = 0.0
     seconds: float = 0.0
     out: str | None = None
@@ -241,7 +244,8 @@ def _is_schema_rejection(exc: LLMError) -> bool:
 
 async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tally, report: CheckReport, *,
                      config: CheckConfig, fingerprint: str, concurrency: int, policy: RetryPolicy,
-                     cache: ResponseCache | None, secrets: tuple, progress, total: int, seed: int) -> None:
+                     cache: ResponseCache | None, secrets: tuple, progress, total: int, seed: int,
+                     budget=None) -> None:
     queue = iter(items)
     rng = random.Random(seed)
     base_params = dict(config.judge_params)
@@ -283,12 +287,22 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
             skills = [str(s) for s in rec.get("skills") or []]
             messages = build_judge_messages(rec, config.rubric)
             quality = dict(quality)
+            reservation = None
+            if budget is not None:
+                reservation = budget.admit(messages)
+                if reservation is None:  # over budget: left unchecked, a rerun with a larger budget resumes
+                    report.not_judged += 1
+                    continue
             try:
                 completion, key, cached = await ask(messages)
             except LLMError as exc:
+                if reservation is not None:
+                    budget.settle(reservation, None)
                 quality["judge"] = {"model": config.judge_model, "error": scrub(exc.reason, *secrets)}
                 reasons = reasons + [("judge_error", scrub(exc.reason, *secrets)[:200])]
             else:
+                if reservation is not None:
+                    budget.settle(reservation, None if cached else completion.usage)
                 try:
                     verdict = parse_verdict(completion.text, skills)
                 except VerdictError as exc:
@@ -325,47 +339,11 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
             writer.sync()
 
 
-async def check_async(
-    results: str | Path,
-    out: str | Path,
-    *,
-    config: CheckConfig = CheckConfig(),
-    taxonomy_dir: str | Path | None = None,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    client: ChatClient | None = None,
-    concurrency: int = 4,
-    timeout: float = 60.0,
-    max_retries: int = 5,
-    backoff: float = 1.0,
-    max_backoff: float = 60.0,
-    cache_dir: str | Path | None = None,
-    use_cache: bool = True,
-    retry_judge_errors: bool = False,
-    seed: int = 0,
-    progress: Callable[[dict], None] | None = None,
-    embedder=None,
-) -> CheckReport:
-    """See `check`."""
-    t0 = time.perf_counter()
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    from steps_engine._atomic import refuse_input_as_output
-
-    results, out = Path(results), Path(out)
-    refuse_input_as_output(out, [results, *config.decontaminate], what="out")
-    report = CheckReport(out=str(out))
-    if api_key is None and client is None:
-        api_key = os.environ.get("OPENAI_API_KEY") or None
-    if base_url is None:
-        base_url = os.environ.get("OPENAI_BASE_URL") or None
-    secrets = (api_key, os.environ.get("OPENAI_API_KEY"))
-    if config.judge_model and client is None and not api_key:
-        raise ValueError("a judge needs an API key (OPENAI_API_KEY) or a client")
+def _prepare(results: Path, config: CheckConfig, report: CheckReport, *, taxonomy_dir, embedder, progress):
+    """Read `results` and run the checks that need no LLM. Returns (records, found)."""
     records, problems = read_results(results)
     report.problems += problems
     report.total = len(records)
-    fingerprint = config.fingerprint()
 
     benchmarks = None
     if config.decontaminate:
@@ -392,6 +370,52 @@ async def check_async(
     found = automatic_checks(records, config, seed_examples=seed_examples, benchmarks=benchmarks, embedder=embedder,
                              progress=progress)
     report.seconds_checks = time.perf_counter() - t1
+    return records, found
+
+
+async def check_async(
+    results: str | Path,
+    out: str | Path,
+    *,
+    config: CheckConfig = CheckConfig(),
+    taxonomy_dir: str | Path | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    client: ChatClient | None = None,
+    concurrency: int = 4,
+    timeout: float = 60.0,
+    max_retries: int = 5,
+    backoff: float = 1.0,
+    max_backoff: float = 60.0,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    retry_judge_errors: bool = False,
+    seed: int = 0,
+    progress: Callable[[dict], None] | None = None,
+    embedder=None,
+    max_cost: float | None = None,
+    prices: dict | None = None,
+    expected_output_tokens: int = JUDGE_OUTPUT_TOKENS,
+) -> CheckReport:
+    """See `check`."""
+    t0 = time.perf_counter()
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    from steps_engine._atomic import refuse_input_as_output
+
+    results, out = Path(results), Path(out)
+    refuse_input_as_output(out, [results, *config.decontaminate], what="out")
+    report = CheckReport(out=str(out))
+    if api_key is None and client is None:
+        api_key = os.environ.get("OPENAI_API_KEY") or None
+    if base_url is None:
+        base_url = os.environ.get("OPENAI_BASE_URL") or None
+    secrets = (api_key, os.environ.get("OPENAI_API_KEY"))
+    if config.judge_model and client is None and not api_key:
+        raise ValueError("a judge needs an API key (OPENAI_API_KEY) or a client")
+    fingerprint = config.fingerprint()
+    records, found = _prepare(results, config, report, taxonomy_dir=taxonomy_dir, embedder=embedder,
+                              progress=progress)
 
     tally = _Tally(report)
     with ResultsFile(out, secrets) as writer:
@@ -436,16 +460,43 @@ async def check_async(
             if use_cache:
                 cache = ResponseCache(cache_dir if cache_dir is not None else out.with_name(out.name + ".cache"))
             policy = RetryPolicy(max_retries=max_retries, base_delay=backoff, max_delay=max_backoff)
+            budget = None
+            if max_cost is not None:
+                from steps_engine.llm.cost import Budget
+
+                budget = Budget(config.judge_model, max_cost, prices=prices,
+                                expected_output_tokens=expected_output_tokens, params=dict(config.judge_params))
             try:
                 await _judge_all(to_judge, client, writer, tally, report, config=config, fingerprint=fingerprint,
                                  concurrency=concurrency, policy=policy, cache=cache, secrets=secrets,
-                                 progress=progress, total=report.total, seed=seed)
+                                 progress=progress, total=report.total, seed=seed, budget=budget)
             finally:
                 if own:
                     await client.aclose()
+            if budget is not None:
+                report.cost_usd = budget.spent
     report.problems = [scrub(p, *secrets) for p in report.problems]
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def estimate_judge(results, *, config: CheckConfig, taxonomy_dir=None, prices: dict | None = None,
+                   expected_output_tokens: int = JUDGE_OUTPUT_TOKENS, embedder=None):
+    """Tokens and cost of judging `results` with `config.judge_model`, sending nothing: the
+    records that pass the automatic checks are the ones the judge would see. Returns
+    (`llm.cost.Estimate`, problems)."""
+    from steps_engine.llm.cost import estimate
+
+    if not config.judge_model:
+        raise ValueError("an estimate needs a judge model (--judge-model)")
+    report = CheckReport()
+    records, found = _prepare(Path(results), config, report, taxonomy_dir=taxonomy_dir, embedder=embedder,
+                              progress=None)
+    messages = [build_judge_messages(rec, config.rubric) for rec, (reasons, _) in zip(records, found)
+                if _usable(rec) and not reasons]
+    est = estimate(messages, config.judge_model, expected_output_tokens=expected_output_tokens,
+                   params=dict(config.judge_params), prices=prices)
+    return est, report.problems
 
 
 def check(results, out, **kwargs) -> CheckReport:
