@@ -82,3 +82,16 @@ def request_params(pairs: list[str] | None, params_file: str | None = None) -> d
     if bad:
         raise CLIError(f"--param {bad[0]} is set by steps itself and cannot be passed through")
     return out
+
+
+def add_cost_options(p, *, what: str, output_tokens: str) -> None:
+    """--estimate, --max-cost, --prices, --expected-output-tokens: pricing the requests of `what`."""
+    p.add_argument("--estimate", action="store_true",
+                   help=f"count the prompt tokens of {what} and price them without sending anything")
+    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                   help="stop before the spend would exceed this; run again with a larger budget to resume")
+    p.add_argument("--prices", default=None, metavar="FILE",
+                   help="price table JSON {model: {input, output, batch_discount}} in USD per 1M tokens "
+                        "(overlays the built-in one; default $STEPS_PRICES)")
+    p.add_argument("--expected-output-tokens", type=int, default=None, metavar="N",
+                   help=f"tokens per reply for the estimate and the budget (default: {output_tokens})")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from steps_engine.cli import CLIError
+from steps_engine.cli.args import add_cost_options
 
 
 def add_parser(sub) -> None:
@@ -35,15 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--min-score", type=float, default=None, help="reject below this judge score (1-10)")
     p.add_argument("--require-all-skills", action="store_true", help="reject when the judge finds a skill not essential or not exercised")
     p.add_argument("--no-json-schema", action="store_true", help="do not send response_format to the judge endpoint")
-    p.add_argument("--estimate", action="store_true",
-                   help="count the judge's prompt tokens and price them without sending anything")
-    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
-                   help="judge only while the spend stays within this; run again with a larger budget to resume")
-    p.add_argument("--prices", default=None, metavar="FILE",
-                   help="price table JSON {model: {input, output, batch_discount}} in USD per 1M tokens "
-                        "(overlays the built-in one; default $STEPS_PRICES)")
-    p.add_argument("--expected-output-tokens", type=int, default=None, metavar="N",
-                   help="tokens per verdict for the estimate and the budget (default 250)")
+    add_cost_options(p, what="the judge's requests", output_tokens="250 per verdict")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--max-retries", type=int, default=5)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from steps_engine.cli import EXIT_DRY_RUN, EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
-from steps_engine.cli.args import request_params
+from steps_engine.cli.args import add_cost_options, request_params
 
 EXIT_BY_STATUS = {"done": EXIT_OK, "dry_run": EXIT_OK, "partial": EXIT_PARTIAL, "nothing": EXIT_NOTHING_DONE,
                   "no_key": EXIT_DRY_RUN}
@@ -45,15 +45,7 @@ def add_parser(sub) -> None:
                    help="extra request field, repeatable; VALUE is JSON when it parses "
                         "(--param 'response_format={\"type\":\"json_object\"}' --param max_completion_tokens=2000)")
     p.add_argument("--params-file", default=None, metavar="FILE", help="extra request fields as a JSON object")
-    p.add_argument("--estimate", action="store_true",
-                   help="count prompt tokens and price the run (live and Batch) without sending anything")
-    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
-                   help="stop before the run would spend more than this; run again with a larger budget to resume")
-    p.add_argument("--prices", default=None, metavar="FILE",
-                   help="price table JSON {model: {input, output, batch_discount}} in USD per 1M tokens "
-                        "(overlays the built-in one; default $STEPS_PRICES)")
-    p.add_argument("--expected-output-tokens", type=int, default=None, metavar="N",
-                   help="tokens per reply for the estimate and the budget (default: mean of --out's replies, else 700)")
+    add_cost_options(p, what="the run (live and Batch)", output_tokens="mean of --out's replies, else 700")
     p.add_argument("--cache-dir", default=None, help="response cache folder (default <out>.cache)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     p.add_argument("--show-prompt", type=int, default=None, metavar="I", help="print the messages of combination I and exit")
