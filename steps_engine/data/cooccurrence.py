@@ -67,7 +67,34 @@ def _row_pair_keys(flat: np.ndarray, lens: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-class CooccurrenceCounter:
+class _PairSums:
+    """Pair keys with counts, summed in buffered chunks (amortised: the merged size doubles)."""
+
+    def __init__(self):
+        self._keys = np.zeros(0, np.int64)  # reduced pair keys so far (sorted, unique)
+        self._kcounts = np.zeros(0, np.int64)
+        self._parts: list[tuple[np.ndarray, np.ndarray]] = []  # chunk results not yet merged
+        self._pending = 0
+
+    def _buffer(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        self._parts.append((keys, counts))
+        self._pending += keys.size
+        if self._pending > max(self._keys.size, 1 << 22):
+            self._merge()
+
+    def _merge(self) -> None:
+        """Fold buffered chunk results into the reduced arrays."""
+        if not self._parts:
+            return
+        self._keys, self._kcounts = _reduce(
+            np.concatenate([self._keys] + [k for k, _ in self._parts]),
+            np.concatenate([self._kcounts] + [c for _, c in self._parts]),
+        )
+        self._parts = []
+        self._pending = 0
+
+
+class CooccurrenceCounter(_PairSums):
     """Count skills and skill pairs row by row, in bounded memory per chunk."""
 
     def __init__(self, chunk_rows: int = 200_000):
@@ -80,10 +107,7 @@ class CooccurrenceCounter:
         self._lens: list[int] = []  # skill count of each buffered row
         self._n_rows = 0
         self._counts = np.zeros(0, np.int64)
-        self._keys = np.zeros(0, np.int64)  # reduced pair keys so far (sorted, unique)
-        self._kcounts = np.zeros(0, np.int64)
-        self._parts: list[tuple[np.ndarray, np.ndarray]] = []  # chunk results not yet merged
-        self._pending = 0
+        super().__init__()
 
     @property
     def n_rows(self) -> int:
@@ -128,21 +152,7 @@ class CooccurrenceCounter:
         chunk = _row_pair_keys(flat, lens)
         if chunk.size:
             uk, uc = np.unique(chunk, return_counts=True)
-            self._parts.append((uk, uc.astype(np.int64)))
-            self._pending += uk.size
-            if self._pending > max(self._keys.size, 1 << 22):
-                self._merge()
-
-    def _merge(self) -> None:
-        """Fold buffered chunk results into the reduced arrays (amortised: merged size doubles)."""
-        if not self._parts:
-            return
-        self._keys, self._kcounts = _reduce(
-            np.concatenate([self._keys] + [k for k, _ in self._parts]),
-            np.concatenate([self._kcounts] + [c for _, c in self._parts]),
-        )
-        self._parts = []
-        self._pending = 0
+            self._buffer(uk, uc.astype(np.int64))
 
     def result(self) -> CooccurrenceCounts:
         """Counts so far (the counter stays usable)."""
@@ -161,7 +171,7 @@ class CooccurrenceCounter:
         )
 
 
-class CountsMerger:
+class CountsMerger(_PairSums):
     """Sum `CooccurrenceCounts` of disjoint blocks of rows, one block at a time.
 
     Skill ids follow first appearance over the blocks in the order they are added, so adding
@@ -174,10 +184,7 @@ class CountsMerger:
         self._skills: list[str] = []
         self._counts = np.zeros(0, np.int64)
         self._n_rows = 0
-        self._keys = np.zeros(0, np.int64)
-        self._kcounts = np.zeros(0, np.int64)
-        self._parts: list[tuple[np.ndarray, np.ndarray]] = []
-        self._pending = 0
+        super().__init__()
 
     def add(self, part: CooccurrenceCounts) -> None:
         index, names = self._index, self._skills
@@ -195,20 +202,7 @@ class CountsMerger:
         if part.n_pairs:
             a, b = remap[part.pair_src], remap[part.pair_dst]
             keys = (np.minimum(a, b) << _SHIFT) | np.maximum(a, b)
-            self._parts.append((keys, np.asarray(part.pair_count, np.int64)))
-            self._pending += keys.size
-            if self._pending > max(self._keys.size, 1 << 22):
-                self._merge()
-
-    def _merge(self) -> None:
-        if not self._parts:
-            return
-        self._keys, self._kcounts = _reduce(
-            np.concatenate([self._keys] + [k for k, _ in self._parts]),
-            np.concatenate([self._kcounts] + [c for _, c in self._parts]),
-        )
-        self._parts = []
-        self._pending = 0
+            self._buffer(keys, np.asarray(part.pair_count, np.int64))
 
     def result(self) -> CooccurrenceCounts:
         self._merge()
