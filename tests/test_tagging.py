@@ -294,7 +294,8 @@ def test_z_scored_calibration_hand_computed():
 
     inst = np.array([[0.1, 0.5], [0.3, 0.5], [0.5, 0.8]], dtype=np.float32)
     parts = SimilarityParts(inst, None, None, np.eye(2))
-    cfg = TagConfig(lexical_weight=0.0, center_min_records=3, center_scale=True)
+    cfg = TagConfig(lexical_weight=0.0, center_min_records=3, center_scale=True, center_tail=0.0,
+                    center_scale_power=1.0, char_weight=0.0)
     # means (0.3, 0.6); population std: sqrt(0.08/3) = 0.16330, sqrt(0.06/3) = 0.14142; their mean 0.15236.
     # scale = 0.15236 / std = (0.93301, 1.07735); row 0: (-0.2 * 0.93301, -0.1 * 1.07735).
     score, sim = combine_parts(parts, cfg)
@@ -337,3 +338,72 @@ def test_response_top_n_mean_of_sentence_cosines():
     for top, want in ((1, 1.0), (2, (1 + 2 ** -0.5) / 2), (5, (1 + 2 ** -0.5) / 3)):
         parts = similarity_parts(["q"], [text], Vocabulary(["alpha"]), fake, replace_cfg(cfg, response_top=top))
         assert parts.response[0, 0] == pytest.approx(want, abs=1e-6)
+
+
+def test_tail_centre_and_half_standardisation_hand_computed():
+    from steps_engine.semantic.tagging import SimilarityParts, combine_parts
+
+    # 3 records x 3 skills (instruction cosines only):
+    #   skill 0: 0.1 0.3 0.5 -> mean 0.3, population std sqrt(0.08/3) = 0.163299
+    #   skill 1: 0.5 0.5 0.8 -> mean 0.6, std sqrt(0.06/3) = 0.141421
+    #   skill 2: 0.2 0.4 0.3 -> mean 0.3, std sqrt(0.02/3) = 0.081650;  mean std 0.128790
+    # center_tail 1: centre = mean + std = (0.463299, 0.741421, 0.381650)
+    # power 0.5: scale = sqrt(0.128790 / std) = (0.888074, 0.954297, 1.255926)
+    # row 0: (0.1 - 0.463299) * 0.888074 = -0.322637, (0.5 - 0.741421) * 0.954297 = -0.230388,
+    #        (0.2 - 0.381650) * 1.255926 = -0.228139 -> skill 2 first (plain centring: -0.2, -0.1, -0.1, a tie)
+    # row 1: -0.145022, -0.230388, 0.023047;  row 2: 0.032593, 0.055901, -0.102546
+    inst = np.array([[0.1, 0.5, 0.2], [0.3, 0.5, 0.4], [0.5, 0.8, 0.3]], dtype=np.float32)
+    parts = SimilarityParts(inst, None, None, np.eye(3))
+    cfg = TagConfig(lexical_weight=0.0, char_weight=0.0, center_min_records=3, center_scale=True,
+                    center_tail=1.0, center_scale_power=0.5)
+    score, sim = combine_parts(parts, cfg)
+    np.testing.assert_allclose(score, [[-0.322637, -0.230388, -0.228139], [-0.145022, -0.230388, 0.023047],
+                                       [0.032593, 0.055901, -0.102546]], atol=2e-6)
+    np.testing.assert_allclose(sim, inst)
+    # the same from whole-file statistics passed in (what tag_file's first pass supplies)
+    mean, std = inst.mean(axis=0), inst.std(axis=0)
+    again, _ = combine_parts(SimilarityParts(inst[:1], None, None, np.eye(3)), cfg, mean, std)
+    np.testing.assert_allclose(again[0], score[0], atol=1e-6)
+    # power 1 (full z-scoring): the tail shifts every skill by the same 1 * mean std = 0.128790
+    full, _ = combine_parts(parts, replace_cfg(cfg, center_scale_power=1.0))
+    z, _ = combine_parts(parts, replace_cfg(cfg, center_scale_power=1.0, center_tail=0.0))
+    np.testing.assert_allclose(full, z - 0.128790, atol=2e-6)
+    # no scaling: plain centring at mean + std; row 0 = (-0.363299, -0.241421, -0.181650)
+    plain, _ = combine_parts(parts, replace_cfg(cfg, center_scale=False))
+    np.testing.assert_allclose(plain[0], [-0.363299, -0.241421, -0.181650], atol=2e-6)
+
+
+def test_char_ngrams_hand_computed():
+    from steps_engine.semantic.char_ngrams import CharNgramIndex, char_ngrams
+
+    # " ab " (4 chars): 3-grams " ab", "ab "; the 4-gram is the padded word itself, then no 5-gram
+    assert char_ngrams("AB") == {" ab": 1, "ab ": 1, " ab ": 1}
+    # " a " is 3 chars: itself once
+    assert char_ngrams("a") == {" a ": 1}
+    # names "ab", "abc": n-grams " ab" (df 2), "ab " (1), " ab " (1), "abc" (1), "bc " (1),
+    # " abc" (1), "abc " (1), " abc " (1); V = 2: idf(df 2) = log(3/3) + 1 = 1, idf(df 1) = log(3/2) + 1 = 1.405465
+    index = CharNgramIndex(["ab", "abc"])
+    sim = index.similarity(["ab", "zzz", "ab ab"])
+    # "ab" vs name "ab": same vector -> 1. vs "abc": shared " ab" only (weight 1 in both):
+    # |ab| = sqrt(1 + 2 * 1.405465^2) = 2.225009, |abc| = sqrt(1 + 5 * 1.405465^2) = 3.297978
+    # cosine = 1 / (2.225009 * 3.297978) = 0.136276
+    np.testing.assert_allclose(sim[0], [1.0, 0.136276], atol=1e-5)
+    np.testing.assert_allclose(sim[1], [0.0, 0.0])
+    # tf 2 -> 1 + log 2 on every n-gram of "ab ab": the same direction as "ab"
+    np.testing.assert_allclose(sim[2], sim[0], atol=1e-6)
+
+
+def test_char_term_adds_to_the_score():
+    from steps_engine.semantic.tagging import SimilarityParts, combine_parts
+
+    inst = np.array([[0.2, 0.2]], dtype=np.float32)
+    chars = np.array([[0.0, 0.5]], dtype=np.float32)
+    parts = SimilarityParts(inst, None, None, np.eye(2), chars)
+    score, _ = combine_parts(parts, TagConfig(lexical_weight=0.0, center=False, char_weight=0.4))
+    np.testing.assert_allclose(score[0], [0.2, 0.4], atol=1e-6)  # 0.2 + 0.4 * 0.5
+    with pytest.raises(ValueError, match="char weight"):
+        combine_parts(SimilarityParts(inst, None, None, np.eye(2)), TagConfig(lexical_weight=0.0, center=False))
+    with pytest.raises(ValueError, match="char_weight"):
+        TagConfig(char_weight=-1.0).validate()
+    with pytest.raises(ValueError, match="center_scale_power"):
+        TagConfig(center_scale_power=3.0).validate()
