@@ -98,7 +98,7 @@ def _report_rows(args, report) -> None:
         print(f"steps tag: {args.input}: {msg} (LLM tagger failed; written with no skills)", file=sys.stderr)
     if len(report.llm_failed) > 20:
         print(f"steps tag: ... {len(report.llm_failed) - 20} more LLM failures", file=sys.stderr)
-    rerank_failed = report.rerank_failed or []
+    rerank_failed = getattr(report, "rerank_failed", None) or []  # open tagging has none
     for msg in rerank_failed[:20]:
         print(f"steps tag: {args.input}: {msg} (LLM rerank failed; similarity order kept)", file=sys.stderr)
     if len(rerank_failed) > 20:

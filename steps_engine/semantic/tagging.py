@@ -606,8 +606,8 @@ def chunk_similarity_sum(chunk, vocab, embedder, config, text_field=None, respon
     keep = [i for i, t in enumerate(ins) if t.strip()]
     if not keep:
         return None, 0
-    unscaled = TagConfig(**{**config.__dict__, "center": False})
-    _, sim, _ = score_records([ins[i] for i in keep], [res[i] for i in keep], vocab, embedder, unscaled)
+    sim_only = TagConfig(**{**config.__dict__, "center": False, "lexical_weight": 0.0, "char_weight": 0.0})
+    _, sim, _ = score_records([ins[i] for i in keep], [res[i] for i in keep], vocab, embedder, sim_only)
     return (sim.sum(axis=0), np.square(sim, dtype=np.float64).sum(axis=0)), len(keep)
 
 
