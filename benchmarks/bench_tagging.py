@@ -48,23 +48,39 @@ from steps_engine.semantic.tagging import (  # noqa: E402
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "instruct_skillmix"
 K = 5
 
-# The previous default (tuned on records 0-199 by hand) and the plain baseline, for reference.
+# The first default (tuned on records 0-199 by hand), the second (round 1 of this CV: 2 phrasings,
+# z-scored) and the plain baseline, for reference.
 OLD_DEFAULT = TagConfig(top_k=K, template="a task requiring {}", instruction_weight=0.5, lexical_weight=0.2,
-                        center=True, phrasings=(), instruction_sentences=False, center_scale=False)
-PLAIN = TagConfig(template="{}", phrase_names=False, use_response=False, lexical_weight=0.0, center=False)
+                        center=True, phrasings=(), instruction_sentences=False, center_scale=False,
+                        center_tail=0.0, center_scale_power=1.0, char_weight=0.0)
+ROUND1 = replace(OLD_DEFAULT, phrasings=("{}",), instruction_weight=0.4, center_scale=True)
+PLAIN = TagConfig(template="{}", phrase_names=False, use_response=False, lexical_weight=0.0, center=False,
+                  char_weight=0.0)
 
-# The grid, fixed before any slice was scored: generic phrasings written by rule (no skill-specific
-# text), instruction sentence pooling, response weight, hubness calibration, lexical weight.
+# Round 1's grid, fixed before any slice was scored: generic phrasings written by rule (no
+# skill-specific text), instruction sentence pooling, response pooling and weight, hubness
+# calibration, lexical weight. Every fold picked 2 phrasings, whole instruction, response max.
 PHRASINGS = {
     "1 phrasing": ("a task requiring {}", ()),
     "2 phrasings": ("a task requiring {}", ("{}",)),
     "4 phrasings": ("a task requiring {}", ("{}", "the skill of {}", "a question about {}")),
 }
-GRID = [
+GRID_ROUND1 = [
     replace(OLD_DEFAULT, template=tmpl, phrasings=extra, instruction_sentences=isent, instruction_weight=w,
             center_scale=zs, lexical_weight=lex, response_top=top)
     for (tmpl, extra), isent, top, w, zs, lex in product(
         PHRASINGS.values(), (False, True), (1, 2), (0.3, 0.4, 0.5, 0.6), (False, True), (0.0, 0.1, 0.2, 0.3))
+]
+# Round 2 (the grid searched now): round 1's pick for the parts, and the new terms - the centre
+# moved towards each skill's upper tail (mean + c * std), partial standardisation
+# ((mean std / std) ** p; p = 0 is plain centring) and the character n-gram tf-idf term.
+# Fixed before scoring as tail 0..2, char 0..0.4; widened once to tail 3, char 0.6 (the first
+# pick sat on the edge).
+GRID = [
+    replace(ROUND1, instruction_weight=w, lexical_weight=lex, center_tail=tail, center_scale=power > 0,
+            center_scale_power=power or 1.0, char_weight=char)
+    for w, lex, tail, power, char in product(
+        (0.3, 0.4, 0.5), (0.1, 0.2, 0.3), (0.0, 1.0, 2.0, 3.0), (0.0, 0.5, 1.0), (0.0, 0.2, 0.4, 0.6))
 ]
 
 
@@ -72,9 +88,11 @@ def describe(cfg: TagConfig) -> str:
     if cfg == PLAIN:
         return "baseline: instruction vs raw names"
     n_phr = 1 + len(cfg.phrasings)
+    calib = f"scale^{cfg.center_scale_power:g}" if cfg.center_scale else "no scale"
     return (f"{n_phr} phrasing{'s' if n_phr > 1 else ''}, instr {'max over sentences' if cfg.instruction_sentences else 'whole'}, "
             f"response {'max' if cfg.response_top == 1 else f'top-{cfg.response_top} mean'}, "
-            f"w={cfg.instruction_weight}, {'z-scored' if cfg.center_scale else 'centred'}, lexical {cfg.lexical_weight}")
+            f"w={cfg.instruction_weight}, centre mean+{cfg.center_tail:g}sd, {calib}, lexical {cfg.lexical_weight}, "
+            f"char {cfg.char_weight}")
 
 
 class MemoEmbedder(Embedder):
@@ -120,7 +138,8 @@ class Slice:
         key = (vn, cfg.template, cfg.phrase_names, cfg.phrasings, cfg.instruction_sentences, cfg.use_response,
                cfg.response_top)
         if key not in self._parts:
-            full = replace(cfg, lexical_weight=max(cfg.lexical_weight, 0.1), instruction_weight=min(cfg.instruction_weight, 0.5))
+            full = replace(cfg, lexical_weight=max(cfg.lexical_weight, 0.1), instruction_weight=min(cfg.instruction_weight, 0.5),
+                           char_weight=max(cfg.char_weight, 0.1))
             self._parts[key] = similarity_parts([instruction_text(r) for r in self.records],
                                                 [r["output"] for r in self.records], self.vocabs[vn], self.emb, full)
         return self._parts[key]
@@ -142,28 +161,31 @@ def cross_validation(slices: dict[str, Slice]) -> None:
     dt, dc = time.perf_counter() - t0, time.process_time() - c0
     print(f"\n## Leave-one-slice-out CV: {len(GRID)} configs, recall@{K} on the left-out slice "
           f"({dt:.0f} s wall, {dc:.0f} s CPU)\n")
-    print("| held-out slice | chosen on the other slices | gpt4 | gpt4+claude | old default gpt4 | old default gpt4+claude |")
+    print("| held-out slice | chosen on the other slices | gpt4 | gpt4+claude | round-1 default gpt4 | round-1 default gpt4+claude |")
     print("|---|---|---|---|---|---|")
     for f in result.folds:
-        old = slices[f.held_out].recall(OLD_DEFAULT)
+        old = slices[f.held_out].recall(ROUND1)
         print(f"| {f.held_out} | {describe(f.model)} | {f.scores['gpt4']:.3f} | {f.scores['gpt4+claude']:.3f} | "
               f"{old['gpt4']:.3f} | {old['gpt4+claude']:.3f} |")
     for vn in ("gpt4", "gpt4+claude"):
         vals = result.values(vn)
-        print(f"\n{vn}: held-out mean {np.mean(vals):.3f}, worst {np.min(vals):.3f}")
+        old = [slices[f.held_out].recall(ROUND1)[vn] for f in result.folds]
+        print(f"\n{vn}: held-out mean {np.mean(vals):.3f}, worst {np.min(vals):.3f} "
+              f"(round-1 default: mean {np.mean(old):.3f}, worst {np.min(old):.3f})")
     print(f"all: mean {result.mean:.3f}, worst {result.worst:.3f} ({result.worst_slice})")
 
 
 def ablation(slices: dict[str, Slice], final: TagConfig) -> None:
     """Named variants on every slice: does a component's gain hold on each one?"""
-    rows = [("baseline: instruction vs raw names", PLAIN), ("old default", OLD_DEFAULT)]
-    rows += [(f"old default + {n}", replace(OLD_DEFAULT, template=t, phrasings=p)) for n, (t, p) in list(PHRASINGS.items())[1:]]
-    rows += [("old default + instruction sentences", replace(OLD_DEFAULT, instruction_sentences=True)),
-             ("old default + z-scored calibration", replace(OLD_DEFAULT, center_scale=True)),
-             ("old default + response top-2 mean", replace(OLD_DEFAULT, response_top=2)),
-             ("old default, no lexical term", replace(OLD_DEFAULT, lexical_weight=0.0)),
-             ("chosen (all five slices)", final),
-             ("chosen, no lexical term", replace(final, lexical_weight=0.0))]
+    rows = [("baseline: instruction vs raw names", PLAIN), ("first default", OLD_DEFAULT),
+            ("round-1 default (2 phrasings, z-scored)", ROUND1),
+            ("round 1 + scale^0.5", replace(ROUND1, center_scale_power=0.5)),
+            ("round 1 + scale^0.5, centre mean+3sd", replace(ROUND1, center_scale_power=0.5, center_tail=3.0)),
+            ("round 1 + char n-grams 0.4", replace(ROUND1, char_weight=0.4)),
+            ("chosen (all slices)", final),
+            ("chosen, no char n-grams", replace(final, char_weight=0.0)),
+            ("chosen, no lexical term", replace(final, lexical_weight=0.0)),
+            ("chosen, neither word nor char term", replace(final, lexical_weight=0.0, char_weight=0.0))]
     names = list(slices)
     print(f"\n## Recall@{K} per slice (gpt4 / gpt4+claude)\n")
     print("| variant | " + " | ".join(names) + " | mean | worst |")
@@ -227,6 +249,8 @@ def main() -> None:
     ap.add_argument("--slices", type=int, default=5)
     ap.add_argument("--slice-size", type=int, default=200)
     ap.add_argument("--extra", default=None, help="a further labelled file, scored once with the final choice")
+    ap.add_argument("--grid", default="round2", choices=["round1", "round2"],
+                    help="round2 (default): the new terms; round1: the first CV's grid (phrasings, pooling, z-scoring)")
     ap.add_argument("--endpoint", default=None, help="OpenAI-compatible base URL: measure the LLM tagger instead")
     ap.add_argument("--model", default=None)
     ap.add_argument("--data", default=None)
@@ -238,6 +262,9 @@ def main() -> None:
     ap.add_argument("--rerank-candidates", type=int, default=20)
     ap.add_argument("--cache-dir", default="bench_tagging.llm-cache")
     args = ap.parse_args()
+    global GRID
+    if args.grid == "round1":
+        GRID = GRID_ROUND1
     if args.endpoint:
         if not args.model:
             ap.error("--endpoint needs --model")
@@ -252,8 +279,8 @@ def main() -> None:
           + ", ".join(f"{k} {len(v)}" for k, v in vocabs.items()) + f"; all-MiniLM-L6-v2; {machine_line()}; "
           f"{time.strftime('%Y-%m-%d')}")
     t0, c0 = time.perf_counter(), time.process_time()
-    for s in slices.values():  # embeddings for every part the grid uses
-        for cfg in {(c.template, c.phrasings, c.instruction_sentences, c.response_top): c for c in GRID}.values():
+    for s in slices.values():  # embeddings for every part the grid and the ablation use
+        for cfg in {(c.template, c.phrasings, c.instruction_sentences, c.response_top): c for c in GRID + [OLD_DEFAULT]}.values():
             for vn in vocabs:
                 s.parts(vn, cfg)
         s.parts("gpt4", PLAIN), s.parts("gpt4+claude", PLAIN)

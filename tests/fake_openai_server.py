@@ -15,7 +15,8 @@ whose answer, and the response's model name, repeat the bearer token), "trickle"
 answer sent a few bytes at a time over `trickle_seconds`), "name" (a cluster name and
 description as JSON, unique per prompt), "tags" (a JSON list of skill tags: the first
 `tag_replies` entry whose key is in the prompt, else ["general_knowledge"]), "tags_broken"
-(a prose refusal with no tags), "drop" (closes the connection without an answer, like a
+(a prose refusal with no tags), "rerank" (the numbered candidates of a rerank prompt, last
+first, as a JSON list), "drop" (closes the connection without an answer, like a
 replica that crashed), "realistic" (a conversation built from
 the prompt's skills and seed examples, varied by the request's `seed`: see
 `realistic_conversation`), "one_word" (the last realistic conversation with one word
@@ -179,6 +180,8 @@ class FakeOpenAI:
         if behaviour == "tags":
             tags = next((t for m, t in self.tag_replies.items() if m in prompt), ["general_knowledge"])
             content = json.dumps(tags)
+        elif behaviour == "rerank":
+            content = json.dumps(re.findall(r"^\d+\. (.+)$", prompt, flags=re.M)[::-1])
         elif behaviour == "tags_broken":
             content = "Sorry, I cannot label this example."
         elif behaviour in ("ok", "dup", "echo_key_ok", "trickle"):

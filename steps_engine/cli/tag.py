@@ -1,7 +1,10 @@
 """`steps tag INPUT --vocab FILE [--text-field PATH] [--top-k K] [--min-sim S] --out FILE`:
 tag every record with its closest skills from a vocabulary (embedding similarity).
 `steps tag INPUT --open --llm-model M [--llm-base-url URL] --out FILE`: no vocabulary; an LLM
-names open tags per record, canonicalised into a vocabulary written beside the output."""
+names open tags per record, canonicalised into a vocabulary written beside the output.
+`--rerank-model M`: an LLM reorders each record's top candidates by similarity (cached in
+<out>.llm-cache, so a rerun asks only what is missing; a failed request keeps the similarity
+order and is reported; exit 4 when some failed)."""
 
 from __future__ import annotations
 
@@ -41,6 +44,9 @@ def add_parser(sub) -> None:
                    help="tag with this chat model (open tags mapped onto the vocabulary) instead of similarity ranking")
     p.add_argument("--llm-base-url", "--base-url", default=None, help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
     p.add_argument("--llm-concurrency", default="4", help="LLM requests in flight (default 4)")
+    p.add_argument("--rerank-model", default=None,
+                   help="rerank each record's top candidates with this chat model (key from $OPENAI_API_KEY)")
+    p.add_argument("--rerank-candidates", default="20", help="with --rerank-model: candidates shown to the model (default 20)")
     p.add_argument("--llm-min-sim", default="0.5", help="min similarity of an open tag to its vocabulary skill (default 0.5)")
     p.add_argument("--llm-cache-dir", default=None, help="LLM response cache folder (default <out>.llm-cache)")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
@@ -56,21 +62,35 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _llm_tagger(args):
+def _llm_client(args, model: str, flag: str):
+    """(chat client, response cache) for `model`; the key comes from the environment only."""
     import os
 
     from steps_engine.llm import ResponseCache
     from steps_engine.llm.openai_client import OpenAIChatClient
-    from steps_engine.semantic.tagging_llm import LLMOpenTagger
 
     api_key = os.environ.get("OPENAI_API_KEY") or None
     base_url = args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None
     if api_key is None and base_url is None:
-        raise CLIError("--llm-model needs OPENAI_API_KEY or an --llm-base-url (e.g. a local server)")
-    client = OpenAIChatClient(args.llm_model, api_key=api_key, base_url=base_url)
-    cache = ResponseCache(args.llm_cache_dir or f"{args.out}.llm-cache")
+        raise CLIError(f"{flag} needs OPENAI_API_KEY or an --llm-base-url (e.g. a local server)")
+    client = OpenAIChatClient(model, api_key=api_key, base_url=base_url)
+    return client, ResponseCache(args.llm_cache_dir or f"{args.out}.llm-cache")
+
+
+def _llm_tagger(args):
+    from steps_engine.semantic.tagging_llm import LLMOpenTagger
+
+    client, cache = _llm_client(args, args.llm_model, "--llm-model")
     return LLMOpenTagger(client, concurrency=number(args.llm_concurrency, "--llm-concurrency", int, 1),
                          cache=cache, include_response=not args.no_response)
+
+
+def _reranker(args, top_k: int):
+    from steps_engine.semantic.tagging_llm import LLMReranker
+
+    client, cache = _llm_client(args, args.rerank_model, "--rerank-model")
+    return LLMReranker(client, k=top_k, concurrency=number(args.llm_concurrency, "--llm-concurrency", int, 1),
+                       cache=cache)
 
 
 def _report_rows(args, report) -> None:
@@ -78,6 +98,11 @@ def _report_rows(args, report) -> None:
         print(f"steps tag: {args.input}: {msg} (LLM tagger failed; written with no skills)", file=sys.stderr)
     if len(report.llm_failed) > 20:
         print(f"steps tag: ... {len(report.llm_failed) - 20} more LLM failures", file=sys.stderr)
+    rerank_failed = getattr(report, "rerank_failed", None) or []  # open tagging has none
+    for msg in rerank_failed[:20]:
+        print(f"steps tag: {args.input}: {msg} (LLM rerank failed; similarity order kept)", file=sys.stderr)
+    if len(rerank_failed) > 20:
+        print(f"steps tag: ... {len(rerank_failed) - 20} more LLM rerank failures", file=sys.stderr)
     for msg in report.bad_rows[:20]:
         print(f"steps tag: {args.input}: {msg} (written as a _bad_row placeholder)", file=sys.stderr)
     if len(report.bad_rows) > 20:
@@ -165,7 +190,13 @@ def run(args) -> int:
         print(f"steps tag: vocab: ... {len(problems) - 20} more rows skipped", file=sys.stderr)
     config = TagConfig(top_k=top_k, min_sim=min_sim, use_response=not args.no_response)
     llm_min_sim = number(args.llm_min_sim, "--llm-min-sim", float, -1.0, 1.0)
+    rerank_candidates = number(args.rerank_candidates, "--rerank-candidates", int, 1)
+    if args.rerank_model and args.llm_model:
+        raise CLIError("--rerank-model reorders the similarity ranking; --llm-model replaces it (drop one)")
+    if args.engine == "ray" and args.rerank_model:
+        raise CLIError("--engine ray tags by embedding similarity; --rerank-model runs in this process (drop one)")
     open_tagger = _llm_tagger(args) if args.llm_model else None
+    reranker = _reranker(args, top_k) if args.rerank_model else None
     batch_size = number(args.batch_size, "--batch-size", int, 1)
     concurrency = number(args.concurrency, "--concurrency", int, 1)
     num_gpus = number(args.num_gpus, "--num-gpus", float, 0.0)
@@ -189,7 +220,7 @@ def run(args) -> int:
             report = tag_file(args.input, args.out, vocab, embedder, config, text_field=args.text_field,
                               response_field=args.response_field, out_field=args.field, with_scores=args.scores,
                               chunk_records=batch_size, progress=progress, open_tagger=open_tagger,
-                              llm_min_sim=llm_min_sim)
+                              llm_min_sim=llm_min_sim, reranker=reranker, rerank_candidates=rerank_candidates)
     except (IngestError, ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     except RuntimeError as exc:  # Ray missing or failing (only --engine ray raises it)
@@ -205,7 +236,7 @@ def run(args) -> int:
         print(json.dumps({"out": str(args.out), "records": report.records, "tagged": report.tagged,
                           "no_text": report.no_text, "bad_rows": len(report.bad_rows),
                           "llm_failed": len(report.llm_failed), "replaced": report.replaced,
-                          "vocab": len(vocab)}))
+                          "rerank_failed": len(report.rerank_failed or []), "vocab": len(vocab)}))
     if report.records and not report.tagged:
         return EXIT_NOTHING_DONE
-    return EXIT_PARTIAL if report.llm_failed else EXIT_OK
+    return EXIT_PARTIAL if report.llm_failed or report.rerank_failed else EXIT_OK

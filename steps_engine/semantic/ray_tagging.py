@@ -231,7 +231,7 @@ def tag_file_ray(
         )
         return _in_order(ds.iter_rows())
 
-    report = TagReport(bad_rows=[], llm_failed=[])
+    report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[])
     with ray_session(address) as ray, ordered_data_context(ray):
         center = (None, None)
         if config.center:  # pass 1 over the whole file, sums added in chunk order as in tag_file

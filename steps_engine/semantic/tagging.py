@@ -4,6 +4,7 @@ Score of skill s for a record (all cosines between unit embeddings):
 
     sim(s)   = w * cos(instruction, v(s)) + (1 - w) * max_j cos(sentence_j, v(s))
     score(s) = (sim(s) - center(s)) * scale(s) + lexical_weight * overlap(s)
+               + char_weight * chars(s)
 
 where sentence_j runs over the response split into sentences (max-pooling: a skill
 used in one paragraph of a long answer is still found; with `response_top` = n > 1 the
@@ -12,14 +13,19 @@ skill name turned into words inside a template ("a task requiring public speakin
 or with `phrasings` the normalised mean of the embeddings of several such phrasings;
 with `instruction_sentences` the instruction cosine is the max over the whole
 instruction and each of its sentences. overlap(s) is the fraction of the skill's
-content words that occur in the instruction (a lexical tie-breaker; 0 disables it).
-center(s) is the mean of sim(s) over all records being tagged (a hubness correction:
-skills that are close to everything stop crowding the top; used only when at least
+content words that occur in the instruction (a lexical tie-breaker; 0 disables it);
+chars(s) the character 3-5-gram tf-idf cosine of the instruction and the skill's words
+(`char_ngrams`; survives inflection; 0 disables it).
+center(s) = mean(s) + center_tail * std(s), the per-skill mean and std of sim(s) over all
+records being tagged (a hubness correction: skills that are close to everything stop
+crowding the top; a positive center_tail moves the centre towards the skill's upper tail,
+like CSLS's mean over a skill's nearest records; used only when at least
 `center_min_records` records are scored together, else 0 - so with it on, a record's
 tags depend on the rest of its file); scale(s) is 1, or with `center_scale`
-mean_t(std(t)) / std(s) (per-skill standardisation kept on the cosine scale, so the
-lexical weight means the same). With no response text, sim(s) is the instruction
-cosine alone. Skills are ranked by score; `min_sim` drops those whose sim(s) is below
+(mean_t(std(t)) / std(s)) ** center_scale_power (per-skill standardisation kept on the
+cosine scale, so the lexical weights mean the same; power 1 = full z-scoring, 0.5 = half
+way, which is less hurt by a noisy std in small files). With no response text, sim(s) is
+the instruction cosine alone. Skills are ranked by score; `min_sim` drops those whose sim(s) is below
 it; `dedupe_sim` skips a skill whose name embedding has cosine above it with a skill
 already picked for the record (near duplicates such as marketing_and_promotion /
 marketing_and_promotions); then the top `top_k` are kept.
@@ -70,7 +76,7 @@ class TagConfig:
     use_response: bool = True
     template: str = "a task requiring {}"
     phrase_names: bool = True  # False: embed the vocabulary strings as written
-    instruction_weight: float = 0.4
+    instruction_weight: float = 0.3
     lexical_weight: float = 0.2
     center: bool = True
     center_min_records: int = 20
@@ -80,6 +86,9 @@ class TagConfig:
     instruction_sentences: bool = False  # instruction cosine = max over whole and its sentences
     center_scale: bool = True  # also divide the centred sims by the per-skill std (rescaled)
     response_top: int = 1  # response cosine = mean of the top n sentence cosines (1 = max)
+    center_tail: float = 3.0  # centre = per-skill mean + center_tail * std of sim
+    center_scale_power: float = 0.5  # scale = (mean std / std) ** power
+    char_weight: float = 0.4  # weight of the character n-gram tf-idf cosine
 
     def validate(self) -> None:
         if self.top_k < 1:
@@ -100,6 +109,12 @@ class TagConfig:
             raise ValueError(f"max_sentences must be >= 1, got {self.max_sentences}")
         if self.response_top < 1:
             raise ValueError(f"response_top must be >= 1, got {self.response_top}")
+        if not np.isfinite(self.center_tail):
+            raise ValueError(f"center_tail must be a finite number, got {self.center_tail}")
+        if not 0.0 <= self.center_scale_power <= 2.0:
+            raise ValueError(f"center_scale_power must be in [0, 2], got {self.center_scale_power}")
+        if not self.char_weight >= 0:
+            raise ValueError(f"char_weight must be >= 0, got {self.char_weight}")
         for t in self.phrasings:
             if not isinstance(t, str) or "{}" not in t:
                 raise ValueError(f"every phrasing must be a string containing '{{}}', got {t!r}")
@@ -166,12 +181,14 @@ class SimilarityParts:
     """The cosines a score is made of, each [n_records, n_skills]: `instruction` (whole, or
     max over whole and sentences), `response` (max over response sentences; -inf on rows
     without response text; None when responses are off), `lexical` (word overlap; None when
-    the lexical weight is 0), and the skill vectors."""
+    the lexical weight is 0), the skill vectors, and `chars` (character n-gram cosine; None
+    when the char weight is 0)."""
 
     instruction: np.ndarray
     response: np.ndarray | None
     lexical: np.ndarray | None
     vocab_vecs: np.ndarray
+    chars: np.ndarray | None = None
 
 
 def _max_over_chunks(chunks: list[list[str]], vocab_vecs: np.ndarray, embedder: Embedder,
@@ -224,7 +241,8 @@ def similarity_parts(
         chunks = [split_sentences(r or "", max_sentences=config.max_sentences) for r in responses]
         resp = _max_over_chunks(chunks, vocab_vecs, embedder, batch_size, progress, config.response_top)
     lexical = _lexical_overlap(texts, vocab) if config.lexical_weight > 0 else None
-    return SimilarityParts(instr, resp, lexical, vocab_vecs)
+    chars = vocab.char_index().similarity(texts) if config.char_weight > 0 else None
+    return SimilarityParts(instr, resp, lexical, vocab_vecs, chars)
 
 
 def combine_parts(
@@ -234,7 +252,7 @@ def combine_parts(
     center_std: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score, sim) from the parts, by the formula in the module docstring. `center_vec`
-    (and `center_std`, for `center_scale`) are per-skill statistics of sim over a whole
+    (and `center_std`, for `center_scale` / `center_tail`) are per-skill statistics of sim over a whole
     file; without them the batch's own are used (when it has >= center_min_records)."""
     sim = parts.instruction.copy()
     if parts.response is not None and config.use_response and config.instruction_weight < 1.0:
@@ -244,25 +262,32 @@ def combine_parts(
     score = sim
     if config.center and (center_vec is not None or len(sim) >= config.center_min_records):
         mean = np.asarray(center_vec, dtype=sim.dtype) if center_vec is not None else sim.mean(axis=0)
-        score = sim - mean[None, :]
+        std = None
+        if config.center_scale or config.center_tail:
+            std = np.asarray(center_std, dtype=np.float64) if center_std is not None else sim.std(axis=0, dtype=np.float64)
+        centre = mean if not config.center_tail else (mean + config.center_tail * std).astype(sim.dtype)
+        score = sim - centre[None, :]
         if config.center_scale:
-            std = np.asarray(center_std, dtype=np.float64) if center_std is not None else sim.std(axis=0)
-            score = score * _std_scale(std).astype(sim.dtype)[None, :]
+            score = score * _std_scale(std, config.center_scale_power).astype(sim.dtype)[None, :]
     if config.lexical_weight > 0:
         if parts.lexical is None:
             raise ValueError("lexical_weight > 0 needs parts computed with a lexical weight > 0")
         score = score + config.lexical_weight * parts.lexical
+    if config.char_weight > 0:
+        if parts.chars is None:
+            raise ValueError("char_weight > 0 needs parts computed with a char weight > 0")
+        score = score + config.char_weight * parts.chars
     return score, sim
 
 
-def _std_scale(std: np.ndarray) -> np.ndarray:
-    """mean(std) / std per skill; skills with (near) zero spread keep scale 1."""
+def _std_scale(std: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """(mean(std) / std) ** power per skill; skills with (near) zero spread keep scale 1."""
     std = np.asarray(std, dtype=np.float64)
     ok = std > 1e-6
     if not ok.any():
         return np.ones_like(std)
     out = np.ones_like(std)
-    out[ok] = std[ok].mean() / std[ok]
+    out[ok] = (std[ok].mean() / std[ok]) ** power
     return out
 
 
@@ -280,7 +305,8 @@ def score_records(
     """(score, sim, vocab_vecs), each [n_records, n_skills]; see the module docstring.
     Also returns the vocabulary embeddings (for `top_skills(..., dedupe_sim=...)`).
     `center_vec` (per-skill mean sim, e.g. over a whole file scored in chunks) replaces the
-    batch mean when `config.center` is on; `center_std` likewise for `config.center_scale`."""
+    batch mean when `config.center` is on; `center_std` likewise for `config.center_scale`
+    and `config.center_tail`."""
     parts = similarity_parts(instructions, responses, vocab, embedder, config, progress, batch_size)
     score, sim = combine_parts(parts, config, center_vec, center_std)
     return score, sim, parts.vocab_vecs
@@ -445,12 +471,13 @@ class TagReport:
     bad_rows: list[str] | None = None  # "line N: reason" for rows written as placeholders
     llm_failed: list[str] | None = None  # "line N: reason" for records the LLM tagger failed on
     replaced: int = 0  # records that already had the output field (its old value was replaced)
+    rerank_failed: list[str] | None = None  # "line N: reason": LLM rerank failed, embedding order kept
 
     def add(self, other: "TagReport") -> None:
         """Add the counts and lists of another part of the same run (a later chunk)."""
         for name in ("records", "tagged", "no_text", "replaced"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("bad_rows", "llm_failed"):
+        for name in ("bad_rows", "llm_failed", "rerank_failed"):
             if getattr(other, name):
                 setattr(self, name, (getattr(self, name) or []) + getattr(other, name))
 
@@ -460,6 +487,8 @@ class TagReport:
                 f"{bad} bad rows kept as placeholders")
         if self.llm_failed:
             text += f", {len(self.llm_failed)} LLM failures (written with no skills)"
+        if self.rerank_failed:
+            text += f", {len(self.rerank_failed)} LLM rerank failures (embedding order kept)"
         if self.replaced:
             text += f", {self.replaced} records had the field already (replaced)"
         return text
@@ -479,6 +508,8 @@ def tag_file(
     progress=None,
     open_tagger=None,
     llm_min_sim: float = 0.5,
+    reranker=None,
+    rerank_candidates: int = 20,
 ) -> TagReport:
     """Tag every record of `input_path` and write them, in input order, as JSONL to
     `out_path` (atomic: temp file, fsync, rename) with `out_field` = list of skill names
@@ -488,7 +519,12 @@ def tag_file(
     over the whole file (two passes; embeddings come from the cache on the second).
     `progress(stage, done, total)` gets stages "scan" and "tag" (done = records).
     `open_tagger` (e.g. `tagging_llm.LLMOpenTagger`): (instructions, responses) -> open tags
-    per record, mapped onto the vocabulary with `llm_min_sim` instead of similarity ranking."""
+    per record, mapped onto the vocabulary with `llm_min_sim` instead of similarity ranking.
+    `reranker` (e.g. `tagging_llm.LLMReranker`): (instructions, candidate names per record) ->
+    the names it chose, best first, with a `failures` list of (index, reason); it reorders each
+    record's top `rerank_candidates` by similarity, and the record's skills are its choice
+    followed by the other candidates in similarity order, `top_k` in all (a failed request
+    keeps the similarity order and lands in `report.rerank_failed`)."""
     from pathlib import Path
 
     from steps_engine.data.ingest import iter_records
@@ -498,6 +534,10 @@ def tag_file(
         raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
     if not out_field:
         raise ValueError("out_field must be a non-empty string")
+    if reranker is not None and open_tagger is not None:
+        raise ValueError("give open_tagger or reranker, not both")
+    if rerank_candidates < 1:
+        raise ValueError(f"rerank_candidates must be >= 1, got {rerank_candidates}")
     input_path, out_path = Path(input_path), Path(out_path)
     if input_path.resolve() == out_path.resolve():
         raise ValueError(f"out_path must differ from the input file, got {out_path}")
@@ -529,11 +569,12 @@ def tag_file(
                 progress("scan", total, 0)
         center_vec, center_std = center_from_sums(col, col_sq, n, config)
 
-    report = TagReport(bad_rows=[], llm_failed=[])
+    report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[])
     with atomic_open(out_path, "wb") as fh:
         for chunk in chunks():
             data, part = tag_chunk(chunk, vocab, embedder, config, center_vec, text_field, response_field,
-                                   out_field, with_scores, open_tagger, llm_min_sim, center_std=center_std)
+                                   out_field, with_scores, open_tagger, llm_min_sim, center_std=center_std,
+                                   reranker=reranker, rerank_candidates=rerank_candidates)
             fh.write(data)
             report.add(part)
             if progress is not None:
@@ -565,8 +606,8 @@ def chunk_similarity_sum(chunk, vocab, embedder, config, text_field=None, respon
     keep = [i for i, t in enumerate(ins) if t.strip()]
     if not keep:
         return None, 0
-    unscaled = TagConfig(**{**config.__dict__, "center": False})
-    _, sim, _ = score_records([ins[i] for i in keep], [res[i] for i in keep], vocab, embedder, unscaled)
+    sim_only = TagConfig(**{**config.__dict__, "center": False, "lexical_weight": 0.0, "char_weight": 0.0})
+    _, sim, _ = score_records([ins[i] for i in keep], [res[i] for i in keep], vocab, embedder, sim_only)
     return (sim.sum(axis=0), np.square(sim, dtype=np.float64).sum(axis=0)), len(keep)
 
 
@@ -580,7 +621,7 @@ def center_from_sums(col: np.ndarray, col_sq: np.ndarray, n: int, config: TagCon
 
 def tag_chunk(chunk, vocab, embedder, config, center_vec, text_field=None, response_field=None,
               out_field="skills", with_scores=False, open_tagger=None, llm_min_sim=0.5,
-              center_std=None) -> tuple[bytes, "TagReport"]:
+              center_std=None, reranker=None, rerank_candidates=20) -> tuple[bytes, "TagReport"]:
     """Pass 2 on one chunk: its output JSONL lines and its share of the report."""
     import orjson
 
@@ -588,7 +629,7 @@ def tag_chunk(chunk, vocab, embedder, config, center_vec, text_field=None, respo
 
     ins, res = _chunk_texts(chunk, text_field, response_field, config.use_response)
     keep = [i for i, t in enumerate(ins) if t.strip()]
-    report = TagReport(bad_rows=[], llm_failed=[])
+    report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[])
     tags: dict[int, list[tuple[str, float]]] = {}
     if keep and open_tagger is not None:
         from steps_engine.semantic.tagging_llm import LLMFailure, map_to_vocabulary
@@ -605,8 +646,19 @@ def tag_chunk(chunk, vocab, embedder, config, center_vec, text_field=None, respo
             [ins[i] for i in keep], [res[i] for i in keep], vocab, embedder,
             unscaled if center_vec is None else config, center_vec=center_vec, center_std=center_std,
         )
-        for i, row in zip(keep, top_skills(score, sim, vocab, config.top_k, config.min_sim, vv, config.dedupe_sim)):
-            tags[i] = row
+        if reranker is None:
+            for i, row in zip(keep, top_skills(score, sim, vocab, config.top_k, config.min_sim, vv, config.dedupe_sim)):
+                tags[i] = row
+        else:
+            cand = top_indices(score, max(rerank_candidates, config.top_k), sim, config.min_sim, vv, config.dedupe_sim)
+            chosen = reranker([ins[i] for i in keep], [[vocab.skills[j] for j in c] for c in cand])
+            for r, reason in getattr(reranker, "failures", []):
+                report.rerank_failed.append(f"line {chunk[keep[r]][0]}: {reason}")
+            for r, (i, c, picked) in enumerate(zip(keep, cand, chosen)):
+                by_name = {vocab.skills[j]: j for j in c}
+                first = [by_name[n] for n in dict.fromkeys(picked) if n in by_name]
+                order = first + [j for j in c if j not in set(first)]
+                tags[i] = [(vocab.skills[j], float(sim[r, j])) for j in order[: config.top_k]]
     out = bytearray()
     for i, (line, rec) in enumerate(chunk):
         if isinstance(rec, BadRow):

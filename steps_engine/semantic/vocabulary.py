@@ -52,6 +52,7 @@ class Vocabulary:
             raise ValueError("vocabulary is empty")
         self.skills = list(seen)
         self._words: list[set[str]] | None = None
+        self._chars = None
 
     def __len__(self) -> int:
         return len(self.skills)
@@ -65,3 +66,11 @@ class Vocabulary:
         if self._words is None:
             self._words = [_content_words(skill_phrase(s)) for s in self.skills]
         return self._words
+
+    def char_index(self):
+        """The character n-gram tf-idf index of the skills' words (built once)."""
+        if self._chars is None:
+            from steps_engine.semantic.char_ngrams import CharNgramIndex
+
+            self._chars = CharNgramIndex([skill_phrase(s) for s in self.skills])
+        return self._chars
