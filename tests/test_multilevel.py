@@ -112,9 +112,9 @@ def test_leiden_reports_its_exact_change():
     # from singletons under the root, the reported change is vol * (H(2-level tree) - H^1)
     g = planted_graph(200, 3000, seed=4)
     lay = _Layers.flat(g)
-    sel, (ptr, idx, val) = lay.units(0, 1, 1)
+    ptr, idx, val = lay.units(0, 1)
     lp = np.full(g.n_skills, np.log2(g.volume()))
-    comm, delta = K.leiden(ptr, idx, val, g.degrees(), lp, np.arange(g.n_skills), 0, 1e-12, 30)
+    comm, delta = K.leiden(ptr, idx, val, g.degrees(), lp, np.zeros(g.n_skills, np.int64), np.arange(g.n_skills), 0, 1e-12, 30)
     two = _Layers(g.src, g.dst, g.weight, g.degrees(), np.stack([np.arange(g.n_skills), K._relabel(comm)[0], np.zeros(g.n_skills, int)]))
     assert delta < 0
     assert delta == pytest.approx(g.volume() * (two.entropy() - one_dim_entropy(g)), rel=1e-9)

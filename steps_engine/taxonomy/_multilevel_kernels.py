@@ -27,7 +27,9 @@ def cost(w, v, lp):
 
 @njit(cache=True)
 def csr(n, a, b, w):
-    """Symmetric CSR of the pairs (a[i], b[i], w[i]), a != b, duplicates summed."""
+    """Symmetric CSR of the pairs (a[i], b[i], w[i]), a != b, duplicates summed. Column
+    indices are int32 (n < 2**31): the local moves stream them, so they are a third of the
+    memory traffic."""
     m = a.shape[0]
     ptr = np.zeros(n + 1, np.int64)
     for i in range(m):
@@ -36,7 +38,7 @@ def csr(n, a, b, w):
     for u in range(n):
         ptr[u + 1] += ptr[u]
     fill = ptr[:-1].copy()
-    idx = np.empty(2 * m, np.int64)
+    idx = np.empty(2 * m, np.int32)
     val = np.empty(2 * m)
     for i in range(m):
         idx[fill[a[i]]] = b[i]
@@ -73,6 +75,51 @@ def _shuffle(order, state):
     return state
 
 
+ORDER_BLOCK = 64  # nodes: visiting order is random over blocks of consecutive ids and inside each
+
+
+@njit(cache=True)
+def _block_shuffle(order, state, block):
+    """A random permutation of 0..n-1 made of whole blocks of `block` consecutive ids, each
+    block's ids shuffled too: random enough for the local moves, and a block's rows of the
+    CSR are adjacent in memory. Returns the new state."""
+    n = order.shape[0]
+    n_blocks = (n + block - 1) // block
+    blocks = np.arange(n_blocks)
+    state = _shuffle(blocks, state)
+    pos = 0
+    for b in blocks:
+        lo = b * block
+        hi = min(n, lo + block)
+        for v in range(lo, hi):
+            order[pos + v - lo] = v
+        state = _shuffle(order[pos : pos + hi - lo], state)
+        pos += hi - lo
+    return state
+
+
+@njit(cache=True)
+def _group_by_scope(order, scope):
+    """Stable counting sort of `order` by scope[order]: a random order within each parent
+    scope, scopes one after another (units of one scope touch only each other's state, so
+    this keeps the working set to one scope at a time)."""
+    n = order.shape[0]
+    n_scope = 0
+    for i in range(n):
+        n_scope = max(n_scope, scope[i] + 1)
+    start = np.zeros(n_scope + 1, np.int64)
+    for i in range(n):
+        start[scope[i] + 1] += 1
+    for s in range(n_scope):
+        start[s + 1] += start[s]
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        v = order[i]
+        out[start[scope[v]]] = v
+        start[scope[v]] += 1
+    order[:] = out
+
+
 @njit(cache=True)
 def leave_delta(w_a, v_a, cost_a, vol_u, self_u, k_a, lp):
     """Change of cost(A) when a unit (volume vol_u, inner weight self_u, weight k_a to the rest
@@ -89,10 +136,12 @@ def join_delta(w_b, v_b, cost_b, vol_u, self_u, k_b, lp):
 
 
 @njit(cache=True)
-def _local_moves(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, empty, n_empty, order, tol):
+def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n_empty, order, tol):
     """Leiden's fast local moving: a queue of nodes; each goes to the neighbouring (or an
-    empty) community of its parent scope that lowers the cost most. Returns (total change,
-    moves, n_empty)."""
+    empty) community of its parent scope that lowers the cost most. `order` is grouped by
+    scope and each scope's queue runs to the end before the next scope starts (units of
+    different scopes share no edge, so this only keeps one scope's edges in cache).
+    Returns (total change, moves, n_empty)."""
     n = nv.shape[0]
     acc = np.zeros(n)
     touched = np.empty(n, np.int64)
@@ -100,74 +149,83 @@ def _local_moves(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, empty, n_empty,
     for v in range(n):
         c = comm[v]
         c_cost[c] = cost(c_w[c], c_v[c], lp[v])
-    queue = order.copy()
-    in_q = np.ones(n, np.bool_)
-    head = 0
-    size = n
+    queue = np.empty(n, np.int64)
+    in_q = np.zeros(n, np.bool_)
     total = 0.0
     moves = 0
-    while size > 0:
-        v = queue[head]
-        head = (head + 1) % n
-        size -= 1
-        in_q[v] = False
-        a = comm[v]
-        nt = 0
-        for k in range(ptr[v], ptr[v + 1]):
-            c = comm[idx[k]]
-            if acc[c] == 0.0:
-                touched[nt] = c
-                nt += 1
-            acc[c] += val[k]
-        k_a = acc[a]
-        d_out = leave_delta(c_w[a], c_v[a], c_cost[a], nv[v], ns[v], k_a, lp[v])
-        best = -tol
-        best_c = -1
-        best_k = 0.0
-        for i in range(nt):
-            c = touched[i]
-            k_c = acc[c]
-            acc[c] = 0.0
-            if c == a:
+    i0 = 0
+    while i0 < n:
+        s = scope[order[i0]]
+        i1 = i0
+        while i1 < n and scope[order[i1]] == s:
+            queue[i1 - i0] = order[i1]
+            in_q[order[i1]] = True
+            i1 += 1
+        head = 0
+        size = i1 - i0
+        i0 = i1
+        while size > 0:
+            v = queue[head]
+            head = (head + 1) % n
+            size -= 1
+            in_q[v] = False
+            a = comm[v]
+            nt = 0
+            for k in range(ptr[v], ptr[v + 1]):
+                c = comm[idx[k]]
+                if acc[c] == 0.0:
+                    touched[nt] = c
+                    nt += 1
+                acc[c] += val[k]
+            k_a = acc[a]
+            d_out = leave_delta(c_w[a], c_v[a], c_cost[a], nv[v], ns[v], k_a, lp[v])
+            best = -tol
+            best_c = -1
+            best_k = 0.0
+            for i in range(nt):
+                c = touched[i]
+                k_c = acc[c]
+                acc[c] = 0.0
+                if c == a:
+                    continue
+                d = d_out + join_delta(c_w[c], c_v[c], c_cost[c], nv[v], ns[v], k_c, lp[v])
+                if d < best or (d == best and best_c >= 0 and c < best_c):
+                    best = d
+                    best_c = c
+                    best_k = k_c
+            if c_n[a] > 1 and n_empty > 0:
+                d = d_out + join_delta(0.0, 0.0, 0.0, nv[v], ns[v], 0.0, lp[v])
+                if d < best:
+                    best = d
+                    best_c = -2
+                    best_k = 0.0
+            if best_c == -1:
                 continue
-            d = d_out + join_delta(c_w[c], c_v[c], c_cost[c], nv[v], ns[v], k_c, lp[v])
-            if d < best or (d == best and best_c >= 0 and c < best_c):
-                best = d
-                best_c = c
-                best_k = k_c
-        if c_n[a] > 1 and n_empty > 0:
-            d = d_out + join_delta(0.0, 0.0, 0.0, nv[v], ns[v], 0.0, lp[v])
-            if d < best:
-                best = d
-                best_c = -2
-                best_k = 0.0
-        if best_c == -1:
-            continue
-        if best_c == -2:
-            n_empty -= 1
-            best_c = empty[n_empty]
-        c_v[a] -= nv[v]
-        c_w[a] -= ns[v] + k_a
-        c_n[a] -= 1
-        if c_n[a] == 0:
-            c_w[a] = 0.0
-            c_v[a] = 0.0
-            empty[n_empty] = a
-            n_empty += 1
-        c_cost[a] = cost(c_w[a], c_v[a], lp[v])
-        c_v[best_c] += nv[v]
-        c_w[best_c] += ns[v] + best_k
-        c_n[best_c] += 1
-        c_cost[best_c] = cost(c_w[best_c], c_v[best_c], lp[v])
-        comm[v] = best_c
-        total += best
-        moves += 1
-        for k in range(ptr[v], ptr[v + 1]):  # neighbours outside the new community may now move
-            t = idx[k]
-            if not in_q[t] and comm[t] != best_c:
-                queue[(head + size) % n] = t
-                size += 1
-                in_q[t] = True
+            if best_c == -2:
+                n_empty -= 1
+                best_c = empty[n_empty]
+            c_v[a] -= nv[v]
+            c_w[a] -= ns[v] + k_a
+            c_n[a] -= 1
+            if c_n[a] == 0:
+                c_w[a] = 0.0
+                c_v[a] = 0.0
+                empty[n_empty] = a
+                n_empty += 1
+            c_cost[a] = cost(c_w[a], c_v[a], lp[v])
+            c_v[best_c] += nv[v]
+            c_w[best_c] += ns[v] + best_k
+            c_n[best_c] += 1
+            c_cost[best_c] = cost(c_w[best_c], c_v[best_c], lp[v])
+            comm[v] = best_c
+            total += best
+            moves += 1
+            for k in range(ptr[v], ptr[v + 1]):  # neighbours outside the new community may now move
+                t = idx[k]
+                if not in_q[t] and comm[t] != best_c:
+                    queue[(head + size) % n] = t
+                    size += 1
+                    in_q[t] = True
     return total, moves, n_empty
 
 
@@ -308,34 +366,68 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
 
 
 @njit(cache=True)
+def collapse(ptr, idx, val, keep, lab, n_new):
+    """The CSR of the graph whose nodes are the labels: entry (lab[u], lab[v], w) for every
+    entry (u, v, w) with keep[k] (all when `keep` is empty) and lab[u] != lab[v], duplicates
+    summed. Built row by row (the members of one label, then the next) with one accumulator,
+    so nothing is scattered over the output. Returns (ptr, idx, val, inner), inner[x] = the
+    weight of the kept edges with both ends labelled x."""
+    n = lab.shape[0]
+    start = np.zeros(n_new + 1, np.int64)
+    for v in range(n):
+        start[lab[v] + 1] += 1
+    for x in range(n_new):
+        start[x + 1] += start[x]
+    members = np.empty(n, np.int64)
+    fill = start[:-1].copy()
+    for v in range(n):
+        members[fill[lab[v]]] = v
+        fill[lab[v]] += 1
+    all_kept = keep.shape[0] == 0
+    cap = 0
+    for v in range(n):
+        cap += ptr[v + 1] - ptr[v]
+    out_ptr = np.zeros(n_new + 1, np.int64)
+    out_idx = np.empty(cap, np.int32)
+    out_val = np.empty(cap)
+    inner = np.zeros(n_new)
+    acc = np.zeros(n_new)
+    seen = np.zeros(n_new, np.bool_)
+    pos = 0
+    for x in range(n_new):
+        row = pos
+        for q in range(start[x], start[x + 1]):
+            v = members[q]
+            for k in range(ptr[v], ptr[v + 1]):
+                if not all_kept and not keep[k]:
+                    continue
+                t = lab[idx[k]]
+                if t == x:
+                    inner[x] += 0.5 * val[k]  # seen from both ends
+                elif seen[t]:
+                    acc[t] += val[k]
+                else:
+                    seen[t] = True
+                    acc[t] = val[k]
+                    out_idx[pos] = t
+                    pos += 1
+        for k in range(row, pos):
+            t = out_idx[k]
+            out_val[k] = acc[t]
+            seen[t] = False
+        out_ptr[x + 1] = pos
+    return out_ptr, out_idx[:pos].copy(), out_val[:pos].copy(), inner
+
+
+@njit(cache=True)
 def _aggregate(ptr, idx, val, nv, ns, lab, n_new):
     """Collapse nodes with the same label: (ptr, idx, val, volume, self weight) of the new graph."""
-    n = nv.shape[0]
-    m = 0
-    for v in range(n):
-        for k in range(ptr[v], ptr[v + 1]):
-            if lab[idx[k]] != lab[v] and v < idx[k]:
-                m += 1
-    a = np.empty(m, np.int64)
-    b = np.empty(m, np.int64)
-    w = np.empty(m)
+    p2, i2, v2, inner = collapse(ptr, idx, val, np.zeros(0, np.bool_), lab, n_new)
     new_v = np.zeros(n_new)
-    new_s = np.zeros(n_new)
-    j = 0
-    for v in range(n):
+    new_s = inner
+    for v in range(lab.shape[0]):
         new_v[lab[v]] += nv[v]
         new_s[lab[v]] += ns[v]
-        for k in range(ptr[v], ptr[v + 1]):
-            t = idx[k]
-            if v < t:
-                if lab[t] == lab[v]:
-                    new_s[lab[v]] += val[k]
-                else:
-                    a[j] = lab[v]
-                    b[j] = lab[t]
-                    w[j] = val[k]
-                    j += 1
-    p2, i2, v2 = csr(n_new, a, b, w)
     return p2, i2, v2, new_v, new_s
 
 
@@ -355,11 +447,12 @@ def _relabel(lab):
 
 
 @njit(cache=True)
-def leiden(ptr, idx, val, vol, lp, init, seed, tol, max_rounds):
+def leiden(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds):
     """Minimise sum_b cost(b) over partitions of the units that refine `init`'s parent scopes.
 
     ptr/idx/val: symmetric CSR over units, only edges between units of one parent scope;
-    vol: unit volumes; lp: log2 vol(parent) per unit; init: starting community labels in
+    vol: unit volumes; lp: log2 vol(parent) per unit; scope: the parent scope of each unit
+    (labels 0..); init: starting community labels in
     0..n-1 (np.arange(n) for singletons). Local moves, refinement, aggregation, repeated
     (Traag et al. 2019) with this cost instead of modularity. Returns (community of each unit,
     total change of the cost, <= 0)."""
@@ -370,6 +463,7 @@ def leiden(ptr, idx, val, vol, lp, init, seed, tol, max_rounds):
     nv = vol.copy()
     ns = np.zeros(n)
     nlp = lp.copy()
+    nscope = scope.copy()
     total = 0.0
     for _ in range(max_rounds):
         nn = nv.shape[0]
@@ -390,28 +484,33 @@ def leiden(ptr, idx, val, vol, lp, init, seed, tol, max_rounds):
             if c_n[c] == 0:
                 empty[n_empty] = c
                 n_empty += 1
-        order = np.arange(nn)
-        state = _shuffle(order, state)
-        d, moves, n_empty = _local_moves(ptr, idx, val, nv, ns, nlp, comm, c_v, c_w, c_n, empty, n_empty, order, tol)
+        order = np.empty(nn, np.int64)
+        state = _block_shuffle(order, state, ORDER_BLOCK)
+        _group_by_scope(order, nscope)
+        d, moves, n_empty = _local_moves(ptr, idx, val, nv, ns, nlp, nscope, comm, c_v, c_w, c_n, empty, n_empty, order, tol)
         total += d
         comm_c, n_comm = _relabel(comm)
         if n_comm == nn:
             break
-        state = _shuffle(order, state)
+        state = _block_shuffle(order, state, ORDER_BLOCK)
+        _group_by_scope(order, nscope)
         sub = _refine(ptr, idx, val, nv, ns, nlp, comm_c, order, tol)
         sub_c, n_sub = _relabel(sub)
         if n_sub == nn:  # nothing merged inside communities: aggregate by the communities
             sub_c, n_sub = comm_c, n_comm
         new_comm = np.empty(n_sub, np.int64)
         new_lp = np.empty(n_sub)
+        new_scope = np.empty(n_sub, np.int64)
         for v in range(nn):
             new_comm[sub_c[v]] = comm_c[v]
             new_lp[sub_c[v]] = nlp[v]
+            new_scope[sub_c[v]] = nscope[v]
         ptr, idx, val, nv, ns = _aggregate(ptr, idx, val, nv, ns, sub_c, n_sub)
         for u in range(n):
             node_of[u] = sub_c[node_of[u]]
         comm = new_comm
         nlp = new_lp
+        nscope = new_scope
     out = np.empty(n, np.int64)
     for u in range(n):
         out[u] = comm[node_of[u]]
@@ -419,10 +518,10 @@ def leiden(ptr, idx, val, vol, lp, init, seed, tol, max_rounds):
 
 
 @njit(cache=True)
-def leiden_dissolve(ptr, idx, val, vol, lp, init, seed, tol, max_rounds, passes):
+def leiden_dissolve(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, passes):
     """`leiden`, then up to `passes` times: dissolve communities into their neighbours on the
     units and run `leiden` again from the result, while that lowers the cost."""
-    comm, total = leiden(ptr, idx, val, vol, lp, init, seed, tol, max_rounds)
+    comm, total = leiden(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds)
     n = vol.shape[0]
     for p in range(passes):
         c_v = np.zeros(n)
@@ -438,7 +537,7 @@ def leiden_dissolve(ptr, idx, val, vol, lp, init, seed, tol, max_rounds, passes)
         if d >= -tol:
             break
         total += d
-        comm, d2 = leiden(ptr, idx, val, vol, lp, comm, seed + p + 1, tol, max_rounds)
+        comm, d2 = leiden(ptr, idx, val, vol, lp, scope, comm, seed + p + 1, tol, max_rounds)
         total += d2
     return comm, total
 
@@ -498,6 +597,31 @@ def compress_dp(parent, depth, w_in, vol, budget):
 
 
 @njit(cache=True)
+def edge_form(anc, vol_levels, src, w, elca):
+    """sum_edges 2 w log2 vol(LCA): vol_levels[l, x] = volume of node x of level l."""
+    total = 0.0
+    for e in range(src.shape[0]):
+        l = elca[e]
+        total += w[e] * math.log2(vol_levels[l, anc[l, src[e]]])
+    return 2.0 * total
+
+
+@njit(cache=True)
+def split_lca(elca, src, dst, row, lo, hi, inserted):
+    """After the level-(lo) row of the layers became `row` (each skill's new node there):
+    edges whose LCA level is in [lo, hi] get lo when both ends share a node of `row`, hi
+    otherwise. `inserted`: the row is a new level lo, so edges above lo move up one level
+    first (hi is then lo + 1)."""
+    for e in range(src.shape[0]):
+        l = elca[e]
+        if inserted and l >= lo:
+            l += 1
+            if l > hi:
+                elca[e] = l
+                continue
+        if lo <= l <= hi:
+            elca[e] = lo if row[src[e]] == row[dst[e]] else hi
+@njit(cache=True)
 def edge_lca_level(anc, src, dst):
     """Lowest level l with anc[l, u] == anc[l, v] for every edge (anc: levels x skills)."""
     m = src.shape[0]
@@ -516,24 +640,37 @@ def edge_lca_level(anc, src, dst):
 
 
 @njit(cache=True)
-def level_csr(anc_j, n, src, dst, w, elca, lo, hi):
-    """CSR over level-j nodes (anc_j: each skill's level-j node) of the edges whose LCA level
-    is in [lo, hi], duplicates summed, in one pass. Returns (ptr, idx, val, edge ids)."""
-    m = 0
-    for e in range(src.shape[0]):
-        if lo <= elca[e] <= hi:
-            m += 1
-    sel = np.empty(m, np.int64)
-    a = np.empty(m, np.int64)
-    b = np.empty(m, np.int64)
-    ww = np.empty(m)
-    i = 0
-    for e in range(src.shape[0]):
-        if lo <= elca[e] <= hi:
-            sel[i] = e
-            a[i] = anc_j[src[e]]
-            b[i] = anc_j[dst[e]]
-            ww[i] = w[e]
-            i += 1
-    ptr, idx, val = csr(n, a, b, ww)
-    return ptr, idx, val, sel
+def adjacency(n, src, dst, w):
+    """Symmetric CSR of the skill graph: (ptr, idx, val)."""
+    m = src.shape[0]
+    ptr = np.zeros(n + 1, np.int64)
+    for e in range(m):
+        ptr[src[e] + 1] += 1
+        ptr[dst[e] + 1] += 1
+    for u in range(n):
+        ptr[u + 1] += ptr[u]
+    fill = ptr[:-1].copy()
+    idx = np.empty(2 * m, np.int32)
+    val = np.empty(2 * m)
+    for e in range(m):
+        idx[fill[src[e]]] = dst[e]
+        val[fill[src[e]]] = w[e]
+        fill[src[e]] += 1
+        idx[fill[dst[e]]] = src[e]
+        val[fill[dst[e]]] = w[e]
+        fill[dst[e]] += 1
+    return ptr, idx, val
+
+
+@njit(cache=True)
+def level_csr(anc_j, n, anc_hi, ptr, idx, val):
+    """CSR over level-j nodes (anc_j: each skill's level-j node) of the skill graph's edges
+    (ptr/idx/val: `adjacency`) whose ends share their level-hi node (anc_hi) but not their
+    level-j node, i.e. whose LCA level is in [j + 1, hi]; duplicates summed."""
+    keep = np.empty(idx.shape[0], np.bool_)
+    for u in range(ptr.shape[0] - 1):
+        h = anc_hi[u]
+        for k in range(ptr[u], ptr[u + 1]):
+            keep[k] = anc_hi[idx[k]] == h
+    p2, i2, v2, _ = collapse(ptr, idx, val, keep, anc_j, n)
+    return p2, i2, v2

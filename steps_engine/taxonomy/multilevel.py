@@ -61,8 +61,9 @@ class _Layers:
     Nodes of one level are labelled 0..n_l-1. A node with one child (a chain) costs nothing,
     so any tree is a layered tree with chains; they are spliced out at the end."""
 
-    def __init__(self, src, dst, w, deg, anc):
+    def __init__(self, src, dst, w, deg, anc, adj=None):
         self.src, self.dst, self.w, self.deg = src, dst, w, deg
+        self.adj = adj if adj is not None else K.adjacency(deg.shape[0], src, dst, w)  # (ptr, idx, val)
         self.vol = float(deg.sum())
         self.tol = _TOL * max(self.vol, 1e-300)
         self.anc = anc
@@ -90,61 +91,57 @@ class _Layers:
         out[self.anc[j]] = self.anc[j + 1]
         return out
 
-    def units(self, j: int, lo: int, hi: int):
-        """Edge ids and the CSR over level-j nodes of the edges whose LCA level is in [lo, hi]."""
-        ptr, idx, val, sel = K.level_csr(self.anc[j], self.n_at(j), self.src, self.dst, self.w, self.elca, lo, hi)
-        return sel, (ptr, idx, val)
+    def units(self, j: int, hi: int):
+        """The CSR over level-j nodes of the edges whose LCA level is in [j + 1, hi]."""
+        return K.level_csr(self.anc[j], self.n_at(j), self.anc[hi], *self.adj)
 
     def entropy(self) -> float:
         """H^T in bits, by the edge form."""
         if self.vol <= 0:
             return 0.0
-        vol2 = np.zeros((self.top + 1, self.anc.shape[1]))
+        vol_levels = np.zeros((self.top + 1, self.anc.shape[1]))
         for l in range(self.top + 1):
             v = self.vol_at(l)
-            vol2[l, : v.shape[0]] = v
-        lca = self.anc[self.elca, self.src]
-        edge = 2.0 * float(np.dot(self.w, np.log2(vol2[self.elca, lca])))
+            vol_levels[l, : v.shape[0]] = v
+        edge = K.edge_form(self.anc, vol_levels, self.src, self.w, self.elca)
         d = self.deg[self.deg > 0]
-        return (edge - float(np.dot(d, np.log2(d)))) / self.vol
+        return (edge - float(np.sum(d * np.log2(d)))) / self.vol
 
     # ---- operators -----------------------------------------------------------------
     def insert_level(self, j: int, seed: int) -> bool:
         """Group the level-j nodes of every level-(j+1) node by Leiden; insert the groups as a
         new level j+1 when that lowers H^T."""
-        sel, (ptr, idx, val) = self.units(j, j + 1, j + 1)
+        ptr, idx, val = self.units(j, j + 1)
         if val.shape[0] == 0:
             return False
-        lp = np.log2(np.maximum(self.vol_at(j + 1), 1e-300))[self.up(j)]
+        scope = self.up(j)
+        lp = np.log2(np.maximum(self.vol_at(j + 1), 1e-300))[scope]
         n = self.n_at(j)
-        comm, delta = K.leiden_dissolve(ptr, idx, val, self.vol_at(j), lp, np.arange(n), seed, self.tol, MAX_ROUNDS, DISSOLVE_PASSES)
+        comm, delta = K.leiden_dissolve(ptr, idx, val, self.vol_at(j), lp, scope, np.arange(n), seed, self.tol, MAX_ROUNDS, DISSOLVE_PASSES)
         if delta >= -self.tol:
             return False
         g, _ = K._relabel(comm)
         row = g[self.anc[j]]
-        elca = self.elca
-        same = row[self.src[sel]] == row[self.dst[sel]]
-        elca[elca > j + 1] += 1
-        elca[sel[~same]] = j + 2
+        K.split_lca(self.elca, self.src, self.dst, row, j + 1, j + 2, True)
         self.anc = np.insert(self.anc, j + 1, row, axis=0)
         return True
 
     def refine_level(self, j: int, seed: int) -> float:
         """Leiden from the current partition: level-j sub-trees (and groups of them) move
         between the level-(j+1) children of their level-(j+2) node. Returns the change."""
-        sel, (ptr, idx, val) = self.units(j, j + 1, j + 2)
+        ptr, idx, val = self.units(j, j + 2)
         if val.shape[0] == 0:
             return 0.0
         up_j = self.up(j)
-        lp = np.log2(np.maximum(self.vol_at(j + 2), 1e-300))[self.up(j + 1)[up_j]]
-        comm, delta = K.leiden(ptr, idx, val, self.vol_at(j), lp, up_j, seed, self.tol, MAX_ROUNDS)
+        scope = self.up(j + 1)[up_j]
+        lp = np.log2(np.maximum(self.vol_at(j + 2), 1e-300))[scope]
+        comm, delta = K.leiden(ptr, idx, val, self.vol_at(j), lp, scope, up_j, seed, self.tol, MAX_ROUNDS)
         if delta >= -self.tol:
             return 0.0
         g, _ = K._relabel(comm)
         row = g[self.anc[j]]
         self.anc[j + 1] = row
-        same = row[self.src[sel]] == row[self.dst[sel]]
-        self.elca[sel] = np.where(same, j + 1, j + 2).astype(np.int8)
+        K.split_lca(self.elca, self.src, self.dst, row, j + 1, j + 2, False)
         return delta / self.vol
 
     def saturate(self, max_levels: int, seed: int) -> None:
@@ -212,7 +209,7 @@ class _Layers:
         new[ids] = np.arange(ids.shape[0])
         k_parent = np.where(kpar[ids] >= 0, new[np.maximum(kpar[ids], 0)], -1)
         anc = _relayer(k_parent, _depths(k_parent), new[kept[skill_parent]], height)
-        return _Layers(self.src, self.dst, self.w, self.deg, anc)
+        return _Layers(self.src, self.dst, self.w, self.deg, anc, self.adj)
 
     @classmethod
     def from_tree(cls, graph: SkillGraph, tree: EncodingTree, height: int) -> "_Layers":
@@ -225,7 +222,7 @@ class _Layers:
         leaf = tree.leaf_of_skill()[[pos[s] for s in graph.skills]]
         anc = _relayer(k_parent, _depths(k_parent), new[tree.parent[leaf]], height)
         lay = cls.flat(graph)
-        return cls(lay.src, lay.dst, lay.w, lay.deg, anc)
+        return cls(lay.src, lay.dst, lay.w, lay.deg, anc, lay.adj)
 
     def to_tree(self, skills: list[str]) -> EncodingTree:
         par, _, _, _, skill_parent = self._internal()
@@ -284,7 +281,7 @@ def build_tree_multilevel(graph: SkillGraph, height: int = 4, seed: int = 0, pro
     best, best_h = flat, flat.entropy()
     total = height
     if height >= 2 and graph.n_edges:
-        sat = _Layers.flat(graph)
+        sat = _Layers(flat.src, flat.dst, flat.w, flat.deg, flat.anc.copy(), flat.adj)
         sat.saturate(max(SATURATED_LEVELS, height + 3), int(seed))
         if progress is not None:
             progress(1, total, f"{sat.top} levels found")
