@@ -543,6 +543,72 @@ def leiden_dissolve(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, 
 
 
 @njit(cache=True)
+def leiden_scoped(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, passes):
+    """`leiden_dissolve` on each parent scope's units separately, each copied into a compact
+    CSR with local ids, so one scope's state stays in cache (the CSR holds no edge between
+    scopes, so the problems are independent). Community labels are unit ids, unique across
+    scopes. Returns (community of each unit, total change of the cost)."""
+    n = vol.shape[0]
+    n_scope = 0
+    for v in range(n):
+        n_scope = max(n_scope, scope[v] + 1)
+    if n_scope <= 1:
+        return leiden_dissolve(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, passes)
+    start = np.zeros(n_scope + 1, np.int64)
+    for v in range(n):
+        start[scope[v] + 1] += 1
+    for x in range(n_scope):
+        start[x + 1] += start[x]
+    members = np.empty(n, np.int64)
+    fill = start[:-1].copy()
+    for v in range(n):
+        members[fill[scope[v]]] = v
+        fill[scope[v]] += 1
+    local = np.empty(n, np.int64)
+    out = np.empty(n, np.int64)
+    total = 0.0
+    for x in range(n_scope):
+        a = start[x]
+        b = start[x + 1]
+        m = b - a
+        if m == 0:
+            continue
+        cnt = 0
+        for q in range(a, b):
+            v = members[q]
+            local[v] = q - a
+            cnt += ptr[v + 1] - ptr[v]
+        linit = np.empty(m, np.int64)
+        for q in range(a, b):
+            linit[q - a] = init[members[q]]
+        linit, _ = _relabel(linit)
+        if cnt == 0:  # no edge: nothing can lower the cost, keep the start
+            for q in range(a, b):
+                out[members[q]] = members[a + linit[q - a]]
+            continue
+        lptr = np.zeros(m + 1, np.int64)
+        lidx = np.empty(cnt, np.int32)
+        lval = np.empty(cnt)
+        lvol = np.empty(m)
+        llp = np.empty(m)
+        pos = 0
+        for q in range(a, b):
+            v = members[q]
+            for k in range(ptr[v], ptr[v + 1]):
+                lidx[pos] = local[idx[k]]
+                lval[pos] = val[k]
+                pos += 1
+            lptr[q - a + 1] = pos
+            lvol[q - a] = vol[v]
+            llp[q - a] = lp[v]
+        comm, d = leiden_dissolve(lptr, lidx, lval, lvol, llp, np.zeros(m, np.int64), linit, seed, tol, max_rounds, passes)
+        total += d
+        for q in range(a, b):
+            out[members[q]] = members[a + comm[q - a]]
+    return out, total
+
+
+@njit(cache=True)
 def compress_dp(parent, depth, w_in, vol, budget):
     """Keep at most `budget` internal nodes on every root-leaf path, minimising
     sum_b 2 W_b log2 vol(nearest kept ancestor-or-self of b).
@@ -604,6 +670,17 @@ def edge_form(anc, vol_levels, src, w, elca):
         l = elca[e]
         total += w[e] * math.log2(vol_levels[l, anc[l, src[e]]])
     return 2.0 * total
+
+
+@njit(cache=True)
+def lca_weights(anc, src, w, elca, off, n_nodes):
+    """W_b for every node b (numbered level by level from `off`): the weight of the edges whose
+    LCA is b."""
+    out = np.zeros(n_nodes)
+    for e in range(src.shape[0]):
+        l = elca[e]
+        out[off[l] + anc[l, src[e]]] += w[e]
+    return out
 
 
 @njit(cache=True)

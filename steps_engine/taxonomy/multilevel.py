@@ -117,7 +117,7 @@ class _Layers:
         scope = self.up(j)
         lp = np.log2(np.maximum(self.vol_at(j + 1), 1e-300))[scope]
         n = self.n_at(j)
-        comm, delta = K.leiden_dissolve(ptr, idx, val, self.vol_at(j), lp, scope, np.arange(n), seed, self.tol, MAX_ROUNDS, DISSOLVE_PASSES)
+        comm, delta = K.leiden_scoped(ptr, idx, val, self.vol_at(j), lp, scope, np.arange(n), seed, self.tol, MAX_ROUNDS, DISSOLVE_PASSES)
         if delta >= -self.tol:
             return False
         g, _ = K._relabel(comm)
@@ -135,7 +135,7 @@ class _Layers:
         up_j = self.up(j)
         scope = self.up(j + 1)[up_j]
         lp = np.log2(np.maximum(self.vol_at(j + 2), 1e-300))[scope]
-        comm, delta = K.leiden(ptr, idx, val, self.vol_at(j), lp, scope, up_j, seed, self.tol, MAX_ROUNDS)
+        comm, delta = K.leiden_scoped(ptr, idx, val, self.vol_at(j), lp, scope, up_j, seed, self.tol, MAX_ROUNDS, 0)
         if delta >= -self.tol:
             return 0.0
         g, _ = K._relabel(comm)
@@ -179,7 +179,7 @@ class _Layers:
             if l < top:
                 parent[off[l] : off[l] + sizes[l]] = off[l + 1] + self.up(l)
             n_child[off[l] : off[l] + sizes[l]] = np.bincount(self.up(l - 1), minlength=sizes[l])
-        w_in = np.bincount(off[self.elca] + self.anc[self.elca, self.src], weights=self.w, minlength=n_glob)
+        w_in = K.lca_weights(self.anc, self.src, self.w, self.elca, off, n_glob)
         chain = n_child == 1
         chain[0] = False
         rep = np.arange(n_glob)  # nearest non-chain ancestor-or-self
