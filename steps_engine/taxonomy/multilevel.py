@@ -73,7 +73,8 @@ class _Layers:
     def flat(cls, graph: SkillGraph) -> "_Layers":
         n = graph.n_skills
         anc = np.stack([np.arange(n, dtype=np.int64), np.zeros(n, dtype=np.int64)])
-        return cls(graph.src.astype(np.int64), graph.dst.astype(np.int64), graph.weight.astype(np.float64), graph.degrees(), anc)
+        src, dst = (np.ascontiguousarray(x, dtype=np.int64) for x in (graph.src, graph.dst))  # read only: no copy
+        return cls(src, dst, np.ascontiguousarray(graph.weight, dtype=np.float64), graph.degrees(), anc)
 
     @property
     def top(self) -> int:
