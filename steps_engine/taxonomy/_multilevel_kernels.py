@@ -26,46 +26,6 @@ def cost(w, v, lp):
 
 
 @njit(cache=True)
-def csr(n, a, b, w):
-    """Symmetric CSR of the pairs (a[i], b[i], w[i]), a != b, duplicates summed. Column
-    indices are int32 (n < 2**31): the local moves stream them, so they are a third of the
-    memory traffic."""
-    m = a.shape[0]
-    ptr = np.zeros(n + 1, np.int64)
-    for i in range(m):
-        ptr[a[i] + 1] += 1
-        ptr[b[i] + 1] += 1
-    for u in range(n):
-        ptr[u + 1] += ptr[u]
-    fill = ptr[:-1].copy()
-    idx = np.empty(2 * m, np.int32)
-    val = np.empty(2 * m)
-    for i in range(m):
-        idx[fill[a[i]]] = b[i]
-        val[fill[a[i]]] = w[i]
-        fill[a[i]] += 1
-        idx[fill[b[i]]] = a[i]
-        val[fill[b[i]]] = w[i]
-        fill[b[i]] += 1
-    mark = np.full(n, -1, np.int64)
-    out_ptr = np.zeros(n + 1, np.int64)
-    pos = 0
-    for u in range(n):
-        start = pos
-        for k in range(ptr[u], ptr[u + 1]):
-            t = idx[k]
-            if mark[t] < start:
-                mark[t] = pos
-                idx[pos] = t
-                val[pos] = val[k]
-                pos += 1
-            else:
-                val[mark[t]] += val[k]
-        out_ptr[u + 1] = pos
-    return out_ptr, idx[:pos].copy(), val[:pos].copy()
-
-
-@njit(cache=True)
 def _shuffle(order, state):
     """Fisher-Yates with a 64-bit LCG; returns the new state (deterministic per seed)."""
     for i in range(order.shape[0] - 1, 0, -1):
@@ -718,7 +678,8 @@ def edge_lca_level(anc, src, dst):
 
 @njit(cache=True)
 def adjacency(n, src, dst, w):
-    """Symmetric CSR of the skill graph: (ptr, idx, val)."""
+    """Symmetric CSR of the skill graph: (ptr, idx, val). Column indices are int32
+    (n < 2**31): the local moves stream them, so they are a third of the memory traffic."""
     m = src.shape[0]
     ptr = np.zeros(n + 1, np.int64)
     for e in range(m):

@@ -17,7 +17,9 @@ weight S_u, weight k_uX to community X) from A to B changes it by exactly
     cost(W_A - S_u - k_uA, V_A - V_u) - cost(W_A, V_A) + cost(W_B + S_u + k_uB, V_B + V_u) - cost(W_B, V_B)
 
 in O(deg u), as modularity's move. `_multilevel_kernels.leiden` runs Leiden (local moves,
-refinement, aggregation, repeated) on this cost. The builder:
+refinement, aggregation, repeated) on this cost. The units of different parents share no edge, so
+`leiden_scoped` solves each parent's problem on a compact copy of its subgraph (its state
+stays in cache; the skill graph's CSR is built once and shared by all layers). The builder:
 
 1. saturate: from root -> skills, insert layers (group the level-j nodes of every parent by
    `leiden`, then a pass that dissolves whole communities into their neighbours when that
