@@ -91,6 +91,39 @@ def test_real_model_is_cached_and_meaningful(real_model, tmp_path):
     assert again.misses == 0 and again.hits == 3
 
 
+_OFFLINE_PROBE = """
+import json, os, socket
+for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.pop(k, None)
+tried = []
+def refuse(*a, **k):
+    tried.append(repr(a[:2]))
+    raise OSError("network refused by the test")
+socket.socket.connect = refuse
+socket.getaddrinfo = refuse
+from steps_engine.semantic.embeddings import SentenceTransformerEmbedder
+shape = SentenceTransformerEmbedder().encode(["hello world"]).shape
+import huggingface_hub.constants as c
+print(json.dumps({"shape": list(shape), "env": os.environ.get("HF_HUB_OFFLINE"),
+                  "hub_offline": c.HF_HUB_OFFLINE, "tried": tried}))
+"""
+
+
+def test_loading_the_model_leaves_hub_offline_mode_alone_and_uses_no_network():
+    # A fresh process, so huggingface_hub is first imported by the model load: it reads
+    # HF_HUB_OFFLINE into a module constant then, and a later hf:// read in the same process
+    # (ingest after tagging) would fail as offline if the load had set it.
+    import json, os, subprocess, sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env["PYTHONPATH"] = str(root)
+    r = subprocess.run([sys.executable, "-c", _OFFLINE_PROBE], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got == {"shape": [1, 384], "env": None, "hub_offline": False, "tried": []}
+
+
 def test_bad_arguments_raise_value_errors(tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         SentenceTransformerEmbedder(model=tmp_path / "nope").encode(["x"], batch_size=0)

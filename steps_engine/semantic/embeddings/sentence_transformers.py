@@ -47,8 +47,9 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _load(self):
         if self._model is None:
-            if self.local_files_only:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            # No HF_HUB_OFFLINE here: it is process-wide (huggingface_hub reads it once, at
+            # import) and would make later hf:// reads fail. local_files_only=True alone
+            # loads a local folder without network (tests/test_embeddings.py checks both).
             from sentence_transformers import SentenceTransformer
 
             path = default_model_path() if self._model_arg is None else self._model_arg
