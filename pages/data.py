@@ -1,10 +1,10 @@
-"""Data: choose the demo, an upload or a local file; map fields with a live preview; build."""
+"""Data: choose the demo, uploads or a local file / folder / glob; map fields with a live preview; build."""
 
 import pandas as pd
 import streamlit as st
 
 from pages import _shared as ui
-from steps_engine.studio import state as studio_state
+from steps_engine.studio import inputs, state as studio_state
 from steps_engine.studio.sources import preview_problems, suggest_mapping
 from steps_engine.taxonomy.graph import WEIGHTINGS
 from steps_engine.studio.plotting.long_tail import long_tail_figure
@@ -18,9 +18,9 @@ if info:
     st.caption(f"Workspace `{ws.root}` · current input `{info.get('path', '?')}` · skills field `{info.get('skills_field')}`")
 
 with st.expander("Load a dataset", expanded=False):
-    source = st.radio("Source", ["Bundled demo", "Upload a file", "Local path", "Taxonomy folder"], horizontal=True,
+    source = st.radio("Source", ["Bundled demo", "Upload files", "Local path", "Taxonomy folder"], horizontal=True,
                       key="data_source")
-    path = None
+    inp = None
     if source == "Taxonomy folder":
         folder = st.text_input("Folder written by `steps taxonomy` (taxonomy.json, graph.csv)", key="data_folder")
         n_edits = ws.n_edits
@@ -36,25 +36,29 @@ with st.expander("Load a dataset", expanded=False):
                 st.session_state["_data_done"] = f"Opened {folder}" + (f"; the previous taxonomy is kept in `{archived}`" if archived else "")
                 st.rerun()
     if source == "Bundled demo":
-        path = studio_state.demo_path()
-    elif source == "Upload a file":
-        up = st.file_uploader("JSONL, JSON, CSV or Parquet", type=["jsonl", "ndjson", "json", "csv", "tsv", "parquet"])
-        if up is not None:
-            path = studio_state.store_upload(ws, up.name, up.getvalue())
+        with ui.user_errors("Reinstall the package (the bundled demo file is missing)."):
+            inp = inputs.local_input(str(studio_state.demo_path()))
+    elif source == "Upload files":
+        ups = st.file_uploader("JSONL, JSON, CSV or Parquet; several files are read as shards of one input",
+                               type=["jsonl", "ndjson", "json", "csv", "tsv", "parquet"], accept_multiple_files=True,
+                               key="data_upload")
+        if ups:
+            with ui.user_errors("Upload data files named .jsonl, .json, .csv, .tsv or .parquet."):
+                inp = inputs.store_uploads(ws, [(up.name, up.getvalue()) for up in ups])
     elif source == "Local path":
-        text = st.text_input("Path to a local file", key="data_path", placeholder="/data/train.jsonl")
+        text = st.text_input("Path to a local file, a folder of shards or a glob", key="data_path",
+                             placeholder="/data/train.jsonl, /data/shards/ or /data/train-*.parquet")
         if text:
-            from pathlib import Path
-
-            path = Path(text).expanduser()
-            if not path.is_file():
-                st.error(f"{path} is not a file.\n\n**Next:** check the path (it is read on the machine running the studio).")
-                path = None
+            with ui.user_errors("Check the path (it is read on the machine running the studio)."):
+                inp = inputs.local_input(text)
+    path = None if inp is None else inp.source
+    for note in inp.notes if inp is not None else ():
+        st.warning(note)
 
     if source != "Taxonomy folder":
         # field defaults follow the chosen file's shape; a value the user typed is kept
         fields = {"map_skills": "skills_field", "map_sep": "skills_sep", "map_text": "text_field", "map_height": "height"}
-        token = None if path is None else (str(path), path.stat().st_size if path.exists() else -1)
+        token = None if inp is None else inp.token
         if path is not None and st.session_state.get("_map_for") != token:
             with ui.user_errors("Check the file format."):
                 new = suggest_mapping(path)
@@ -89,8 +93,12 @@ with st.expander("Load a dataset", expanded=False):
             rows = []
             with ui.user_errors("Check the file format and the field names."):
                 rows = preview(path, mapping, n=8)
-                st.caption("Live preview of the first parsed rows")
+                files = inputs.input_summary(inp)
+                st.caption(f"`{inp.label}`: {inputs.summary_line(inp, files)}. Live preview of the first parsed rows")
                 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+                if len(files) > 1:
+                    st.dataframe(pd.DataFrame(files).drop(columns="capped"), hide_index=True, width="stretch",
+                                 key="data_files")
             problems = preview_problems(rows)
             if problems["all_errors"]:
                 st.error(f"Every previewed row is an error: the skills field `{skills_field}` does not fit this file."
@@ -118,7 +126,7 @@ with st.expander("Load a dataset", expanded=False):
                         status.update(label="Build failed", state="error")
                         st.error(f"{exc}\n\n**Next:** check the field mapping against the preview.")
                     else:
-                        done = f"Built the taxonomy of `{path.name}`: {tax.graph.n_skills:,} skills, H^T = {tax.structural_entropy:.3f} bits"
+                        done = f"Built the taxonomy of `{inp.label}`: {tax.graph.n_skills:,} skills, H^T = {tax.structural_entropy:.3f} bits"
                         status.update(label=done, state="complete")
                         st.session_state.pop("_last_edit", None)
                         st.session_state["_data_done"] = done + (f"; the previous taxonomy is kept in `{archived}`" if archived else "")
@@ -146,7 +154,7 @@ with st.expander("Load a dataset", expanded=False):
                                 weighting=weighting, min_count=int(min_count), height=int(height))
                             st.session_state.pop("_last_edit", None)
                             st.session_state["_data_done"] = (
-                                f"Tagged `{path.name}` and built from `{out.name}` (vocabulary `{vocab.name}`): "
+                                f"Tagged `{inp.label}` and built from `{out.name}` (vocabulary `{vocab.name}`): "
                                 f"{tax.graph.n_skills:,} skills" + (f"; the previous taxonomy is kept in `{archived}`" if archived else ""))
                             st.rerun()
 

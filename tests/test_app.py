@@ -346,6 +346,54 @@ def test_data_page_builds_a_local_file_and_reports_bad_rows(ws_dir, tmp_path):
     assert lines_reported == {6, 10}
 
 
+def _shard_rows(start: int, n: int, tags: list[str]) -> bytes:
+    return "".join(json.dumps({"q": f"question {i}", "tags": tags[i % 2:] + ["shared"]}) + "\n"
+                   for i in range(start, start + n)).encode()
+
+
+def test_data_page_builds_one_taxonomy_from_two_uploaded_shards(ws_dir):
+    one = _shard_rows(0, 12, ["alpha", "beta"])  # 12 rows: alpha+beta+shared or beta+shared
+    two = _shard_rows(100, 8, ["gamma", "delta"])  # 8 rows, skills the first shard lacks
+    at = open_page("data")
+    at.radio(key="data_source").set_value("Upload files").run()
+    at.file_uploader(key="data_upload").set_value([("part-0.jsonl", one, "application/json"),
+                                                   ("part-1.jsonl", two, "application/json")]).run()
+    at.text_input(key="map_skills").set_value("tags")
+    at.text_input(key="map_text").set_value("q").run()
+    no_errors(at)
+    assert any("2 files" in c.value and ": 20 rows" in c.value for c in at.caption), [c.value for c in at.caption]
+    files = at.dataframe[1].value  # [0] is the row preview
+    assert sorted(files["rows"]) == [8, 12] and set(files["unreadable"]) == {0}
+    at.button(key="build").click().run()
+    no_errors(at)
+    assert metric(at, "Rows read") == "20" and metric(at, "Rows used") == "20"
+    ws = Workspace(ws_dir)
+    assert sorted(ws.graph.skills) == ["alpha", "beta", "delta", "gamma", "shared"]
+    assert ws.graph.counts[ws.graph.skills.index("shared")] == 20  # every row of both shards
+    shards = ws.input_info()["shards"]
+    assert len(shards) == 2 and all(Path(sh["path"]).parent.parent == ws_dir / "uploads" for sh in shards)
+    assert sorted(Path(sh["path"]).read_bytes() for sh in shards) == sorted([one, two])
+
+
+def test_data_page_reads_a_folder_or_a_glob_of_shards(ws_dir, tmp_path):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(_shard_rows(0, 6, ["alpha", "beta"]))
+    (folder / "b.jsonl").write_bytes(_shard_rows(50, 4, ["gamma", "delta"]))
+    (folder / "notes.md").write_text("# not data\n")  # skipped, as `steps taxonomy FOLDER` does
+    at = open_page("data")
+    at.radio(key="data_source").set_value("Local path").run()
+    for text, files, rows in [(str(folder), 2, 10), (str(folder / "b*.jsonl"), 1, 4)]:
+        at.text_input(key="data_path").set_value(text)
+        at.text_input(key="map_skills").set_value("tags")
+        at.text_input(key="map_text").set_value("q").run()
+        no_errors(at)
+        want = f"{files} file{'s' if files > 1 else ''}"
+        assert any(want in c.value and f": {rows} rows" in c.value for c in at.caption), [c.value for c in at.caption]
+    at.button(key="build").click().run()
+    no_errors(at)
+    assert metric(at, "Rows read") == "4" and sorted(Workspace(ws_dir).graph.skills) == ["delta", "gamma", "shared"]
+
 def test_data_page_missing_path_is_a_message(ws_dir, tmp_path):
     at = open_page("data")
     at.radio(key="data_source").set_value("Local path").run()

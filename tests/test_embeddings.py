@@ -91,6 +91,54 @@ def test_real_model_is_cached_and_meaningful(real_model, tmp_path):
     assert again.misses == 0 and again.hits == 3
 
 
+_OFFLINE_PROBE = """
+import json, os, shutil, socket, sys
+from pathlib import Path
+for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.pop(k, None)
+os.environ["HF_HOME"] = sys.argv[1]
+tried = []
+def refuse(*a, **k):
+    tried.append(repr(a[:2]))
+    raise OSError("network refused by the test")
+socket.socket.connect = refuse
+socket.getaddrinfo = refuse
+from steps_engine.semantic.embeddings.sentence_transformers import SentenceTransformerEmbedder, default_model_path
+shapes = [list(SentenceTransformerEmbedder().encode(["hello world"]).shape)]
+# the same model as a hub name in the (test's own) Hugging Face cache
+repo = Path(sys.argv[1]) / "hub" / "models--org--mini"
+shutil.copytree(default_model_path(), repo / "snapshots" / ("a" * 40))
+(repo / "refs").mkdir()
+(repo / "refs" / "main").write_text("a" * 40)
+shapes.append(list(SentenceTransformerEmbedder("org/mini").encode(["hello world"]).shape))
+try:
+    SentenceTransformerEmbedder("org/not-cached").encode(["x"])
+    missing = "loaded"
+except ValueError as exc:
+    missing = str(exc)
+import huggingface_hub.constants as c
+print(json.dumps({"shapes": shapes, "env": os.environ.get("HF_HUB_OFFLINE"), "hub_offline": c.HF_HUB_OFFLINE,
+                  "tried": tried, "missing": missing}))
+"""
+
+
+def test_loading_the_model_leaves_hub_offline_mode_alone_and_uses_no_network(tmp_path):
+    # A fresh process, so huggingface_hub is first imported by the model load: it reads
+    # HF_HUB_OFFLINE into a module constant then, and a later hf:// read in the same process
+    # (ingest after tagging) would fail as offline if the load had set it. Loaded: the bundled
+    # folder, a cached hub name, and a name not in the cache (a clear error), all without network.
+    import json, os, subprocess, sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env["PYTHONPATH"] = str(root)
+    r = subprocess.run([sys.executable, "-c", _OFFLINE_PROBE, str(tmp_path / "hf")], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "not in the Hugging Face cache" in got.pop("missing")
+    assert got == {"shapes": [[1, 384], [1, 384]], "env": None, "hub_offline": False, "tried": []}
+
 def test_bad_arguments_raise_value_errors(tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         SentenceTransformerEmbedder(model=tmp_path / "nope").encode(["x"], batch_size=0)

@@ -89,6 +89,35 @@ def test_parquet_reads_back_with_pyarrow(results, tmp_path):
     assert rows[3]["taxonomy_labels"] == ["one", "one-a"] and rows[3]["cluster"] == "c1: one"
 
 
+def test_parquet_carries_the_judge_verdict_as_typed_nullable_columns(tmp_path):
+    import pyarrow as pa
+
+    from steps_engine.quality.judge import parse_verdict
+
+    answer = {"skills": [{"skill": "s0", "essential": True, "exercised": True, "evidence": "uses s0 here"},
+                         {"skill": "s1", "essential": False, "exercised": True, "evidence": ""}],
+              "self_contained": True, "correct": True, "complete": False, "score": 7, "rationale": "fine"}
+    judged = {**rec(0, 2), "reasons": [], "quality": {"judge": {"model": "judge-m", **parse_verdict(json.dumps(answer),
+                                                                                                    ["s0", "s1"])}}}
+    unjudged = {**rec(1, 2), "reasons": [], "quality": {"judge": None}}
+    res = tmp_path / "checked.jsonl"
+    res.write_text(json.dumps(judged) + "\n" + json.dumps(unjudged) + "\n")
+    export(res, fmt="parquet", out=tmp_path / "t.parquet")
+    export(res, fmt="chat", out=tmp_path / "t.jsonl")
+    table = pq.read_table(tmp_path / "t.parquet")
+    assert table.schema.field("judge_score").type == pa.float64()
+    assert table.schema.field("judge_complete").type == pa.bool_()
+    assert table.schema.field("judge_skills").type.value_type.field("exercised").type == pa.bool_()
+    a, b = table.to_pylist()
+    assert (a["judge_model"], a["judge_score"], a["judge_self_contained"], a["judge_correct"], a["judge_complete"]) \
+        == ("judge-m", 7.0, True, True, False)
+    assert a["judge_skills"] == [{"skill": "s0", "essential": True, "exercised": True, "evidence": "uses s0 here"},
+                                 {"skill": "s1", "essential": False, "exercised": True, "evidence": ""}]
+    assert [b[c] for c in table.column_names if c.startswith("judge_")] == [None] * 6
+    meta = json.loads((tmp_path / "t.jsonl").read_text().splitlines()[0])["metadata"]["judge"]
+    assert meta["score"] == a["judge_score"] and meta["model"] == a["judge_model"]  # same dict as the JSONL formats
+    assert [{"skill": k, **v} for k, v in meta["skills"].items()] == a["judge_skills"]
+
 def test_card_counts_per_k_and_cluster(results, tmp_path):
     out = tmp_path / "d" / "train.jsonl"
     rep = export(results, fmt="chat", out=out)

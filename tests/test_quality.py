@@ -23,7 +23,7 @@ from fake_openai_server import FakeOpenAI
 from steps_engine.quality import BenchmarkIndex, CheckConfig, DedupConfig, RuleConfig, check, check_rules, near_duplicates
 from steps_engine.quality.dedup import jaccard, lsh_candidates, minhash_signatures
 from steps_engine.quality.judge import VerdictError, decide, parse_verdict
-from steps_engine.quality.seedcopy import overlap_coefficient, seed_similarity
+from steps_engine.quality.seedcopy import MIN_SHARED, overlap_coefficient, seed_match, seed_similarity
 from steps_engine.quality.text import ngram_hashes, shingle_set, token_ids, words
 from steps_engine.synthesis.runner import read_results, synthesize
 
@@ -177,6 +177,90 @@ def test_seed_copy_is_caught_and_a_new_task_is_not():
     assert seed_similarity(copied, ["unrelated words here today", seed]) == (1, 1.0)
     assert seed_similarity(fresh, [seed])[1] < 0.2
 
+
+
+SEED_A = ("How do I add a column showing each product's share of total sales in pandas? "
+          "Can you explain that in more detail please, with the groupby step spelled out?")
+SEED_A_RESPONSE = "Use df['share'] = df['sales'] / df['sales'].sum() and format it as a percentage."
+SEED_B = "Draft a polite email asking my landlord to fix the broken heating in the flat before winter."
+SEED_B_RESPONSE = ("Dear Mr Patel, I am writing about the heating in flat 4, which has not worked since "
+                   "Monday. Could you arrange a repair this week? The nights are getting cold. Kind regards, Ana")
+
+
+def seed_taxonomy(tmp: Path) -> Path:
+    """A taxonomy folder whose input is two shards holding the seeds a1 (SEED_A) and b1 (SEED_B)."""
+    import hashlib
+
+    data, tax = tmp / "shards", tmp / "tax"
+    data.mkdir()
+    tax.mkdir()
+    rows = [[{"id": "a1", "skills": ["alpha"], "instruction": SEED_A, "output": SEED_A_RESPONSE}],
+            [{"id": "b1", "skills": ["beta"], "instruction": SEED_B, "output": SEED_B_RESPONSE}]]
+    shards = []
+    for i, part in enumerate(rows):
+        f = data / f"part-{i}.jsonl"
+        f.write_text("".join(json.dumps(r) + "\n" for r in part))
+        shards.append({"path": str(f), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()})
+    (tax / "input.json").write_text(json.dumps({"path": str(data), "format": None, "skills_field": "skills",
+                                                "text_field": None, "shards": shards}))
+    return tax
+
+
+def multi_turn(rid: str, turns: list[str]) -> dict:
+    msgs = [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)]
+    return {"id": rid, "status": "ok", "skills": ["alpha", "beta"], "k": 2, "messages": msgs,
+            "seeds": [{"skill": "alpha", "source_id": "a1"}, {"skill": "beta", "source_id": "b1"}]}
+
+
+def test_seed_copy_in_a_later_user_turn_or_an_assistant_turn_is_caught_and_named(tmp_path):
+    rng = random.Random(5)
+    later = multi_turn("later", ["I keep a small sales table for my shop. " + prose(rng, 20),
+                                 "Happy to help. " + prose(rng, 40),
+                                 "Thanks. One more thing: " + SEED_A,  # the seed pasted into user turn 2
+                                 "Sure. " + prose(rng, 40)])
+    answer = multi_turn("answer", ["My heating died; " + prose(rng, 25),
+                                   "Here is a draft. " + SEED_B_RESPONSE,  # the seed's response, copied
+                                   "Shorter please. " + prose(rng, 10),
+                                   "Of course. " + prose(rng, 30)])
+    # Same topics, new wording; user turn 2 is a short phrase that is inside SEED_A: its 8 words
+    # give 6 shingles, all in SEED_A (coefficient 6 / 6 = 1.0), but 6 < MIN_SHARED = 8 and SEED_A
+    # has 28 shingles, so it is not a copy.
+    fresh = multi_turn("fresh", ["Our bakery sold bread, cakes and pies last month; which of them earned the largest "
+                                 "part of the revenue, and by how much? " + prose(rng, 10),
+                                 "Cakes did. " + prose(rng, 40),
+                                 "Can you explain that in more detail please?",
+                                 "The cake line brought in most. " + prose(rng, 30)])
+    tax = seed_taxonomy(tmp_path)
+    res, out = tmp_path / "results.jsonl", tmp_path / "checked.jsonl"
+    res.write_text("".join(json.dumps(r) + "\n" for r in (later, answer, fresh)))
+    rep = check(res, out, taxonomy_dir=tax)
+    assert rep.problems == []
+    got = {r["id"]: r for r in read_results(out)[0]}
+    assert got["later"]["reasons"] == ["copies_seed"] and got["answer"]["reasons"] == ["copies_seed"]
+    assert got["fresh"]["status"] == "ok" and got["fresh"]["reasons"] == []
+    sc = got["later"]["quality"]["seed_copy"]
+    assert (sc["source_id"], sc["skill"], sc["role"], sc["turn"], sc["message"], sc["field"]) == \
+        ("a1", "alpha", "user", 2, 2, "text")
+    assert sc["overlap"] == 1.0 and sc["shared"] == 28  # SEED_A: 30 words ("product's" is two), 28 shingles, all in turn 2
+    assert "user turn 2 (message 3)" in got["later"]["quality"]["details"]["copies_seed"]
+    sc = got["answer"]["quality"]["seed_copy"]
+    assert (sc["source_id"], sc["skill"], sc["role"], sc["turn"], sc["message"], sc["field"]) == \
+        ("b1", "beta", "assistant", 1, 1, "response")
+    assert sc["overlap"] == 1.0
+    assert "the response of seed 'b1'" in got["answer"]["quality"]["details"]["copies_seed"]
+    sc = got["fresh"]["quality"]["seed_copy"]
+    assert sc["role"] == "user" and sc["turn"] == 2 and sc["overlap"] == 1.0 and sc["shared"] == 6 < MIN_SHARED
+
+
+def test_seed_match_prefers_a_counting_match_and_ignores_roles_crossed():
+    msgs = [{"role": "user", "content": SEED_B_RESPONSE}, {"role": "assistant", "content": SEED_B}]
+    assert seed_match(msgs, [SEED_A, SEED_B], [SEED_A_RESPONSE, SEED_B_RESPONSE]) is None  # text vs response only
+    short = "Can you explain that in more detail please?"
+    msgs = [{"role": "user", "content": short}, {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "Framing first. " + SEED_B}]
+    m = seed_match(msgs, [SEED_A, SEED_B])
+    # SEED_B's 17 words give 15 shingles, all in turn 2: counts, and beats turn 1's 6 / 6
+    assert (m.seed, m.message, m.turn, m.counts, m.shared, m.overlap) == (1, 2, 2, True, 15, 1.0)
 
 # ---------------------------------------------------------------------------------------
 # Decontamination against real IFEval prompts

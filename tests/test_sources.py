@@ -233,7 +233,7 @@ def test_a_hub_datasets_parquet_shards_through_hf_paths(tmp_path, rows, referenc
     combos.write_text(json.dumps({"skills": ["estimation", "energy_and_climate"], "start": "estimation"}) + "\n")
     with FakeHub() as hub:
         hub.add_repo("me/instruct", files)
-        # HF_HUB_OFFLINE=0: the embedding tests set it to 1 process-wide (sentence-transformers offline)
+        # HF_HUB_OFFLINE=0: in case the calling shell runs offline (the embedder no longer sets it)
         env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0", "PYTHONPATH": str(ROOT)}
         for args in (["taxonomy", "hf://datasets/me/instruct/data", "--skills-field", "skills", "--text-field",
                       "instruction", "--height", "2", "--out", str(tmp_path / "t"), "-q"],

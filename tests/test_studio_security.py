@@ -66,7 +66,7 @@ def test_an_upload_named_outside_the_workspace_stays_inside(tmp_path, monkeypatc
     at.run()
     at.switch_page("pages/data.py")
     at.run()
-    at.radio(key="data_source").set_value("Upload a file").run()
+    at.radio(key="data_source").set_value("Upload files").run()
     at.file_uploader[0].set_value((name, ROWS, "application/json")).run()
     assert not at.exception, [e.value for e in at.exception]
     written = sorted(p for p in tmp_path.rglob("x.jsonl*") if p.is_file()) + sorted(ws_dir.rglob("*x.jsonl"))
@@ -75,6 +75,21 @@ def test_an_upload_named_outside_the_workspace_stays_inside(tmp_path, monkeypatc
     assert len(stored) == 1 and stored[0].name.endswith("-x.jsonl") and stored[0].read_bytes() == ROWS
     assert all(ws_dir in p.parents for p in written)
 
+
+def test_several_uploads_named_outside_the_workspace_become_shards_inside(tmp_path):
+    from steps_engine.studio.inputs import store_uploads
+
+    ws = Workspace(tmp_path / "ws")
+    other = ROWS.replace(b'"a"', b'"c"')
+    inp = store_uploads(ws, [("../../x.jsonl", ROWS), (str(tmp_path / "y.jsonl"), other), ("..\\z.jsonl", ROWS)])
+    assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "y.jsonl").exists()
+    folder = Path(inp.source)
+    assert folder.parent == ws.path("uploads") and folder.name.startswith("set-")
+    assert sorted(Path(f).name.split("-", 1)[1] for f in inp.files) == ["x.jsonl", "y.jsonl"]  # z = x's bytes
+    assert all(Path(f).parent == folder for f in inp.files) and inp.notes == ("z.jsonl has the same content as x.jsonl: read once",)
+    assert store_uploads(ws, [("y.jsonl", other), ("x.jsonl", ROWS)]).source == inp.source  # same set, same folder
+    with pytest.raises(ValueError, match="letters, digits and dashes"):
+        studio_state.store_upload(ws, "x.jsonl", ROWS, folder="../up")
 
 @pytest.mark.parametrize("address, warned", [("0.0.0.0", True), ("127.0.0.1", False)])
 def test_every_page_warns_when_the_studio_is_exposed(tmp_path, monkeypatch, address, warned):

@@ -238,7 +238,9 @@ def render_card(metas: list[dict], *, data_file: str, fmt: str, statuses: Counte
         "",
         "Every record carries: `id` (combination id), `skills`, `k`, `start`, `gain` (structural-information "
         "gain in bits), `lca`, `taxonomy_path` / `taxonomy_labels`, `cluster`, `source_ids` (the real example used "
-        "for each skill: record id or line number in the input data), `model`, `template_hash`.",
+        "for each skill: record id or line number in the input data), `model`, `template_hash`. Records checked "
+        "with an LLM judge also carry its verdict: `metadata.judge` in JSONL, the `judge_*` columns in Parquet "
+        "(null when not judged).",
         "",
     ]
     return "\n".join(out)

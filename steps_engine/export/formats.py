@@ -7,7 +7,10 @@ Every exported record carries provenance under "metadata" (JSONL formats) or as 
 - alpaca: {"instruction", "input", "output", "metadata"}: instruction = the first user turn,
   output = the final assistant turn, input = the turns in between as a transcript
   ("Assistant: ...\\n\\nUser: ...", empty for a single exchange); a system turn goes to "system".
-- parquet: one row per record: id, messages (list of {role, content}), the provenance columns.
+- parquet: one row per record: id, messages (list of {role, content}), the provenance columns,
+  and the judge's verdict as `judge_model`, `judge_score`, `judge_skills` (list of {skill,
+  essential, exercised, evidence}), `judge_self_contained`, `judge_correct`, `judge_complete`:
+  all null for a record without a verdict (the JSONL formats carry it as `metadata.judge`).
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class ParquetFormat(ExportFormat):
             "model": meta.get("model"),
             "template_hash": meta.get("template_hash"),
             "curriculum_epoch": meta.get("curriculum_epoch"),
+            **_judge_columns(meta.get("judge")),
         }
 
     def schema(self):
@@ -114,6 +118,13 @@ class ParquetFormat(ExportFormat):
             ("model", pa.string()),
             ("template_hash", pa.string()),
             ("curriculum_epoch", pa.int32()),
+            ("judge_model", pa.string()),
+            ("judge_score", pa.float64()),
+            ("judge_skills", pa.list_(pa.struct([("skill", pa.string()), ("essential", pa.bool_()),
+                                                 ("exercised", pa.bool_()), ("evidence", pa.string())]))),
+            ("judge_self_contained", pa.bool_()),
+            ("judge_correct", pa.bool_()),
+            ("judge_complete", pa.bool_()),
         ])
 
     def write(self, rows, path):
@@ -123,6 +134,32 @@ class ParquetFormat(ExportFormat):
         table = pa.Table.from_pylist(rows, schema=self.schema())
         with atomic_open(path, "wb") as fh:
             pq.write_table(table, fh)
+
+
+def _flag(value) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _judge_columns(verdict) -> dict:
+    """The judge columns of one row from `metadata.judge` (None: no verdict, every column null).
+    Values of the wrong type (a hand-edited file) become null rather than failing the write."""
+    if not isinstance(verdict, dict):
+        verdict = {}
+    score = verdict.get("score")
+    skills = verdict.get("skills")
+    rows = None
+    if isinstance(skills, dict):
+        rows = [{"skill": str(name), "essential": _flag(v.get("essential")), "exercised": _flag(v.get("exercised")),
+                 "evidence": None if v.get("evidence") is None else str(v["evidence"])}
+                for name, v in skills.items() if isinstance(v, dict)]
+    return {
+        "judge_model": None if verdict.get("model") is None else str(verdict["model"]),
+        "judge_score": float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None,
+        "judge_skills": rows,
+        "judge_self_contained": _flag(verdict.get("self_contained")),
+        "judge_correct": _flag(verdict.get("correct")),
+        "judge_complete": _flag(verdict.get("complete")),
+    }
 
 
 FORMATS: dict[str, type[ExportFormat]] = {

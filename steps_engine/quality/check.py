@@ -47,8 +47,8 @@ from steps_engine.quality.dedup import DedupConfig, near_duplicates
 from steps_engine.quality.judge import (DEFAULT_RUBRIC, VerdictError, build_judge_messages, decide, parse_verdict,
                                         response_format)
 from steps_engine.quality.rules import RuleConfig, check_rules
-from steps_engine.quality.seedcopy import load_seed_examples, seed_similarity
-from steps_engine.quality.text import conversation_text, user_text, words
+from steps_engine.quality.seedcopy import load_seed_examples, seed_match
+from steps_engine.quality.text import conversation_text, words
 from steps_engine.synthesis.runner import ResultsFile, read_results
 
 __all__ = ["CheckConfig", "CheckReport", "automatic_checks", "check", "check_async", "estimate_judge"]
@@ -166,19 +166,20 @@ def automatic_checks(records: list[dict], config: CheckConfig, *, seed_examples:
                 reasons.append(("contaminated", f"{h.file}:{h.line} shares {h.shared} n-gram(s), e.g. {h.ngram!r}"))
         if config.seed_threshold is not None:
             seeds = [s for s in rec.get("seeds") or [] if isinstance(s, dict)]
-            texts_ = []
+            texts_, responses = [], []
             for s in seeds:
-                text = s.get("text")
-                if not isinstance(text, str) and seed_examples is not None:
-                    text = (seed_examples.get(str(s.get("source_id"))) or {}).get("text")
-                texts_.append(text if isinstance(text, str) else "")
-            if any(texts_):
-                best, sim = seed_similarity(user_text(rec["messages"]), texts_)
-                q["seed_copy"] = {"skill": seeds[best].get("skill"), "source_id": seeds[best].get("source_id"),
-                                  "overlap": round(sim, 4)} if best >= 0 else None
-                if best >= 0 and sim >= config.seed_threshold:
-                    reasons.append(("copies_seed", f"instruction overlaps seed {seeds[best].get('source_id')!r} "
-                                                   f"({seeds[best].get('skill')}) at {sim:.2f}"))
+                known = (seed_examples or {}).get(str(s.get("source_id"))) or {}
+                for field, dest in (("text", texts_), ("response", responses)):
+                    value = s.get(field) if isinstance(s.get(field), str) else known.get(field)
+                    dest.append(value if isinstance(value, str) else "")
+            if any(texts_) or any(responses):
+                m = seed_match(rec["messages"], texts_, responses)
+                sd = seeds[m.seed] if m is not None else {}
+                q["seed_copy"] = None if m is None else {
+                    "skill": sd.get("skill"), "source_id": sd.get("source_id"), "overlap": round(m.overlap, 4),
+                    "role": m.role, "turn": m.turn, "message": m.message, "field": m.field, "shared": m.shared}
+                if m is not None and m.counts and m.overlap >= config.seed_threshold:
+                    reasons.append(("copies_seed", m.describe(sd.get("source_id"), sd.get("skill"))))
     if config.dedup is not None:
         vectors = None
         if config.embed_threshold is not None and texts:
@@ -354,13 +355,16 @@ def _prepare(results: Path, config: CheckConfig, report: CheckReport, *, taxonom
                                    "words were not indexed")
     seed_examples = None
     if config.seed_threshold is not None:
-        ids = {s.get("source_id") for r in records if _usable(r) for s in r.get("seeds") or []
-               if isinstance(s, dict) and not isinstance(s.get("text"), str)}
-        if ids and taxonomy_dir is not None:
-            seed_examples, problems = load_seed_examples(taxonomy_dir, ids)
+        seeds = [s for r in records if _usable(r) for s in r.get("seeds") or [] if isinstance(s, dict)]
+        no_text = {s.get("source_id") for s in seeds if not isinstance(s.get("text"), str)}
+        no_resp = {s.get("source_id") for s in seeds if not isinstance(s.get("response"), str)}
+        if (no_text or no_resp) and taxonomy_dir is not None:
+            seed_examples, problems = load_seed_examples(taxonomy_dir, no_text | no_resp)
             report.problems += problems
-        elif ids:
+        elif no_text:
             report.problems.append("no --taxonomy folder: seed texts unknown, copies of seeds not checked")
+        elif no_resp:
+            report.problems.append("no --taxonomy folder: seed responses unknown, copied responses not checked")
 
     t1 = time.perf_counter()
     if config.embed_threshold is not None and embedder is None:

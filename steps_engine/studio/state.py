@@ -1,7 +1,7 @@
 """Thin, UI-free helpers the studio pages call (so pages only read state, call, show).
 
     demo_path(), demo_mapping()         the bundled demo and its field mapping
-    build_into_workspace(ws, ...)       input file -> taxonomy folder inside the workspace
+    build_into_workspace(ws, ...)       input file, folder of shards or glob -> taxonomy folder inside the workspace
     ensure_taxonomy(ws, progress)       a workspace with nothing loaded gets $STEPS_TAXONOMY or the demo
     open_taxonomy(ws, folder)           an existing taxonomy folder becomes the workspace's source
     store_upload(ws, name, data)        an uploaded file, kept inside the workspace under its content hash
@@ -94,8 +94,8 @@ def build_into_workspace(
     from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
 
     path = Path(input_path)
-    if not path.is_file():
-        raise ValueError(f"input_path: {path} is not a file")
+    if not (path.is_file() or path.is_dir() or set("*?[") & set(str(input_path))):
+        raise ValueError(f"input_path: {path} is not a file, a folder of data files or a pattern")
     tax = build_taxonomy(path, mapping, weighting=weighting, min_count=min_count, height=height, progress=progress)
     stage = ws.staging_dir()  # written aside, switched in with one rename
     try:
@@ -143,14 +143,20 @@ def safe_base_name(name: str, default: str = "upload") -> str:
     return base if base.strip("._-") else default
 
 
-def store_upload(ws: Workspace, name: str, data: bytes) -> Path:
-    """Keep an uploaded file at `WS/uploads/<sha256 of the content, 16 hex>-<base name>`.
+_UPLOAD_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+
+
+def store_upload(ws: Workspace, name: str, data: bytes, folder: str | None = None) -> Path:
+    """Keep an uploaded file at `WS/uploads/<sha256 of the content, 16 hex>-<base name>`
+    (in `WS/uploads/<folder>/` when the engine names a folder: letters, digits, dashes).
 
     Only the base name of what the browser sent is used, so no upload is written outside the
     workspace; the content hash in the name means a re-upload with the same name and size but
     other content gets its own file (and the same content is written once)."""
+    if folder is not None and not _UPLOAD_FOLDER.fullmatch(folder):
+        raise ValueError(f"upload folder {folder!r}: letters, digits and dashes only")
     digest = hashlib.sha256(data).hexdigest()[:16]
-    uploads = ws.path("uploads")
+    uploads = ws.path("uploads") if folder is None else ws.path("uploads", folder)
     path = uploads / f"{digest}-{safe_base_name(name)}"
     if path.resolve().parent != uploads.resolve():  # cannot happen after safe_base_name; kept as a guard
         raise ValueError(f"upload name {name!r} does not stay inside {uploads}")

