@@ -54,6 +54,7 @@ DISSOLVE_PASSES = 1  # new levels: then dissolve communities into neighbours and
 REFINE_SWEEPS = 2  # at most; sweeps stop once one gains less than REFINE_MIN_GAIN bits
 REFINE_MIN_GAIN = 1e-3
 GREEDY_START_MAX_EDGES = 20_000  # small graphs: the greedy merge tree, refined, is one more start
+LOCALISE_MIN_EDGES = 200_000  # below this everything fits in cache; renumbering only costs
 _TOL = 1e-13  # bits: smaller changes are treated as none
 
 
@@ -63,8 +64,9 @@ class _Layers:
     Nodes of one level are labelled 0..n_l-1. A node with one child (a chain) costs nothing,
     so any tree is a layered tree with chains; they are spliced out at the end."""
 
-    def __init__(self, src, dst, w, deg, anc, adj=None):
+    def __init__(self, src, dst, w, deg, anc, adj=None, skill_ids=None):
         self.src, self.dst, self.w, self.deg = src, dst, w, deg
+        self.skill_ids = np.arange(deg.shape[0]) if skill_ids is None else skill_ids  # graph index of each column
         self.adj = adj if adj is not None else K.adjacency(deg.shape[0], src, dst, w)  # (ptr, idx, val)
         self.vol = float(deg.sum())
         self.tol = _TOL * max(self.vol, 1e-300)
@@ -155,6 +157,27 @@ class _Layers:
                 if self.top >= max_levels:
                     break
                 changed |= self.insert_level(j, seed)
+                if changed and self.top == 2:
+                    self.localise()
+        self.localise()
+
+    def localise(self) -> None:
+        """Renumber the skills so that each cluster's skills are consecutive (ordered by their
+        path from the top) and the edges by their first end, when the graph is big and its
+        order is not grouped already: every later pass then reads memory in runs (on a 50,000
+        skill graph in random order, about a third of the build time). H^T is unchanged."""
+        if self.src.shape[0] < LOCALISE_MIN_EDGES or self.top < 2:
+            return
+        finest = self.anc[1]
+        if np.count_nonzero(finest[1:] != finest[:-1]) + 1 <= 2 * self.n_at(1):
+            return
+        order = np.lexsort(self.anc[1 : self.top])  # last key (highest level) first; stable
+        inv = np.empty_like(order)
+        inv[order] = np.arange(order.shape[0])
+        src, dst = inv[self.src], inv[self.dst]
+        by_end = np.argsort(np.minimum(src, dst), kind="stable")
+        anc = np.stack([K._relabel(row)[0] for row in self.anc[:, order]])
+        self.__init__(src[by_end], dst[by_end], self.w[by_end], self.deg[order], anc, None, self.skill_ids[order])
 
     def refine(self, seed: int) -> None:
         for sweep in range(REFINE_SWEEPS):
@@ -212,7 +235,7 @@ class _Layers:
         new[ids] = np.arange(ids.shape[0])
         k_parent = np.where(kpar[ids] >= 0, new[np.maximum(kpar[ids], 0)], -1)
         anc = _relayer(k_parent, _depths(k_parent), new[kept[skill_parent]], height)
-        return _Layers(self.src, self.dst, self.w, self.deg, anc, self.adj)
+        return _Layers(self.src, self.dst, self.w, self.deg, anc, self.adj, self.skill_ids)
 
     @classmethod
     def from_tree(cls, graph: SkillGraph, tree: EncodingTree, height: int) -> "_Layers":
@@ -232,7 +255,7 @@ class _Layers:
         n_int = par.shape[0]
         n = len(skills)
         parent = np.concatenate([par, skill_parent])
-        leaf = np.concatenate([np.full(n_int, -1, dtype=np.int64), np.arange(n, dtype=np.int64)])
+        leaf = np.concatenate([np.full(n_int, -1, dtype=np.int64), self.skill_ids.astype(np.int64)])
         return EncodingTree.from_parents(parent, leaf, skills)
 
 
