@@ -187,6 +187,25 @@ def test_localise_renumbers_skills_without_changing_the_tree(monkeypatch):
     assert nmi(planted_labels(tree.skills, 1), cluster_labels(tree, 1)) >= nmi(planted_labels(plain.skills, 1), cluster_labels(plain, 1)) - 0.02
 
 
+@given(st.integers(0, 10_000))
+@settings(max_examples=20, deadline=None)
+def test_skill_level_rows_equal_the_collapsed_csr(seed):
+    # rows_within (the j = 0 fast path) gives the same entries as the general level_csr
+    rng = np.random.default_rng(seed)
+    g = random_graph(seed, 25, p=0.3)
+    lay = random_layers(rng, g, 3)
+    for hi in (1, 2, 3):
+        fast = K.rows_within(lay.anc[hi], *lay.adj)
+        full = K.level_csr(lay.anc[0], lay.n_at(0), lay.anc[hi], *lay.adj)
+        for (p1, i1, v1), (p2, i2, v2) in [(fast, full)]:
+            assert np.array_equal(p1, p2)
+            for u in range(g.n_skills):
+                a = sorted(zip(i1[p1[u]:p1[u + 1]].tolist(), v1[p1[u]:p1[u + 1]].tolist()))
+                b = sorted(zip(i2[p2[u]:p2[u + 1]].tolist(), v2[p2[u]:p2[u + 1]].tolist()))
+                assert [x for x, _ in a] == [x for x, _ in b]
+                assert [y for _, y in a] == pytest.approx([y for _, y in b], rel=1e-12)
+
+
 def _removal_trees(tree):
     """Every tree obtained by removing a subset of the internal non-root nodes."""
     internal = [i for i in range(1, tree.n_nodes) if tree.leaf_skill[i] < 0]

@@ -701,6 +701,27 @@ def adjacency(n, src, dst, w):
 
 
 @njit(cache=True)
+def rows_within(anc_hi, ptr, idx, val):
+    """The skill-level case of `level_csr` (j = 0): the entries whose ends share their level-hi
+    node, copied row by row (no collapse: each skill is its own unit; duplicate pairs, if a
+    graph had any, stay separate entries, which every kernel here adds up)."""
+    n = ptr.shape[0] - 1
+    out_ptr = np.zeros(n + 1, np.int64)
+    out_idx = np.empty(idx.shape[0], np.int32)
+    out_val = np.empty(idx.shape[0])
+    pos = 0
+    for u in range(n):
+        h = anc_hi[u]
+        for k in range(ptr[u], ptr[u + 1]):
+            if anc_hi[idx[k]] == h:
+                out_idx[pos] = idx[k]
+                out_val[pos] = val[k]
+                pos += 1
+        out_ptr[u + 1] = pos
+    return out_ptr, out_idx[:pos].copy(), out_val[:pos].copy()
+
+
+@njit(cache=True)
 def level_csr(anc_j, n, anc_hi, ptr, idx, val):
     """CSR over level-j nodes (anc_j: each skill's level-j node) of the skill graph's edges
     (ptr/idx/val: `adjacency`) whose ends share their level-hi node (anc_hi) but not their
