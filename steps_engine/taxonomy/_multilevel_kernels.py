@@ -326,6 +326,24 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
 
 
 @njit(cache=True)
+def _grouped(lab, n_labels):
+    """Counting sort by label: members[start[x] : start[x + 1]] are the indices i with
+    lab[i] == x, ascending."""
+    n = lab.shape[0]
+    start = np.zeros(n_labels + 1, np.int64)
+    for v in range(n):
+        start[lab[v] + 1] += 1
+    for x in range(n_labels):
+        start[x + 1] += start[x]
+    members = np.empty(n, np.int64)
+    fill = start[:-1].copy()
+    for v in range(n):
+        members[fill[lab[v]]] = v
+        fill[lab[v]] += 1
+    return start, members
+
+
+@njit(cache=True)
 def collapse(ptr, idx, val, keep, lab, n_new):
     """The CSR of the graph whose nodes are the labels: entry (lab[u], lab[v], w) for every
     entry (u, v, w) with keep[k] (all when `keep` is empty) and lab[u] != lab[v], duplicates
@@ -333,16 +351,7 @@ def collapse(ptr, idx, val, keep, lab, n_new):
     so nothing is scattered over the output. Returns (ptr, idx, val, inner), inner[x] = the
     weight of the kept edges with both ends labelled x."""
     n = lab.shape[0]
-    start = np.zeros(n_new + 1, np.int64)
-    for v in range(n):
-        start[lab[v] + 1] += 1
-    for x in range(n_new):
-        start[x + 1] += start[x]
-    members = np.empty(n, np.int64)
-    fill = start[:-1].copy()
-    for v in range(n):
-        members[fill[lab[v]]] = v
-        fill[lab[v]] += 1
+    start, members = _grouped(lab, n_new)
     all_kept = keep.shape[0] == 0
     cap = 0
     for v in range(n):
@@ -514,16 +523,7 @@ def leiden_scoped(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, pa
         n_scope = max(n_scope, scope[v] + 1)
     if n_scope <= 1:
         return leiden_dissolve(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, passes)
-    start = np.zeros(n_scope + 1, np.int64)
-    for v in range(n):
-        start[scope[v] + 1] += 1
-    for x in range(n_scope):
-        start[x + 1] += start[x]
-    members = np.empty(n, np.int64)
-    fill = start[:-1].copy()
-    for v in range(n):
-        members[fill[scope[v]]] = v
-        fill[scope[v]] += 1
+    start, members = _grouped(scope, n_scope)
     local = np.empty(n, np.int64)
     out = np.empty(n, np.int64)
     total = 0.0
