@@ -161,7 +161,6 @@ class _Layers:
                 changed |= self.insert_level(j, seed)
                 if changed and self.top == 2:
                     self.localise()
-        self.localise()
 
     def localise(self) -> None:
         """Renumber the skills so that each cluster's skills are consecutive (ordered by their
