@@ -59,25 +59,47 @@ def _block_shuffle(order, state, block):
 
 
 @njit(cache=True)
+def _grouped(lab, n_labels):
+    """Counting sort by label: members[start[x] : start[x + 1]] are the indices i with
+    lab[i] == x, ascending."""
+    n = lab.shape[0]
+    start = np.zeros(n_labels + 1, np.int64)
+    for v in range(n):
+        start[lab[v] + 1] += 1
+    for x in range(n_labels):
+        start[x + 1] += start[x]
+    members = np.empty(n, np.int64)
+    fill = start[:-1].copy()
+    for v in range(n):
+        members[fill[lab[v]]] = v
+        fill[lab[v]] += 1
+    return start, members
+
+
+@njit(cache=True)
 def _group_by_scope(order, scope):
     """Stable counting sort of `order` by scope[order]: a random order within each parent
     scope, scopes one after another (units of one scope touch only each other's state, so
     this keeps the working set to one scope at a time)."""
-    n = order.shape[0]
-    n_scope = 0
-    for i in range(n):
-        n_scope = max(n_scope, scope[i] + 1)
-    start = np.zeros(n_scope + 1, np.int64)
-    for i in range(n):
-        start[scope[i] + 1] += 1
-    for s in range(n_scope):
-        start[s + 1] += start[s]
-    out = np.empty(n, np.int64)
-    for i in range(n):
-        v = order[i]
-        out[start[scope[v]]] = v
-        start[scope[v]] += 1
-    order[:] = out
+    if order.shape[0] == 0:
+        return
+    _, members = _grouped(scope[order], scope.max() + 1)
+    order[:] = order[members]
+
+
+@njit(cache=True)
+def _neighbour_weights(ptr, idx, val, comm, v, acc, touched):
+    """acc[c] += the weight from unit v to community c, for each community next to v; the
+    communities are listed in touched[:nt] (first time seen) and nt is returned. The caller
+    resets acc[c] to 0 for them."""
+    nt = 0
+    for k in range(ptr[v], ptr[v + 1]):
+        c = comm[idx[k]]
+        if acc[c] == 0.0:
+            touched[nt] = c
+            nt += 1
+        acc[c] += val[k]
+    return nt
 
 
 @njit(cache=True)
@@ -130,13 +152,7 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
             size -= 1
             in_q[v] = False
             a = comm[v]
-            nt = 0
-            for k in range(ptr[v], ptr[v + 1]):
-                c = comm[idx[k]]
-                if acc[c] == 0.0:
-                    touched[nt] = c
-                    nt += 1
-                acc[c] += val[k]
+            nt = _neighbour_weights(ptr, idx, val, comm, v, acc, touched)
             k_a = acc[a]
             d_out = leave_delta(c_w[a], c_v[a], c_cost[a], nv[v], ns[v], k_a, lp[v])
             best = -tol
@@ -216,13 +232,7 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
         ok = True
         for q in range(i, j):
             v = order[q]
-            nt = 0
-            for k in range(ptr[v], ptr[v + 1]):
-                c = comm[idx[k]]
-                if acc[c] == 0.0:
-                    touched[nt] = c
-                    nt += 1
-                acc[c] += val[k]
+            nt = _neighbour_weights(ptr, idx, val, comm, v, acc, touched)
             k_a = acc[a]
             d_out = leave_delta(c_w[a], c_v[a], cost(c_w[a], c_v[a], lp[v]), nv[v], ns[v], k_a, lp[v])
             best = np.inf
@@ -323,24 +333,6 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
         s_n[best_c] += 1
         sub[v] = best_c
     return sub
-
-
-@njit(cache=True)
-def _grouped(lab, n_labels):
-    """Counting sort by label: members[start[x] : start[x + 1]] are the indices i with
-    lab[i] == x, ascending."""
-    n = lab.shape[0]
-    start = np.zeros(n_labels + 1, np.int64)
-    for v in range(n):
-        start[lab[v] + 1] += 1
-    for x in range(n_labels):
-        start[x + 1] += start[x]
-    members = np.empty(n, np.int64)
-    fill = start[:-1].copy()
-    for v in range(n):
-        members[fill[lab[v]]] = v
-        fill[lab[v]] += 1
-    return start, members
 
 
 @njit(cache=True)
