@@ -1,6 +1,7 @@
 """Atomic file writes: write a temporary file beside the target, fsync, then os.replace.
 
 A crash or an interrupt leaves either the old file or the new one, never half of one.
+(`read_json_object`, its reading counterpart for small settings files, lives here too.)
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_open", "atomic_write", "write_text", "write_json", "write_jsonl", "same_file", "refuse_input_as_output"]
+__all__ = ["atomic_open", "atomic_write", "write_text", "write_json", "write_jsonl", "read_json_object", "same_file",
+           "refuse_input_as_output"]
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -88,6 +90,22 @@ def write_json(path: str | os.PathLike, data, indent: int | None = None) -> None
 
     with atomic_open(path) as fh:
         json.dump(data, fh, ensure_ascii=False, indent=indent)
+
+
+def read_json_object(path: str | os.PathLike, label: str, expected: str) -> dict:
+    """The JSON object in the file at `path`; ValueError "LABEL: ..." when it cannot be read,
+    is not JSON, or is not an object ("LABEL: expected EXPECTED")."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{label}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{label}: invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{label}: expected {expected}")
+    return data
 
 
 def write_jsonl(path: str | os.PathLike, rows) -> int:

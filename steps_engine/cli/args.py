@@ -56,19 +56,15 @@ def request_params(pairs: list[str] | None, params_file: str | None = None) -> d
     """Extra request fields from `--param KEY=VALUE` (VALUE parsed as JSON when it is JSON, else
     kept as a string) and `--params-file FILE` (a JSON object; --param wins)."""
     import json
-    from pathlib import Path
+
+    from steps_engine._atomic import read_json_object
 
     out: dict = {}
     if params_file:
         try:
-            data = json.loads(Path(params_file).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise CLIError(f"--params-file {params_file}: {exc.strerror or exc}") from None
+            out.update(read_json_object(params_file, f"--params-file {params_file}", "a JSON object of request fields"))
         except ValueError as exc:
-            raise CLIError(f"--params-file {params_file}: invalid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise CLIError(f"--params-file {params_file}: expected a JSON object of request fields")
-        out.update(data)
+            raise CLIError(str(exc)) from None
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         key = key.strip()

@@ -25,13 +25,14 @@ then; otherwise the expected output).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from steps_engine._atomic import read_json_object
 
 __all__ = ["DEFAULT_PRICES", "DEFAULT_OUTPUT_TOKENS", "Price", "TokenCounter", "Estimate", "Budget",
            "load_prices", "price_for", "estimate", "output_limit"]
@@ -75,14 +76,7 @@ def load_prices(path: str | Path | None = None) -> dict[str, Price]:
     path = path or os.environ.get("STEPS_PRICES") or None
     if path is None:
         return table
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"price table {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"price table {path}: invalid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"price table {path}: expected an object of model -> {{input, output}}")
+    data = read_json_object(path, f"price table {path}", "an object of model -> {input, output}")
     for model, row in data.items():
         try:
             price = Price(model, float(row["input"]), float(row["output"]), float(row.get("batch_discount", 0.5)))
