@@ -22,11 +22,16 @@ import hashlib
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback_server import LoopbackServer
 
 
-class FakeBatchAPI:
+class FakeBatchAPI(LoopbackServer):
+    methods = ("GET", "POST")
+
     def __init__(self, polls_to_complete: int = 1, max_requests: int = 50_000):
+        super().__init__()
         self.polls_to_complete = polls_to_complete
         self.max_requests = max_requests
         self.fail_ids: set[str] = set()
@@ -38,41 +43,10 @@ class FakeBatchAPI:
         self.log: list[tuple[str, str, str]] = []  # (method, path, Authorization)
         self._n = 0
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "FakeBatchAPI":
-        srv = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                srv._handle(self, "GET")
-
-            def do_POST(self):
-                srv._handle(self, "POST")
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return f"{self.root}/v1"
 
     # ---------------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:

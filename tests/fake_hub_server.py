@@ -18,52 +18,23 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback_server import LoopbackServer
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
+    methods = ("GET", "POST", "HEAD")
+
     def __init__(self):
+        super().__init__()
         self.repos: dict[str, dict] = {}
         self.log: list[tuple[str, str, str | None]] = []  # (method, path, Authorization)
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
 
     @property
     def endpoint(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeHub":
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                hub._handle(self, "GET")
-
-            def do_POST(self):
-                hub._handle(self, "POST")
-
-            def do_HEAD(self):
-                hub._handle(self, "HEAD")
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return self.root
 
     def add_repo(self, repo: str, files: dict[str, bytes], private: bool = False) -> None:
         with self._lock:

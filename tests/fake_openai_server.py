@@ -41,12 +41,15 @@ import random
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback_server import LoopbackServer
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     def __init__(self, default: str = "ok", retry_after: str = "0", hang_seconds: float = 5.0, delay: float = 0.0,
                  trickle_seconds: float = 4.0):
+        super().__init__()
         self.default = default
         self.trickle_seconds = trickle_seconds
         self.trickle_aborted = 0  # trickled answers the client hung up on
@@ -63,39 +66,14 @@ class FakeOpenAI:
         self.last_conv: dict | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "FakeOpenAI":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_POST(self):
-                fake._handle(self)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
+        return f"{self.root}/v1"
 
     def stop(self) -> None:
         self._stop.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        super().stop()
 
     # ---------------------------------------------------------------------------------
     def _choose(self, prompt: str) -> str:
@@ -108,7 +86,7 @@ class FakeOpenAI:
                 return behaviour
         return self.default
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         if h.path.rstrip("/") != "/v1/chat/completions":
             return self._send(h, 404, {"error": {"message": f"no route {h.path}"}})
         length = int(h.headers.get("Content-Length") or 0)

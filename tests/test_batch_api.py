@@ -212,14 +212,14 @@ def test_params_pass_through_to_batch_bodies_and_live_requests(setup, tmp_path, 
     with FakeOpenAI() as srv:
         orig = srv._handle
 
-        def spy(h):
+        def spy(h, method):
             n = int(h.headers.get("Content-Length") or 0)
             raw = h.rfile.read(n)
             seen.append(json.loads(raw))
             import io
 
             h.rfile = io.BytesIO(raw)
-            return orig(h)
+            return orig(h, method)
 
         srv._handle = spy
         monkeypatch.setenv("OPENAI_API_KEY", KEY)
