@@ -238,18 +238,17 @@ class _Layers:
         anc = _relayer(k_parent, _depths(k_parent), new[kept[skill_parent]], height)
         return _Layers(self.src, self.dst, self.w, self.deg, anc, self.adj, self.skill_ids)
 
-    @classmethod
-    def from_tree(cls, graph: SkillGraph, tree: EncodingTree, height: int) -> "_Layers":
-        """The layered form of an encoding tree of height <= `height` over graph.skills."""
+    def with_tree(self, tree: EncodingTree, skills: list[str], height: int) -> "_Layers":
+        """These layers' graph (skills[i] is the graph's skill i) with the levels of an encoding
+        tree of height <= `height` instead of their own; shares the edges and the CSR."""
         internal = np.flatnonzero(tree.leaf_skill < 0)
         new = np.full(tree.n_nodes, -1, dtype=np.int64)
         new[internal] = np.arange(internal.shape[0])
         k_parent = np.where(tree.parent[internal] >= 0, new[np.maximum(tree.parent[internal], 0)], -1)
         pos = {s: i for i, s in enumerate(tree.skills)}
-        leaf = tree.leaf_of_skill()[[pos[s] for s in graph.skills]]
+        leaf = tree.leaf_of_skill()[[pos[skills[i]] for i in self.skill_ids]]
         anc = _relayer(k_parent, _depths(k_parent), new[tree.parent[leaf]], height)
-        lay = cls.flat(graph)
-        return cls(lay.src, lay.dst, lay.w, lay.deg, anc, lay.adj)
+        return _Layers(self.src, self.dst, self.w, self.deg, anc, self.adj, self.skill_ids)
 
     def to_tree(self, skills: list[str]) -> EncodingTree:
         par, _, _, _, skill_parent = self._internal()
@@ -315,7 +314,7 @@ def build_tree_multilevel(graph: SkillGraph, height: int = 4, seed: int = 0, pro
         for k in range(2, height + 1):
             starts = [sat.compressed(k)]
             if graph.n_edges <= GREEDY_START_MAX_EDGES:
-                starts.append(_Layers.from_tree(graph, build_tree(graph, height=k), k))
+                starts.append(flat.with_tree(build_tree(graph, height=k), graph.skills, k))
             for lay in starts:
                 lay.refine(int(seed))
                 h = lay.entropy()
