@@ -166,7 +166,7 @@ class _Layers:
         """Renumber the skills so that each cluster's skills are consecutive (ordered by their
         path from the top) and the edges by their first end, when the graph is big and its
         order is not grouped already: every later pass then reads memory in runs (on a 50,000
-        skill graph in random order, about a third of the build time). H^T is unchanged."""
+        skill graph in random order, a fifth to a third of the build time). H^T is unchanged."""
         if self.src.shape[0] < LOCALISE_MIN_EDGES or self.top < 2:
             return
         finest = self.anc[1]
