@@ -94,12 +94,11 @@ def store_uploads(ws: Workspace, files: Sequence[tuple[str, bytes]]) -> DataInpu
     # the folder is named by exactly the files it holds (hash and stored name of each)
     group = hashlib.sha256("\n".join(sorted(f"{d}-{n}" for d, n in seen.items())).encode()).hexdigest()[:16]
     folder = f"set-{group}"
-    for name, data in keep:
-        store_upload(ws, name, data, folder=folder)
+    stored = {store_upload(ws, name, data, folder=folder).name: safe_base_name(name) for name, data in keep}
     inp = _resolve(str(ws.path("uploads", folder)), f"{len(seen)} uploaded files", tuple(notes))
-    if len(inp.files) != len(seen):  # a shard the folder reader would not pick up
-        kept = {Path(f).name for f in inp.files}
-        lost = [n for d, n in seen.items() if not any(k.startswith(d) for k in kept)]
+    read = {Path(f).name for f in inp.files}
+    lost = [base for stored_name, base in stored.items() if stored_name not in read]
+    if lost:  # a shard the folder reader would not pick up
         raise ValueError(f"cannot tell the format of {', '.join(lost)} from the name; "
                          "name the files .jsonl, .json, .csv, .tsv or .parquet")
     return inp
