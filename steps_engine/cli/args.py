@@ -5,6 +5,16 @@ from __future__ import annotations
 from steps_engine.cli import CLIError
 
 
+def print_first(lines: list[str], more: str, limit: int = 20) -> None:
+    """The first `limit` lines to stderr, then `more` (with {n} = how many were left out)."""
+    import sys
+
+    for line in lines[:limit]:
+        print(line, file=sys.stderr)
+    if len(lines) > limit:
+        print(more.format(n=len(lines) - limit), file=sys.stderr)
+
+
 def number(value, flag: str, kind=int, low=None, high=None, meaning: str | None = None):
     """`kind(value)` checked against [low, high]; None stays None. `meaning` replaces the range
     in the message (e.g. "a cosine similarity in [-1, 1]")."""

@@ -9,11 +9,10 @@ order and is reported; exit 4 when some failed)."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
-from steps_engine.cli.args import input_source, number
+from steps_engine.cli.args import input_source, number, print_first
 
 
 def add_parser(sub) -> None:
@@ -94,19 +93,11 @@ def _reranker(args, top_k: int):
 
 
 def _report_rows(args, report) -> None:
-    for msg in report.llm_failed[:20]:
-        print(f"steps tag: {args.input}: {msg} (LLM tagger failed; written with no skills)", file=sys.stderr)
-    if len(report.llm_failed) > 20:
-        print(f"steps tag: ... {len(report.llm_failed) - 20} more LLM failures", file=sys.stderr)
     rerank_failed = getattr(report, "rerank_failed", None) or []  # open tagging has none
-    for msg in rerank_failed[:20]:
-        print(f"steps tag: {args.input}: {msg} (LLM rerank failed; similarity order kept)", file=sys.stderr)
-    if len(rerank_failed) > 20:
-        print(f"steps tag: ... {len(rerank_failed) - 20} more LLM rerank failures", file=sys.stderr)
-    for msg in report.bad_rows[:20]:
-        print(f"steps tag: {args.input}: {msg} (written as a _bad_row placeholder)", file=sys.stderr)
-    if len(report.bad_rows) > 20:
-        print(f"steps tag: ... {len(report.bad_rows) - 20} more bad rows", file=sys.stderr)
+    for msgs, note, more in ((report.llm_failed, "LLM tagger failed; written with no skills", "LLM failures"),
+                             (rerank_failed, "LLM rerank failed; similarity order kept", "LLM rerank failures"),
+                             (report.bad_rows, "written as a _bad_row placeholder", "bad rows")):
+        print_first([f"steps tag: {args.input}: {m} ({note})" for m in msgs], f"steps tag: ... {{n}} more {more}")
 
 
 def _run_open(args, embedder) -> int:
@@ -143,10 +134,9 @@ def _run_open(args, embedder) -> int:
     finally:
         progress.close()
     _report_rows(args, report)
-    for name, n in report.canon.dropped[:20]:
-        print(f"steps tag: dropped rare tag {name!r} ({n} records, nothing similar enough)", file=sys.stderr)
-    if len(report.canon.dropped) > 20:
-        print(f"steps tag: ... {len(report.canon.dropped) - 20} more rare tags dropped (listed in {vocab_out})", file=sys.stderr)
+    print_first([f"steps tag: dropped rare tag {name!r} ({n} records, nothing similar enough)"
+                 for name, n in report.canon.dropped],
+                f"steps tag: ... {{n}} more rare tags dropped (listed in {vocab_out})")
     print(f"steps tag: {report.summary()}; {time.perf_counter() - t0:.1f}s -> {args.out}, vocabulary -> {vocab_out}")
     if args.json:
         c = report.canon
@@ -184,10 +174,7 @@ def run(args) -> int:
         vocab, problems = load_vocabulary(args.vocab, args.vocab_field, args.vocab_sep)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
-    for msg in problems[:20]:
-        print(f"steps tag: vocab: skipped {msg}", file=sys.stderr)
-    if len(problems) > 20:
-        print(f"steps tag: vocab: ... {len(problems) - 20} more rows skipped", file=sys.stderr)
+    print_first([f"steps tag: vocab: skipped {m}" for m in problems], "steps tag: vocab: ... {n} more rows skipped")
     config = TagConfig(top_k=top_k, min_sim=min_sim, use_response=not args.no_response)
     llm_min_sim = number(args.llm_min_sim, "--llm-min-sim", float, -1.0, 1.0)
     rerank_candidates = number(args.rerank_candidates, "--rerank-candidates", int, 1)
