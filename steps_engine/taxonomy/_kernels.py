@@ -37,21 +37,34 @@ def _find(group, i):
 
 
 @njit(cache=True)
-def _pair_delta(a, k, w, vol, win, pv, vol_graph):
-    return (
-        _group_cost(vol[a] + vol[k], win[a] + win[k] + w, pv, vol_graph)
-        - _group_cost(vol[a], win[a], pv, vol_graph)
-        - _group_cost(vol[k], win[k], pv, vol_graph)
-    )
+def _pair_delta(a, k, w, vol, win, cost, pv, vol_graph):
+    # cost[u] == _group_cost(vol[u], win[u], pv, vol_graph), kept up to date by the caller
+    return _group_cost(vol[a] + vol[k], win[a] + win[k] + w, pv, vol_graph) - cost[a] - cost[k]
 
 
 @njit(cache=True)
-def _push_best(heap, a, nbrs, vol, win, stamp, pv, vol_graph, n_best, best_d, best_k):
-    """Push the n_best most negative pair deltas of unit a (all negative ones if n_best < 0)."""
+def _push_best(heap, a, nbrs, vol, win, cost, stamp, pv, vol_graph, n_best, best_d, best_k):
+    """Push the n_best most negative pair deltas of unit a (all negative ones if n_best < 0).
+
+    A pair is skipped without its logarithm when a lower bound of its delta already fails:
+    log2((V_a + V_k) / pv) >= log2(V_a / pv), so delta >= (2 W / vol) log2(V_a / pv) - cost[a]
+    - cost[k] with W the merged group's inner weight; the margin covers rounding, so exactly
+    the pairs the full evaluation would keep are kept, in the same order.
+    """
     m = 0
     cap = best_d.shape[0]
+    va = vol[a]
+    la = math.log2(va / pv) if va > 0.0 else 0.0
+    ca = cost[a]
+    wa = win[a]
     for k, w in nbrs[a].items():
-        dk = _pair_delta(a, k, w, vol, win, pv, vol_graph)
+        thr = best_d[m - 1] if (n_best >= 0 and m == cap) else -_EPS
+        wt = wa + win[k] + w
+        if va > 0.0 and wt > 0.0:
+            lb = (2.0 * wt / vol_graph) * la - ca - cost[k]
+            if lb - thr > 1e-13 * (abs(lb) + abs(ca) + abs(cost[k])) + 1e-300:
+                continue
+        dk = _pair_delta(a, k, w, vol, win, cost, pv, vol_graph)
         if dk >= -_EPS:
             continue
         if n_best < 0:
@@ -88,16 +101,22 @@ def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
     stale by a merge is re-evaluated when it reaches the top, and a unit whose queued pair
     stopped paying re-queues its best pairs.
     """
+    n_inc = np.zeros(n, dtype=np.int64)  # incident edges: each map is sized once
+    for k in range(eu.shape[0]):
+        n_inc[eu[k]] += 1
+        n_inc[ev[k]] += 1
     nbrs = List()
-    for _ in range(n):
-        nbrs.append(Dict.empty(key_type=types.int64, value_type=types.float64))
+    for i in range(n):
+        nbrs.append(Dict.empty(key_type=types.int64, value_type=types.float64, n_keys=max(n_inc[i], 1)))
     for k in range(eu.shape[0]):
         a = eu[k]
         b = ev[k]
-        nbrs[a][b] = nbrs[a].get(b, 0.0) + ew[k]
-        nbrs[b][a] = nbrs[b].get(a, 0.0) + ew[k]
+        x = nbrs[a].get(b, 0.0) + ew[k]  # both maps hold the same sums
+        nbrs[a][b] = x
+        nbrs[b][a] = x if a != b else x + ew[k]
     vol = unit_vol.copy()
     win = np.zeros(n)
+    cost = np.zeros(n)  # _group_cost of each unit as it stands (0 while win == 0)
     stamp = np.zeros(n, dtype=np.int64)
     group = np.arange(n)
     best_d = np.empty(max(fresh, 1))
@@ -113,7 +132,7 @@ def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
                     if d < -_EPS:
                         heap.append((d, a, b, 0, 0))
         else:
-            _push_best(heap, a, nbrs, vol, win, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
+            _push_best(heap, a, nbrs, vol, win, cost, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
     heapq.heapify(heap)
 
     total = 0.0
@@ -127,7 +146,7 @@ def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
             if fresh < 0:
                 continue  # exact mode: a fresh entry for this pair was queued already
             pv = unit_pvol[ra]
-            nd = _pair_delta(ra, rb, nbrs[ra].get(rb, 0.0), vol, win, pv, vol_graph)
+            nd = _pair_delta(ra, rb, nbrs[ra].get(rb, 0.0), vol, win, cost, pv, vol_graph)
             if nd < -_EPS:
                 if ra < rb:
                     heapq.heappush(heap, (nd, ra, rb, stamp[ra], stamp[rb]))
@@ -135,9 +154,9 @@ def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
                     heapq.heappush(heap, (nd, rb, ra, stamp[rb], stamp[ra]))
             else:  # the side that did not change lost a queued pair: re-queue its best
                 if ra == a and stamp[a] == sa:
-                    _push_best(heap, a, nbrs, vol, win, stamp, pv, vol_graph, fresh, best_d, best_k)
+                    _push_best(heap, a, nbrs, vol, win, cost, stamp, pv, vol_graph, fresh, best_d, best_k)
                 if rb == b and stamp[b] == sb:
-                    _push_best(heap, b, nbrs, vol, win, stamp, pv, vol_graph, fresh, best_d, best_k)
+                    _push_best(heap, b, nbrs, vol, win, cost, stamp, pv, vol_graph, fresh, best_d, best_k)
             continue
         # keep the unit with more neighbours, absorb the other
         if len(nbrs[a]) < len(nbrs[b]):
@@ -146,17 +165,19 @@ def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
         total += d
         vol[a] += vol[b]
         win[a] += win[b] + w_ab
+        cost[a] = _group_cost(vol[a], win[a], unit_pvol[a], vol_graph)
         group[b] = a
         stamp[a] += 1
         del nbrs[a][b]
         for k, w in nbrs[b].items():
             if k == a:
                 continue
-            nbrs[a][k] = nbrs[a].get(k, 0.0) + w
+            x = nbrs[a].get(k, 0.0) + w  # == nbrs[k].get(a, 0.0) + w: the maps are symmetric
+            nbrs[a][k] = x
             del nbrs[k][b]
-            nbrs[k][a] = nbrs[k].get(a, 0.0) + w
+            nbrs[k][a] = x
         nbrs[b] = Dict.empty(key_type=types.int64, value_type=types.float64)
-        _push_best(heap, a, nbrs, vol, win, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
+        _push_best(heap, a, nbrs, vol, win, cost, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
     for i in range(n):
         group[i] = _find(group, i)
     return group, total

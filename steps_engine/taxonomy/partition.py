@@ -122,43 +122,99 @@ class _Builder:
         return EncodingTree.from_parents(self.parent, self.leaf_skill, self.graph.skills)
 
     def state(self):
+        """Depth of each node and its volume, summed over its member skills in skill order
+        (a function of the member set alone, so an unchanged scope has bit-identical inputs)."""
         depth = _depths(self.parent)
-        leaf_vol = np.zeros(self.parent.shape[0])
-        leaf_vol[self.leaf_node] = self.deg
-        vol = _subtree_volume(self.parent, depth, leaf_vol)
+        n_nodes = self.parent.shape[0]
+        vol = np.zeros(n_nodes)
+        node = self.leaf_node.copy()
+        deg = self.deg
+        while node.shape[0]:
+            vol += np.bincount(node, weights=deg, minlength=n_nodes)
+            up = self.parent[node] >= 0
+            node, deg = self.parent[node[up]], deg[up]
         return depth, vol
 
-    def layer_candidate(self, d: int, depth: np.ndarray, vol: np.ndarray):
-        """Best grouping of the children of all depth-d nodes: (units, groups, delta)."""
+    def layer_candidate(self, d: int, depth: np.ndarray, vol: np.ndarray, cache=None, used=None):
+        """Best grouping of the children of all depth-d nodes: (units, groups, delta).
+
+        Every depth-d node P is one scope: the merge sees only P's children, their volumes,
+        vol(P) and the edges between them, and scopes never interact (a merge changes only
+        pairs inside its scope, whose heap entries are ordered among themselves as in a run
+        over that scope alone). A scope's result is therefore a function of its content -- the
+        member skills of each child, children in node order -- and `cache` (content -> local
+        groups, delta) holds it between tree steps; `used` collects the entries this step
+        read or made. Only scopes not in the cache are merged, all in one kernel call.
+        """
         units = np.flatnonzero(depth == d + 1)
-        if units.shape[0] < 2:
-            return units, np.arange(units.shape[0]), 0.0
-        g = self.graph
-        lu = self.leaf_node[g.src]
-        lv = self.leaf_node[g.dst]
-        ok = (depth[lu] >= d + 1) & (depth[lv] >= d + 1)
-        au = _ancestor_at(self.parent, depth, lu[ok], d + 1)
-        av = _ancestor_at(self.parent, depth, lv[ok], d + 1)
-        w = g.weight[ok]
-        same_parent = (self.parent[au] == self.parent[av]) & (au != av)
-        au, av, w = au[same_parent], av[same_parent], w[same_parent]
+        n_u = units.shape[0]
+        if n_u < 2:
+            return units, np.arange(n_u), 0.0
+        par = self.parent[units]
+        order = np.argsort(par, kind="stable")  # units by scope, node order within a scope
+        _, first, n_child = np.unique(par[order], return_index=True, return_counts=True)
+        n_sc = first.shape[0]
+        scope = np.empty(n_u, dtype=np.int64)
+        scope[order] = np.repeat(np.arange(n_sc), n_child)
+        rank = np.empty(n_u, dtype=np.int64)
+        rank[order] = np.arange(n_u) - np.repeat(first, n_child)
         pos = np.full(self.parent.shape[0], -1, dtype=np.int64)
-        pos[units] = np.arange(units.shape[0])
-        iu, iv = pos[au], pos[av]
+        pos[units] = np.arange(n_u)
+        lf = self.leaf_node
+        deep = np.flatnonzero(depth[lf] >= d + 1)  # skills below the depth-d nodes
+        skill_unit = np.full(lf.shape[0], -1, dtype=np.int64)
+        skill_unit[deep] = pos[_ancestor_at(self.parent, depth, lf[deep], d + 1)]
+        # scope content: its member skills (ascending) and each one's child rank
+        by_scope = deep[np.argsort(scope[skill_unit[deep]], kind="stable")]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(scope[skill_unit[by_scope]], minlength=n_sc))]) * 8
+        skill_bytes = by_scope.astype(np.int64).tobytes()
+        rank_bytes = rank[skill_unit[by_scope]].astype(np.int64).tobytes()
+        keys = [skill_bytes[bounds[i] : bounds[i + 1]] + rank_bytes[bounds[i] : bounds[i + 1]] for i in range(n_sc)]
+        found = [None if cache is None else cache.get(k) for k in keys]
+        dirty = np.array([f is None for f in found])
+        scope_delta = np.zeros(n_sc)
+        rep_rank = np.empty(n_u, dtype=np.int64)  # rank of each unit's group representative
+        if dirty.any():
+            self._merge_scopes(units, par, scope, rank, dirty, skill_unit, vol, rep_rank, scope_delta)
+        for i in range(n_sc):
+            sl = slice(first[i], first[i] + n_child[i])
+            if found[i] is None:
+                found[i] = (rep_rank[order[sl]].copy(), float(scope_delta[i]))
+            else:
+                rep_rank[order[sl]] = found[i][0]
+                scope_delta[i] = found[i][1]
+            if used is not None:
+                used[keys[i]] = found[i]
+        groups = order[first[scope] + rep_rank]
+        return units, groups, float(np.sum(scope_delta))
+
+    def _merge_scopes(self, units, par, scope, rank, dirty, skill_unit, vol, rep_rank, scope_delta):
+        """Merge the units of the dirty scopes (one kernel call); fill their representatives'
+        ranks and each scope's delta (the sum of its groups' terms)."""
+        g = self.graph
+        todo = np.flatnonzero(dirty[scope])  # node order kept: a monotone renumbering
+        n_d = todo.shape[0]
+        loc = np.full(units.shape[0], -1, dtype=np.int64)
+        loc[todo] = np.arange(n_d)
+        su, sv = skill_unit[g.src], skill_unit[g.dst]
+        ok = (su >= 0) & (sv >= 0)
+        su, sv, w = su[ok], sv[ok], g.weight[ok]
+        keep = (su != sv) & (scope[su] == scope[sv]) & dirty[scope[su]]
+        iu, iv, w = loc[su[keep]], loc[sv[keep]], w[keep]
         lo, hi = np.minimum(iu, iv), np.maximum(iu, iv)
-        key = lo * units.shape[0] + hi
-        uniq, inv = np.unique(key, return_inverse=True)
+        uniq, inv = np.unique(lo * n_d + hi, return_inverse=True)
         wsum = np.bincount(inv, weights=w, minlength=uniq.shape[0])
-        groups, delta = merge_units(
-            units.shape[0],
-            uniq // units.shape[0],
-            uniq % units.shape[0],
-            wsum,
-            vol[units],
-            vol[self.parent[units]],
-            self.vol_graph,
-        )
-        return units, groups, delta
+        eu, ev = uniq // n_d, uniq % n_d
+        uvol, pvol = vol[units[todo]], vol[par[todo]]
+        groups, _ = merge_units(n_d, eu, ev, wsum, uvol, pvol, self.vol_graph)
+        rep_rank[todo] = rank[todo[groups]]
+        gvol = np.bincount(groups, weights=uvol, minlength=n_d)
+        inside = groups[eu] == groups[ev]
+        inner = np.bincount(groups[eu[inside]], weights=wsum[inside], minlength=n_d)
+        pays = (inner > 0) & (gvol > 0)
+        cost = np.zeros(n_d)
+        cost[pays] = (2.0 * inner[pays] / self.vol_graph) * np.log2(gvol[pays] / pvol[pays])
+        scope_delta += np.bincount(scope[todo], weights=cost, minlength=scope_delta.shape[0])
 
     def apply_layer(self, units: np.ndarray, groups: np.ndarray) -> None:
         """Insert a new node above every group of two or more units."""
@@ -188,15 +244,24 @@ def build_tree(graph: SkillGraph, height: int = 4, refine: bool = True, progress
     """
     if not isinstance(height, (int, np.integer)) or isinstance(height, bool) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
+    return _grow(graph, height, refine, progress, reuse=True)
+
+
+def _grow(graph: SkillGraph, height: int, refine: bool, progress, reuse: bool) -> EncodingTree:
+    """`build_tree`'s loop; `reuse=False` recomputes every scope at every depth (the
+    reference the scope cache is tested against)."""
     b = _Builder.flat(graph)
     tree = b.tree()
+    cache: dict | None = {} if reuse else None
     for step in range(height - 1):
         depth, vol = b.state()
         best = None
+        used: dict | None = {} if reuse else None
         for d in range(int(depth.max())):
-            units, groups, delta = b.layer_candidate(d, depth, vol)
+            units, groups, delta = b.layer_candidate(d, depth, vol, cache, used)
             if best is None or delta < best[2] - _EPS:
                 best = (units, groups, delta)
+        cache = used  # entries of scopes that exist now; the rest cannot come back unchanged
         if progress is not None:
             progress(step + 1, height - 1, f"layer {step + 1}/{height - 1}")
         if best is None or best[2] >= -_EPS:
