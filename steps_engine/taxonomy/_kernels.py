@@ -11,8 +11,7 @@ import heapq
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.typed import Dict, List
+from numba import njit
 
 _EPS = 1e-12
 
@@ -42,8 +41,114 @@ def _pair_delta(a, k, w, vol, win, cost, pv, vol_graph):
     return _group_cost(vol[a] + vol[k], win[a] + win[k] + w, pv, vol_graph) - cost[a] - cost[k]
 
 
+# Adjacency of the merge: each unit's neighbours in one segment of a shared pool, in the
+# order a dict would iterate them (insertion order; an update keeps its place, a deletion
+# leaves a hole, a new neighbour goes to the end). Slot i holds the neighbour nb[i] (-1 once
+# deleted), the pair's weight wt[i] and mirror[i], the slot of the same pair in the
+# neighbour's segment, so merging b into a touches b's slots and never searches.
+
+
 @njit(cache=True)
-def _push_best(heap, a, nbrs, vol, win, cost, stamp, pv, vol_graph, n_best, best_d, best_k):
+def _slack(live):
+    return live + (live >> 1) + 1  # segment capacity: most additions fit in place
+
+
+@njit(cache=True)
+def _adj_build(n, eu, ev, ew):
+    live = np.zeros(n, dtype=np.int64)
+    for k in range(eu.shape[0]):
+        live[eu[k]] += 1
+        live[ev[k]] += 1
+    cap = np.empty(n, dtype=np.int64)
+    start = np.empty(n, dtype=np.int64)
+    top = 0
+    for i in range(n):
+        cap[i] = _slack(live[i])
+        start[i] = top
+        top += cap[i]
+    size = top + top // 4 + 16
+    nb = np.full(size, -1, dtype=np.int64)
+    wt = np.zeros(size)
+    mirror = np.full(size, -1, dtype=np.int64)
+    used = np.zeros(n, dtype=np.int64)
+    for k in range(eu.shape[0]):
+        a = eu[k]
+        b = ev[k]
+        sa = start[a] + used[a]
+        sb = start[b] + used[b]
+        used[a] += 1
+        used[b] += 1
+        nb[sa] = b
+        nb[sb] = a
+        wt[sa] = ew[k]
+        wt[sb] = ew[k]
+        mirror[sa] = sb
+        mirror[sb] = sa
+    return nb, wt, mirror, start, used, cap, live, top
+
+
+@njit(cache=True)
+def _adj_move(u, new_cap, nb, wt, mirror, start, used, cap, top):
+    """Copy u's live slots, in order, to a segment of new_cap slots at `top`; returns the new top."""
+    j = top
+    for s in range(start[u], start[u] + used[u]):
+        if nb[s] >= 0:
+            nb[j] = nb[s]
+            wt[j] = wt[s]
+            mirror[j] = mirror[s]
+            mirror[mirror[s]] = j
+            nb[s] = -1
+            j += 1
+    start[u] = top
+    used[u] = j - top
+    cap[u] = new_cap
+    return top + new_cap
+
+
+@njit(cache=True)
+def _adj_compact(n, room, nb, wt, mirror, start, used, cap, live):
+    """All live slots into a fresh pool, every segment with slack, `room` free slots at the end."""
+    top = 0
+    for u in range(n):
+        top += _slack(live[u]) if live[u] > 0 else 0
+    size = top + max(room, top // 4) + 16
+    nb2 = np.full(size, -1, dtype=np.int64)
+    wt2 = np.zeros(size)
+    mirror2 = np.full(size, -1, dtype=np.int64)
+    new_of = np.full(nb.shape[0], -1, dtype=np.int64)
+    j = 0
+    for u in range(n):
+        s0 = start[u]
+        start[u] = j
+        for s in range(s0, s0 + used[u]):
+            if nb[s] >= 0:
+                new_of[s] = j
+                nb2[j] = nb[s]
+                wt2[j] = wt[s]
+                mirror2[j] = mirror[s]
+                j += 1
+        used[u] = live[u]
+        cap[u] = _slack(live[u]) if live[u] > 0 else 0
+        j = start[u] + cap[u]
+    for i in range(j):
+        if nb2[i] >= 0:
+            mirror2[i] = new_of[mirror2[i]]
+    return nb2, wt2, mirror2, j
+
+
+@njit(cache=True)
+def _adj_weight(a, b, nb, wt, start, used):
+    """Weight between units a and b (0 if they are not adjacent): scans the shorter segment."""
+    if used[b] < used[a]:
+        a, b = b, a
+    for s in range(start[a], start[a] + used[a]):
+        if nb[s] == b:
+            return wt[s]
+    return 0.0
+
+
+@njit(cache=True)
+def _push_best(heap, a, nb, wt, start, used, vol, win, cost, stamp, pv, vol_graph, n_best, best_d, best_k):
     """Push the n_best most negative pair deltas of unit a (all negative ones if n_best < 0).
 
     A pair is skipped without its logarithm when a lower bound of its delta already fails:
@@ -57,11 +162,15 @@ def _push_best(heap, a, nbrs, vol, win, cost, stamp, pv, vol_graph, n_best, best
     la = math.log2(va / pv) if va > 0.0 else 0.0
     ca = cost[a]
     wa = win[a]
-    for k, w in nbrs[a].items():
+    for s in range(start[a], start[a] + used[a]):
+        k = nb[s]
+        if k < 0:
+            continue
+        w = wt[s]
         thr = best_d[m - 1] if (n_best >= 0 and m == cap) else -_EPS
-        wt = wa + win[k] + w
-        if va > 0.0 and wt > 0.0:
-            lb = (2.0 * wt / vol_graph) * la - ca - cost[k]
+        w_all = wa + win[k] + w
+        if va > 0.0 and w_all > 0.0:
+            lb = (2.0 * w_all / vol_graph) * la - ca - cost[k]
             if lb - thr > 1e-13 * (abs(lb) + abs(ca) + abs(cost[k])) + 1e-300:
                 continue
         dk = _pair_delta(a, k, w, vol, win, cost, pv, vol_graph)
@@ -96,24 +205,17 @@ def _push_best(heap, a, nbrs, vol, win, cost, stamp, pv, vol_graph, n_best, best
 def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
     """Greedy merge of adjacent units sharing a parent. Returns (group of unit, total delta).
 
-    Exact greedy when fresh < 0: every pair of the merged unit is re-queued after a merge.
-    Otherwise (lazy greedy) each unit keeps its `fresh` best pairs queued; an entry made
-    stale by a merge is re-evaluated when it reaches the top, and a unit whose queued pair
-    stopped paying re-queues its best pairs.
+    Edges must be distinct unordered pairs without self-loops (`merge_units` ensures it);
+    their order is the order in which each unit sees its neighbours (ties among equal
+    deltas go to the earlier one). Exact greedy when fresh < 0: every pair of the merged
+    unit is re-queued after a merge. Otherwise (lazy greedy) each unit keeps its `fresh`
+    best pairs queued; an entry made stale by a merge is re-evaluated when it reaches the
+    top, and a unit whose queued pair stopped paying re-queues its best pairs. A merge costs
+    O(neighbours of both units): the absorbed unit's slots are moved or added up through
+    their mirrors, and the survivor's pairs (all of which changed) are re-evaluated.
     """
-    n_inc = np.zeros(n, dtype=np.int64)  # incident edges: each map is sized once
-    for k in range(eu.shape[0]):
-        n_inc[eu[k]] += 1
-        n_inc[ev[k]] += 1
-    nbrs = List()
-    for i in range(n):
-        nbrs.append(Dict.empty(key_type=types.int64, value_type=types.float64, n_keys=max(n_inc[i], 1)))
-    for k in range(eu.shape[0]):
-        a = eu[k]
-        b = ev[k]
-        x = nbrs[a].get(b, 0.0) + ew[k]  # both maps hold the same sums
-        nbrs[a][b] = x
-        nbrs[b][a] = x if a != b else x + ew[k]
+    nb, wt, mirror, start, used, cap, live, top = _adj_build(n, eu, ev, ew)
+    mark = np.full(n, -1, dtype=np.int64)  # slot of each neighbour in the survivor's segment
     vol = unit_vol.copy()
     win = np.zeros(n)
     cost = np.zeros(n)  # _group_cost of each unit as it stands (0 while win == 0)
@@ -126,13 +228,14 @@ def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
     heap.pop()
     for a in range(n):
         if fresh < 0:
-            for b, w in nbrs[a].items():
+            for s in range(start[a], start[a] + used[a]):
+                b = nb[s]
                 if a < b:
-                    d = _group_cost(vol[a] + vol[b], w, unit_pvol[a], vol_graph)
+                    d = _group_cost(vol[a] + vol[b], wt[s], unit_pvol[a], vol_graph)
                     if d < -_EPS:
                         heap.append((d, a, b, 0, 0))
         else:
-            _push_best(heap, a, nbrs, vol, win, cost, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
+            _push_best(heap, a, nb, wt, start, used, vol, win, cost, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
     heapq.heapify(heap)
 
     total = 0.0
@@ -146,7 +249,7 @@ def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
             if fresh < 0:
                 continue  # exact mode: a fresh entry for this pair was queued already
             pv = unit_pvol[ra]
-            nd = _pair_delta(ra, rb, nbrs[ra].get(rb, 0.0), vol, win, cost, pv, vol_graph)
+            nd = _pair_delta(ra, rb, _adj_weight(ra, rb, nb, wt, start, used), vol, win, cost, pv, vol_graph)
             if nd < -_EPS:
                 if ra < rb:
                     heapq.heappush(heap, (nd, ra, rb, stamp[ra], stamp[rb]))
@@ -154,30 +257,75 @@ def merge_kernel(n, eu, ev, ew, unit_vol, unit_pvol, vol_graph, fresh):
                     heapq.heappush(heap, (nd, rb, ra, stamp[rb], stamp[ra]))
             else:  # the side that did not change lost a queued pair: re-queue its best
                 if ra == a and stamp[a] == sa:
-                    _push_best(heap, a, nbrs, vol, win, cost, stamp, pv, vol_graph, fresh, best_d, best_k)
+                    _push_best(heap, a, nb, wt, start, used, vol, win, cost, stamp, pv, vol_graph, fresh, best_d, best_k)
                 if rb == b and stamp[b] == sb:
-                    _push_best(heap, b, nbrs, vol, win, cost, stamp, pv, vol_graph, fresh, best_d, best_k)
+                    _push_best(heap, b, nb, wt, start, used, vol, win, cost, stamp, pv, vol_graph, fresh, best_d, best_k)
             continue
         # keep the unit with more neighbours, absorb the other
-        if len(nbrs[a]) < len(nbrs[b]):
+        if live[a] < live[b]:
             a, b = b, a
-        w_ab = nbrs[a][b]
+        # room for this merge: a may gain live[b] slots, each neighbour of b one
+        need = 2 * (live[a] + live[b]) + 2
+        for t in range(start[b], start[b] + used[b]):
+            k = nb[t]
+            if k >= 0 and used[k] == cap[k]:
+                need += 2 * live[k] + 2
+        if top + need > nb.shape[0]:
+            nb, wt, mirror, top = _adj_compact(n, 2 * need, nb, wt, mirror, start, used, cap, live)
+        if used[a] + live[b] > cap[a]:
+            top = _adj_move(a, 2 * (live[a] + live[b]), nb, wt, mirror, start, used, cap, top)
+        for s in range(start[a], start[a] + used[a]):
+            if nb[s] >= 0:
+                mark[nb[s]] = s
+        s_ab = mark[b]
+        w_ab = wt[s_ab]
         total += d
         vol[a] += vol[b]
         win[a] += win[b] + w_ab
         cost[a] = _group_cost(vol[a], win[a], unit_pvol[a], vol_graph)
         group[b] = a
         stamp[a] += 1
-        del nbrs[a][b]
-        for k, w in nbrs[b].items():
-            if k == a:
+        nb[s_ab] = -1  # a loses b
+        live[a] -= 1
+        mark[b] = -1
+        for t in range(start[b], start[b] + used[b]):
+            k = nb[t]
+            if k < 0 or k == a:
                 continue
-            x = nbrs[a].get(k, 0.0) + w  # == nbrs[k].get(a, 0.0) + w: the maps are symmetric
-            nbrs[a][k] = x
-            del nbrs[k][b]
-            nbrs[k][a] = x
-        nbrs[b] = Dict.empty(key_type=types.int64, value_type=types.float64)
-        _push_best(heap, a, nbrs, vol, win, cost, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
+            w = wt[t]
+            q = mirror[t]  # b's slot in k's segment: k loses b
+            nb[q] = -1
+            live[k] -= 1
+            s = mark[k]
+            if s >= 0:  # already a neighbour of a: add up in place, in both segments
+                x = wt[s] + w
+                wt[s] = x
+                wt[mirror[s]] = x
+            else:  # a new neighbour: at the end of both segments
+                x = 0.0 + w
+                if used[k] == cap[k]:
+                    top = _adj_move(k, 2 * live[k] + 2, nb, wt, mirror, start, used, cap, top)
+                s = start[a] + used[a]
+                used[a] += 1
+                live[a] += 1
+                qk = start[k] + used[k]
+                used[k] += 1
+                live[k] += 1
+                nb[s] = k
+                wt[s] = x
+                mirror[s] = qk
+                nb[qk] = a
+                wt[qk] = x
+                mirror[qk] = s
+                mark[k] = s
+        for t in range(start[b], start[b] + used[b]):
+            nb[t] = -1
+        used[b] = 0
+        live[b] = 0
+        for s in range(start[a], start[a] + used[a]):
+            if nb[s] >= 0:
+                mark[nb[s]] = -1
+        _push_best(heap, a, nb, wt, start, used, vol, win, cost, stamp, unit_pvol[a], vol_graph, fresh, best_d, best_k)
     for i in range(n):
         group[i] = _find(group, i)
     return group, total

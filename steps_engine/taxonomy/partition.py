@@ -43,19 +43,34 @@ def merge_units(
     unit_parent_vol: np.ndarray,
     vol_graph: float,
     fresh: int = FRESH_PAIRS,
+    distinct_pairs: bool = False,
 ) -> tuple[np.ndarray, float]:
     """Greedily group units (children of common parents) to lower structural entropy.
 
-    Edges must join units with the same parent. Returns each unit's group representative
-    and the total change of H^T (<= 0).
+    Edges must join units with the same parent. Repeated pairs (either orientation) count
+    as one edge at their first occurrence with the weights summed; self-loops change no
+    pair and are dropped (`distinct_pairs=True` promises neither occurs and skips the check).
+    Returns each unit's group representative and the total change of H^T (<= 0).
     """
     if n_units == 0 or vol_graph <= 0:
         return np.arange(n_units), 0.0
+    eu = np.asarray(edges_u, dtype=np.int64)
+    ev = np.asarray(edges_v, dtype=np.int64)
+    ew = np.asarray(edges_w, dtype=np.float64)
+    if not distinct_pairs and eu.shape[0]:
+        loop = eu == ev
+        if loop.any():
+            eu, ev, ew = eu[~loop], ev[~loop], ew[~loop]
+        _, first, inv = np.unique(np.minimum(eu, ev) * n_units + np.maximum(eu, ev), return_index=True, return_inverse=True)
+        if first.shape[0] < eu.shape[0]:
+            w = np.bincount(inv.ravel(), weights=ew, minlength=first.shape[0])
+            by_first = np.argsort(first)
+            eu, ev, ew = eu[first[by_first]], ev[first[by_first]], w[by_first]
     group, total = merge_kernel(
         int(n_units),
-        np.ascontiguousarray(edges_u, dtype=np.int64),
-        np.ascontiguousarray(edges_v, dtype=np.int64),
-        np.ascontiguousarray(edges_w, dtype=np.float64),
+        np.ascontiguousarray(eu),
+        np.ascontiguousarray(ev),
+        np.ascontiguousarray(ew),
         np.ascontiguousarray(unit_vol, dtype=np.float64),
         np.ascontiguousarray(unit_parent_vol, dtype=np.float64),
         float(vol_graph),
@@ -206,7 +221,7 @@ class _Builder:
         wsum = np.bincount(inv, weights=w, minlength=uniq.shape[0])
         eu, ev = uniq // n_d, uniq % n_d
         uvol, pvol = vol[units[todo]], vol[par[todo]]
-        groups, _ = merge_units(n_d, eu, ev, wsum, uvol, pvol, self.vol_graph)
+        groups, _ = merge_units(n_d, eu, ev, wsum, uvol, pvol, self.vol_graph, distinct_pairs=True)
         rep_rank[todo] = rank[todo[groups]]
         gvol = np.bincount(groups, weights=uvol, minlength=n_d)
         inside = groups[eu] == groups[ev]
