@@ -26,7 +26,7 @@ import numpy as np
 from steps_engine.taxonomy._kernels import _EPS, merge_kernel
 from steps_engine.taxonomy.entropy import node_terms
 from steps_engine.taxonomy.graph import SkillGraph
-from steps_engine.taxonomy.refine import refine_leaves
+from steps_engine.taxonomy.refine import adjacency_arrays, refine_leaves
 from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["build_tree", "merge_units", "split_node"]
@@ -268,6 +268,7 @@ def _grow(graph: SkillGraph, height: int, refine: bool, progress, reuse: bool) -
     b = _Builder.flat(graph)
     tree = b.tree()
     cache: dict | None = {} if reuse else None
+    csr = None  # the graph's CSR for refine, built once
     for step in range(height - 1):
         depth, vol = b.state()
         best = None
@@ -284,7 +285,9 @@ def _grow(graph: SkillGraph, height: int, refine: bool, progress, reuse: bool) -
         b.apply_layer(best[0], best[1])
         tree = b.tree()
         if refine:
-            tree = refine_leaves(graph, tree)
+            if csr is None and graph.n_edges:
+                csr = adjacency_arrays(graph)
+            tree = refine_leaves(graph, tree, csr=csr)
             b = _Builder(graph, tree.parent, tree.leaf_skill)
     # fresh, stable ids in breadth-first order
     tree.ids = [f"n{i}" for i in range(tree.n_nodes)]

@@ -21,12 +21,19 @@ from steps_engine.taxonomy.entropy import node_terms
 from steps_engine.taxonomy.graph import SkillGraph
 from steps_engine.taxonomy.tree import EncodingTree
 
-__all__ = ["refine_leaves"]
+__all__ = ["adjacency_arrays", "refine_leaves"]
 
 
-def refine_leaves(graph: SkillGraph, tree: EncodingTree, max_passes: int = 20) -> EncodingTree:
+def adjacency_arrays(graph: SkillGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The graph's symmetric CSR as the kernel takes it (int64 indptr / indices, weights)."""
+    adj = graph.adjacency()
+    return adj.indptr.astype(np.int64), adj.indices.astype(np.int64), adj.data.astype(np.float64)
+
+
+def refine_leaves(graph: SkillGraph, tree: EncodingTree, max_passes: int = 20, csr=None) -> EncodingTree:
     """Move single skills between sibling clusters (clusters whose children are all leaves)
-    while a move lowers H^T. Clusters left empty are removed."""
+    while a move lowers H^T. Clusters left empty are removed. `csr`: `adjacency_arrays(graph)`
+    when the caller refines the same graph repeatedly."""
     if graph.n_edges == 0 or tree.height < 2:
         return tree
     deg_graph = graph.degrees()
@@ -37,16 +44,19 @@ def refine_leaves(graph: SkillGraph, tree: EncodingTree, max_passes: int = 20) -
     n_nodes = tree.n_nodes
     leaf_of = tree.leaf_of_skill()
     is_leaf = tree.leaf_skill >= 0
-    ch = tree.children()
-    leaf_parent = np.array([not is_leaf[i] and len(ch[i]) > 0 and all(is_leaf[c] for c in ch[i]) for i in range(n_nodes)])
+    has_child = np.zeros(n_nodes, dtype=bool)
+    has_child[tree.parent[1:]] = True
+    has_inner_child = np.zeros(n_nodes, dtype=bool)
+    has_inner_child[tree.parent[1:][~is_leaf[1:]]] = True
+    leaf_parent = ~is_leaf & has_child & ~has_inner_child  # internal, every child a skill
     terms = node_terms(graph, tree)
-    adj = graph.adjacency()
+    indptr, indices, data = adjacency_arrays(graph) if csr is None else csr
     skill_node = leaf_of if to_tree is None else leaf_of[to_tree]
     parent = tree.parent.copy()
     moved = refine_kernel(
-        adj.indptr.astype(np.int64),
-        adj.indices.astype(np.int64),
-        adj.data.astype(np.float64),
+        indptr,
+        indices,
+        data,
         deg_graph,
         skill_node.astype(np.int64),
         parent,
