@@ -16,13 +16,16 @@ greedy merge; for P = root over the skills it is the classic 2-D partition).
 d it evaluates grouping the children of all depth-d nodes (d = 0 adds clusters at the top,
 d = height-1 splits the deepest clusters) and applies the layer that lowers H^T most,
 until the requested height is reached or nothing helps. A refinement pass then moves
-single skills between sibling clusters while that lowers H^T (`refine.py`).
+single skills between sibling clusters while that lowers H^T (`refine.py`). Between steps
+each parent's merge result is kept by content, so a step merges only the scopes the last
+layer or the refinement changed (docs/taxonomy_greedy.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from steps_engine.taxonomy._heap import heap_reuse
 from steps_engine.taxonomy._kernels import _EPS, merge_kernel
 from steps_engine.taxonomy.entropy import node_terms
 from steps_engine.taxonomy.graph import SkillGraph
@@ -95,14 +98,6 @@ def _depths(parent: np.ndarray) -> np.ndarray:
         ok = pd >= 0
         depth[todo[ok]] = pd[ok] + 1
     return depth
-
-
-def _subtree_volume(parent: np.ndarray, depth: np.ndarray, leaf_vol: np.ndarray) -> np.ndarray:
-    vol = leaf_vol.astype(np.float64).copy()
-    for d in range(int(depth.max()), 0, -1):
-        at = np.flatnonzero(depth == d)
-        np.add.at(vol, parent[at], vol[at])
-    return vol
 
 
 def _ancestor_at(parent: np.ndarray, depth: np.ndarray, nodes: np.ndarray, d: int) -> np.ndarray:
@@ -259,7 +254,8 @@ def build_tree(graph: SkillGraph, height: int = 4, refine: bool = True, progress
     """
     if not isinstance(height, (int, np.integer)) or isinstance(height, bool) or height < 1:
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
-    return _grow(graph, height, refine, progress, reuse=True)
+    with heap_reuse():  # graph-sized temporaries: reused heap blocks, not fresh zeroed pages
+        return _grow(graph, height, refine, progress, reuse=True)
 
 
 def _grow(graph: SkillGraph, height: int, refine: bool, progress, reuse: bool) -> EncodingTree:
