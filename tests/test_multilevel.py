@@ -108,6 +108,29 @@ def test_move_delta_equals_recomputed_entropy_difference(seed, n, levels, to_emp
     assert delta == pytest.approx(g.volume() * (after - before), rel=1e-9, abs=1e-9)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0, 50), st.floats(1e-3, 40), st.floats(1e-3, 40), st.floats(0, 10), st.floats(1e-6, 10), st.floats(0, 8)
+)
+def test_join_bound_never_exceeds_the_join_delta(w_b, v_b, vol_u, self_u, k_b, slack):
+    """The local moves skip a candidate whose bound already loses, so the bound must hold:
+    join_bound <= join_delta whenever v_b + vol_u <= vol(parent) = 2**lp (communities sit inside
+    their parent). A bound that used vol_u / v_b for log2(1 + vol_u / v_b) (too big: it is
+    not below the logarithm) fails here."""
+    w_b = min(w_b, v_b / 2)  # inner weight cannot exceed half the volume
+    lp = float(np.log2(v_b + vol_u)) + slack
+    exact = K.join_delta(w_b, v_b, K.cost(w_b, v_b, lp), vol_u, self_u, k_b, lp)
+    bound = K.join_bound(w_b, v_b, np.log2(v_b), vol_u, np.log2(vol_u), self_u, k_b, lp)
+    assert bound <= exact + 1e-9 * (1 + abs(exact))
+
+
+def test_join_bound_is_tight_for_a_tiny_unit_joining_an_empty_community():
+    # w_b = 0, v_b -> 0: join_delta = 2 k (log2 vol_u - lp), which is the bound exactly
+    # (k = 1.5, vol_u = 2, lp = 3: 2 * 1.5 * (1 - 3) = -6)
+    assert K.join_bound(0.0, 1e-300, -1e300, 2.0, 1.0, 0.0, 1.5, 3.0) == pytest.approx(-6.0)
+    assert K.join_delta(0.0, 0.0, 0.0, 2.0, 0.0, 1.5, 3.0) == pytest.approx(-6.0)
+
+
 def test_leiden_reports_its_exact_change():
     # from singletons under the root, the reported change is vol * (H(2-level tree) - H^1)
     g = planted_graph(200, 3000, seed=4)

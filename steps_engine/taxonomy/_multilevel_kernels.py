@@ -116,6 +116,27 @@ def join_delta(w_b, v_b, cost_b, vol_u, self_u, k_b, lp):
     return cost(w_b + self_u + k_b, v_b + vol_u, lp) - cost_b
 
 
+_LN2 = math.log(2.0)
+_PRUNE_MARGIN = 1e-9  # relative: a candidate is skipped only when its bound is clearly worse
+
+
+@njit(cache=True)
+def join_bound(w_b, v_b, lv_b, vol_u, lv_u, self_u, k_b, lp):
+    """A lower bound of join_delta that needs no logarithm (lv_b = log2 v_b, lv_u = log2 vol_u):
+    with V = v_b + vol_u <= vol(parent), join_delta = 2 w_b (log2 V - log2 v_b)
+    + 2 (self_u + k_b)(log2 V - lp), log2 V >= max(lv_b, lv_u) and
+    log2 V - log2 v_b >= vol_u / (V ln 2)."""
+    bound = 2.0 * (self_u + k_b) * (max(lv_b, lv_u) - lp)
+    if w_b > 0.0:
+        bound += 2.0 * w_b * vol_u / ((v_b + vol_u) * _LN2)
+    return bound
+
+
+@njit(cache=True)
+def _log2_or_floor(v):
+    return math.log2(v) if v > 0.0 else -1e300
+
+
 @njit(cache=True)
 def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n_empty, order, tol):
     """Leiden's fast local moving: a queue of nodes; each goes to the neighbouring (or an
@@ -127,9 +148,11 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
     acc = np.zeros(n)
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     c_cost = np.zeros(n)  # cost of every community, kept current
+    c_lv = np.full(n, -1e300)  # log2 of its volume
     for v in range(n):
         c = comm[v]
         c_cost[c] = cost(c_w[c], c_v[c], lp[v])
+        c_lv[c] = _log2_or_floor(c_v[c])
     queue = np.empty(n, np.int64)
     in_q = np.zeros(n, np.bool_)
     total = 0.0
@@ -157,11 +180,15 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
             best = -tol
             best_c = -1
             best_k = 0.0
+            lv_u = _log2_or_floor(nv[v])
             for i in range(nt):
                 c = touched[i]
                 k_c = acc[c]
                 acc[c] = 0.0
                 if c == a:
+                    continue
+                jb = join_bound(c_w[c], c_v[c], c_lv[c], nv[v], lv_u, ns[v], k_c, lp[v])
+                if d_out + jb - best > _PRUNE_MARGIN * (abs(best) + abs(d_out) + abs(c_cost[c])):
                     continue
                 d = d_out + join_delta(c_w[c], c_v[c], c_cost[c], nv[v], ns[v], k_c, lp[v])
                 if d < best or (d == best and best_c >= 0 and c < best_c):
@@ -188,10 +215,12 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
                 empty[n_empty] = a
                 n_empty += 1
             c_cost[a] = cost(c_w[a], c_v[a], lp[v])
+            c_lv[a] = _log2_or_floor(c_v[a])
             c_v[best_c] += nv[v]
             c_w[best_c] += ns[v] + best_k
             c_n[best_c] += 1
             c_cost[best_c] = cost(c_w[best_c], c_v[best_c], lp[v])
+            c_lv[best_c] = _log2_or_floor(c_v[best_c])
             comm[v] = best_c
             total += best
             moves += 1
@@ -293,6 +322,11 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
     s_v = nv.copy()
     s_w = ns.copy()
     s_n = np.ones(n, np.int64)
+    s_cost = np.empty(n)  # cost and log2 volume of every sub-community, kept current
+    s_lv = np.empty(n)
+    for v in range(n):
+        s_cost[v] = cost(ns[v], nv[v], lp[v])
+        s_lv[v] = _log2_or_floor(nv[v])
     acc = np.zeros(n)
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     for i in range(n):
@@ -308,6 +342,8 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
             touched[nt] = c
             nt += inside & (acc[c] == 0.0)
             acc[c] += val[k] * inside
+        own = sub[v]
+        d_out = -s_cost[own]  # v is a singleton: leaving it empties it
         best = -tol
         best_c = -1
         best_k = 0.0
@@ -315,20 +351,24 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
             c = touched[j]
             k_c = acc[c]
             acc[c] = 0.0
-            if c == sub[v]:
+            if c == own:
                 continue
-            d = join_delta(s_w[c], s_v[c], cost(s_w[c], s_v[c], lp[v]), nv[v], ns[v], k_c, lp[v]) - cost(ns[v], nv[v], lp[v])
+            jb = join_bound(s_w[c], s_v[c], s_lv[c], nv[v], s_lv[own], ns[v], k_c, lp[v])
+            if d_out + jb - best > _PRUNE_MARGIN * (abs(best) + abs(d_out) + abs(s_cost[c])):
+                continue
+            d = join_delta(s_w[c], s_v[c], s_cost[c], nv[v], ns[v], k_c, lp[v]) + d_out
             if d < best or (d == best and best_c >= 0 and c < best_c):
                 best = d
                 best_c = c
                 best_k = k_c
         if best_c < 0:
             continue
-        own = sub[v]
         s_n[own] = 0
         s_v[best_c] += nv[v]
         s_w[best_c] += ns[v] + best_k
         s_n[best_c] += 1
+        s_cost[best_c] = cost(s_w[best_c], s_v[best_c], lp[v])
+        s_lv[best_c] = _log2_or_floor(s_v[best_c])
         sub[v] = best_c
     return sub
 

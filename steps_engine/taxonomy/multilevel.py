@@ -100,6 +100,8 @@ class _Layers:
     def units(self, j: int, hi: int):
         """The CSR over level-j nodes of the edges whose LCA level is in [j + 1, hi]."""
         if j == 0:
+            if hi == self.top:  # every edge is inside the root: the skill graph's own CSR (read only)
+                return self.adj
             return K.rows_within(self.anc[hi], *self.adj)
         return K.level_csr(self.anc[j], self.n_at(j), self.anc[hi], *self.adj)
 
