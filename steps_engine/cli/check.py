@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from steps_engine.cli import CLIError
-from steps_engine.cli.args import add_cost_options
+from steps_engine.cli.args import add_cost_options, print_first
 
 
 def add_parser(sub) -> None:
@@ -95,8 +95,7 @@ def run(args) -> int:
                                            expected_output_tokens=expected)
         except (ValueError, OSError) as exc:
             raise CLIError(str(exc)) from None
-        for p in problems[:20]:
-            print(p, file=sys.stderr)
+        print_first(problems, "steps check: ... {n} more problems")
         print(est.summary())
         if args.json:
             print(json.dumps(est.to_json()))
@@ -126,8 +125,7 @@ def run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    for p in rep.problems[:20]:
-        print(p, file=sys.stderr)
+    print_first(rep.problems, "steps check: ... {n} more problems")
     print(rep.table())
     from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL
 

@@ -7,6 +7,7 @@ import os
 import sys
 
 from steps_engine.cli import CLIError
+from steps_engine.cli.args import print_first
 
 
 def add_parser(sub) -> None:
@@ -46,8 +47,8 @@ def run(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if result is not None:
-        for node_id, reason in sorted(result.failures.items())[:20]:
-            print(f"{node_id}: kept the keyword name ({reason})", file=sys.stderr)
+        print_first([f"{node_id}: kept the keyword name ({reason})" for node_id, reason in sorted(result.failures.items())],
+                    "steps name: ... {n} more clusters kept the keyword name")
     print(f"named {summary['named']} cluster(s) by {summary['by']}; kept {summary['kept_hand']} hand-written label(s)"
           + (f"; {summary['failed']} answer(s) unusable" if summary["failed"] else ""))
     if args.json:
