@@ -1,0 +1,54 @@
+"""What a user gets for the mistakes an adversarial QA pass of the CLI made (docs/reliability.md,
+"QA pass"): a one-line message naming the file and the problem, an exit status that says whether
+the work happened, and nothing written (or destroyed) when it did not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_USAGE, main
+from steps_engine.export import export
+
+REPO = Path(__file__).resolve().parents[1]
+CONV = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+
+
+def ok_record(i: int) -> dict:
+    return {"id": f"id{i}", "status": "ok", "skills": ["s0", "s1"], "start": "s0", "k": 2, "gain": 0.5,
+            "lca": "c1", "taxonomy_path": ["c1"], "taxonomy_labels": ["one"], "seeds": [], "messages": CONV,
+            "model": "m", "template_hash": "th", "usage": {}, "reason": None}
+
+
+@pytest.fixture()
+def results(tmp_path):
+    p = tmp_path / "results.jsonl"
+    p.write_text("".join(json.dumps(ok_record(i)) + "\n" for i in range(3)))
+    return p
+
+
+# ---- steps export
+
+
+def test_export_to_readme_md_is_refused_before_the_card_overwrites_the_data(results, tmp_path, capsys):
+    out = tmp_path / "sft" / "README.md"
+    with pytest.raises(ValueError, match="dataset card README.md"):
+        export(results, fmt="chat", out=out)
+    assert main(["export", str(results), "--format", "chat", "--out", str(out)]) == EXIT_USAGE
+    assert "dataset card README.md" in capsys.readouterr().err
+    assert not out.exists()
+    # without the card the name is free
+    assert main(["export", str(results), "--format", "chat", "--out", str(out), "--no-card"]) == 0
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_export_with_an_unreadable_taxonomy_writes_nothing(results, tmp_path, capsys):
+    tax = tmp_path / "tax"
+    tax.mkdir()
+    (tax / "taxonomy.json").write_text('{"format": "steps-taxonomy/1", "root": ')  # torn
+    out = tmp_path / "sft" / "train.jsonl"
+    assert main(["export", str(results), "--format", "chat", "--taxonomy", str(tax), "--out", str(out)]) == EXIT_USAGE
+    assert f"cannot read {tax / 'taxonomy.json'}" in capsys.readouterr().err
+    assert not out.exists() and not (out.parent / "README.md").exists()  # exit 2: nothing was done
