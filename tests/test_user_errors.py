@@ -52,3 +52,33 @@ def test_export_with_an_unreadable_taxonomy_writes_nothing(results, tmp_path, ca
     assert main(["export", str(results), "--format", "chat", "--taxonomy", str(tax), "--out", str(out)]) == EXIT_USAGE
     assert f"cannot read {tax / 'taxonomy.json'}" in capsys.readouterr().err
     assert not out.exists() and not (out.parent / "README.md").exists()  # exit 2: nothing was done
+
+
+# ---- steps check
+
+
+def test_check_whose_judge_answers_carry_no_score_exits_3_and_says_to_retry(tmp_path, monkeypatch, capsys):
+    from fake_openai_server import FakeOpenAI
+    from test_quality import planted_results
+
+    res, out = tmp_path / "results.jsonl", tmp_path / "checked.jsonl"
+    planted_results(res)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-user-errors")
+    args = ["check", str(res), "--out", str(out), "--judge-model", "j", "--quiet", "--no-cache", "--json"]
+    with FakeOpenAI(default="judge_garbage") as srv:  # every judge answer is prose without a score
+        code = main([*args, "--judge-base-url", srv.base_url])
+        cap = capsys.readouterr()
+        summary = json.loads(cap.out.splitlines()[-1])
+        assert summary["judged"] == 0 and summary["reasons"]["judge_unparsed"] == 12
+        assert code == EXIT_NOTHING_DONE and summary["exit_code"] == EXIT_NOTHING_DONE
+        assert "12 record(s) have no verdict" in cap.err and "--retry-judge-errors" in cap.err
+        srv.default = "ok"  # the judge works again: the retry gives every record a verdict
+        assert main([*args, "--judge-base-url", srv.base_url, "--retry-judge-errors"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["judged"] == 12
+
+
+def test_check_of_a_file_with_no_ok_record_exits_3_and_says_why(tmp_path, capsys):
+    data = tmp_path / "data.jsonl"  # the input records, not the results of `steps synthesize`
+    data.write_text("".join(json.dumps({"id": f"r{i}", "instruction": "x", "skills": ["a"]}) + "\n" for i in range(5)))
+    assert main(["check", str(data), "--out", str(tmp_path / "c.jsonl"), "--quiet"]) == EXIT_NOTHING_DONE
+    assert f"{data}: no record has status 'ok', so nothing was checked (5 passed through)" in capsys.readouterr().err

@@ -129,15 +129,15 @@ def run(args) -> int:
     print(rep.table())
     from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL
 
-    failed = rep.reasons.get("judge_error", 0)
+    failed = rep.judge_failed
     if failed:
-        print(f"{failed} record(s) have no verdict because the judge request failed; "
+        print(f"{failed} record(s) have no verdict because the judge request failed or its answer had no score; "
               "rerun with --retry-judge-errors", file=sys.stderr)
     if rep.not_judged:
         print(f"--max-cost ${args.max_cost:g} reached after ${rep.cost_usd or 0:,.4f}: {rep.not_judged} record(s) "
               "not judged yet; run again with a larger --max-cost to go on", file=sys.stderr)
-    if rep.total == 0 or (failed and not sum(rep.scores.values())):
-        code = EXIT_NOTHING_DONE  # no record, or no record has a verdict because every judge request failed
+    if not rep.ok + rep.rejected or (failed and not sum(rep.scores.values())):
+        code = EXIT_NOTHING_DONE  # no record checked (none was ok), or every judge request / answer failed
     else:
         code = EXIT_PARTIAL if failed or rep.not_judged else EXIT_OK
     if args.json:
