@@ -105,7 +105,8 @@ def test_name_says_how_many_clusters_kept_the_keyword_name(tmp_path, monkeypatch
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-capped")
     with FakeOpenAI(default="malformed") as srv:  # every answer broken: every cluster keeps its keyword name
         capsys.readouterr()
-        main(["name", str(tax), "--model", "m", "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c"), "--json"])
+        assert main(["name", str(tax), "--model", "m", "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c"),
+                     "--json"]) == 3  # nothing named
     cap = capsys.readouterr()
     failed = json.loads(cap.out.splitlines()[-1])["failed"]
     assert_capped(cap.err, failed, "steps name: ... {n} more clusters kept the keyword name",

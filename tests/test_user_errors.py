@@ -82,3 +82,40 @@ def test_check_of_a_file_with_no_ok_record_exits_3_and_says_why(tmp_path, capsys
     data.write_text("".join(json.dumps({"id": f"r{i}", "instruction": "x", "skills": ["a"]}) + "\n" for i in range(5)))
     assert main(["check", str(data), "--out", str(tmp_path / "c.jsonl"), "--quiet"]) == EXIT_NOTHING_DONE
     assert f"{data}: no record has status 'ok', so nothing was checked (5 passed through)" in capsys.readouterr().err
+
+
+# ---- steps name
+
+
+@pytest.fixture()
+def demo_tax(tmp_path):
+    from steps_engine.studio.state import demo_mapping, demo_path
+    from steps_engine.taxonomy.build import build_taxonomy, save_taxonomy
+
+    folder = tmp_path / "tax"
+    save_taxonomy(build_taxonomy(demo_path(), demo_mapping(), height=2, name_rows=0), folder)
+    return folder
+
+
+def test_name_with_a_model_but_no_key_and_no_endpoint_stops_at_once(demo_tax, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    before = (demo_tax / "taxonomy.json").read_bytes()
+    # before the fix every cluster was sent to api.openai.com without a key and retried (10 minutes here), exit 1
+    assert main(["name", str(demo_tax), "--model", "m", "--concurrency", "1"]) == EXIT_USAGE
+    assert "needs an API key (OPENAI_API_KEY)" in capsys.readouterr().err
+    assert (demo_tax / "taxonomy.json").read_bytes() == before
+
+
+def test_name_exit_status_says_whether_the_llm_named_none_some_or_all(demo_tax, tmp_path, monkeypatch, capsys):
+    from fake_openai_server import FakeOpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-user-errors")
+    args = ["name", str(demo_tax), "--model", "m", "--concurrency", "1", "--json"]
+    with FakeOpenAI(default="malformed") as srv:  # every answer broken: nothing named, not a crash (was exit 1)
+        assert main([*args, "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c1")]) == EXIT_NOTHING_DONE
+        srv.default = "name"
+        srv.script += ["malformed"]  # one cluster's answer broken: partly done (4); the rerun finishes it (0)
+        assert main([*args, "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c2")]) == 4
+        assert json.loads(capsys.readouterr().out.splitlines()[-1])["failed"] == 1
+        assert main([*args, "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c2")]) == 0

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.args import print_first
 
 
@@ -53,4 +53,6 @@ def run(args) -> int:
           + (f"; {summary['failed']} answer(s) unusable" if summary["failed"] else ""))
     if args.json:
         print(json.dumps(summary))
-    return 1 if result is not None and not result.names and result.failures else 0
+    if result is not None and result.failures:  # keyword names kept; a rerun asks again (answers are cached)
+        return EXIT_PARTIAL if result.names else EXIT_NOTHING_DONE
+    return EXIT_OK
