@@ -119,3 +119,20 @@ def test_name_exit_status_says_whether_the_llm_named_none_some_or_all(demo_tax, 
         assert main([*args, "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c2")]) == 4
         assert json.loads(capsys.readouterr().out.splitlines()[-1])["failed"] == 1
         assert main([*args, "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c2")]) == 0
+
+
+@pytest.mark.parametrize("name, text, reason", [
+    ("taxonomy.json", '{"format": "steps-taxonomy/1", "root": ', "Expecting value"),  # torn write / hand edit
+    ("taxonomy.json", b"\xff\xfe{}", "not UTF-8"),
+    ("graph.csv", "src,dst\na,b\n", "no 'source' field or column"),
+    ("input.json", "{", "Expecting property name"),
+])
+def test_a_broken_file_of_a_taxonomy_folder_is_named(demo_tax, capsys, name, text, reason):
+    from steps_engine.taxonomy.build import load_taxonomy
+
+    path = demo_tax / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=f"cannot read {path}: .*{reason}"):
+        load_taxonomy(demo_tax)
+    assert main(["name", str(demo_tax)]) == EXIT_USAGE  # was the bare JSON error, naming no file
+    assert f"cannot read {path}: " in capsys.readouterr().err

@@ -235,22 +235,34 @@ def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
     return out
 
 
+def _read(path: Path, reader):
+    """`reader(path)`, its parse errors (a torn or hand-broken file) as ValueError naming `path`."""
+    try:
+        return reader(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read {path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except KeyError as exc:
+        raise ValueError(f"cannot read {path}: no {exc.args[0]!r} field or column") from None
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+
+
 def load_taxonomy(directory: str | Path) -> Taxonomy:
     """Read a taxonomy folder back (graph, tree, recomputed terms)."""
     directory = Path(directory)
     for name in ("taxonomy.json", "graph.csv"):
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory / name} not found (is {directory} a taxonomy folder?)")
-    graph = read_graph(directory)
-    tree = EncodingTree.load(directory / "taxonomy.json", skills=graph.skills)
+    graph = _read(directory / "graph.csv", lambda _: read_graph(directory))
+    tree = _read(directory / "taxonomy.json", lambda path: EncodingTree.load(path, skills=graph.skills))
     tree.check_skills(graph.skills)
     graph.weighting = tree.meta.get("weighting", graph.weighting)
     input_spec = None
     if (directory / "input.json").exists():
-        input_spec = json.loads((directory / "input.json").read_text(encoding="utf-8"))
+        input_spec = _read(directory / "input.json", lambda path: json.loads(path.read_text(encoding="utf-8")))
     report = None
     if (directory / "ingest_report.json").exists():
-        report = json.loads((directory / "ingest_report.json").read_text(encoding="utf-8"))
+        report = _read(directory / "ingest_report.json", lambda path: json.loads(path.read_text(encoding="utf-8")))
     return Taxonomy(
         graph=graph,
         tree=tree,
