@@ -136,3 +136,29 @@ def test_a_broken_file_of_a_taxonomy_folder_is_named(demo_tax, capsys, name, tex
         load_taxonomy(demo_tax)
     assert main(["name", str(demo_tax)]) == EXIT_USAGE  # was the bare JSON error, naming no file
     assert f"cannot read {path}: " in capsys.readouterr().err
+
+
+# ---- steps synthesize
+
+
+def test_synthesize_reports_repeated_combinations_bad_bytes_and_a_missing_template(tmp_path, monkeypatch, capsys):
+    from test_synthesis import make_combos, make_taxonomy
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    tax = make_taxonomy(tmp_path)
+    combos = tmp_path / "combos.jsonl"
+    make_combos(combos, n=3)
+    lines = combos.read_bytes().splitlines(keepends=True)
+    twice = tmp_path / "twice.jsonl"  # two combos files concatenated, and one line with a Latin-1 byte
+    twice.write_bytes(b"".join(lines + lines[:2]) + b'{"skills": ["caf\xe9", "alpha"]}\n')
+    args = ["synthesize", str(tax), "--combos", str(twice), "--model", "m", "--dry-run", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "dry" / "results.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "2 repeated combination(s)" in err  # were dropped without a word
+    assert f"{twice}: line 6: not UTF-8" in err  # was decoded with U+FFFD into a skill 'caf\ufffd'
+    assert len((tmp_path / "dry" / "prompts.jsonl").read_text().splitlines()) == 3
+
+    assert main([*args, "--template", "defualt", "--out", str(tmp_path / "x.jsonl")]) == EXIT_USAGE
+    assert "template 'defualt': no such file, and not a built-in template (agent, default)" in capsys.readouterr().err
+    assert main([*args[:3], str(tmp_path), *args[4:], "--out", str(tmp_path / "x.jsonl")]) == EXIT_USAGE
+    assert f"combos file {str(tmp_path)!r} is a folder" in capsys.readouterr().err

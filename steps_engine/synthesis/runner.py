@@ -76,12 +76,19 @@ def load_combinations(path: str | Path) -> tuple[list[dict], list[str]]:
     """Combos JSONL lines (see `steps combos`); bad lines are skipped and reported."""
     combos, problems = [], []
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"combos file {str(path)!r} is a folder, expected the JSONL of `steps combos`")
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        fh = open(path, "rb")
     except FileNotFoundError:
         raise ValueError(f"combos file {str(path)!r} not found") from None
     with fh:
-        for n, line in enumerate(fh, 1):
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(f"{path}: line {n}: not UTF-8 (byte {exc.start + 1} of the line), skipped")
+                continue
             if not line.strip():
                 continue
             try:
@@ -218,13 +225,19 @@ def prepare_jobs(
     th = template_hash(template)
     problems: list[str] = []
     chosen: dict[str, dict] = {}
+    repeated = 0
     for rec in combos:
         rec = _check_combo(rec)
         cid = combination_id(rec["skills"], rec.get("start") or rec["skills"][0], th, model)
-        if cid not in chosen:
+        if cid in chosen:
+            repeated += 1
+        else:
             if limit is not None and len(chosen) >= limit:
                 break
             chosen[cid] = rec
+    if repeated:
+        problems.append(f"{repeated} repeated combination(s) (the same skills and start as an earlier one): "
+                        "each is synthesized once")
     if seed_index is None:
         spec = load_input_spec(taxonomy_dir)
         wanted = {s for c in chosen.values() for s in c["skills"]}
