@@ -162,3 +162,22 @@ def test_synthesize_reports_repeated_combinations_bad_bytes_and_a_missing_templa
     assert "template 'defualt': no such file, and not a built-in template (agent, default)" in capsys.readouterr().err
     assert main([*args[:3], str(tmp_path), *args[4:], "--out", str(tmp_path / "x.jsonl")]) == EXIT_USAGE
     assert f"combos file {str(tmp_path)!r} is a folder" in capsys.readouterr().err
+
+
+# ---- steps combos
+
+
+def test_combos_scope_below_the_tree_is_refused_not_clipped(demo_tax, tmp_path, capsys):
+    from steps_engine.selection.combos import select_combinations
+    from steps_engine.selection.search import prepare
+    from steps_engine.taxonomy.build import load_taxonomy
+
+    tax = load_taxonomy(demo_tax)  # height 2: level:1 is the skills' parent clusters, level:2 the skills
+    assert tax.tree.height == 2
+    ctx = prepare(tax.tree, tax.graph)
+    assert select_combinations(ctx, 2, scope="level:1").combinations  # the deepest scope that exists
+    with pytest.raises(ValueError, match="tree's height is 2"):
+        select_combinations(ctx, 2, scope="level:2")  # was silently run as level:1
+    out = tmp_path / "c.jsonl"
+    assert main(["combos", str(demo_tax), "--k", "2", "--scope", "level:9", "--out", str(out), "--quiet"]) == EXIT_USAGE
+    assert "scope level:9 is not above the skills" in capsys.readouterr().err and not out.exists()
