@@ -181,3 +181,16 @@ def test_combos_scope_below_the_tree_is_refused_not_clipped(demo_tax, tmp_path, 
     out = tmp_path / "c.jsonl"
     assert main(["combos", str(demo_tax), "--k", "2", "--scope", "level:9", "--out", str(out), "--quiet"]) == EXIT_USAGE
     assert "scope level:9 is not above the skills" in capsys.readouterr().err and not out.exists()
+
+
+# ---- steps taxonomy
+
+
+def test_taxonomy_whose_min_count_drops_every_skill_says_so(tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    # 4 rows, skills a (in 4 rows), b (2), c (1): --min-count 5 drops all three
+    data.write_text("".join(json.dumps({"skills": s}) + "\n" for s in (["a", "b"], ["a", "b"], ["a", "c"], ["a"])))
+    assert main(["taxonomy", str(data), "--skills-field", "skills", "--min-count", "5", "--out", str(tmp_path / "t"),
+                 "--quiet"]) == EXIT_USAGE
+    err = capsys.readouterr().err  # was "no usable rows ... (4 rows read, 0 skipped)", blaming the rows
+    assert f"{data}: min_count 5 drops every skill: none of the 3 skills of the 4 usable rows occurs 5 times" in err

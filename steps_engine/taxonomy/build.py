@@ -153,6 +153,10 @@ def build_taxonomy(
     ingest_cb = None if progress is None else (lambda done, total: progress("ingest", done, total))
     graph, report, prune = ingest_graph(input_path, mapping, weighting=weighting, min_count=min_count, progress=ingest_cb,
                                         engine=engine, ray_options=ray_options)
+    if graph.n_skills == 0 and report.rows_used and prune.get("skills_dropped_min_count"):
+        raise ValueError(f"{input_path}: min_count {min_count} drops every skill: none of the "
+                         f"{prune['skills_dropped_min_count']} skills of the {report.rows_used} usable rows "
+                         f"occurs {min_count} times; lower it")
     if graph.n_skills == 0:
         first = report.skipped[0] if report.skipped else None
         raise ValueError(
