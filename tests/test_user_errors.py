@@ -194,3 +194,23 @@ def test_taxonomy_whose_min_count_drops_every_skill_says_so(tmp_path, capsys):
                  "--quiet"]) == EXIT_USAGE
     err = capsys.readouterr().err  # was "no usable rows ... (4 rows read, 0 skipped)", blaming the rows
     assert f"{data}: min_count 5 drops every skill: none of the 3 skills of the 4 usable rows occurs 5 times" in err
+
+
+# ---- steps tag
+
+
+def test_tag_of_an_empty_input_exits_3(tmp_path, monkeypatch, capsys):
+    import steps_engine.semantic.embeddings as embeddings
+    from _embedding_fakes import CountingEmbedder
+
+    monkeypatch.setattr(embeddings, "get_embedder", lambda *a, **k: CountingEmbedder())
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("budgeting\nsql\n")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    out = tmp_path / "tagged.jsonl"
+    assert main(["tag", str(empty), "--vocab", str(vocab), "--out", str(out), "--quiet"]) == EXIT_NOTHING_DONE  # was 0
+    assert "0 rows written: 0 tagged" in capsys.readouterr().out
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"instruction": "Plan a budget for a family"}) + "\n")
+    assert main(["tag", str(one), "--vocab", str(vocab), "--out", str(out), "--quiet"]) == 0
