@@ -214,3 +214,18 @@ def test_tag_of_an_empty_input_exits_3(tmp_path, monkeypatch, capsys):
     one = tmp_path / "one.jsonl"
     one.write_text(json.dumps({"instruction": "Plan a budget for a family"}) + "\n")
     assert main(["tag", str(one), "--vocab", str(vocab), "--out", str(out), "--quiet"]) == 0
+
+
+# ---- steps demo
+
+
+def test_demo_whose_k_selects_nothing_says_so_in_its_exit_status(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d99"), "--k", "99", "--quiet"]) == EXIT_USAGE  # 96 skills
+    assert "k 99 is more than the demo's 96 skills" in capsys.readouterr().err
+    assert not (tmp_path / "d99").exists()
+    # no top-level cluster of the demo holds 40 skills: 0 combinations selected (was exit 0)
+    assert main(["demo", "--out", str(tmp_path / "d40"), "--k", "40", "--quiet", "--json"]) == EXIT_NOTHING_DONE
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["selected"] == 0
+    (tmp_path / "file").write_text("x")
+    assert main(["demo", "--out", str(tmp_path / "file"), "--quiet"]) == EXIT_USAGE
+    assert "is a file, expected a folder" in capsys.readouterr().err
