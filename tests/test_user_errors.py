@@ -229,3 +229,31 @@ def test_demo_whose_k_selects_nothing_says_so_in_its_exit_status(tmp_path, capsy
     (tmp_path / "file").write_text("x")
     assert main(["demo", "--out", str(tmp_path / "file"), "--quiet"]) == EXIT_USAGE
     assert "is a file, expected a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec, reason", [
+    ([1, 2], "expected a JSON object"),  # was a traceback (AttributeError) in synthesize and name
+    ({"path": "data.jsonl", "skills_field": ["skills"]}, "'skills_field' must be a string"),
+    ({"path": "data.jsonl", "skills_field": "skills", "shards": [3]}, "'shards' must be a list"),
+])
+def test_a_hand_broken_input_json_is_named_not_a_traceback(tmp_path, monkeypatch, capsys, spec, reason):
+    from test_synthesis import make_combos, make_taxonomy
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    tax = make_taxonomy(tmp_path)
+    combos = tmp_path / "combos.jsonl"
+    make_combos(combos, n=2)
+    (tax / "input.json").write_text(json.dumps(spec))
+    assert main(["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--dry-run", "--quiet",
+                 "--out", str(tmp_path / "r.jsonl")]) == EXIT_USAGE
+    assert f"{tax / 'input.json'}: {reason}" in capsys.readouterr().err
+    results = tmp_path / "results.jsonl"
+    results.write_text(json.dumps({**ok_record(0), "seeds": [{"skill": "alpha", "source_id": "r001"}]}) + "\n")
+    assert main(["check", str(results), "--taxonomy", str(tax), "--out", str(tmp_path / "c.jsonl"), "--quiet"]) == EXIT_USAGE
+    assert f"{tax / 'input.json'}: {reason}" in capsys.readouterr().err
+
+
+def test_name_with_an_input_json_that_is_not_an_object_is_named(demo_tax, capsys):
+    (demo_tax / "input.json").write_text("[]")
+    assert main(["name", str(demo_tax)]) == EXIT_USAGE
+    assert f"cannot read {demo_tax / 'input.json'}: expected a JSON object, got list" in capsys.readouterr().err

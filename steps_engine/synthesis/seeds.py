@@ -65,6 +65,8 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
         raise ValueError(f"{path}: not found (run `steps taxonomy` first)") from None
     except ValueError as exc:
         raise ValueError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: expected a JSON object (as `steps taxonomy` writes it), got {type(spec).__name__}")
     if spec.get("in_memory") and not spec.get("path"):
         raise ValueError(f"{path}: the taxonomy was built from {spec['in_memory']} in memory, so its records "
                          "cannot be found again; build it from a file, or save it with "
@@ -72,7 +74,11 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
     for key in ("path", "skills_field"):
         if not spec.get(key):
             raise ValueError(f"{path}: missing {key!r}")
+        if not isinstance(spec[key], str):
+            raise ValueError(f"{path}: {key!r} must be a string, got {spec[key]!r}")
     shards = spec.get("shards") or [{"path": spec["path"], "sha256": spec.get("sha256")}]
+    if not isinstance(shards, list) or not all(isinstance(x, dict) for x in shards):
+        raise ValueError(f"{path}: 'shards' must be a list of {{\"path\", \"sha256\"}} objects")
     spec["shard_paths"], spec["relocated"] = [], []
     for shard in shards:
         spec["shard_paths"].append(_locate(shard, Path(taxonomy_dir), path, spec["relocated"]))

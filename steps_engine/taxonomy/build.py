@@ -239,6 +239,13 @@ def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
     return out
 
 
+def _json_object(text: str) -> dict:
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def _read(path: Path, reader):
     """`reader(path)`, its parse errors (a torn or hand-broken file) as ValueError naming `path`."""
     try:
@@ -263,10 +270,10 @@ def load_taxonomy(directory: str | Path) -> Taxonomy:
     graph.weighting = tree.meta.get("weighting", graph.weighting)
     input_spec = None
     if (directory / "input.json").exists():
-        input_spec = _read(directory / "input.json", lambda path: json.loads(path.read_text(encoding="utf-8")))
+        input_spec = _read(directory / "input.json", lambda path: _json_object(path.read_text(encoding="utf-8")))
     report = None
     if (directory / "ingest_report.json").exists():
-        report = _read(directory / "ingest_report.json", lambda path: json.loads(path.read_text(encoding="utf-8")))
+        report = _read(directory / "ingest_report.json", lambda path: _json_object(path.read_text(encoding="utf-8")))
     return Taxonomy(
         graph=graph,
         tree=tree,
