@@ -257,3 +257,22 @@ def test_name_with_an_input_json_that_is_not_an_object_is_named(demo_tax, capsys
     (demo_tax / "input.json").write_text("[]")
     assert main(["name", str(demo_tax)]) == EXIT_USAGE
     assert f"cannot read {demo_tax / 'input.json'}: expected a JSON object, got list" in capsys.readouterr().err
+
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (DATA / "instruct_skillmix").is_dir(), reason="shared data not present")
+def test_taxonomy_of_a_delimited_skills_string_without_its_separator_warns(tmp_path, capsys):
+    ism = DATA / "instruct_skillmix" / "ism_sda_k2_1000.json"  # skills_joined_str: "skill_a, skill_b"
+    args = ["taxonomy", str(ism), "--skills-field", "skills_joined_str", "--quiet", "--json"]
+    assert main([*args, "--out", str(tmp_path / "no_sep")]) == 0
+    cap = capsys.readouterr()  # was silent: 1,000 "skills" like 'a, b', 0 edges, a flat tree
+    assert json.loads(cap.out.splitlines()[-1])["edges"] == 0
+    assert "warning: no two skills share a row (0 edges among 1000 skills)" in cap.err
+    assert "give its separator (--skills-sep ', ')" in cap.err
+    report = json.loads((tmp_path / "no_sep" / "ingest_report.json").read_text())
+    assert report["warnings"] and "0 edges" in report["warnings"][0]
+    assert main([*args, "--skills-sep", ", ", "--out", str(tmp_path / "sep")]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out.splitlines()[-1])["edges"] > 900 and "warning" not in cap.err

@@ -172,6 +172,7 @@ def build_taxonomy(
     tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, names=not name_rows, builder=builder)
     rep = report.to_json()
     rep["pruning"] = prune
+    rep["warnings"] = graph_warnings(graph, mapping)
     tax.ingest_report = rep
     source = describe_source(input_path, mapping.format)  # path, format, shards with sha256
     tax.input_spec = {
@@ -237,6 +238,19 @@ def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
     if tax.ingest_report is not None:
         write_json(out / "ingest_report.json", tax.ingest_report, indent=1)
     return out
+
+
+def graph_warnings(graph: SkillGraph, mapping) -> list[str]:
+    """What makes a built taxonomy useless although nothing failed: no two skills ever share a row."""
+    if graph.n_edges or graph.n_skills < 2:
+        return []
+    text = (f"no two skills share a row (0 edges among {graph.n_skills} skills): the tree is flat and every "
+            "combination gains 0 bits")
+    joined = [s for s in graph.skills if any(sep in s for sep in ",;|")]
+    if not mapping.skills_sep and 2 * len(joined) >= graph.n_skills:
+        text += (f"; {len(joined)} skill names contain ',' ';' or '|' (e.g. {joined[0]!r}): if the field is "
+                 "one delimited string, give its separator (--skills-sep ', ')")
+    return [text]
 
 
 def _json_object(text: str) -> dict:
