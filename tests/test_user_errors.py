@@ -276,3 +276,22 @@ def test_taxonomy_of_a_delimited_skills_string_without_its_separator_warns(tmp_p
     assert main([*args, "--skills-sep", ", ", "--out", str(tmp_path / "sep")]) == 0
     cap = capsys.readouterr()
     assert json.loads(cap.out.splitlines()[-1])["edges"] > 900 and "warning" not in cap.err
+
+
+def test_example_records_sharing_an_id_are_reported(tmp_path, monkeypatch, capsys):
+    from steps_engine.synthesis.seeds import build_seed_index, load_input_spec
+
+    data = tmp_path / "data.jsonl"
+    rows = [{"id": f"r{i}", "instruction": f"task {i}", "skills": ["a", "b"] if i % 2 else ["b", "c"]} for i in range(6)]
+    rows[4]["id"] = "r1"  # a second, different record with the id of line 2
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tax = tmp_path / "tax"
+    assert main(["taxonomy", str(data), "--skills-field", "skills", "--out", str(tax), "--quiet"]) == 0
+    index = build_seed_index(load_input_spec(tax))
+    shared = [p for p in index.problems if "name more than one record" in p]
+    assert shared == [f"{data}: 1 id(s) of example records name more than one record (e.g. 'r1' on lines 2, 5): "
+                      "the results' source ids and the seed-copy check of `steps check` cannot tell them apart; "
+                      "give the records distinct ids"]
+    rows[4]["id"] = "r4"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert not [p for p in build_seed_index(load_input_spec(tax), check_hash=False).problems if "more than one" in p]

@@ -193,6 +193,17 @@ def build_seed_index(
         where = f"field {text_field!r}" if text_field else "the record shape's text field"
         index.problems.append(f"{spec['path']}: {no_text} record(s) with these skills have no text in {where}; "
                               "not used as examples")
+    lines_of: dict[str, set] = {}  # source id -> lines of the kept candidates carrying it
+    for heap in heaps.values():
+        for e in heap:
+            lines_of.setdefault(str(e[3].source_id), set()).add(e[2])
+    shared = sorted((sid, sorted(lines)) for sid, lines in lines_of.items() if len(lines) > 1)
+    if shared:
+        sid, lines = shared[0]
+        index.problems.append(f"{spec['path']}: {len(shared)} id(s) of example records name more than one record "
+                              f"(e.g. {sid!r} on lines {', '.join(map(str, lines[:3]))}): the results' source ids "
+                              "and the seed-copy check of `steps check` cannot tell them apart; give the records "
+                              "distinct ids")
     for skill, heap in heaps.items():
         kept = sorted(heap, key=lambda e: (-e[0], -e[1]))
         index.candidates[skill] = [
