@@ -295,3 +295,28 @@ def test_example_records_sharing_an_id_are_reported(tmp_path, monkeypatch, capsy
     rows[4]["id"] = "r4"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert not [p for p in build_seed_index(load_input_spec(tax), check_hash=False).problems if "more than one" in p]
+
+
+def test_a_taxonomy_run_killed_between_its_files_is_refused_not_mixed(tmp_path, monkeypatch, capsys):
+    """`steps taxonomy --out DIR` over an older folder, killed after graph.csv is replaced but
+    before taxonomy.json: the old tree must not be read over the new graph."""
+    import steps_engine.taxonomy.build as build
+
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    old.write_text("".join(json.dumps({"skills": s}) + "\n" for s in (["a", "b"], ["b", "c"], ["c", "a"])))
+    new.write_text("".join(json.dumps({"skills": s}) + "\n" for s in (["a", "b"], ["a", "b"], ["b", "c"], ["c", "a"])))
+    out = tmp_path / "tax"
+    assert main(["taxonomy", str(old), "--skills-field", "skills", "--out", str(out), "--quiet"]) == 0
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt  # the kill lands after graph.csv and input.json are written
+    monkeypatch.setattr(build.EncodingTree, "save", killed)
+    assert main(["taxonomy", str(new), "--skills-field", "skills", "--out", str(out), "--quiet"]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    with pytest.raises(ValueError, match="is not the graph .* was built on"):
+        build.load_taxonomy(out)
+    assert main(["combos", str(out), "--k", "2", "--out", str(tmp_path / "c.jsonl"), "--quiet"]) == EXIT_USAGE
+    assert "an interrupted `steps taxonomy`" in capsys.readouterr().err
+    assert main(["taxonomy", str(new), "--skills-field", "skills", "--out", str(out), "--quiet"]) == 0  # rebuilt
+    assert build.load_taxonomy(out).graph.counts.sum() == 8

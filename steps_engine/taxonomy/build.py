@@ -229,14 +229,19 @@ def _detect_format(path) -> str:
 def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
     """Write the taxonomy folder (every file atomically)."""
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, expected a folder")
     out.mkdir(parents=True, exist_ok=True)
+    # taxonomy.json last, naming graph.csv's size: a run killed between the files leaves a folder
+    # that load_taxonomy refuses, never the old tree over the new graph or input
     write_graph(tax.graph, out)
-    tax.tree.meta = {**tax.tree.meta, **tax.header(), **({"settings": tax.extra} if tax.extra else {})}
-    tax.tree.save(out / "taxonomy.json", tax.node_info())
     if tax.input_spec is not None:
         write_json(out / "input.json", tax.input_spec, indent=1)
     if tax.ingest_report is not None:
         write_json(out / "ingest_report.json", tax.ingest_report, indent=1)
+    tax.tree.meta = {**tax.tree.meta, **tax.header(), **({"settings": tax.extra} if tax.extra else {}),
+                     "graph_bytes": (out / "graph.csv").stat().st_size}
+    tax.tree.save(out / "taxonomy.json", tax.node_info())
     return out
 
 
@@ -272,6 +277,16 @@ def _read(path: Path, reader):
         raise ValueError(f"cannot read {path}: {exc}") from None
 
 
+def check_graph_file(directory: str | Path, tree: EncodingTree) -> None:
+    """ValueError when DIR/graph.csv is not the size taxonomy.json recorded (`graph_bytes`, written
+    last by save_taxonomy): a run killed between the files, or a hand edit."""
+    path = Path(directory) / "graph.csv"
+    size, want = path.stat().st_size, tree.meta.get("graph_bytes")
+    if isinstance(want, int) and size != want:
+        raise ValueError(f"{path} is not the graph {Path(directory) / 'taxonomy.json'} was built on ({size} bytes, "
+                         f"it names {want}): an interrupted `steps taxonomy`, or an edit; build the folder again")
+
+
 def load_taxonomy(directory: str | Path) -> Taxonomy:
     """Read a taxonomy folder back (graph, tree, recomputed terms)."""
     directory = Path(directory)
@@ -280,6 +295,7 @@ def load_taxonomy(directory: str | Path) -> Taxonomy:
             raise FileNotFoundError(f"{directory / name} not found (is {directory} a taxonomy folder?)")
     graph = _read(directory / "graph.csv", lambda _: read_graph(directory))
     tree = _read(directory / "taxonomy.json", lambda path: EncodingTree.load(path, skills=graph.skills))
+    check_graph_file(directory, tree)
     tree.check_skills(graph.skills)
     graph.weighting = tree.meta.get("weighting", graph.weighting)
     input_spec = None
