@@ -320,3 +320,20 @@ def test_a_taxonomy_run_killed_between_its_files_is_refused_not_mixed(tmp_path, 
     assert "an interrupted `steps taxonomy`" in capsys.readouterr().err
     assert main(["taxonomy", str(new), "--skills-field", "skills", "--out", str(out), "--quiet"]) == 0  # rebuilt
     assert build.load_taxonomy(out).graph.counts.sum() == 8
+
+
+def test_a_folder_given_as_a_results_file_is_named(results, tmp_path, monkeypatch, capsys):
+    from test_synthesis import make_combos, make_taxonomy
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["check", str(tmp_path), "--out", str(tmp_path / "c.jsonl")]) == EXIT_USAGE
+    assert f"results {tmp_path} is a folder" in capsys.readouterr().err  # was "results file not found"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["check", str(results), "--out", str(folder), "--quiet"]) == EXIT_USAGE
+    assert f"{folder} is a folder, expected a JSONL file to write" in capsys.readouterr().err  # was "[Errno 21] ..."
+    tax = make_taxonomy(tmp_path)
+    make_combos(tmp_path / "combos.jsonl", n=2)
+    assert main(["synthesize", str(tax), "--combos", str(tmp_path / "combos.jsonl"), "--model", "m", "--dry-run",
+                 "--out", str(folder), "--quiet"]) == EXIT_USAGE
+    assert f"{folder} is a folder, expected a JSONL file to write" in capsys.readouterr().err

@@ -51,6 +51,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from steps_engine.quality import CheckConfig, DedupConfig, RuleConfig, check, load_rubric
 
+    if Path(args.results).is_dir():
+        raise CLIError(f"results {args.results} is a folder, expected the results JSONL file")
     if not Path(args.results).is_file():
         raise CLIError(f"results file not found: {args.results}")
     for f in args.decontaminate:

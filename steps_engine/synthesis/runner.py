@@ -302,6 +302,12 @@ def read_results(path: str | Path) -> tuple[list[dict], list[str]]:
     return list(last.values()), problems
 
 
+def refuse_folder(path: Path) -> None:
+    """ValueError when the results path `path` is a folder."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, expected a JSONL file to write (e.g. {path / 'results.jsonl'})")
+
+
 class ResultsFile:
     """Exclusive, append-only writer of a results JSONL file (a context manager)."""
 
@@ -314,6 +320,7 @@ class ResultsFile:
         self.problems: list[str] = []
 
     def __enter__(self) -> "ResultsFile":
+        refuse_folder(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = self._open_locked()
         with open(self.path, "rb") as fh:
@@ -658,6 +665,7 @@ async def synthesize_async(
     params = dict(DEFAULT_PARAMS if params is None else params)
     policy = RetryPolicy(max_retries=max_retries, base_delay=backoff, max_delay=max_backoff)
     out = Path(out)
+    refuse_folder(out)
     report = SynthesisReport(out=str(out))
     if api_key is None and client is None:
         api_key = os.environ.get("OPENAI_API_KEY") or None
