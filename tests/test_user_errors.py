@@ -119,6 +119,8 @@ def test_name_exit_status_says_whether_the_llm_named_none_some_or_all(demo_tax, 
         assert main([*args, "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c2")]) == 4
         assert json.loads(capsys.readouterr().out.splitlines()[-1])["failed"] == 1
         assert main([*args, "--base-url", srv.base_url, "--cache-dir", str(tmp_path / "c2")]) == 0
+    err = capsys.readouterr().err  # off a terminal: periodic lines, not one '\r' line per cluster
+    assert "\r" not in err and 1 <= err.count("steps: naming clusters") <= 3, err
 
 
 @pytest.mark.parametrize("name, text, reason", [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.args import print_first
@@ -32,20 +31,22 @@ def run(args) -> int:
 
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")
+    from steps_engine.cli.progress import StageProgress
+
     key = os.environ.get("OPENAI_API_KEY") or None
-
-    def progress(done: int, total: int) -> None:
-        print(f"\rnaming clusters: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
-
+    bar = StageProgress(enabled=not getattr(args, "log_quiet", False))  # a bar on a terminal, else periodic lines
     try:
         summary, result = name_folder(
             args.dir, model=args.model, base_url=args.base_url or os.environ.get("OPENAI_BASE_URL") or None,
-            api_key=key, cache_dir=args.cache_dir, concurrency=args.concurrency, progress=progress,
+            api_key=key, cache_dir=args.cache_dir, concurrency=args.concurrency,
+            progress=bar.callback("naming clusters"),
         )
     except FileNotFoundError as exc:
         raise CLIError(str(exc)) from None
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    finally:
+        bar.close()
     if result is not None:
         print_first([f"{node_id}: kept the keyword name ({reason})" for node_id, reason in sorted(result.failures.items())],
                     "steps name: ... {n} more clusters kept the keyword name")
