@@ -339,3 +339,30 @@ def test_a_folder_given_as_a_results_file_is_named(results, tmp_path, monkeypatc
     assert main(["synthesize", str(tax), "--combos", str(tmp_path / "combos.jsonl"), "--model", "m", "--dry-run",
                  "--out", str(folder), "--quiet"]) == EXIT_USAGE
     assert f"{folder} is a folder, expected a JSONL file to write" in capsys.readouterr().err
+
+
+def test_combos_to_a_pipe_whose_reader_leaves_stops_quietly(demo_tax):
+    """`steps combos DIR --out - | head -1` (a README example) printed "error: Broken pipe", exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.Popen([sys.executable, "-m", "steps_engine", "combos", str(demo_tax), "--k", "3", "--per-start", "8",
+                             "--scope", "level:1", "--out", "-", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert json.loads(proc.stdout.readline())["skills"]  # read one line (far less than the pipe's buffer), then leave
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "error" not in err and "Traceback" not in err, err
+
+
+def test_a_missing_rubric_or_a_folder_as_batch_output_is_named(results, tmp_path, capsys):
+    assert main(["check", str(results), "--out", str(tmp_path / "c.jsonl"), "--rubric", str(tmp_path / "r.txt")]) == 2
+    assert f"rubric {str(tmp_path / 'r.txt')!r}: no such file" in capsys.readouterr().err  # was "[Errno 2] ..."
+    assert main(["check", str(results), "--out", str(tmp_path / "c.jsonl"), "--rubric", str(tmp_path)]) == 2
+    assert f"rubric {str(tmp_path)!r}: a folder, expected a template file" in capsys.readouterr().err
+    from steps_engine.synthesis.batch import read_batch_output
+
+    with pytest.raises(ValueError, match="is a folder, expected the Batch API's output JSONL"):
+        read_batch_output(tmp_path)  # --import-batch DIR was "[Errno 21] Is a directory"
