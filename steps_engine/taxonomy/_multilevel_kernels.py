@@ -95,9 +95,8 @@ def _neighbour_weights(ptr, idx, val, comm, v, acc, touched):
     nt = 0
     for k in range(ptr[v], ptr[v + 1]):
         c = comm[idx[k]]
-        if acc[c] == 0.0:
-            touched[nt] = c
-            nt += 1
+        touched[nt] = c  # branch-free append: kept only when c is new
+        nt += acc[c] == 0.0
         acc[c] += val[k]
     return nt
 
@@ -126,7 +125,7 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
     Returns (total change, moves, n_empty)."""
     n = nv.shape[0]
     acc = np.zeros(n)
-    touched = np.empty(n, np.int64)
+    touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     c_cost = np.zeros(n)  # cost of every community, kept current
     for v in range(n):
         c = comm[v]
@@ -214,7 +213,7 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
     order = np.argsort(comm, kind="mergesort")
     received = np.zeros(n, np.bool_)
     acc = np.zeros(n)
-    touched = np.empty(n, np.int64)
+    touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     undo_t = np.empty(n, np.int64)
     undo_k = np.empty((n, 2))
     total = 0.0
@@ -295,21 +294,20 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
     s_w = ns.copy()
     s_n = np.ones(n, np.int64)
     acc = np.zeros(n)
-    touched = np.empty(n, np.int64)
+    touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     for i in range(n):
         v = order[i]
         if s_n[sub[v]] != 1:
             continue
         nt = 0
-        for k in range(ptr[v], ptr[v + 1]):
+        cv = comm[v]
+        for k in range(ptr[v], ptr[v + 1]):  # branch-free: weight and append only inside v's community
             t = idx[k]
-            if comm[t] != comm[v]:
-                continue
+            inside = comm[t] == cv
             c = sub[t]
-            if acc[c] == 0.0:
-                touched[nt] = c
-                nt += 1
-            acc[c] += val[k]
+            touched[nt] = c
+            nt += inside & (acc[c] == 0.0)
+            acc[c] += val[k] * inside
         best = -tol
         best_c = -1
         best_k = 0.0
@@ -365,16 +363,15 @@ def collapse(ptr, idx, val, keep, lab, n_new):
                 t = lab[idx[k]]
                 if t == x:
                     inner[x] += 0.5 * val[k]  # seen from both ends
-                elif seen[t]:
-                    acc[t] += val[k]
-                else:
-                    seen[t] = True
-                    acc[t] = val[k]
+                else:  # branch-free append of a new label
                     out_idx[pos] = t
-                    pos += 1
+                    pos += not seen[t]
+                    seen[t] = True
+                    acc[t] += val[k]
         for k in range(row, pos):
             t = out_idx[k]
             out_val[k] = acc[t]
+            acc[t] = 0.0
             seen[t] = False
         out_ptr[x + 1] = pos
     return out_ptr, out_idx[:pos].copy(), out_val[:pos].copy(), inner

@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from steps_engine.taxonomy import _multilevel_kernels as K
+from steps_engine.taxonomy._heap import heap_reuse
 from steps_engine.taxonomy.graph import SkillGraph
 from steps_engine.taxonomy.partition import build_tree
 from steps_engine.taxonomy.tree import EncodingTree
@@ -303,12 +304,22 @@ def build_tree_multilevel(graph: SkillGraph, height: int = 4, seed: int = 0, pro
         raise ValueError(f"height must be an integer >= 1, got {height!r}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    with heap_reuse():
+        tree = _build(graph, height, int(seed), progress)
+    tree.ids = [f"n{i}" for i in range(tree.n_nodes)]
+    tree.invalidate()
+    tree.labels = tree.default_labels(graph.counts)
+    tree.meta = {"height": int(height)}
+    return tree
+
+
+def _build(graph: SkillGraph, height: int, seed: int, progress) -> EncodingTree:
     flat = _Layers.flat(graph)
     best, best_h = flat, flat.entropy()
     total = height
     if height >= 2 and graph.n_edges:
         sat = _Layers(flat.src, flat.dst, flat.w, flat.deg, flat.anc.copy(), flat.adj)
-        sat.saturate(max(SATURATED_LEVELS, height + 3), int(seed))
+        sat.saturate(max(SATURATED_LEVELS, height + 3), seed)
         if progress is not None:
             progress(1, total, f"{sat.top} levels found")
         for k in range(2, height + 1):
@@ -316,15 +327,10 @@ def build_tree_multilevel(graph: SkillGraph, height: int = 4, seed: int = 0, pro
             if graph.n_edges <= GREEDY_START_MAX_EDGES:
                 starts.append(flat.with_tree(build_tree(graph, height=k), graph.skills, k))
             for lay in starts:
-                lay.refine(int(seed))
+                lay.refine(seed)
                 h = lay.entropy()
                 if h < best_h - _TOL:
                     best, best_h = lay, h
             if progress is not None:
                 progress(k, total, f"height {k}: H^T = {h:.4f}")
-    tree = best.to_tree(graph.skills)
-    tree.ids = [f"n{i}" for i in range(tree.n_nodes)]
-    tree.invalidate()
-    tree.labels = tree.default_labels(graph.counts)
-    tree.meta = {"height": int(height)}
-    return tree
+    return best.to_tree(graph.skills)
