@@ -35,7 +35,11 @@ def run_demo(out_dir: str | Path, k: int = 3, height: int = 4, model: str = "gpt
     from steps_engine.synthesis.runner import synthesize
 
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out {str(out)!r} is a file, expected a folder")
     tax = build_taxonomy(DEMO_PATH, demo_mapping(), height=height, progress=progress)
+    if k > tax.graph.n_skills:
+        raise ValueError(f"k {k} is more than the demo's {tax.graph.n_skills} skills")
     save_taxonomy(tax, out)
     ctx = prepare(tax.tree, tax.graph, term=tax.terms.term)
     steps_run = select_combinations(ctx, k, starts="all", scope="level:1", strategy="steps", budget=budget)
@@ -54,6 +58,7 @@ def run_demo(out_dir: str | Path, k: int = 3, height: int = 4, model: str = "gpt
         "one_dim_entropy": tax.one_dim_entropy,
         "combinations": str(combos_path),
         "budget": budget,
+        "selected": len(steps_run.combinations),
         "shortfall": steps_run.shortfall,
         "steps_metrics": combination_metrics(ctx, steps_run.combinations),
         "steps_level1_metrics": combination_metrics(ctx, exact_run.combinations),

@@ -17,7 +17,8 @@ from steps_engine.cli import main
 from steps_engine.llm.base import ChatClient, Completion, LLMError
 from steps_engine.llm.pool import EndpointPool, read_endpoints, redact_url
 from steps_engine.synthesis.runner import read_results, synthesize
-from test_synthesis import _cli, _count_lines, fast, make_combos, make_taxonomy
+from _synthesis_fixtures import fast
+from test_synthesis import _cli, _count_lines, make_combos, make_taxonomy
 
 
 class Scripted(ChatClient):

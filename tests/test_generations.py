@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from fake_openai_server import FakeOpenAI
+from _synthesis_fixtures import fast
 from test_synthesis import make_combos, make_taxonomy
 from steps_engine.synthesis.prompts import AGENT_TEMPLATE, DEFAULT_TEMPLATE, load_template, template_hash
 from steps_engine.synthesis.runner import combination_id, generation_id, prepare_jobs, read_results, synthesize
@@ -21,19 +21,6 @@ def setup(tmp_path):
     combos = tmp_path / "combos.jsonl"
     make_combos(combos, n=4)
     return tax, combos
-
-
-@pytest.fixture()
-def server():
-    srv = FakeOpenAI().start()
-    yield srv
-    srv.stop()
-
-
-def fast(**kw):
-    base = dict(api_key="sk-test-" + uuid.uuid4().hex, backoff=0.01, max_backoff=0.05, timeout=5.0)
-    base.update(kw)
-    return base
 
 
 def test_n3_then_n5_makes_exactly_five_per_combination(setup, server, tmp_path):

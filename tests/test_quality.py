@@ -439,13 +439,6 @@ def test_check_without_judge_sets_status_and_reason_codes(tmp_path):
         check(res, out, config=CheckConfig(dedup=DedupConfig(threshold=0.9)))
 
 
-@pytest.fixture()
-def server():
-    srv = FakeOpenAI().start()
-    yield srv
-    srv.stop()
-
-
 def judge_kw(server, **kw):
     base = dict(api_key="sk-test-" + uuid.uuid4().hex, base_url=server.base_url, backoff=0.01, max_backoff=0.05,
                 timeout=5.0)

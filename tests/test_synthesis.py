@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from _synthesis_fixtures import fast
 from fake_openai_server import FakeOpenAI
 from steps_engine.synthesis.batch import check_batch_input_line
 from steps_engine.synthesis.parsing import OutputError, check_messages, normalized_hash, parse_conversation
@@ -93,20 +94,6 @@ def setup(tmp_path):
     combos = tmp_path / "combos.jsonl"
     make_combos(combos)
     return tax, combos
-
-
-@pytest.fixture()
-def server():
-    srv = FakeOpenAI().start()
-    yield srv
-    srv.stop()
-
-
-def fast(**kw):
-    """Runner options for tests: tiny backoff, short timeout."""
-    base = dict(api_key="sk-test-" + uuid.uuid4().hex, backoff=0.01, max_backoff=0.05, timeout=5.0)
-    base.update(kw)
-    return base
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import pytest
 from fake_openai_server import FakeOpenAI
 from steps_engine.cli import EXIT_DRY_RUN, EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, main
 from steps_engine.synthesis.runner import read_results, synthesize
-from test_synthesis import _cli, _count_lines, fast, setup  # noqa: F401  (setup is a fixture)
+from _synthesis_fixtures import fast
+from test_synthesis import _cli, _count_lines, setup  # noqa: F401  (setup is a fixture)
 
 
 def _lines(path: Path) -> list[dict]:

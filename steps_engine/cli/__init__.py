@@ -59,6 +59,7 @@ EXIT_NOTHING_DONE = 3  # it ran, but produced nothing (every request failed, no 
 EXIT_PARTIAL = 4  # some of the work failed (e.g. failed requests); rerun to finish (--retry-failed)
 EXIT_DRY_RUN = 5  # no API key: a dry run (prompts + Batch file) was written instead of sending requests
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_BROKEN_PIPE = 141  # the reader of --out - closed the pipe (128 + SIGPIPE, what a shell reports)
 
 
 class CLIError(Exception):
@@ -126,6 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except CLIError as exc:
         return _fail(args, str(exc), EXIT_USAGE)
+    except BrokenPipeError:  # `steps ... --out - | head`: the reader left; stop quietly, as a shell tool does
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        except (OSError, ValueError, AttributeError):  # a stdout with no file descriptor (a notebook, a test)
+            pass
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # unwritable --out, a folder where a file belongs, a full disk ...
         target = exc.filename2 or exc.filename
         reason = exc.strerror or str(exc)

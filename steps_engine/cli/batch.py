@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from steps_engine.cli import EXIT_OK, EXIT_PARTIAL, CLIError
+from steps_engine.cli.args import print_first
 
 EPILOG = """examples:
   steps synthesize runs/tax --combos runs/tax/combos.jsonl --model gpt-4o-mini --dry-run --out runs/tax/results.jsonl
@@ -47,8 +47,7 @@ def run(args) -> int:
         else:
             out = Path(args.out) if args.out else folder / "results.jsonl"
             rep = batch_api.fetch(folder, client, out, wait=args.wait, poll_seconds=args.poll)
-            for p in rep.problems[:20]:
-                print(p, file=sys.stderr)
+            print_first(rep.problems, "steps batch: ... {n} more problems")
             print(rep.summary())
             if args.json:
                 print(json.dumps(rep.to_json()))

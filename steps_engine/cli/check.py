@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from steps_engine.cli import CLIError
-from steps_engine.cli.args import add_cost_options
+from steps_engine.cli.args import add_cost_options, print_first
 
 
 def add_parser(sub) -> None:
@@ -51,6 +51,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from steps_engine.quality import CheckConfig, DedupConfig, RuleConfig, check, load_rubric
 
+    if Path(args.results).is_dir():
+        raise CLIError(f"results {args.results} is a folder, expected the results JSONL file")
     if not Path(args.results).is_file():
         raise CLIError(f"results file not found: {args.results}")
     for f in args.decontaminate:
@@ -95,8 +97,7 @@ def run(args) -> int:
                                            expected_output_tokens=expected)
         except (ValueError, OSError) as exc:
             raise CLIError(str(exc)) from None
-        for p in problems[:20]:
-            print(p, file=sys.stderr)
+        print_first(problems, "steps check: ... {n} more problems")
         print(est.summary())
         if args.json:
             print(json.dumps(est.to_json()))
@@ -126,20 +127,19 @@ def run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    for p in rep.problems[:20]:
-        print(p, file=sys.stderr)
+    print_first(rep.problems, "steps check: ... {n} more problems")
     print(rep.table())
     from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL
 
-    failed = rep.reasons.get("judge_error", 0)
+    failed = rep.judge_failed
     if failed:
-        print(f"{failed} record(s) have no verdict because the judge request failed; "
+        print(f"{failed} record(s) have no verdict because the judge request failed or its answer had no score; "
               "rerun with --retry-judge-errors", file=sys.stderr)
     if rep.not_judged:
         print(f"--max-cost ${args.max_cost:g} reached after ${rep.cost_usd or 0:,.4f}: {rep.not_judged} record(s) "
               "not judged yet; run again with a larger --max-cost to go on", file=sys.stderr)
-    if rep.total == 0 or (failed and not sum(rep.scores.values())):
-        code = EXIT_NOTHING_DONE  # no record, or no record has a verdict because every judge request failed
+    if not rep.ok + rep.rejected or (failed and not sum(rep.scores.values())):
+        code = EXIT_NOTHING_DONE  # no record checked (none was ok), or every judge request / answer failed
     else:
         code = EXIT_PARTIAL if failed or rep.not_judged else EXIT_OK
     if args.json:

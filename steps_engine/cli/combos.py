@@ -89,6 +89,7 @@ def _pairs(value: str) -> tuple[tuple[str, str], ...]:
 
 def run(args) -> int:
     from steps_engine.selection.combos import select_combinations, write_jsonl
+    from steps_engine.taxonomy.build import check_graph_file
     from steps_engine.taxonomy.graph import read_graph
     from steps_engine.selection.search import Constraints, parse_scope, prepare
     from steps_engine.selection.strategies import STRATEGIES, combination_metrics
@@ -146,6 +147,10 @@ def run(args) -> int:
         tree.check_skills(graph.skills)
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise CLIError(f"cannot read {folder / 'taxonomy.json'}: {exc}") from None
+    try:
+        check_graph_file(folder, tree)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
     n_leaves = int((tree.leaf_skill >= 0).sum())
     if (k_max or k) > n_leaves:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.progress import StageProgress
 
 
@@ -52,4 +52,6 @@ def run(args) -> int:
     )
     if args.json:
         print(json.dumps(summary))
-    return 0
+    if not summary["selected"]:
+        return EXIT_NOTHING_DONE
+    return EXIT_PARTIAL if summary["shortfall"] else EXIT_OK

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, CLIError
+from steps_engine.cli.args import print_first
 
 
 def add_parser(sub) -> None:
@@ -61,8 +62,7 @@ def run(args) -> int:
                      card=not args.no_card, taxonomy_dir=args.taxonomy, license=args.license)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
-    for p in rep.problems[:20]:
-        print(p, file=sys.stderr)
+    print_first(rep.problems, "steps export: ... {n} more problems")
     print(rep.summary())
     summary = rep.to_json()
     if args.push_to_hub:
@@ -98,8 +98,7 @@ def _to_stdout(args, export, curriculum) -> int:
         with open(Path(tmp) / "out.jsonl", "rb") as fh:
             shutil.copyfileobj(fh, sys.stdout.buffer)
         sys.stdout.flush()
-    for p in rep.problems[:20]:
-        print(p, file=sys.stderr)
+    print_first(rep.problems, "steps export: ... {n} more problems")
     print(f"{rep.records} records -> stdout ({rep.format})", file=sys.stderr)
     if args.json:
         print(json.dumps({**rep.to_json(), "out": "-"}), file=sys.stderr)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
-from steps_engine.cli import CLIError
+from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
+from steps_engine.cli.args import print_first
 
 
 def add_parser(sub) -> None:
@@ -31,25 +31,29 @@ def run(args) -> int:
 
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")
+    from steps_engine.cli.progress import StageProgress
+
     key = os.environ.get("OPENAI_API_KEY") or None
-
-    def progress(done: int, total: int) -> None:
-        print(f"\rnaming clusters: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
-
+    bar = StageProgress(enabled=not getattr(args, "log_quiet", False))  # a bar on a terminal, else periodic lines
     try:
         summary, result = name_folder(
             args.dir, model=args.model, base_url=args.base_url or os.environ.get("OPENAI_BASE_URL") or None,
-            api_key=key, cache_dir=args.cache_dir, concurrency=args.concurrency, progress=progress,
+            api_key=key, cache_dir=args.cache_dir, concurrency=args.concurrency,
+            progress=bar.callback("naming clusters"),
         )
     except FileNotFoundError as exc:
         raise CLIError(str(exc)) from None
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    finally:
+        bar.close()
     if result is not None:
-        for node_id, reason in sorted(result.failures.items())[:20]:
-            print(f"{node_id}: kept the keyword name ({reason})", file=sys.stderr)
+        print_first([f"{node_id}: kept the keyword name ({reason})" for node_id, reason in sorted(result.failures.items())],
+                    "steps name: ... {n} more clusters kept the keyword name")
     print(f"named {summary['named']} cluster(s) by {summary['by']}; kept {summary['kept_hand']} hand-written label(s)"
           + (f"; {summary['failed']} answer(s) unusable" if summary["failed"] else ""))
     if args.json:
         print(json.dumps(summary))
-    return 1 if result is not None and not result.names and result.failures else 0
+    if result is not None and result.failures:  # keyword names kept; a rerun asks again (answers are cached)
+        return EXIT_PARTIAL if result.names else EXIT_NOTHING_DONE
+    return EXIT_OK

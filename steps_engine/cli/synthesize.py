@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from steps_engine.cli import EXIT_DRY_RUN, EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
-from steps_engine.cli.args import add_cost_options, request_params
+from steps_engine.cli.args import add_cost_options, print_first, request_params
 
 EXIT_BY_STATUS = {"done": EXIT_OK, "dry_run": EXIT_OK, "partial": EXIT_PARTIAL, "nothing": EXIT_NOTHING_DONE,
                   "no_key": EXIT_DRY_RUN}
@@ -104,10 +104,7 @@ def run(args) -> int:
         combos, problems = load_combinations(args.combos)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
-    for p in problems[:10]:
-        print(p, file=sys.stderr)
-    if len(problems) > 10:
-        print(f"{args.combos}: ... {len(problems) - 10} more bad lines skipped", file=sys.stderr)
+    print_first(problems, f"{args.combos}: ... {{n}} more bad lines skipped", limit=10)
     if not combos:
         raise CLIError(f"{args.combos}: no valid combination ({len(problems)} bad line(s)); "
                        "expected JSONL from `steps combos`")
@@ -153,8 +150,7 @@ def run(args) -> int:
         raise CLIError(str(exc)) from None
     finally:
         bar.close()
-    for p in rep.problems[:20]:
-        print(p, file=sys.stderr)
+    print_first(rep.problems, "steps synthesize: ... {n} more problems")
     for e in rep.endpoints:
         print(f"{e['endpoint']}: {e['served']} answered, {e['failures']} failed, rested {e['rests']} time(s)"
               + (" (resting now)" if e["resting"] else ""), file=sys.stderr)
@@ -178,8 +174,7 @@ def _estimate(args, combos, template, params, prices) -> int:
                                       output_tokens=args.expected_output_tokens)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
-    for p in problems[:20]:
-        print(p, file=sys.stderr)
+    print_first(problems, "steps synthesize: ... {n} more problems")
     print(live.summary())
     batch_cost = None
     if live.price is not None:

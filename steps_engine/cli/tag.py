@@ -145,7 +145,7 @@ def _run_open(args, embedder) -> int:
                           "llm_failed": len(report.llm_failed), "raw_tags": len(c.mapping), "vocab": len(c.tags),
                           "synonym_merges": len(c.synonym_merges), "rare_mapped": len(c.rare_mapped),
                           "dropped": len(c.dropped)}))
-    if report.records and not report.tagged:
+    if not report.tagged:  # no record (an empty input) or none got a skill
         return EXIT_NOTHING_DONE
     return EXIT_PARTIAL if report.llm_failed else EXIT_OK
 
@@ -224,6 +224,6 @@ def run(args) -> int:
                           "no_text": report.no_text, "bad_rows": len(report.bad_rows),
                           "llm_failed": len(report.llm_failed), "replaced": report.replaced,
                           "rerank_failed": len(report.rerank_failed or []), "vocab": len(vocab)}))
-    if report.records and not report.tagged:
+    if not report.tagged:  # no record (an empty input) or none got a skill
         return EXIT_NOTHING_DONE
     return EXIT_PARTIAL if report.llm_failed or report.rerank_failed else EXIT_OK

@@ -99,6 +99,8 @@ def run(args) -> int:
         print(f"{path}: changed {note['unit']} {note['line']}: {note['reason']}", file=sys.stderr)
     if sum(rep.get("noted_by_reason", {}).values()) > 10:
         print(f"{path}: ... more changed rows: {rep['noted_by_reason']} (see {out / 'ingest_report.json'})", file=sys.stderr)
+    for warning in rep.get("warnings", []):
+        print(f"{path}: warning: {warning}", file=sys.stderr)
     n_top = len(tax.tree.children()[0])
     summary = {
         "rows_read": rep["rows_read"],

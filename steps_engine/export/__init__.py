@@ -117,11 +117,15 @@ def export(
     refuse_input_as_output(out, inputs)
     if card:
         refuse_input_as_output(out.parent / "README.md", inputs, what="the dataset card")
+        if out.name == "README.md":
+            raise ValueError(f"out {str(out)!r} is where the dataset card README.md goes: name the data file "
+                             "otherwise (e.g. train.jsonl) or export without the card")
     schedule = None
     if curriculum is not None:
         schedule = parse_weights(curriculum) if isinstance(curriculum, str) else list(curriculum)
     card_path = out.parent / "README.md"
     card_kind, card_meta = read_card(card_path) if card else ("none", {})
+    tax_skills = _taxonomy_skills(taxonomy_dir) if card and taxonomy_dir is not None else None
     if card_kind == "foreign":
         raise ValueError(f"{card_path} exists and is not a dataset card written by STEPS Studio; "
                          "export to another folder or without the card")
@@ -163,17 +167,6 @@ def export(
                           per_k=dict(Counter(m["k"] for m, _ in pairs)), per_epoch=dict(epochs), problems=problems)
     report.quality = quality_summary(records, {r["id"] for r in usable})
     if card:
-        tax_skills = None
-        if taxonomy_dir is not None:
-            from steps_engine.taxonomy.tree import EncodingTree
-
-            tax_path = Path(taxonomy_dir) / "taxonomy.json"
-            try:
-                tax_skills = list(EncodingTree.load(tax_path).skills)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"cannot read {tax_path}: {exc}") from None
-            except OSError as exc:
-                raise ValueError(f"cannot read {tax_path}: {exc.strerror or exc}") from None
         settings = {
             "format": f"`{fmt}` (`{out.name}`)",
             "curriculum": "none" if schedule is None else f"`{curriculum if isinstance(curriculum, str) else json.dumps(schedule)}` (seed {seed})",
@@ -186,3 +179,16 @@ def export(
         write_card(card_path, text)
         report.card = str(card_path)
     return report
+
+
+def _taxonomy_skills(taxonomy_dir) -> list[str]:
+    """The skills of `taxonomy_dir`/taxonomy.json for the card's coverage (read before anything is written)."""
+    from steps_engine.taxonomy.tree import EncodingTree
+
+    tax_path = Path(taxonomy_dir) / "taxonomy.json"
+    try:
+        return list(EncodingTree.load(tax_path).skills)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"cannot read {tax_path}: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {tax_path}: {exc.strerror or exc}") from None

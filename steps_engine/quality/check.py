@@ -123,6 +123,11 @@ class CheckReport:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @property
+    def judge_failed(self) -> int:
+        """Records with no verdict: the judge request failed or its answer had no score (JUDGE_ERRORS)."""
+        return sum(self.reasons.get(code, 0) for code in JUDGE_ERRORS)
+
     def table(self) -> str:
         rows = [("records", self.total), ("already checked (skipped)", self.skipped), ("ok", self.ok),
                 ("rejected", self.rejected), ("passed through (not ok before)", self.passed_through)]
@@ -479,6 +484,9 @@ async def check_async(
                     await client.aclose()
             if budget is not None:
                 report.cost_usd = budget.spent
+    if not report.ok + report.rejected:
+        report.problems.insert(0, f"{results}: no record has status 'ok', so nothing was checked ({report.passed_through} "
+                               "passed through); expected the results file of `steps synthesize`")
     report.problems = [scrub(p, *secrets) for p in report.problems]
     report.seconds = time.perf_counter() - t0
     return report

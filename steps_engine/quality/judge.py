@@ -95,7 +95,13 @@ def response_format() -> dict:
 def load_rubric(path: str | Path | None) -> str:
     if path is None:
         return DEFAULT_RUBRIC
-    text = Path(path).read_text(encoding="utf-8")
+    if not Path(path).is_file():
+        raise ValueError(f"rubric {str(path)!r}: " + ("a folder, expected a template file" if Path(path).is_dir()
+                                                      else "no such file"))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"rubric {str(path)!r}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
         validate_template(text, RUBRIC_FIELDS)
     except ValueError as exc:

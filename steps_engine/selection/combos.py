@@ -154,7 +154,11 @@ def select_combinations(
         raise ValueError(f"beam must be >= 1, got {beam}")
     if max_level < 0:
         raise ValueError(f"max_level must be >= 0, got {max_level}")
-    parse_scope(scope)
+    level = parse_scope(scope)
+    height = ctx.tree.height
+    if level.kind == "level" and height > 1 and level.level >= height:  # (a flat tree: every level is the root)
+        raise ValueError(f"scope level:{level.level} is not above the skills (the tree's height is {height}, so "
+                         f"level:{height - 1} is already their parent clusters); use global or level:1..{height - 1}")
     start_pos = parse_starts(ctx, starts)
     run = SelectionRun([], starts=len(start_pos))
     seen: set[frozenset] = set()

@@ -117,6 +117,8 @@ def read_batch_output(path: str | Path) -> tuple[dict, list[str]]:
     """{custom_id: (Completion, None) or (None, reason)} and problems (bad lines)."""
     path = Path(path)
     out, problems = {}, []
+    if path.is_dir():
+        raise ValueError(f"batch output file {str(path)!r} is a folder, expected the Batch API's output JSONL")
     try:
         fh = open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:

@@ -111,7 +111,13 @@ def load_template(path: str | Path | None) -> str:
         return DEFAULT_TEMPLATE
     if str(path) in TEMPLATES and not Path(path).is_file():
         return TEMPLATES[str(path)]
-    text = Path(path).read_text(encoding="utf-8")
+    if not Path(path).is_file():
+        raise ValueError(f"template {str(path)!r}: no such file, and not a built-in template "
+                         f"({', '.join(sorted(TEMPLATES))})")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"template {str(path)!r}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
         validate_template(text)
     except ValueError as exc:

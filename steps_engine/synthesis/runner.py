@@ -76,12 +76,19 @@ def load_combinations(path: str | Path) -> tuple[list[dict], list[str]]:
     """Combos JSONL lines (see `steps combos`); bad lines are skipped and reported."""
     combos, problems = [], []
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"combos file {str(path)!r} is a folder, expected the JSONL of `steps combos`")
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        fh = open(path, "rb")
     except FileNotFoundError:
         raise ValueError(f"combos file {str(path)!r} not found") from None
     with fh:
-        for n, line in enumerate(fh, 1):
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(f"{path}: line {n}: not UTF-8 (byte {exc.start + 1} of the line), skipped")
+                continue
             if not line.strip():
                 continue
             try:
@@ -218,13 +225,19 @@ def prepare_jobs(
     th = template_hash(template)
     problems: list[str] = []
     chosen: dict[str, dict] = {}
+    repeated = 0
     for rec in combos:
         rec = _check_combo(rec)
         cid = combination_id(rec["skills"], rec.get("start") or rec["skills"][0], th, model)
-        if cid not in chosen:
+        if cid in chosen:
+            repeated += 1
+        else:
             if limit is not None and len(chosen) >= limit:
                 break
             chosen[cid] = rec
+    if repeated:
+        problems.append(f"{repeated} repeated combination(s) (the same skills and start as an earlier one): "
+                        "each is synthesized once")
     if seed_index is None:
         spec = load_input_spec(taxonomy_dir)
         wanted = {s for c in chosen.values() for s in c["skills"]}
@@ -289,6 +302,12 @@ def read_results(path: str | Path) -> tuple[list[dict], list[str]]:
     return list(last.values()), problems
 
 
+def refuse_folder(path: Path) -> None:
+    """ValueError when the results path `path` is a folder."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, expected a JSONL file to write (e.g. {path / 'results.jsonl'})")
+
+
 class ResultsFile:
     """Exclusive, append-only writer of a results JSONL file (a context manager)."""
 
@@ -301,6 +320,7 @@ class ResultsFile:
         self.problems: list[str] = []
 
     def __enter__(self) -> "ResultsFile":
+        refuse_folder(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = self._open_locked()
         with open(self.path, "rb") as fh:
@@ -645,6 +665,7 @@ async def synthesize_async(
     params = dict(DEFAULT_PARAMS if params is None else params)
     policy = RetryPolicy(max_retries=max_retries, base_delay=backoff, max_delay=max_backoff)
     out = Path(out)
+    refuse_folder(out)
     report = SynthesisReport(out=str(out))
     if api_key is None and client is None:
         api_key = os.environ.get("OPENAI_API_KEY") or None

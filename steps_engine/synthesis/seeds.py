@@ -65,6 +65,8 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
         raise ValueError(f"{path}: not found (run `steps taxonomy` first)") from None
     except ValueError as exc:
         raise ValueError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path}: expected a JSON object (as `steps taxonomy` writes it), got {type(spec).__name__}")
     if spec.get("in_memory") and not spec.get("path"):
         raise ValueError(f"{path}: the taxonomy was built from {spec['in_memory']} in memory, so its records "
                          "cannot be found again; build it from a file, or save it with "
@@ -72,7 +74,11 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
     for key in ("path", "skills_field"):
         if not spec.get(key):
             raise ValueError(f"{path}: missing {key!r}")
+        if not isinstance(spec[key], str):
+            raise ValueError(f"{path}: {key!r} must be a string, got {spec[key]!r}")
     shards = spec.get("shards") or [{"path": spec["path"], "sha256": spec.get("sha256")}]
+    if not isinstance(shards, list) or not all(isinstance(x, dict) for x in shards):
+        raise ValueError(f"{path}: 'shards' must be a list of {{\"path\", \"sha256\"}} objects")
     spec["shard_paths"], spec["relocated"] = [], []
     for shard in shards:
         spec["shard_paths"].append(_locate(shard, Path(taxonomy_dir), path, spec["relocated"]))
@@ -187,6 +193,17 @@ def build_seed_index(
         where = f"field {text_field!r}" if text_field else "the record shape's text field"
         index.problems.append(f"{spec['path']}: {no_text} record(s) with these skills have no text in {where}; "
                               "not used as examples")
+    lines_of: dict[str, set] = {}  # source id -> lines of the kept candidates carrying it
+    for heap in heaps.values():
+        for e in heap:
+            lines_of.setdefault(str(e[3].source_id), set()).add(e[2])
+    shared = sorted((sid, sorted(lines)) for sid, lines in lines_of.items() if len(lines) > 1)
+    if shared:
+        sid, lines = shared[0]
+        index.problems.append(f"{spec['path']}: {len(shared)} id(s) of example records name more than one record "
+                              f"(e.g. {sid!r} on lines {', '.join(map(str, lines[:3]))}): the results' source ids "
+                              "and the seed-copy check of `steps check` cannot tell them apart; give the records "
+                              "distinct ids")
     for skill, heap in heaps.items():
         kept = sorted(heap, key=lambda e: (-e[0], -e[1]))
         index.candidates[skill] = [

@@ -153,6 +153,10 @@ def build_taxonomy(
     ingest_cb = None if progress is None else (lambda done, total: progress("ingest", done, total))
     graph, report, prune = ingest_graph(input_path, mapping, weighting=weighting, min_count=min_count, progress=ingest_cb,
                                         engine=engine, ray_options=ray_options)
+    if graph.n_skills == 0 and report.rows_used and prune.get("skills_dropped_min_count"):
+        raise ValueError(f"{input_path}: min_count {min_count} drops every skill: none of the "
+                         f"{prune['skills_dropped_min_count']} skills of the {report.rows_used} usable rows "
+                         f"occurs {min_count} times; lower it")
     if graph.n_skills == 0:
         first = report.skipped[0] if report.skipped else None
         raise ValueError(
@@ -168,6 +172,7 @@ def build_taxonomy(
     tax = taxonomy_from_graph(graph, height=height, progress=tree_cb, names=not name_rows, builder=builder)
     rep = report.to_json()
     rep["pruning"] = prune
+    rep["warnings"] = graph_warnings(graph, mapping)
     tax.ingest_report = rep
     source = describe_source(input_path, mapping.format)  # path, format, shards with sha256
     tax.input_spec = {
@@ -224,15 +229,62 @@ def _detect_format(path) -> str:
 def save_taxonomy(tax: Taxonomy, out_dir: str | Path) -> Path:
     """Write the taxonomy folder (every file atomically)."""
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, expected a folder")
     out.mkdir(parents=True, exist_ok=True)
+    # taxonomy.json last, naming graph.csv's size: a run killed between the files leaves a folder
+    # that load_taxonomy refuses, never the old tree over the new graph or input
     write_graph(tax.graph, out)
-    tax.tree.meta = {**tax.tree.meta, **tax.header(), **({"settings": tax.extra} if tax.extra else {})}
-    tax.tree.save(out / "taxonomy.json", tax.node_info())
     if tax.input_spec is not None:
         write_json(out / "input.json", tax.input_spec, indent=1)
     if tax.ingest_report is not None:
         write_json(out / "ingest_report.json", tax.ingest_report, indent=1)
+    tax.tree.meta = {**tax.tree.meta, **tax.header(), **({"settings": tax.extra} if tax.extra else {}),
+                     "graph_bytes": (out / "graph.csv").stat().st_size}
+    tax.tree.save(out / "taxonomy.json", tax.node_info())
     return out
+
+
+def graph_warnings(graph: SkillGraph, mapping) -> list[str]:
+    """What makes a built taxonomy useless although nothing failed: no two skills ever share a row."""
+    if graph.n_edges or graph.n_skills < 2:
+        return []
+    text = (f"no two skills share a row (0 edges among {graph.n_skills} skills): the tree is flat and every "
+            "combination gains 0 bits")
+    joined = [s for s in graph.skills if any(sep in s for sep in ",;|")]
+    if not mapping.skills_sep and 2 * len(joined) >= graph.n_skills:
+        text += (f"; {len(joined)} skill names contain ',' ';' or '|' (e.g. {joined[0]!r}): if the field is "
+                 "one delimited string, give its separator (--skills-sep ', ')")
+    return [text]
+
+
+def _json_object(text: str) -> dict:
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _read(path: Path, reader):
+    """`reader(path)`, its parse errors (a torn or hand-broken file) as ValueError naming `path`."""
+    try:
+        return reader(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read {path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except KeyError as exc:
+        raise ValueError(f"cannot read {path}: no {exc.args[0]!r} field or column") from None
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+
+
+def check_graph_file(directory: str | Path, tree: EncodingTree) -> None:
+    """ValueError when DIR/graph.csv is not the size taxonomy.json recorded (`graph_bytes`, written
+    last by save_taxonomy): a run killed between the files, or a hand edit."""
+    path = Path(directory) / "graph.csv"
+    size, want = path.stat().st_size, tree.meta.get("graph_bytes")
+    if isinstance(want, int) and size != want:
+        raise ValueError(f"{path} is not the graph {Path(directory) / 'taxonomy.json'} was built on ({size} bytes, "
+                         f"it names {want}): an interrupted `steps taxonomy`, or an edit; build the folder again")
 
 
 def load_taxonomy(directory: str | Path) -> Taxonomy:
@@ -241,16 +293,17 @@ def load_taxonomy(directory: str | Path) -> Taxonomy:
     for name in ("taxonomy.json", "graph.csv"):
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory / name} not found (is {directory} a taxonomy folder?)")
-    graph = read_graph(directory)
-    tree = EncodingTree.load(directory / "taxonomy.json", skills=graph.skills)
+    graph = _read(directory / "graph.csv", lambda _: read_graph(directory))
+    tree = _read(directory / "taxonomy.json", lambda path: EncodingTree.load(path, skills=graph.skills))
+    check_graph_file(directory, tree)
     tree.check_skills(graph.skills)
     graph.weighting = tree.meta.get("weighting", graph.weighting)
     input_spec = None
     if (directory / "input.json").exists():
-        input_spec = json.loads((directory / "input.json").read_text(encoding="utf-8"))
+        input_spec = _read(directory / "input.json", lambda path: _json_object(path.read_text(encoding="utf-8")))
     report = None
     if (directory / "ingest_report.json").exists():
-        report = json.loads((directory / "ingest_report.json").read_text(encoding="utf-8"))
+        report = _read(directory / "ingest_report.json", lambda path: _json_object(path.read_text(encoding="utf-8")))
     return Taxonomy(
         graph=graph,
         tree=tree,

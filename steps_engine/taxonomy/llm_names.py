@@ -191,6 +191,9 @@ def name_folder(
     from steps_engine.taxonomy.naming import name_by_keywords, name_records, refresh_names, set_names
 
     folder = Path(folder)
+    if model and client is None and not api_key and not base_url:
+        raise ValueError("naming with an LLM needs an API key (OPENAI_API_KEY) or the base URL of a local "
+                         "OpenAI-compatible server; without --model the clusters get keyword names")
     tax = load_taxonomy(folder)
     rows = None
     spec = tax.input_spec or {}
