@@ -44,6 +44,21 @@ def test_export_to_readme_md_is_refused_before_the_card_overwrites_the_data(resu
     assert len(out.read_text().splitlines()) == 3
 
 
+def test_export_reports_records_with_no_or_an_unknown_status(tmp_path):
+    # 3 ok records, one without "status", one with a status synthesis never writes: 3 exported,
+    # the other two named in the problems and counted in the card (they were dropped silently)
+    p = tmp_path / "results.jsonl"
+    rows = [ok_record(i) for i in range(3)]
+    no_status = {k: v for k, v in ok_record(3).items() if k != "status"}
+    odd = {**ok_record(4), "status": "pending"}
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows + [no_status, odd]))
+    rep = export(p, fmt="chat", out=tmp_path / "sft" / "train.jsonl")
+    assert rep.records == 3
+    named = [m for m in rep.problems if "not exported" in m]
+    assert len(named) == 2 and "record id3: status None" in named[0] and "record id4: status 'pending'" in named[1]
+    assert "2 record(s) had another or no status" in (tmp_path / "sft" / "README.md").read_text()
+
+
 def test_export_with_an_unreadable_taxonomy_writes_nothing(results, tmp_path, capsys):
     tax = tmp_path / "tax"
     tax.mkdir()

@@ -21,6 +21,8 @@ from steps_engine.export.card import card_metadata, cluster_of, quality_summary,
 from steps_engine.export.curriculum import PRESETS, assign_epochs, parse_weights
 from steps_engine.export.formats import FORMATS, get_format
 
+RESULT_STATUSES = ("ok", "rejected", "failed")  # what synthesis and check write; only ok is exported
+
 __all__ = ["ExportReport", "export", "provenance", "record_problem", "FORMATS", "PRESETS"]
 
 _PROVENANCE = ("id", "skills", "k", "start", "gain", "lca", "strategy", "scope", "taxonomy_path",
@@ -133,6 +135,9 @@ def export(
     statuses = Counter(r.get("status") for r in records)
     usable = []
     for r in records:
+        if r.get("status") not in RESULT_STATUSES:
+            problems.append(f"{results}: record {r.get('id', '?')}: status {r.get('status')!r} is none of "
+                            f"{', '.join(RESULT_STATUSES)}, not exported")
         if r.get("status") != "ok":
             continue
         bad = record_problem(r)
