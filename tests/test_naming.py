@@ -150,6 +150,48 @@ def test_llm_namer_is_bottom_up_cached_and_resumable(server, tmp_path):
     assert all("sk-test" not in p.read_text() for p in tmp_path.rglob("*.json"))
 
 
+class FailingClient:
+    """A ChatClient whose every request fails with `reason`; counts the requests."""
+
+    model = "m"
+    endpoint = "http://nowhere/v1"
+
+    def __init__(self, reason):
+        self.reason, self.calls = reason, 0
+
+    async def complete(self, messages, params):
+        from steps_engine.llm import LLMError
+
+        self.calls += 1
+        raise LLMError(self.reason, retryable=True)
+
+    async def aclose(self):
+        pass
+
+
+@pytest.mark.parametrize("reason, sent", [("connection error: refused", 2), ("timeout (no answer)", 2), ("HTTP 500: oops", 3)])
+def test_naming_stops_sending_when_the_endpoint_never_answers(tmp_path, reason, sent):
+    # 3 clusters, one request at a time, no retries: after 2 requests that never reached the
+    # endpoint the third is not sent; an HTTP error is an answer, so all 3 are tried
+    from steps_engine.llm import RetryPolicy
+
+    client = FailingClient(reason)
+    res = name_clusters(deeper_tree(), two_triangles(), client, cache_dir=tmp_path, concurrency=1, policy=RetryPolicy(max_retries=0))
+    assert client.calls == sent and not res.names and set(res.failures) == {"x", "n1", "n2"}
+    skipped = [r for r in res.failures.values() if r.startswith("not sent")]
+    assert len(skipped) == 3 - sent
+    assert all(reason in r for r in skipped)  # says why
+
+
+def test_naming_against_a_closed_port_gives_up_after_two_requests(tmp_path):
+    from steps_engine.llm import RetryPolicy
+    from steps_engine.llm.openai_client import OpenAIChatClient
+
+    client = OpenAIChatClient("m", api_key="sk-test", base_url="http://127.0.0.1:9/v1", timeout=5)
+    res = name_clusters(deeper_tree(), two_triangles(), client, cache_dir=tmp_path, concurrency=1, policy=RetryPolicy(max_retries=0))
+    assert not res.names and sum(r.startswith("not sent") for r in res.failures.values()) == 1
+
+
 def test_a_broken_llm_answer_keeps_the_keyword_name(server, tmp_path):
     tree, g, _ = named_tree()
     server.markers["d, e, f"] = "malformed"

@@ -114,6 +114,14 @@ def name_clusters(
     )
 
 
+UNREACHABLE_AFTER = 2  # requests that never reached the endpoint (after their retries) before the rest are not sent
+
+
+def _never_reached(exc: LLMError) -> bool:
+    """A connection error or a timeout: the endpoint gave no answer at all (unlike an HTTP error)."""
+    return exc.reason.startswith(("connection error", "timeout"))
+
+
 async def _name_all(tree, graph, client, cache_dir, examples, params, concurrency, policy, only, progress) -> NamingResult:
     from steps_engine.taxonomy.naming import name_records
 
@@ -132,9 +140,11 @@ async def _name_all(tree, graph, client, cache_dir, examples, params, concurrenc
     ch = tree.children()
     sem = asyncio.Semaphore(max(1, concurrency))
     rng = random.Random(0)
+    answered = 0  # requests the endpoint answered (well-formed or not)
+    unreachable: list[str] = []  # reasons of requests that never reached it, while none has
 
     async def one(i: int) -> None:
-        nonlocal done
+        nonlocal done, answered
         kids = [current[c] for c in ch[i] if tree.leaf_skill[c] < 0]
         pos = {s: k for k, s in enumerate(tree.skills)}
         members = sorted(tree.members(i), key=lambda s: (-counts[pos[s]], s))
@@ -146,7 +156,18 @@ async def _name_all(tree, graph, client, cache_dir, examples, params, concurrenc
         try:
             if comp is None:
                 async with sem:
-                    comp, _ = await complete_with_retries(client, messages, params, policy, rng)
+                    if len(unreachable) >= UNREACHABLE_AFTER and answered == 0:
+                        raise LLMError(f"not sent: the endpoint did not answer the first {len(unreachable)} "
+                                       f"requests ({unreachable[0]}); rerun when it is up", retryable=False)
+                    try:
+                        comp, _ = await complete_with_retries(client, messages, params, policy, rng)
+                    except LLMError as exc:
+                        if _never_reached(exc):
+                            unreachable.append(exc.reason)
+                        else:
+                            answered += 1
+                        raise
+                    answered += 1
                 result.requests += 1
                 name, desc = parse_name(comp.text)
                 cache.put(key, comp)  # only well-formed answers are cached: a rerun retries the rest
