@@ -156,26 +156,27 @@ class FailingClient:
     model = "m"
     endpoint = "http://nowhere/v1"
 
-    def __init__(self, reason):
-        self.reason, self.calls = reason, 0
+    def __init__(self, reason, answered):
+        self.reason, self.answered, self.calls = reason, answered, 0
 
     async def complete(self, messages, params):
         from steps_engine.llm import LLMError
 
         self.calls += 1
-        raise LLMError(self.reason, retryable=True)
+        raise LLMError(self.reason, retryable=True, answered=self.answered)
 
     async def aclose(self):
         pass
 
 
-@pytest.mark.parametrize("reason, sent", [("connection error: refused", 2), ("timeout (no answer)", 2), ("HTTP 500: oops", 3)])
-def test_naming_stops_sending_when_the_endpoint_never_answers(tmp_path, reason, sent):
+@pytest.mark.parametrize("reason, answered, sent", [("connection error: refused", False, 2), ("ep1: timeout (no answer)", False, 2),
+                                                    ("HTTP 500: oops", True, 3)])
+def test_naming_stops_sending_when_the_endpoint_never_answers(tmp_path, reason, answered, sent):
     # 3 clusters, one request at a time, no retries: after 2 requests that never reached the
     # endpoint the third is not sent; an HTTP error is an answer, so all 3 are tried
     from steps_engine.llm import RetryPolicy
 
-    client = FailingClient(reason)
+    client = FailingClient(reason, answered)
     res = name_clusters(deeper_tree(), two_triangles(), client, cache_dir=tmp_path, concurrency=1, policy=RetryPolicy(max_retries=0))
     assert client.calls == sent and not res.names and set(res.failures) == {"x", "n1", "n2"}
     skipped = [r for r in res.failures.values() if r.startswith("not sent")]
@@ -183,11 +184,13 @@ def test_naming_stops_sending_when_the_endpoint_never_answers(tmp_path, reason, 
     assert all(reason in r for r in skipped)  # says why
 
 
-def test_naming_against_a_closed_port_gives_up_after_two_requests(tmp_path):
+@pytest.mark.parametrize("urls", [["http://127.0.0.1:9/v1"], ["http://127.0.0.1:9/v1", "http://127.0.0.1:7/v1"]])
+def test_naming_against_closed_ports_gives_up_after_two_requests(tmp_path, urls):
+    # one endpoint, or a pool of two (whose errors carry the endpoint's name first)
     from steps_engine.llm import RetryPolicy
-    from steps_engine.llm.openai_client import OpenAIChatClient
+    from steps_engine.llm.pool import open_chat_client
 
-    client = OpenAIChatClient("m", api_key="sk-test", base_url="http://127.0.0.1:9/v1", timeout=5)
+    client = open_chat_client("m", api_key="sk-test", base_url=urls, timeout=5)
     res = name_clusters(deeper_tree(), two_triangles(), client, cache_dir=tmp_path, concurrency=1, policy=RetryPolicy(max_retries=0))
     assert not res.names and sum(r.startswith("not sent") for r in res.failures.values()) == 1
 

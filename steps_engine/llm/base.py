@@ -22,13 +22,15 @@ class Completion:
 
 class LLMError(Exception):
     """A failed request. `retryable` for 429/5xx/timeouts/connection errors;
-    `retry_after` (seconds) when the server said how long to wait."""
+    `retry_after` (seconds) when the server said how long to wait; `answered` False when no
+    server answered at all (a connection error or a timeout), unlike an HTTP error."""
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None):
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None, answered: bool = True):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.answered = answered
 
 
 MIN_SECRET = 8  # shorter "keys" ("ollama", "none") are placeholders, not secrets: scrubbing them would mangle text

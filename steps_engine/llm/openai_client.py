@@ -71,8 +71,8 @@ class OpenAIChatClient(ChatClient):
         )
         self.endpoint = str(self._client.base_url)
 
-    def _error(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> LLMError:
-        return LLMError(scrub(reason, self._key), retryable=retryable, retry_after=retry_after)
+    def _error(self, reason: str, *, retryable: bool, retry_after: float | None = None, answered: bool = True) -> LLMError:
+        return LLMError(scrub(reason, self._key), retryable=retryable, retry_after=retry_after, answered=answered)
 
     async def complete(self, messages: list[dict], params: dict) -> Completion:
         oa = self._openai
@@ -82,9 +82,9 @@ class OpenAIChatClient(ChatClient):
                     model=self.model, messages=messages, **params
                 )
         except (oa.APITimeoutError, TimeoutError):
-            raise self._error(f"timeout (no complete answer within {self.timeout:g} s)", retryable=True) from None
+            raise self._error(f"timeout (no complete answer within {self.timeout:g} s)", retryable=True, answered=False) from None
         except oa.APIConnectionError as exc:
-            raise self._error(f"connection error: {exc}", retryable=True) from None
+            raise self._error(f"connection error: {exc}", retryable=True, answered=False) from None
         except oa.APIStatusError as exc:
             code = exc.status_code
             retryable = code in (408, 409, 429) or code >= 500

@@ -172,7 +172,7 @@ class EndpointPool(ChatClient):
                 await self._release()
                 if not exc.retryable:
                     raise
-                last = LLMError(f"{e.name}: {exc.reason}", retryable=True, retry_after=exc.retry_after)
+                last = LLMError(f"{e.name}: {exc.reason}", retryable=True, retry_after=exc.retry_after, answered=exc.answered)
                 continue
             except BaseException:
                 e.in_flight -= 1

@@ -114,12 +114,7 @@ def name_clusters(
     )
 
 
-UNREACHABLE_AFTER = 2  # requests that never reached the endpoint (after their retries) before the rest are not sent
-
-
-def _never_reached(exc: LLMError) -> bool:
-    """A connection error or a timeout: the endpoint gave no answer at all (unlike an HTTP error)."""
-    return exc.reason.startswith(("connection error", "timeout"))
+UNREACHABLE_AFTER = 2  # requests no server answered (after their retries) before the rest are not sent
 
 
 async def _name_all(tree, graph, client, cache_dir, examples, params, concurrency, policy, only, progress) -> NamingResult:
@@ -162,10 +157,10 @@ async def _name_all(tree, graph, client, cache_dir, examples, params, concurrenc
                     try:
                         comp, _ = await complete_with_retries(client, messages, params, policy, rng)
                     except LLMError as exc:
-                        if _never_reached(exc):
-                            unreachable.append(exc.reason)
-                        else:
+                        if exc.answered:
                             answered += 1
+                        else:
+                            unreachable.append(exc.reason)
                         raise
                     answered += 1
                 result.requests += 1
