@@ -322,8 +322,10 @@ class Results:
     def __repr__(self) -> str:
         from collections import Counter
 
+        from steps_engine.synthesis.runner import RESULT_STATUSES
+
         c = Counter(r.get("status") for r in self.records)
-        counts = ", ".join(f"{c[s]} {s}" for s in ("ok", "rejected", "failed") if c[s])
+        counts = ", ".join(f"{c[s]} {s}" for s in RESULT_STATUSES if c[s])
         return f"Results({len(self.records)} in {self.path.name}: {counts or 'none'})"
 
     def to_frame(self):

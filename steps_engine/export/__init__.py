@@ -21,8 +21,6 @@ from steps_engine.export.card import card_metadata, cluster_of, quality_summary,
 from steps_engine.export.curriculum import PRESETS, assign_epochs, parse_weights
 from steps_engine.export.formats import FORMATS, get_format
 
-RESULT_STATUSES = ("ok", "rejected", "failed")  # what synthesis and check write; only ok is exported
-
 __all__ = ["ExportReport", "export", "provenance", "record_problem", "FORMATS", "PRESETS"]
 
 _PROVENANCE = ("id", "skills", "k", "start", "gain", "lca", "strategy", "scope", "taxonomy_path",
@@ -109,7 +107,7 @@ def export(
     `taxonomy_dir` (optional) lets the card report coverage of the taxonomy's skills.
     `license` goes into the card's front matter (else the existing card's, else "unknown").
     `progress(done, total)` is called while converting."""
-    from steps_engine.synthesis.runner import read_results
+    from steps_engine.synthesis.runner import RESULT_STATUSES, read_results
 
     exporter = get_format(fmt)
     out = Path(out)

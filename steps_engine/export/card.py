@@ -186,7 +186,9 @@ def render_card(metas: list[dict], *, data_file: str, fmt: str, statuses: Counte
         f"{statuses.get('failed', 0)} failed (rejected: unparseable output, bad roles or near-duplicates; "
         "failed: the request failed after retries). Only `ok` records are exported."
     )
-    other = sum(c for st, c in statuses.items() if st not in ("ok", "rejected", "failed"))
+    from steps_engine.synthesis.runner import RESULT_STATUSES
+
+    other = sum(c for st, c in statuses.items() if st not in RESULT_STATUSES)
     if other:
         out[-1] += f" {other} record(s) had another or no status and were not exported."
     if quality is not None:

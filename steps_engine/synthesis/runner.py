@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 DEFAULT_PARAMS = {"temperature": 0.7}
+RESULT_STATUSES = ("ok", "rejected", "failed")  # a results record's status (check writes ok / rejected too)
 
 
 # ---------------------------------------------------------------------------------------
