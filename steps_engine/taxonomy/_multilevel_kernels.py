@@ -138,6 +138,39 @@ def _log2_or_floor(v):
 
 
 @njit(cache=True)
+def _best_join(touched, nt, acc, own, c_w, c_v, c_cost, c_lv, vol_u, self_u, lp, d_out, best):
+    """The community among touched[:nt] (own excluded; acc[c] = the unit's weight to c) whose
+    join, after leaving (d_out), changes the cost least, if below `best`: (change, community or
+    -1, weight to it); ties go to the smaller label. Resets acc. A candidate whose `join_bound`
+    already loses is not evaluated. c_cost / c_lv: each community's cost and log2 volume."""
+    best_c = -1
+    best_k = 0.0
+    lv_u = _log2_or_floor(vol_u)
+    for i in range(nt):
+        c = touched[i]
+        k_c = acc[c]
+        acc[c] = 0.0
+        if c == own:
+            continue
+        jb = join_bound(c_w[c], c_v[c], c_lv[c], vol_u, lv_u, self_u, k_c, lp)
+        if d_out + jb - best > _PRUNE_MARGIN * (abs(best) + abs(d_out) + abs(c_cost[c])):
+            continue
+        d = d_out + join_delta(c_w[c], c_v[c], c_cost[c], vol_u, self_u, k_c, lp)
+        if d < best or (d == best and best_c >= 0 and c < best_c):
+            best = d
+            best_c = c
+            best_k = k_c
+    return best, best_c, best_k
+
+
+@njit(cache=True)
+def _refresh(c, c_w, c_v, c_cost, c_lv, lp):
+    """Recompute community c's cost and log2 volume after its (w, v) changed."""
+    c_cost[c] = cost(c_w[c], c_v[c], lp)
+    c_lv[c] = _log2_or_floor(c_v[c])
+
+
+@njit(cache=True)
 def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n_empty, order, tol):
     """Leiden's fast local moving: a queue of nodes; each goes to the neighbouring (or an
     empty) community of its parent scope that lowers the cost most. `order` is grouped by
@@ -150,9 +183,7 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
     c_cost = np.zeros(n)  # cost of every community, kept current
     c_lv = np.full(n, -1e300)  # log2 of its volume
     for v in range(n):
-        c = comm[v]
-        c_cost[c] = cost(c_w[c], c_v[c], lp[v])
-        c_lv[c] = _log2_or_floor(c_v[c])
+        _refresh(comm[v], c_w, c_v, c_cost, c_lv, lp[v])
     queue = np.empty(n, np.int64)
     in_q = np.zeros(n, np.bool_)
     total = 0.0
@@ -177,24 +208,7 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
             nt = _neighbour_weights(ptr, idx, val, comm, v, acc, touched)
             k_a = acc[a]
             d_out = leave_delta(c_w[a], c_v[a], c_cost[a], nv[v], ns[v], k_a, lp[v])
-            best = -tol
-            best_c = -1
-            best_k = 0.0
-            lv_u = _log2_or_floor(nv[v])
-            for i in range(nt):
-                c = touched[i]
-                k_c = acc[c]
-                acc[c] = 0.0
-                if c == a:
-                    continue
-                jb = join_bound(c_w[c], c_v[c], c_lv[c], nv[v], lv_u, ns[v], k_c, lp[v])
-                if d_out + jb - best > _PRUNE_MARGIN * (abs(best) + abs(d_out) + abs(c_cost[c])):
-                    continue
-                d = d_out + join_delta(c_w[c], c_v[c], c_cost[c], nv[v], ns[v], k_c, lp[v])
-                if d < best or (d == best and best_c >= 0 and c < best_c):
-                    best = d
-                    best_c = c
-                    best_k = k_c
+            best, best_c, best_k = _best_join(touched, nt, acc, a, c_w, c_v, c_cost, c_lv, nv[v], ns[v], lp[v], d_out, -tol)
             if c_n[a] > 1 and n_empty > 0:
                 d = d_out + join_delta(0.0, 0.0, 0.0, nv[v], ns[v], 0.0, lp[v])
                 if d < best:
@@ -214,13 +228,11 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
                 c_v[a] = 0.0
                 empty[n_empty] = a
                 n_empty += 1
-            c_cost[a] = cost(c_w[a], c_v[a], lp[v])
-            c_lv[a] = _log2_or_floor(c_v[a])
+            _refresh(a, c_w, c_v, c_cost, c_lv, lp[v])
             c_v[best_c] += nv[v]
             c_w[best_c] += ns[v] + best_k
             c_n[best_c] += 1
-            c_cost[best_c] = cost(c_w[best_c], c_v[best_c], lp[v])
-            c_lv[best_c] = _log2_or_floor(c_v[best_c])
+            _refresh(best_c, c_w, c_v, c_cost, c_lv, lp[v])
             comm[v] = best_c
             total += best
             moves += 1
@@ -245,6 +257,10 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     undo_t = np.empty(n, np.int64)
     undo_k = np.empty((n, 2))
+    c_cost = np.zeros(n)  # cost and log2 volume of every community, kept current
+    c_lv = np.full(n, -1e300)
+    for v in range(n):
+        _refresh(comm[v], c_w, c_v, c_cost, c_lv, lp[v])
     total = 0.0
     i = 0
     while i < n:
@@ -262,21 +278,8 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
             v = order[q]
             nt = _neighbour_weights(ptr, idx, val, comm, v, acc, touched)
             k_a = acc[a]
-            d_out = leave_delta(c_w[a], c_v[a], cost(c_w[a], c_v[a], lp[v]), nv[v], ns[v], k_a, lp[v])
-            best = np.inf
-            best_c = -1
-            best_k = 0.0
-            for t in range(nt):
-                c = touched[t]
-                k_c = acc[c]
-                acc[c] = 0.0
-                if c == a:
-                    continue
-                d = d_out + join_delta(c_w[c], c_v[c], cost(c_w[c], c_v[c], lp[v]), nv[v], ns[v], k_c, lp[v])
-                if d < best or (d == best and c < best_c):
-                    best = d
-                    best_c = c
-                    best_k = k_c
+            d_out = leave_delta(c_w[a], c_v[a], c_cost[a], nv[v], ns[v], k_a, lp[v])
+            best, best_c, best_k = _best_join(touched, nt, acc, a, c_w, c_v, c_cost, c_lv, nv[v], ns[v], lp[v], d_out, np.inf)
             if best_c < 0:
                 ok = False
                 break
@@ -286,6 +289,8 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
             c_v[best_c] += nv[v]
             c_w[best_c] += ns[v] + best_k
             c_n[best_c] += 1
+            _refresh(a, c_w, c_v, c_cost, c_lv, lp[v])
+            _refresh(best_c, c_w, c_v, c_cost, c_lv, lp[v])
             comm[v] = best_c
             undo_t[done] = best_c
             undo_k[done, 0] = k_a
@@ -297,6 +302,7 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
                 received[undo_t[q]] = True
             c_w[a] = 0.0
             c_v[a] = 0.0
+            _refresh(a, c_w, c_v, c_cost, c_lv, lp[order[i]])
             total += change
         else:
             for q in range(done - 1, -1, -1):
@@ -308,6 +314,8 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
                 c_v[a] += nv[v]
                 c_w[a] += ns[v] + undo_k[q, 0]
                 c_n[a] += 1
+                _refresh(a, c_w, c_v, c_cost, c_lv, lp[v])
+                _refresh(c, c_w, c_v, c_cost, c_lv, lp[v])
                 comm[v] = a
         i = j
     return total
@@ -325,8 +333,7 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
     s_cost = np.empty(n)  # cost and log2 volume of every sub-community, kept current
     s_lv = np.empty(n)
     for v in range(n):
-        s_cost[v] = cost(ns[v], nv[v], lp[v])
-        s_lv[v] = _log2_or_floor(nv[v])
+        _refresh(v, s_w, s_v, s_cost, s_lv, lp[v])
     acc = np.zeros(n)
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     for i in range(n):
@@ -344,31 +351,14 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
             acc[c] += val[k] * inside
         own = sub[v]
         d_out = -s_cost[own]  # v is a singleton: leaving it empties it
-        best = -tol
-        best_c = -1
-        best_k = 0.0
-        for j in range(nt):
-            c = touched[j]
-            k_c = acc[c]
-            acc[c] = 0.0
-            if c == own:
-                continue
-            jb = join_bound(s_w[c], s_v[c], s_lv[c], nv[v], s_lv[own], ns[v], k_c, lp[v])
-            if d_out + jb - best > _PRUNE_MARGIN * (abs(best) + abs(d_out) + abs(s_cost[c])):
-                continue
-            d = join_delta(s_w[c], s_v[c], s_cost[c], nv[v], ns[v], k_c, lp[v]) + d_out
-            if d < best or (d == best and best_c >= 0 and c < best_c):
-                best = d
-                best_c = c
-                best_k = k_c
+        _, best_c, best_k = _best_join(touched, nt, acc, own, s_w, s_v, s_cost, s_lv, nv[v], ns[v], lp[v], d_out, -tol)
         if best_c < 0:
             continue
         s_n[own] = 0
         s_v[best_c] += nv[v]
         s_w[best_c] += ns[v] + best_k
         s_n[best_c] += 1
-        s_cost[best_c] = cost(s_w[best_c], s_v[best_c], lp[v])
-        s_lv[best_c] = _log2_or_floor(s_v[best_c])
+        _refresh(best_c, s_w, s_v, s_cost, s_lv, lp[v])
         sub[v] = best_c
     return sub
 
