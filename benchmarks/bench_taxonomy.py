@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--sizes, --heights and --seeds take comma-separated integers")
     if any(s < 40 for s in sizes) or any(h < 2 for h in heights):
         ap.error("sizes must be >= 40 (planted groups) and heights >= 2")
+    if args.repeat < 1:
+        ap.error("--repeat must be >= 1")
 
     if args.job:
         limit = int(args.mem_gb * 2**30)
@@ -307,8 +309,6 @@ def main(argv: list[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.timezone.utc)
     load_start = os.getloadavg()
-    if args.repeat < 1:
-        ap.error("--repeat must be >= 1")
     common = ["--heights", args.heights, "--mem-gb", str(args.mem_gb), "--repeat", str(args.repeat)]
     only = set(args.only.split(","))
     cold = "not run"
