@@ -94,7 +94,7 @@ def write_json(path: str | os.PathLike, data, indent: int | None = None) -> None
 
 def read_json_object(path: str | os.PathLike, label: str, expected: str) -> dict:
     """The JSON object in the file at `path`; ValueError "LABEL: ..." when it cannot be read,
-    is not JSON, or is not an object ("LABEL: expected EXPECTED")."""
+    is not JSON, or is not an object ("LABEL: expected EXPECTED, got TYPE")."""
     import json
 
     try:
@@ -104,7 +104,7 @@ def read_json_object(path: str | os.PathLike, label: str, expected: str) -> dict
     except ValueError as exc:
         raise ValueError(f"{label}: invalid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{label}: expected {expected}")
+        raise ValueError(f"{label}: expected {expected}, got {type(data).__name__}")
     return data
 
 

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from steps_engine._atomic import read_json_object
+
 __all__ = ["Seed", "SeedIndex", "load_input_spec", "build_seed_index", "pick_seeds"]
 
 DEFAULT_ID_FIELDS = ("id", "key")
@@ -59,14 +61,9 @@ def load_input_spec(taxonomy_dir: str | Path) -> dict:
     A local shard that is not where it was is looked for by name in DIR, DIR's parent and the
     working folder and accepted when its sha256 matches (noted in `spec["relocated"]`)."""
     path = Path(taxonomy_dir) / "input.json"
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: not found (run `steps taxonomy` first)") from None
-    except ValueError as exc:
-        raise ValueError(f"{path}: invalid JSON ({exc})") from None
-    if not isinstance(spec, dict):
-        raise ValueError(f"{path}: expected a JSON object (as `steps taxonomy` writes it), got {type(spec).__name__}")
+    if not path.exists():
+        raise ValueError(f"{path}: not found (run `steps taxonomy` first)")
+    spec = read_json_object(path, str(path), "a JSON object (as `steps taxonomy` writes it)")
     if spec.get("in_memory") and not spec.get("path"):
         raise ValueError(f"{path}: the taxonomy was built from {spec['in_memory']} in memory, so its records "
                          "cannot be found again; build it from a file, or save it with "

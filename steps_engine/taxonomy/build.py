@@ -10,7 +10,6 @@ A taxonomy folder holds:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from steps_engine._atomic import write_json
+from steps_engine._atomic import read_json_object, write_json
 from steps_engine.data.ingest import FieldMapping, count_skills
 from steps_engine.taxonomy.entropy import NodeTerms, node_terms, one_dim_entropy
 from steps_engine.taxonomy.graph import WEIGHTINGS, SkillGraph, build_graph, read_graph, write_graph
@@ -258,13 +257,6 @@ def graph_warnings(graph: SkillGraph, mapping) -> list[str]:
     return [text]
 
 
-def _json_object(text: str) -> dict:
-    data = json.loads(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    return data
-
-
 def _read(path: Path, reader):
     """`reader(path)`, its parse errors (a torn or hand-broken file) as ValueError naming `path`."""
     try:
@@ -300,10 +292,10 @@ def load_taxonomy(directory: str | Path) -> Taxonomy:
     graph.weighting = tree.meta.get("weighting", graph.weighting)
     input_spec = None
     if (directory / "input.json").exists():
-        input_spec = _read(directory / "input.json", lambda path: _json_object(path.read_text(encoding="utf-8")))
+        input_spec = read_json_object(directory / "input.json", f"cannot read {directory / 'input.json'}", "a JSON object")
     report = None
     if (directory / "ingest_report.json").exists():
-        report = _read(directory / "ingest_report.json", lambda path: _json_object(path.read_text(encoding="utf-8")))
+        report = read_json_object(directory / "ingest_report.json", f"cannot read {directory / 'ingest_report.json'}", "a JSON object")
     return Taxonomy(
         graph=graph,
         tree=tree,
