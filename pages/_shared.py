@@ -32,9 +32,35 @@ def leave_v1_multipage_mode() -> None:
 
 leave_v1_multipage_mode()  # every page imports this module first
 
+# Settings that survive a page switch: Streamlit forgets a widget's value as soon as a run does not
+# draw it (another page), so each run hands these keys back to session state. Only inputs and
+# choices: buttons, uploaders, data editors and charts cannot be set this way.
+KEPT_SETTINGS = frozenset("""
+    data_source data_folder data_path map_skills map_sep map_text map_casefold map_weighting map_min_count
+    map_height otag_model otag_base_url otag_key
+    tax_kind tax_size tax_depth tax_root tax_detail rows_of rows_skill rows_combo rows_page
+    map_mode map_level map_search map_target
+    curate_op rename_node rename_label move_skills move_target merge_source merge_target split_node split_how
+    split_group exclude_skills create_parent create_label llm_model llm_base_url llm_key
+    cmb_budget cmb_reuse cmb_max_pair cmb_max_skill cmb_k cmb_use_range cmb_kmax cmb_scope cmb_maxlevel cmb_beam
+    cmb_starts cmb_tail cmb_pick cmb_per_start cmb_seed cmb_exclude cmb_must cmb_use_sim cmb_min_sim cmb_why
+    syn_model syn_base_url syn_key syn_seed syn_builtin syn_pick syn_bench syn_judge syn_min_score syn_all_skills
+    rq_decision rq_reason rq_k rq_sort rq_use_score rq_score rq_cluster rq_page
+    exp_format exp_curriculum exp_weights exp_name exp_seed
+""".split())
+KEPT_PREFIXES = ("syn_template_",)
+
+
+def keep_settings() -> None:
+    """Hand every kept setting back to session state, so a page switch does not reset it."""
+    for key in list(st.session_state.keys()):
+        if key in KEPT_SETTINGS or key.startswith(KEPT_PREFIXES):
+            st.session_state[key] = st.session_state[key]
+
 
 def workspace() -> Workspace:
     """The session's workspace ($STEPS_WORKSPACE or ./workspace); an empty one gets the demo."""
+    keep_settings()
     root = default_dir()
     ws = st.session_state.get("_ws")
     if ws is None or ws.root != root:

@@ -59,7 +59,9 @@ with st.expander("Load a dataset", expanded=False):
         # field defaults follow the chosen file's shape; a value the user typed is kept
         fields = {"map_skills": "skills_field", "map_sep": "skills_sep", "map_text": "text_field", "map_height": "height"}
         token = None if inp is None else inp.token
+        readable = True
         if path is not None and st.session_state.get("_map_for") != token:
+            readable = False  # until its first records could be read (else one error, no stale defaults)
             with ui.user_errors("Check the file format."):
                 new = suggest_mapping(path)
                 old = st.session_state.get("_map_suggested") or {}
@@ -68,9 +70,10 @@ with st.expander("Load a dataset", expanded=False):
                         st.session_state[key] = new[field]
                 st.session_state["_map_suggested"] = new
                 st.session_state["_map_for"] = token
+                readable = True
         for key, default in {"map_skills": "skills", "map_sep": "", "map_text": "", "map_height": 4}.items():
             st.session_state.setdefault(key, default)
-        if st.session_state.get("_map_suggested") and path is not None:
+        if st.session_state.get("_map_suggested") and path is not None and readable:
             st.caption(f"Defaults from the file: {st.session_state['_map_suggested']['note']}.")
         c1, c2, c3, c4 = st.columns(4)
         skills_field = c1.text_input("Skills field (dotted path)", key="map_skills")
@@ -87,7 +90,7 @@ with st.expander("Load a dataset", expanded=False):
             from steps_engine.data.ingest import FieldMapping
 
             mapping = FieldMapping(skills_field=skills_field, skills_sep=sep or None, text_field=text_field or None, casefold=casefold)
-        if path is not None and mapping is not None:
+        if path is not None and mapping is not None and readable:
             from steps_engine.data.ingest import preview
 
             rows = []
@@ -100,7 +103,14 @@ with st.expander("Load a dataset", expanded=False):
                     st.dataframe(pd.DataFrame(files).drop(columns="capped"), hide_index=True, width="stretch",
                                  key="data_files")
             problems = preview_problems(rows)
-            if problems["all_errors"]:
+            if problems["no_rows"]:
+                st.error(f"`{inp.label}` holds no records (an empty file or only blank lines), so there is nothing to build."
+                         "\n\n**Next:** choose the file with the data.")
+            elif problems["unreadable"]:
+                st.error(f"No previewed row of `{inp.label}` could be read ({problems['first_error']}), whatever the "
+                         "field mapping.\n\n**Next:** save the file as UTF-8 JSON Lines, JSON, CSV or Parquet, "
+                         "as its name says, and choose it again.")
+            elif problems["all_errors"]:
                 st.error(f"Every previewed row is an error: the skills field `{skills_field}` does not fit this file."
                          "\n\n**Next:** pick the skills field from the file's columns (see the errors above).")
             if problems["empty_text"]:
@@ -134,7 +144,7 @@ with st.expander("Load a dataset", expanded=False):
 
             from steps_engine.studio import open_tag
 
-            if open_tag.has_no_skills(rows):
+            if open_tag.has_no_skills(rows) and not problems["unreadable"]:
                 with st.container(border=True):
                     st.markdown(f"No skills in field `{skills_field}`: an LLM can tag the file with open tags, "
                                 "merged into a vocabulary (`steps tag --open`), and build from the result.")
@@ -170,4 +180,9 @@ c5.metric("Pairs never seen together", f"{studio_state.never_seen_share(graph):.
 if report.get("rows_skipped"):
     st.caption("Skipped rows by reason: " + ", ".join(f"{k}: {v}" for k, v in report.get("skipped_by_reason", {}).items()))
     st.dataframe(pd.DataFrame(report.get("skipped", [])[:200]), hide_index=True, width="stretch")
+if report.get("noted"):  # rows used, but not as they were (a capped skill list, null items)
+    st.caption("Rows used with changes, by reason: " + ", ".join(f"{k}: {v}" for k, v in report.get("noted_by_reason", {}).items()))
+    st.dataframe(pd.DataFrame(report["noted"][:200]), hide_index=True, width="stretch", key="data_noted")
+for warning in report.get("warnings") or []:
+    st.warning(f"{warning}\n\n**Next:** check the field mapping and build again.")
 st.plotly_chart(long_tail_figure(graph.counts, graph.skills), key="long_tail")

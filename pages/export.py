@@ -10,7 +10,6 @@ ws = ui.workspace()
 st.title("Export")
 
 from steps_engine.export import FORMATS, PRESETS, export  # noqa: E402
-from steps_engine.export.formats import get_format  # noqa: E402
 
 samples, checked = review_queue.read_samples(ws)  # checked results once "Check quality" has run
 results = {r["id"]: r for r in samples}
@@ -42,7 +41,9 @@ if st.button("Export", type="primary", key="exp_run"):
         bar = st.progress(0.0)
         try:
             src, kept, dropped = studio_state.write_reviewed(ws)
-            out = ws.path("exports", fmt, f"{name}{get_format(fmt).suffix}")
+            out, base = studio_state.export_path(ws, fmt, name)
+            if base != name:
+                st.caption(f"File name `{name}` → `{out.name}` (the file stays in the workspace's exports folder).")
             rep = export(src, fmt=fmt, out=out, curriculum=curriculum, seed=seed, taxonomy_dir=ws.current_dir,
                          progress=lambda d, t: bar.progress(d / max(t, 1)))
         except (ValueError, OSError) as exc:

@@ -72,8 +72,6 @@ else:
     c1, c2 = st.columns(2)
     if c1.button("Generate", type="primary", disabled=api_key is None or not jobs, key="syn_generate",
                  help=None if api_key else "Set an API key (or OPENAI_API_KEY) to generate; the prompts below are a dry run."):
-        from steps_engine.synthesis.runner import synthesize
-
         with st.status("Generating…", expanded=True) as status:
             bar = st.progress(0.0)
 
@@ -82,16 +80,16 @@ else:
                 bar.progress(min(ev["done"] / total, 1.0), text=f"{ev['done']}/{ev['total']} ({ev['ok']} ok, {ev['failed']} failed)")
 
             try:
-                rep = synthesize(ws.current_dir, [combos[i] for i in chosen], model=model, out=out, api_key=api_key,
-                                 base_url=base_url or None, template=template, seed=seed, progress=on_progress,
-                                 cache_dir=ws.path("results", "cache"))
+                reps = studio_state.generate(ws, [combos[i] for i in chosen], [j["id"] for j in jobs], model=model,
+                                             out=out, api_key=api_key, base_url=base_url or None, template=template,
+                                             seed=seed, progress=on_progress, cache_dir=ws.path("results", "cache"))
             except (ValueError, OSError) as exc:
                 status.update(label="Generation failed", state="error")
                 st.error(f"{exc}\n\n**Next:** check the model name, base URL and key.")
             else:
-                status.update(label=rep.summary(), state="error" if rep.status == "nothing" else "complete",
-                              expanded=False)
-                for p in rep.problems[:5]:
+                status.update(label=" · then ".join(r.summary() for r in reps),
+                              state="error" if any(r.status == "nothing" for r in reps) else "complete", expanded=False)
+                for p in [p for r in reps for p in r.problems][:5]:
                     st.warning(p)
     if c2.button("Write dry run (prompts + Batch file)", disabled=not jobs, key="syn_dry"):
         from steps_engine.synthesis.runner import synthesize

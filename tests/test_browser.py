@@ -222,6 +222,40 @@ def test_searching_the_skill_map_highlights_the_skill(server_ws, page):
     page.screenshot(path=str(ARTIFACTS / "skill_map_search.png"), full_page=False)
 
 
+OVERLAPS = """() => {
+  const r = [...document.querySelectorAll('.js-plotly-plot .scatterlayer .textpoint text, .js-plotly-plot .annotation-text')]
+    .filter(e => e.textContent.trim()).map(e => [e.textContent, e.getBoundingClientRect()]);
+  const out = [];
+  for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+    const a = r[i][1], b = r[j][1];
+    if (Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1)
+      out.push([r[i][0], r[j][0]]);
+  }
+  return [r.length, out];
+}"""
+
+
+def test_no_two_labels_on_the_skill_map_overprint_at_any_colour_level(server, page):
+    page.goto(server + "/skill_map", timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer path.point", timeout=120_000)
+    page.get_by_role("radio", name="Co-occurrence (graph layout)").check(force=True)
+    page.wait_for_timeout(2000)
+    legend = page.locator(".js-plotly-plot .legend .traces")
+    n, overlaps = page.evaluate(OVERLAPS)
+    assert n >= 5 and not overlaps, ("level 1", n, overlaps[:5])  # labels drawn, none on top of another
+    top_level = legend.count()
+    level = page.get_by_role("spinbutton", name="Colour by level")
+    level.fill(level.get_attribute("max"))  # the deepest level: the most cluster names
+    level.press("Enter")
+    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .legend .traces').length > {top_level}",
+                           timeout=60_000)
+    page.wait_for_timeout(1500)  # plotly's redraw
+    n, overlaps = page.evaluate(OVERLAPS)
+    assert n >= 5 and not overlaps, ("deepest level", n, overlaps[:5])
+    page.screenshot(path=str(ARTIFACTS / "skill_map_deepest_level.png"), full_page=False)
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 @pytest.mark.parametrize(
     "path, title",
     [("", "STEPS Studio"), ("data", "Data"), ("curate", "Curate"), ("combinations", "Combinations"),

@@ -186,7 +186,11 @@ def test_points_label_the_largest_skills_name_clusters_and_zoom_to_a_search():
     names = [tr.name for tr in fig.data]
     assert names[:2] == [long, "B"]  # legend names in full
     text = {s: t for tr in fig.data[:2] for s, t in zip(tr.customdata, tr.text)}
-    assert text == {"a": "", "c": "c", "b": "b", "d": ""}  # the two most frequent carry labels
+    # b and c are the two most frequent; c's label would sit on the long cluster name centred
+    # at x = (0*1 + 2*9) / 10 = 1.8, y = 0 (c is at (2, 0)), so it is left out
+    assert text == {"a": "", "c": "", "b": "b", "d": ""}
+    bare = skill_points_figure(df, label_top=2, highlight="b", centroid_names=False)
+    assert {s: t for tr in bare.data[:2] for s, t in zip(tr.customdata, tr.text)} == {"a": "", "c": "c", "b": "b", "d": ""}
     notes = {a.text for a in fig.layout.annotations}
     assert notes == {f"<b>{long}</b>", "<b>B</b>"}
     # B's centroid weighted by count: x = (1*4 + 10*2) / 6 = 4
@@ -195,6 +199,19 @@ def test_points_label_the_largest_skills_name_clusters_and_zoom_to_a_search():
     # zoom: span = max(ptp x, ptp y) * 0.18 = 10 * 0.18 = 1.8 around b = (1, 1)
     assert list(fig.layout.xaxis.range) == pytest.approx([-0.8, 2.8]) and fig.data[-1].customdata[0] == "b"
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0  # under the map, clear of the toolbar
+
+
+def test_points_keep_no_two_labels_on_top_of_each_other():
+    # x and y 0.001 apart on a map 10 wide: their labels would overprint; only the more frequent
+    # one (y, count 5) keeps its name, z far away keeps its own
+    df = pd.DataFrame({"skill": ["x", "y", "z"], "x": [0.0, 0.001, 10.0], "y": [0.0, 0.0, 10.0],
+                       "cluster": ["A", "A", "A"], "count": [3, 5, 1]})
+    fig = skill_points_figure(df, centroid_names=False)
+    assert dict(zip(fig.data[0].customdata, fig.data[0].text)) == {"x": "", "y": "y", "z": "z"}
+    # many clusters: the legend's extra rows make the figure taller instead of squashing the map
+    many = pd.DataFrame({"skill": [f"s{i}" for i in range(40)], "x": np.arange(40.0), "y": np.zeros(40),
+                         "cluster": [f"cluster number {i}" for i in range(40)], "count": np.ones(40)})
+    assert skill_points_figure(many).layout.height > skill_points_figure(df).layout.height == 650
 
 
 def test_meaning_agreement_counts_neighbours_in_the_same_cluster():

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["suggest_mapping", "preview_problems", "describe_source", "env_taxonomy_offer"]
+__all__ = ["UNREADABLE_KINDS", "suggest_mapping", "preview_problems", "describe_source", "env_taxonomy_offer"]
 
+# BadRow kinds (`data.ingest.REASONS`) of a row that could not be read at all, before any field mapping
+UNREADABLE_KINDS = ("invalid JSON", "not UTF-8", "not a JSON object", "invalid CSV", "wrong number of columns")
 _SKILL_KEYS = ("skills", "skill", "label.ability_en", "instruction_id_list", "skills_joined_str", "tags", "labels", "categories")
 _TEXT_KEYS = ("prompt", "instruction", "text", "question", "query", "input")
 
@@ -85,11 +87,18 @@ def suggest_mapping(path: str | Path, n: int = 50) -> dict:
 
 
 def preview_problems(rows: list[dict]) -> dict:
-    """{"all_errors": every previewed row is an error, "empty_text": no usable row has text,
-    "rows": rows previewed}."""
+    """{"all_errors": every previewed row is an error, "unreadable": every previewed row failed
+    before the field mapping (encoding, JSON, CSV: no field choice can help), "no_rows": the
+    input holds no record at all, "first_error": "line N: reason" of the first error row,
+    "empty_text": no usable row has text, "rows": rows previewed}."""
     ok = [r for r in rows if "error" not in r or not r.get("error")]
+    bad = [r for r in rows if r.get("error")]
+    unreadable = [r for r in bad if str(r["error"]).split(":", 1)[0] in UNREADABLE_KINDS]
     return {
         "all_errors": bool(rows) and not ok,
+        "unreadable": bool(rows) and len(unreadable) == len(rows),
+        "no_rows": not rows,
+        "first_error": f"line {bad[0].get('line')}: {bad[0]['error']}" if bad else None,
         "empty_text": bool(ok) and not any(str(r.get("text") or "").strip() for r in ok),
         "rows": len(rows),
     }

@@ -20,7 +20,9 @@
     start_meaning_map(ws) / meaning_map_state(job) / meaning_map_progress(job)
                                         the UMAP skill map, built in a niced subprocess
     read_results_by_id(ws)              synthesis results of the workspace, by id
+    generate(ws, combos, job_ids, ...)  the Generate button: failed / rejected ones again, then new ones
     write_reviewed(ws)                  results minus the samples the curator rejected
+    export_path(ws, fmt, name)          the Export page's file, always inside WS/exports
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ __all__ = [
     "build_meaning_map",
     "read_results_by_id",
     "write_reviewed",
+    "export_path",
+    "generate",
 ]
 
 
@@ -627,6 +631,34 @@ def read_results_by_id(ws: Workspace) -> dict[str, dict]:
     if not path.exists():
         return {}
     return {r["id"]: r for r in read_results(path)[0]}
+
+
+def generate(ws: Workspace, combos: list[dict], job_ids, *, model: str, out, **kwargs) -> list:
+    """The Generate button on `combos` (whose jobs have `job_ids`): the runner resumes by skipping
+    every combination that already has a record, so the ones whose last record failed or was
+    rejected are sent again first (`retry_failed`), then the new ones. kwargs go to
+    `synthesis.runner.synthesize`. Returns the reports of the passes, in order."""
+    from steps_engine.synthesis.runner import read_results, synthesize
+
+    last = {r["id"]: r for r in read_results(out)[0]} if Path(out).exists() else {}
+    reports = []
+    if any((last.get(i) or {}).get("status") in ("failed", "rejected") for i in job_ids):
+        reports.append(synthesize(ws.current_dir, combos, model=model, out=out, retry_failed=True, **kwargs))
+    reports.append(synthesize(ws.current_dir, combos, model=model, out=out, **kwargs))
+    return reports
+
+
+def export_path(ws: Workspace, fmt: str, name: str) -> tuple[Path, str]:
+    """(WS/exports/<fmt>/<base><suffix>, base): the Export page's file, where `base` is the typed
+    name reduced to one safe file name (`safe_base_name`; a trailing suffix of the format is
+    dropped), so no name ("../x", "/etc/x") puts the file outside the workspace."""
+    from steps_engine.export.formats import get_format
+
+    suffix = get_format(fmt).suffix
+    base = safe_base_name(name, default="dataset")
+    if suffix and base.endswith(suffix) and base != suffix:
+        base = base[: -len(suffix)]
+    return ws.path("exports", fmt, f"{base}{suffix}"), base
 
 
 def write_reviewed(ws: Workspace) -> tuple[Path, int, int]:
