@@ -64,9 +64,13 @@ with st.expander("Constraints", expanded=True):
     exclude = c1.multiselect("Excluded skills", skills, key="cmb_exclude")
     must = c2.multiselect("Must include", skills, key="cmb_must")
     st.caption("Never together (one pair per row)")
+    if "cmb_never" not in st.session_state:  # a new editor (first run, or back from another page): the pairs kept
+        st.session_state["_cmb_never_base"] = st.session_state.get("_cmb_never_rows", pd.DataFrame(
+            {"skill A": pd.Series([], dtype=str), "skill B": pd.Series([], dtype=str)}))
     pairs = st.data_editor(
-        pd.DataFrame({"skill A": pd.Series([], dtype=str), "skill B": pd.Series([], dtype=str)}),
+        st.session_state["_cmb_never_base"],
         num_rows="dynamic",
+        hide_index=True,
         key="cmb_never",
         column_config={
             "skill A": st.column_config.SelectboxColumn(options=skills),
@@ -74,6 +78,7 @@ with st.expander("Constraints", expanded=True):
         },
         width="stretch",
     )
+    st.session_state["_cmb_never_rows"] = pairs
     use_sim = st.checkbox("Semantic coherence: minimum mean similarity (loads the embedding model)", key="cmb_use_sim")
     min_sim = st.slider("Minimum mean similarity", -1.0, 1.0, 0.2, 0.05, key="cmb_min_sim") if use_sim else None
 

@@ -32,6 +32,22 @@ def test_settings_survive_a_switch_to_another_page_and_back(ws_dir):
     assert at.radio(key="tax_kind").value == "icicle"
 
 
+def test_never_together_pairs_come_back_with_the_page(ws_dir):
+    import pandas as pd
+
+    at = open_page("combinations")
+    at.button(key="cmb_run").click().run()
+    first = Workspace(ws_dir).read_jsonl("combos/steps.jsonl")[0]["skills"][:2]
+    # what the editor held when the curator left the page (AppTest cannot type into a data editor)
+    at.session_state["_cmb_never_rows"] = pd.DataFrame({"skill A": [first[0]], "skill B": [first[1]]})
+    at.switch_page("pages/taxonomy.py").run()
+    at.switch_page("pages/combinations.py").run()
+    at.button(key="cmb_run").click().run()
+    no_errors(at)
+    combos = Workspace(ws_dir).read_jsonl("combos/steps.jsonl")
+    assert combos and not any(set(first) <= set(c["skills"]) for c in combos)
+
+
 def test_the_unreadable_kinds_are_ingest_reasons():
     assert set(UNREADABLE_KINDS) <= set(REASONS)
     rows = [{"line": 1, "text": "", "error": "not UTF-8: invalid byte 0xe9 at byte 33 of the line"},
