@@ -135,3 +135,30 @@ def test_generate_again_retries_the_requests_that_failed(ws_dir):
         no_errors(at)
     results = {r["id"]: r for r in Workspace(ws_dir).read_jsonl("results/results.jsonl")}
     assert len(results) == 3 and all(r["status"] == "ok" for r in results.values())
+
+
+def _inner(tree, i):  # the clusters strictly inside node i, as member sets (ids and labels aside)
+    return sorted(tuple(sorted(tree.members(x))) for x in range(tree.n_nodes)
+                  if tree.leaf_skill[x] < 0 and x != i and i in tree.path_to_root(x))
+
+
+def test_an_edit_that_changes_nothing_is_refused_not_logged(ws_dir):
+    from steps_engine.taxonomy.partition import split_node
+
+    ws = Workspace(ws_dir)
+    tree = ws.tree
+    tops = [c for c in tree.children()[0] if tree.leaf_skill[c] < 0]
+    same = [c for c in tops if _inner(split_node(ws.graph, tree, c), c) == _inner(tree, c)]
+    if not same:
+        pytest.skip("every top-level cluster of this demo build splits differently")
+    at = open_page("curate")
+    at.button_group(key="curate_op").set_value("Split").run()
+    at.selectbox(key="split_node").set_value(tree.ids[same[0]]).run()
+    at.button(key="do_split").click().run()
+    assert not at.exception and any("already split" in e.value for e in at.error), [e.value for e in at.error]
+    at.button_group(key="curate_op").set_value("Rename").run()
+    at.selectbox(key="rename_node").set_value(tree.ids[tops[0]])
+    at.text_input(key="rename_label").set_value(tree.labels[tops[0]]).run()  # the label it already has
+    at.button(key="do_rename").click().run()
+    assert any("leaves the taxonomy as it is" in e.value for e in at.error), [e.value for e in at.error]
+    assert Workspace(ws_dir).n_edits == 0

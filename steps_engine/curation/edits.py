@@ -230,7 +230,11 @@ def split_cluster(
     if len(members) < 2:
         raise ValueError(f"node_id: {node_id!r} has {len(members)} skill(s); nothing to split")
     if not groups:
-        return split_node(graph, tree, i)
+        out = split_node(graph, tree, i)
+        if _inner_clusters(out, out.node_index(node_id)) == _inner_clusters(tree, i):
+            raise ValueError(f"node_id: {node_id!r} is already split the way the merge operator splits it; "
+                             "nothing would change")
+        return out
     inside = set(members)
     groups = [[str(s) for s in g] for g in groups if g]
     flat = [s for g in groups for s in g]
@@ -262,6 +266,18 @@ def split_cluster(
             has[parent[x]] = True
     keep = [has[x] or x == i or not _below(parent, x, i) for x in range(n)]
     return _rebuild(tree, parent, ls, nid, labels, keep)
+
+
+def _inner_clusters(tree: EncodingTree, i: int) -> list[tuple[str, ...]]:
+    """The clusters strictly inside node i as sorted member tuples (ids and labels aside)."""
+    ch = tree.children()
+    out, stack = [], list(ch[i])
+    while stack:
+        x = stack.pop()
+        if tree.leaf_skill[x] < 0:
+            out.append(tuple(sorted(tree.members(x))))
+            stack.extend(ch[x])
+    return sorted(out)
 
 
 def _depth_of(parent: list[int], x: int) -> int:
@@ -378,6 +394,8 @@ def apply_edit(
             new = create_cluster(tree, a["parent_id"], a["label"], a["node_id"])
     except KeyError as e:
         raise ValueError(f"edit {edit.op!r} is missing argument {e.args[0]!r}") from None
+    if new.to_json() == tree.to_json():  # e.g. a second split by entropy, a rename to the same label
+        raise ValueError(f"{Edit(edit.op, a).describe(tree)} leaves the taxonomy as it is: nothing to apply")
     before = structural_entropy(graph, tree) if entropy_before is None else entropy_before
     after = structural_entropy(graph, new)
     if namer is not None:
