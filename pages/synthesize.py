@@ -183,6 +183,9 @@ if clusters:
 shown = rq.filter_frame(df, decisions=decisions, reason=None if reason == "(all)" else reason, ks=ks,
                         score_range=score_range, cluster=cluster, sort=sort)
 
+OPTIONS = ["unreviewed", "accept", "reject"]
+TO_DECISION = {"unreviewed": "unreviewed", "accept": "accepted", "reject": "rejected"}
+DECISION_INDEX = {"unreviewed": 0, "accepted": 1, "rejected": 2}
 b1, b2, b3, b4 = st.columns(4)
 b1.write(f"**{len(shown)}** of {len(df)} shown")
 for col, label, decision in ((b2, "Accept all shown", "accepted"), (b3, "Reject all shown", "rejected"),
@@ -190,17 +193,14 @@ for col, label, decision in ((b2, "Accept all shown", "accepted"), (b3, "Reject 
     if col.button(label, key=f"rq_bulk_{decision}", disabled=shown.empty):
         review = rq.set_decisions(review, shown["id"].tolist(), decision)
         ws.write_json("results/review.json", review)
-        for i in shown["id"]:
-            st.session_state.pop(f"review_{i}", None)
+        for i in shown["id"]:  # set, not dropped: the browser keeps a dropped radio's old choice and sends it back
+            st.session_state[f"review_{i}"] = OPTIONS[DECISION_INDEX[decision]]
         st.rerun()
 
 PAGE = 20
 pages = max(1, -(-len(shown) // PAGE))
 page = int(st.number_input("Page", 1, pages, 1, key="rq_page")) if pages > 1 else 1
 by_id = {r["id"]: r for r in samples}
-OPTIONS = ["unreviewed", "accept", "reject"]
-TO_DECISION = {"unreviewed": "unreviewed", "accept": "accepted", "reject": "rejected"}
-DECISION_INDEX = {"unreviewed": 0, "accepted": 1, "rejected": 2}
 
 
 def decide(rid: str) -> None:
@@ -245,6 +245,6 @@ for rid in shown["id"].iloc[(page - 1) * PAGE : page * PAGE]:
                     st.text(s["response"])
         current = review.get(rid, "unreviewed")
         if st.session_state.get(f"review_{rid}") not in (None, OPTIONS[DECISION_INDEX[current]]):
-            st.session_state.pop(f"review_{rid}")  # a bulk decision changed it
+            st.session_state[f"review_{rid}"] = OPTIONS[DECISION_INDEX[current]]  # decided elsewhere: show it
         st.radio("Decision", OPTIONS, horizontal=True, key=f"review_{rid}", index=DECISION_INDEX[current],
                  on_change=decide, args=(rid,))

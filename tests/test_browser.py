@@ -256,6 +256,31 @@ def test_no_two_labels_on_the_skill_map_overprint_at_any_colour_level(server, pa
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def metric_value(page, label: str) -> str:
+    return page.locator("[data-testid='stMetric']").filter(has_text=label).locator("[data-testid='stMetricValue']").inner_text()
+
+
+def test_one_review_click_after_accept_all_keeps_the_other_decisions(server, page):
+    page.goto(server + "/synthesize", timeout=120_000)
+    page.wait_for_selector("h1:has-text('Synthesize & preview')", timeout=120_000)
+    page.wait_for_selector("button:has-text('Load the demo samples'), button:has-text('Accept all shown')", timeout=120_000)
+    load = page.get_by_role("button", name="Load the demo samples")
+    if load.count():
+        load.click()
+    page.get_by_role("button", name="Accept all shown").click(timeout=60_000)
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => m.textContent"
+                           ".startsWith('Accepted') && m.textContent.replace('Accepted', '').trim() !== '0')", timeout=60_000)
+    samples = int(metric_value(page, "Samples"))
+    assert int(metric_value(page, "Accepted")) == samples
+    page.wait_for_timeout(1000)  # the radios redrawn as "accept"
+    page.get_by_role("radio", name="reject").first.check(force=True)
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stMetric]')].some(m => m.textContent"
+                           ".startsWith('Rejected in review') && m.textContent.trim().endsWith('1'))", timeout=60_000)
+    # every other sample keeps the bulk decision (the radios must not send their old "unreviewed" back)
+    assert int(metric_value(page, "Accepted")) == samples - 1
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 @pytest.mark.parametrize(
     "path, title",
     [("", "STEPS Studio"), ("data", "Data"), ("curate", "Curate"), ("combinations", "Combinations"),
