@@ -614,7 +614,7 @@ def _tag_passes(chunks, ck, out_path, vocab, embedder, config, text_field, respo
                          with_scores, open_tagger, llm_min_sim, center_std=center_std, reranker=reranker,
                          rerank_candidates=rerank_candidates)
 
-    report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[], notes=list(ck.notes) if ck is not None else [])
+    report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[], notes=(ck.notes or None) if ck is not None else None)
     if ck is None:
         with atomic_open(out_path, "wb") as fh:
             for chunk in chunks():
