@@ -45,6 +45,7 @@ from pathlib import Path
 from steps_engine.llm.base import ChatClient, LLMError, scrub
 from steps_engine.llm.cache import ResponseCache, cache_key
 from steps_engine.llm.retry import RetryPolicy, complete_with_retries
+from steps_engine.llm.run import run_sync
 from steps_engine.quality.decontam import BenchmarkIndex
 from steps_engine.quality.dedup import DedupConfig, near_duplicates
 from steps_engine.quality.judge import (DEFAULT_RUBRIC, VerdictError, build_judge_messages, decide, parse_verdict,
@@ -559,4 +560,4 @@ def check(results, out, **kwargs) -> CheckReport:
     progress (callable taking a dict with done / total / stage), embedder (an `Embedder` for
     embedding dedup; default: `semantic.embeddings.get_embedder(config.embed_model)`).
     """
-    return asyncio.run(check_async(results, out, **kwargs))
+    return run_sync(check_async(results, out, **kwargs))

@@ -863,12 +863,6 @@ def synthesize(taxonomy_dir, combos, *, model: str, out, **kwargs) -> SynthesisR
     Safe inside a running event loop (a notebook): the run then happens in a worker thread
     with its own loop; `await synthesize_async(...)` is the async form.
     """
-    coro = synthesize_async(taxonomy_dir, combos, model=model, out=out, **kwargs)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    import concurrent.futures
+    from steps_engine.llm.run import run_sync
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    return run_sync(synthesize_async(taxonomy_dir, combos, model=model, out=out, **kwargs))
