@@ -5,8 +5,8 @@ names open tags per record, canonicalised into a vocabulary written beside the o
 `--rerank-model M`: an LLM reorders each record's top candidates by similarity (cached in
 <out>.llm-cache, so a rerun asks only what is missing; a failed request keeps the similarity
 order and is reported; exit 4 when some failed).
-Without --open and --engine ray, a killed or interrupted run keeps its finished chunks in
-<out>.partial/ and the same command resumes there (`semantic.tag_checkpoint`)."""
+Without --open, a killed or interrupted run keeps its finished chunks in <out>.partial/ and
+the same command resumes there (`semantic.tag_checkpoint`)."""
 
 from __future__ import annotations
 
@@ -218,9 +218,8 @@ def run(args) -> int:
             raise
         raise CLIError(str(exc)) from None
     except KeyboardInterrupt:
-        if args.engine != "ray":
-            print(f"steps tag: the finished part is kept in {args.out}.partial; the same command resumes",
-                  file=sys.stderr)
+        print(f"steps tag: the finished part is kept in {args.out}.partial; the same command resumes",
+              file=sys.stderr)
         raise
     finally:
         progress.close()

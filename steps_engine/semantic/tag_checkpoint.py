@@ -55,7 +55,8 @@ def run_identity(input_path, vocab, embedder, config, **options) -> dict:
         if name in options:
             options[name] = _llm(options[name])
     run = {"input": [s["sha256"] for s in source["shards"]], "vocabulary": _sha(list(vocab.skills)),
-           "embedder": getattr(embedder, "model_id", type(embedder).__name__), "config": asdict(config), **options}
+           "embedder": None if embedder is None else getattr(embedder, "model_id", type(embedder).__name__),
+           "config": asdict(config), **options}
     return json.loads(json.dumps(run, default=str))  # as run.json reads back
 
 
