@@ -77,7 +77,7 @@ def refuse_foreign(path, records: list[dict], bad_lines: list[tuple[int, str]], 
     if nonempty and not records:
         raise ValueError(f"{path}: not empty but holds no result record (no JSON line with an 'id'): "
                          f"the file is not a results file; {_WHAT_TO_DO}")
-    checked = [r for r in records if isinstance(r.get("quality"), dict)]
+    checked = [r for r in records if isinstance(r.get("quality"), dict) and "config" in r["quality"]]
     if checked:
         raise ValueError(f"{path}: holds {len(checked)} record(s) written by `steps check` (e.g. {checked[0]['id']}): "
                          f"a checked file, not a results file; {_WHAT_TO_DO}")
