@@ -86,9 +86,10 @@ class TagCheckpoint:
             raise ValueError(f"{self.out}: another `steps tag` is writing it ({self.folder} is locked)") from None
         if meta.is_file():
             try:
-                old = read_json_object(meta, str(meta), "a JSON object").get("run")
+                kept = read_json_object(meta, str(meta), "a JSON object")
             except ValueError:
-                old = None
+                kept = {}
+            old = kept.get("run") if kept.get("format") == FORMAT else None
             if old == self.run:
                 done = len(list(self.folder.glob("[0-9]*.json")))
                 self.notes.append(f"resuming the interrupted run kept in {self.folder} ({done} chunk(s) tagged"
