@@ -300,9 +300,14 @@ class Combinations:
 
 
 def select(tax: Taxonomy, k: int = 3, *, starts="all", scope: str = "level:1", per_start: int = 1,
-           strategy: str = "steps", seed: int = 0, budget: int | None = None, **constraints) -> Combinations:
-    """Combinations on the (edited) taxonomy; `constraints` go to `selection.search.Constraints`
-    (exclude, must_include, never_together, min_support, ...)."""
+           strategy: str = "steps", seed: int = 0, budget: int | None = None, **options) -> Combinations:
+    """Combinations on the (edited) taxonomy. Keywords that are `selection.search.Constraints`
+    fields (exclude, must_include, never_together, min_support, k_max, similarity thresholds)
+    constrain them; the others go to `selection.combos.select_combinations` (max_level, beam, and
+    with a budget reuse_discount, max_skill_uses, max_pair_uses, leaf_discount, ...), as the
+    `steps combos` flags of the same names."""
+    from dataclasses import fields
+
     from steps_engine.selection.combos import select_combinations
     from steps_engine.selection.search import Constraints, prepare
 
@@ -311,9 +316,11 @@ def select(tax: Taxonomy, k: int = 3, *, starts="all", scope: str = "level:1", p
     for name, value in (("k", k), ("per_start", per_start), ("seed", seed), ("budget", budget)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise TypeError(f"{name} must be an integer, got {value!r}")
+    names = {f.name for f in fields(Constraints)}
+    constraints = {key: options.pop(key) for key in list(options) if key in names}
     ctx = prepare(tax.tree, tax.graph, Constraints(k=k, **constraints))
     run = select_combinations(ctx, k, starts=starts, per_start=per_start, scope=scope, strategy=strategy,
-                              seed=seed, budget=budget)
+                              seed=seed, budget=budget, **options)
     return Combinations(run.combinations, scope, k)
 
 

@@ -126,6 +126,19 @@ def _results_file(path: Path) -> Path:
     return path
 
 
+def test_select_takes_the_selection_options_of_steps_combos(demo_tax):
+    from collections import Counter
+
+    _, tax = demo_tax
+    free = steps.select(tax, k=3, budget=60)
+    capped = steps.select(tax, k=3, budget=60, max_skill_uses=3, exclude=(tax.tree.skills[0],))
+    uses = Counter(s for c in capped for s in c.skills)
+    assert max(uses.values()) <= 3 < max(Counter(s for c in free for s in c.skills).values())
+    assert tax.tree.skills[0] not in uses and len(capped) > 0
+    ranged = steps.select(tax, k=2, k_max=3, budget=40)
+    assert {len(c.skills) for c in ranged} == {2, 3}
+
+
 def test_check_is_the_quality_stage(tmp_path):
     results = _results_file(tmp_path / "r.jsonl")
     checked = steps.check(results)
@@ -176,6 +189,8 @@ def test_arguments_are_checked_where_they_come_in(demo_tax, tmp_path):
         steps.build_taxonomy([{"skills": ["a", "b"]}])
     with pytest.raises(ValueError, match="builder must be one of"):
         steps.build_taxonomy(data, builder="nope")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'max_skill_use'"):
+        steps.select(tax, k=3, budget=20, max_skill_use=2)  # a typo is not swallowed
     greedy = steps.build_taxonomy(data, height=3, builder="greedy")
     assert greedy.tree.height <= 3 and len(greedy.tree.skills) == 96
 
