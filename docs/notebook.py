@@ -7,7 +7,8 @@
 # OpenAI-compatible server; with no `OPENAI_API_KEY` synthesis writes a dry run instead.
 #
 # Environment: `STEPS_NOTEBOOK_OUT` (output folder, default `runs/notebook`), `OPENAI_API_KEY`,
-# `OPENAI_BASE_URL`, `STEPS_MODEL` (default gpt-4o-mini).
+# `OPENAI_BASE_URL`, `STEPS_MODEL` (default gpt-4o-mini), `STEPS_NOTEBOOK_MIN_CHARS` (the length
+# rule's minimum, default 100; the test's loopback server answers in ~100 characters).
 
 # %%
 import asyncio
@@ -61,10 +62,12 @@ async def in_a_running_loop():
 first, results = asyncio.run(in_a_running_loop())
 print(results)
 
-# %% Checks and export (chat format, STEPS three-epoch curriculum, a Hub-ready dataset card)
+# %% Checks (near-duplicates, seed copies, rules; judge_model=... adds an LLM judge) and export
+# (chat format, STEPS three-epoch curriculum, a Hub-ready dataset card; only ok records are exported)
 if results.records:
-    checked = steps.check(results)
-    print(checked, checked.report)
+    checked = steps.check(results, min_chars=int(os.environ.get("STEPS_NOTEBOOK_MIN_CHARS", "100")))
+    print(checked)
+    print(checked.report.table())
     report = steps.export_dataset(checked, fmt="chat", out=OUT / "sft" / "sft.jsonl", curriculum="steps3")
     print(report.summary())
     print(checked.to_frame().head())

@@ -82,7 +82,8 @@ else:
             try:
                 reps = studio_state.generate(ws, [combos[i] for i in chosen], [j["id"] for j in jobs], model=model,
                                              out=out, api_key=api_key, base_url=base_url or None, template=template,
-                                             seed=seed, progress=on_progress, cache_dir=ws.path("results", "cache"))
+                                             seed=seed, progress=on_progress, cache_dir=ws.path("results", "cache"),
+                                             allow_other_runs=True)
             except (ValueError, OSError) as exc:
                 status.update(label="Generation failed", state="error")
                 st.error(f"{exc}\n\n**Next:** check the model name, base URL and key.")
@@ -96,7 +97,7 @@ else:
 
         with ui.user_errors():
             rep = synthesize(ws.current_dir, [combos[i] for i in chosen], model=model, out=out, template=template,
-                             seed=seed, dry_run=True)
+                             seed=seed, dry_run=True, allow_other_runs=True)
             st.success(f"Prompts: `{rep.prompts_path}` · Batch input: `{rep.batch_path}`")
     done = studio_state.read_results_by_id(ws)
     for job in jobs:

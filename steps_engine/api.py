@@ -7,7 +7,7 @@
     steps.estimate(tax, combos, model="gpt-4o-mini")          # tokens and cost, nothing sent
     results = steps.synthesize(tax, combos, model="gpt-4o-mini", out="runs/x/results.jsonl")
     results = await steps.synthesize_async(...)               # the same inside a running event loop
-    checked = steps.check(results)                            # Results of the records that pass
+    checked = steps.check(results)                            # the quality stage: ok / rejected with reasons
     steps.export_dataset(checked, fmt="chat", out="runs/x/sft.jsonl", curriculum="steps3")
 
 Every object has a short repr and, where it is a table, `to_frame()` (pandas). Synthesis needs
@@ -20,6 +20,7 @@ until a function runs. (Export is `export_dataset`: `steps.export` is the export
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,13 @@ def load(source, skills_field: str = "skills", *, skills_sep: str | None = None,
         source = list(source)  # a generator can be read once; the taxonomy and the seeds both read it
     data = Data(source, skills_field, skills_sep, text_field, casefold)
     data.mapping  # validates the fields now
+    if not is_in_memory(source):
+        from steps_engine.data.sources import _is_url, resolve
+
+        items = source if isinstance(source, (list, tuple)) else [source]
+        local = [x for x in items if not (isinstance(x, (str, os.PathLike)) and _is_url(os.fspath(x)))]
+        if local:
+            resolve(local)  # a missing file or folder, an empty glob: said now, not at build time (URLs are read later)
     return data
 
 
@@ -230,14 +238,15 @@ def _write_records(path: Path, source) -> None:
 
 
 def build_taxonomy(data: Data, *, height: int = 4, weighting: str = "steps", min_count: int = 1,
-                   semantic_weight: float = 0.0, out: str | Path | None = None) -> Taxonomy:
-    """Ingest `data` (from `load`) and build the encoding tree; `out` saves the folder too."""
+                   semantic_weight: float = 0.0, builder: str = "multilevel", out: str | Path | None = None) -> Taxonomy:
+    """Ingest `data` (from `load`) and build the encoding tree (`builder`: "multilevel" or
+    "greedy", as `steps taxonomy --builder`); `out` saves the folder too."""
     from steps_engine.taxonomy.build import build_taxonomy as _build
 
     if not isinstance(data, Data):
-        raise ValueError("build_taxonomy takes the result of steps.load(...)")
+        raise TypeError(f"build_taxonomy takes the result of steps.load(...), got {type(data).__name__}")
     inner = _build(data.source, data.mapping, weighting=weighting, min_count=min_count, height=height,
-                   semantic_weight=semantic_weight)
+                   semantic_weight=semantic_weight, builder=builder)
     tax = Taxonomy(inner, data=data)
     if out is not None:
         tax.save(out)
@@ -291,15 +300,27 @@ class Combinations:
 
 
 def select(tax: Taxonomy, k: int = 3, *, starts="all", scope: str = "level:1", per_start: int = 1,
-           strategy: str = "steps", seed: int = 0, budget: int | None = None, **constraints) -> Combinations:
-    """Combinations on the (edited) taxonomy; `constraints` go to `selection.search.Constraints`
-    (exclude, must_include, never_together, min_support, ...)."""
+           strategy: str = "steps", seed: int = 0, budget: int | None = None, **options) -> Combinations:
+    """Combinations on the (edited) taxonomy. Keywords that are `selection.search.Constraints`
+    fields (exclude, must_include, never_together, min_support, k_max, similarity thresholds)
+    constrain them; the others go to `selection.combos.select_combinations` (max_level, beam, and
+    with a budget reuse_discount, max_skill_uses, max_pair_uses, leaf_discount, ...), as the
+    `steps combos` flags of the same names."""
+    from dataclasses import fields
+
     from steps_engine.selection.combos import select_combinations
     from steps_engine.selection.search import Constraints, prepare
 
+    if not isinstance(tax, Taxonomy):
+        raise TypeError(f"select takes a Taxonomy (steps.build_taxonomy or steps.load_taxonomy), got {type(tax).__name__}")
+    for name, value in (("k", k), ("per_start", per_start), ("seed", seed), ("budget", budget)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+    names = {f.name for f in fields(Constraints)}
+    constraints = {key: options.pop(key) for key in list(options) if key in names}
     ctx = prepare(tax.tree, tax.graph, Constraints(k=k, **constraints))
     run = select_combinations(ctx, k, starts=starts, per_start=per_start, scope=scope, strategy=strategy,
-                              seed=seed, budget=budget)
+                              seed=seed, budget=budget, **options)
     return Combinations(run.combinations, scope, k)
 
 
@@ -311,7 +332,8 @@ def select(tax: Taxonomy, k: int = 3, *, starts="all", scope: str = "level:1", p
 class Results:
     path: Path
     records: list[dict]
-    report: object | None = None  # SynthesisReport of the run that wrote them, when there was one
+    report: object | None = None  # SynthesisReport of the run that wrote them (CheckReport after check)
+    taxonomy_dir: Path | None = None  # the taxonomy folder of the run: where check finds seed texts
 
     def __len__(self) -> int:
         return len(self.records)
@@ -336,10 +358,10 @@ class Results:
         return pd.DataFrame(rows)
 
     @classmethod
-    def read(cls, path: str | Path, report=None) -> "Results":
+    def read(cls, path: str | Path, report=None, taxonomy_dir: str | Path | None = None) -> "Results":
         from steps_engine.synthesis.runner import read_results
 
-        return cls(Path(path), read_results(path)[0], report)
+        return cls(Path(path), read_results(path)[0], report, Path(taxonomy_dir) if taxonomy_dir is not None else None)
 
 
 def _combos_arg(combos) -> list:
@@ -364,7 +386,7 @@ async def synthesize_async(tax: Taxonomy, combos, *, model: str, out: str | Path
 
     folder = tax.ensure_saved(Path(out).parent / "taxonomy")
     report = await _run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
-    return _results_of(out, report)
+    return _results_of(out, report, folder)
 
 
 def synthesize(tax: Taxonomy, combos, *, model: str, out: str | Path, **kwargs) -> Results:
@@ -374,37 +396,67 @@ def synthesize(tax: Taxonomy, combos, *, model: str, out: str | Path, **kwargs) 
 
     folder = tax.ensure_saved(Path(out).parent / "taxonomy")
     report = _run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
-    return _results_of(out, report)
+    return _results_of(out, report, folder)
 
 
-def _results_of(out, report) -> Results:
+def _results_of(out, report, taxonomy_dir) -> Results:
     if report.dry_run:
-        return Results(Path(report.prompts_path), [], report)
-    return Results.read(out, report)
+        return Results(Path(report.prompts_path), [], report, taxonomy_dir)
+    return Results.read(out, report, taxonomy_dir)
 
 
-def check(results: Results, *, out: str | Path | None = None) -> Results:
-    """The records that pass the checks, written to `out` (default `<results>.checked.jsonl`).
+def _results_path(results, what: str) -> Path:
+    if isinstance(results, Results):
+        return results.path
+    if isinstance(results, (str, os.PathLike)):
+        return Path(results)
+    raise TypeError(f"{what} takes Results (steps.synthesize / steps.check) or a results file path, "
+                    f"got {type(results).__name__}")
 
-    Checks now: status ok and a conversation that passes `synthesis.parsing.check_messages`
-    (roles alternate, turns non-empty). The quality stage (`steps check`) adds its judges here."""
-    from steps_engine._atomic import write_jsonl
-    from steps_engine.synthesis.parsing import OutputError, check_messages
 
-    kept, dropped = [], {}
-    for r in results.records:
-        if r.get("status") != "ok":
-            dropped[str(r.get("status"))] = dropped.get(str(r.get("status")), 0) + 1
-            continue
-        try:
-            check_messages(r.get("messages"))
-        except OutputError as exc:
-            dropped[str(exc)[:60]] = dropped.get(str(exc)[:60], 0) + 1
-            continue
-        kept.append(r)
-    path = Path(out) if out is not None else results.path.with_name(results.path.stem + ".checked.jsonl")
-    write_jsonl(path, kept)
-    return Results(path, kept, {"kept": len(kept), "dropped": dropped})
+def check(results: Results | str | Path, *, out: str | Path | None = None, taxonomy=None, config=None,
+          **options) -> Results:
+    """Quality-check every record: the `steps check` stage (`quality.check`) with its near-duplicate,
+    seed-copy, benchmark-overlap (`decontaminate=[files]`) and rule checks, and an LLM judge when
+    `judge_model` is given.
+
+    Settings are `quality.CheckConfig` fields as keywords (seed_threshold, decontaminate,
+    judge_model, min_score, ...; dedup_threshold for `DedupConfig(threshold=...)`; min_chars,
+    max_chars, min_turns, max_turns and disabled_rules for `RuleConfig`) or `config=CheckConfig(...)`; the other keywords are run options of `quality.check` (base_url,
+    api_key, client, concurrency, cache_dir, progress, ...). Seed texts come from `taxonomy` (a
+    Taxonomy or its folder; default: the run's, for Results of `synthesize`). Every record is
+    written to `out` (default `<results>.checked.jsonl`; a rerun resumes) with status ok or
+    rejected and its reasons, and returned; `export_dataset` keeps the ok ones. `.report` is the
+    `CheckReport` (counts per reason, problems)."""
+    from dataclasses import fields, replace
+
+    from steps_engine.quality import CheckConfig, DedupConfig, RuleConfig
+    from steps_engine.quality import check as _check
+
+    path = _results_path(results, "check")
+    if not path.is_file():
+        raise FileNotFoundError(f"results file not found: {path}")
+    names = {f.name for f in fields(CheckConfig)}
+    settings = {k: options.pop(k) for k in list(options) if k in names}
+    if "dedup_threshold" in options:
+        settings["dedup"] = DedupConfig(threshold=options.pop("dedup_threshold"))
+    rule_names = {f.name for f in fields(RuleConfig)} - {"disabled"}
+    rules = {k: options.pop(k) for k in list(options) if k in rule_names}
+    if "disabled_rules" in options:
+        rules["disabled"] = tuple(options.pop("disabled_rules"))
+    if rules:
+        settings["rules"] = RuleConfig(**rules)
+    if config is not None and settings:
+        raise ValueError(f"give either config= or CheckConfig fields ({', '.join(sorted(settings))}), not both")
+    if config is None:
+        config = replace(CheckConfig(), **{k: tuple(v) if k == "decontaminate" else v for k, v in settings.items()})
+    if isinstance(taxonomy, Taxonomy):
+        taxonomy = taxonomy.folder
+    if taxonomy is None and isinstance(results, Results):
+        taxonomy = results.taxonomy_dir
+    out = Path(out) if out is not None else path.with_name(path.stem + ".checked.jsonl")
+    report = _check(path, out, config=config, taxonomy_dir=taxonomy, **options)
+    return Results.read(out, report, taxonomy)
 
 
 def export_dataset(results: Results | str | Path, *, fmt: str = "chat", out: str | Path, curriculum=None,
@@ -412,7 +464,7 @@ def export_dataset(results: Results | str | Path, *, fmt: str = "chat", out: str
     """Write a training file and its dataset card (`export.export`); optionally push to the Hub."""
     from steps_engine.export import export as _export
 
-    path = results.path if isinstance(results, Results) else Path(results)
+    path = _results_path(results, "export_dataset")
     report = _export(path, fmt=fmt, out=out, curriculum=curriculum, **kwargs)
     if push_to_hub:
         from steps_engine.export.hub import push_to_hub as _push

@@ -41,7 +41,11 @@ def setup(tmp_path):
 
 
 def dry_run(tax, combos, folder: Path, max_requests: int) -> list:
+    from steps_engine.synthesis.run_identity import run_fingerprint
+
     jobs, _ = prepare_jobs(tax, load_combinations(combos)[0], model="gpt-4o-mini")
+    for job in jobs:  # as synthesize's dry run stamps them
+        job.run = run_fingerprint(tax, seed=0, params={"temperature": 0.7}, agent_filter_model=None)
     write_dry_run(jobs, folder, model="gpt-4o-mini", template_hash_=template_hash(DEFAULT_TEMPLATE),
                   params={"temperature": 0.7}, max_requests=max_requests)
     return jobs

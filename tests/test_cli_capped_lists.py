@@ -89,7 +89,9 @@ def test_batch_fetch_says_how_many_problems_were_not_shown(tmp_path, monkeypatch
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-capped")
     assert main(["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--dry-run", "--quiet",
                  "--out", str(folder / "results.jsonl")]) == 0
-    (folder / "results.jsonl").write_text(bad_lines())
+    first = json.loads((folder / "prompts.jsonl").read_text().splitlines()[0])  # one record of this run, then junk
+    record = {**first, "status": "failed", "reason": "HTTP 500", "messages": None}
+    (folder / "results.jsonl").write_text(json.dumps(record) + "\n" + bad_lines())
     with FakeBatchAPI(polls_to_complete=1) as srv:
         assert main(["batch", "submit", str(folder), "--base-url", srv.base_url]) == 0
         capsys.readouterr()

@@ -124,6 +124,24 @@ def test_join_bound_never_exceeds_the_join_delta(w_b, v_b, vol_u, self_u, k_b, s
     assert bound <= exact + 1e-9 * (1 + abs(exact))
 
 
+@given(
+    st.floats(0, 50), st.floats(1e-3, 40), st.floats(1e-3, 40), st.floats(0, 10), st.floats(1e-6, 10), st.floats(0, 8),
+    st.floats(-300, 300),
+)
+def test_the_skip_test_agrees_with_the_bound_and_never_skips_a_winner(w_b, v_b, vol_u, self_u, k_b, slack_lp, slack):
+    """_best_join skips a candidate when bound_exceeds(best - d_out + margin, ...): the same test
+    as join_bound > slack without its division, so a skipped candidate's exact change is above
+    the slack too. A test that dropped the inner-weight term or multiplied by v_b alone fails."""
+    w_b = min(w_b, v_b / 2)
+    lp = float(np.log2(v_b + vol_u)) + slack_lp
+    args = (w_b, v_b, np.log2(v_b), vol_u, np.log2(vol_u), self_u, k_b, lp)
+    bound = K.join_bound(*args)
+    if abs(bound - slack) > 1e-9 * (1 + abs(slack)):  # away from the tie, where rounding may decide
+        assert K.bound_exceeds(slack, *args) == (bound > slack)
+    if K.bound_exceeds(slack, *args):
+        assert K.join_delta(w_b, v_b, K.cost(w_b, v_b, lp), vol_u, self_u, k_b, lp) > slack - 1e-9 * (1 + abs(slack))
+
+
 def test_join_bound_is_tight_for_a_tiny_unit_joining_an_empty_community():
     # w_b = 0, v_b -> 0: join_delta = 2 k (log2 vol_u - lp), which is the bound exactly
     # (k = 1.5, vol_u = 2, lp = 3: 2 * 1.5 * (1 - 3) = -6)

@@ -200,6 +200,32 @@ def test_tagging_on_ray_gives_the_same_tags_in_the_same_order(cluster, tmp_path)
     assert got.records == 588 and got.tagged == 587 and [b.split(":")[0] for b in got.bad_rows] == ["line 101"]
 
 
+def test_tagging_on_ray_interrupted_in_each_pass_resumes_to_the_local_output(cluster, tmp_path):
+    from steps_engine.semantic.ray_tagging import tag_file_ray
+
+    vocab, _ = load_vocabulary(DEMO, "skills")
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(DEMO.read_text().splitlines(keepends=True)[:300]))
+    config = TagConfig(top_k=3)
+    tag_file(src, tmp_path / "local.jsonl", vocab, CountingEmbedder(dim=16), config, chunk_records=50, resume=False)
+    out, factory = tmp_path / "ray.jsonl", functools.partial(CountingEmbedder, dim=16)
+
+    def stop_at(stage, when):
+        def progress(s, done, total):
+            if s == stage and done >= when:
+                raise KeyboardInterrupt
+        return progress
+
+    for stage, when in (("scan", 100), ("tag", 150)):  # 6 chunks: stop after 2 scanned, then after 3 tagged
+        with pytest.raises(KeyboardInterrupt):
+            tag_file_ray(src, out, vocab, factory, config, batch_size=50, concurrency=2, progress=stop_at(stage, when))
+        assert not out.exists()
+    got = tag_file_ray(src, out, vocab, factory, config, batch_size=50, concurrency=2)
+    assert got.resumed == 150 and "resuming the interrupted run" in got.notes[0] and "pass 1 done" in got.notes[0]
+    assert out.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert not (tmp_path / "ray.jsonl.partial").exists()
+
+
 def test_steps_tag_engine_ray_matches_the_local_command(cluster, tmp_path, monkeypatch, capsys):
     from steps_engine.semantic import embeddings
 

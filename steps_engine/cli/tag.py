@@ -4,11 +4,14 @@ tag every record with its closest skills from a vocabulary (embedding similarity
 names open tags per record, canonicalised into a vocabulary written beside the output.
 `--rerank-model M`: an LLM reorders each record's top candidates by similarity (cached in
 <out>.llm-cache, so a rerun asks only what is missing; a failed request keeps the similarity
-order and is reported; exit 4 when some failed)."""
+order and is reported; exit 4 when some failed).
+Without --open, a killed or interrupted run keeps its finished chunks in <out>.partial/ and
+the same command resumes there (`semantic.tag_checkpoint`)."""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
@@ -214,8 +217,14 @@ def run(args) -> int:
         if args.engine != "ray":
             raise
         raise CLIError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"steps tag: the finished part is kept in {args.out}.partial; the same command resumes",
+              file=sys.stderr)
+        raise
     finally:
         progress.close()
+    for note in report.notes or []:
+        print(f"steps tag: {note}", file=sys.stderr)
     _report_rows(args, report)
     print(f"steps tag: {report.summary()}; vocabulary {len(vocab)} skills; "
           f"{time.perf_counter() - t0:.1f}s -> {args.out}")
@@ -223,7 +232,8 @@ def run(args) -> int:
         print(json.dumps({"out": str(args.out), "records": report.records, "tagged": report.tagged,
                           "no_text": report.no_text, "bad_rows": len(report.bad_rows),
                           "llm_failed": len(report.llm_failed), "replaced": report.replaced,
-                          "rerank_failed": len(report.rerank_failed or []), "vocab": len(vocab)}))
+                          "rerank_failed": len(report.rerank_failed or []), "vocab": len(vocab),
+                          "resumed": report.resumed}))
     if not report.tagged:  # no record (an empty input) or none got a skill
         return EXIT_NOTHING_DONE
     return EXIT_PARTIAL if report.llm_failed or report.rerank_failed else EXIT_OK

@@ -7,12 +7,14 @@
 - `retry`: `complete_with_retries`, exponential backoff with jitter honouring Retry-After.
 - `pool`: `EndpointPool`, one client over several endpoints (least outstanding requests,
   per-endpoint limits, failing endpoints rested), and `open_chat_client`.
+- `run`: `run_sync`, a coroutine run from synchronous code, also inside a notebook's event loop.
 """
 
 from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
 from steps_engine.llm.cache import ResponseCache, cache_key
 from steps_engine.llm.pool import EndpointPool, open_chat_client
 from steps_engine.llm.retry import RetryPolicy, complete_with_retries
+from steps_engine.llm.run import run_sync
 
 __all__ = [
     "ChatClient",
@@ -25,4 +27,5 @@ __all__ = [
     "RetryPolicy",
     "complete_with_retries",
     "open_chat_client",
+    "run_sync",
 ]

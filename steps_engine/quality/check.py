@@ -15,7 +15,10 @@
    already in `out` are skipped: a run killed at any moment and started again judges nothing
    twice (a verdict received but not yet written is a cache hit) and loses nothing (a power cut
    loses at most the last second of lines, which come back from the cache). `out` remembers the
-   settings' fingerprint; resuming with other settings is refused.
+   settings' fingerprint (`quality.config`) and the synthesis run's (`quality.run`); resuming
+   into a file that is no check output, was checked with other settings or from another
+   results file (an id not in `results`, another run fingerprint) is refused before anything is
+   written.
 
 Every output record is the input record plus `status` (`ok` / `rejected`; synthesis
 `failed` / `rejected` records pass through unchanged), `reason` (the first reason code or
@@ -42,6 +45,7 @@ from pathlib import Path
 from steps_engine.llm.base import ChatClient, LLMError, scrub
 from steps_engine.llm.cache import ResponseCache, cache_key
 from steps_engine.llm.retry import RetryPolicy, complete_with_retries
+from steps_engine.llm.run import run_sync
 from steps_engine.quality.decontam import BenchmarkIndex
 from steps_engine.quality.dedup import DedupConfig, near_duplicates
 from steps_engine.quality.judge import (DEFAULT_RUBRIC, VerdictError, build_judge_messages, decide, parse_verdict,
@@ -209,7 +213,7 @@ def automatic_checks(records: list[dict], config: CheckConfig, *, seed_examples:
 
 def _finish(rec: dict, reasons: list[tuple[str, str]], quality: dict, fingerprint: str) -> dict:
     codes = list(dict.fromkeys(code for code, _ in reasons))
-    quality = {**quality, "config": fingerprint, "details": {code: d for code, d in reversed(reasons)}}
+    quality = {**quality, "config": fingerprint, **_run_of(rec), "details": {code: d for code, d in reversed(reasons)}}
     return {**rec, "status": "rejected" if codes else "ok", "reason": codes[0] if codes else None,
             "reasons": codes, "quality": quality}
 
@@ -218,7 +222,43 @@ def _pass_through(rec: dict, fingerprint: str) -> dict:
     status = str(rec.get("status") or "missing")
     if status == "ok":  # ok but without messages
         return _finish(rec, [("synthesis_rejected", "no messages")], {}, fingerprint)
-    return {**rec, "reasons": [f"synthesis_{status}"], "quality": {"config": fingerprint, "checked": False}}
+    return {**rec, "reasons": [f"synthesis_{status}"],
+            "quality": {"config": fingerprint, **_run_of(rec), "checked": False}}
+
+
+def _run_of(rec: dict) -> dict:
+    """{"run": the synthesis run's fingerprint} when the results record has one."""
+    return {"run": rec["run"]} if isinstance(rec.get("run"), str) else {}
+
+
+def _accept_checked(results: Path, by_id: dict, fingerprint: str):
+    """ResultsFile's `accept` for `out`: only records that `check` wrote from `results` with
+    these settings (a legacy record without a synthesis fingerprint is matched by id only)."""
+    def accept(out: Path, records: list[dict], foreign: list, size: int) -> None:
+        todo = "write to a new --out (or move that file away); nothing was written"
+        if foreign or (size and not records):
+            where = f"line {foreign[0][0]} is not a checked record ({foreign[0][1]})" if foreign else \
+                "it is not empty but holds no record with an 'id'"
+            raise ValueError(f"{out}: {where}: not an output of `steps check`; {todo}")
+        unchecked = [r["id"] for r in records if not isinstance((r.get("quality") or {}).get("config"), str)]
+        if unchecked:
+            raise ValueError(f"{out}: {len(unchecked)} record(s) carry no check verdict (e.g. {unchecked[0]}): "
+                             f"not an output of `steps check`; {todo}")
+        stale = [r["id"] for r in records if r["quality"]["config"] != fingerprint]
+        if stale:
+            raise ValueError(f"{out}: {len(stale)} record(s) were checked with other settings (e.g. {stale[0]}); "
+                             "write to a new --out or delete it")
+        absent = [r["id"] for r in records if r["id"] not in by_id]
+        if absent:
+            raise ValueError(f"{out}: {len(absent)} of its {len(records)} record(s) are not in {results} "
+                             f"(e.g. {absent[0]}): they were checked from another results file; {todo}")
+        other = [r["id"] for r in records
+                 if isinstance(r["quality"].get("run"), str) and _run_of(by_id[r["id"]]).get("run") != r["quality"]["run"]]
+        if other:
+            raise ValueError(f"{out}: {len(other)} record(s) were checked from another synthesis run's results "
+                             f"(e.g. {other[0]}: its record in {results} has another run fingerprint); {todo}")
+
+    return accept
 
 
 class _Tally:
@@ -427,12 +467,8 @@ async def check_async(
                               progress=progress)
 
     tally = _Tally(report)
-    with ResultsFile(out, secrets) as writer:
+    with ResultsFile(out, secrets, accept=_accept_checked(results, {r["id"]: r for r in records}, fingerprint)) as writer:
         report.problems += writer.problems
-        stale = [r["id"] for r in writer.records if (r.get("quality") or {}).get("config") != fingerprint]
-        if stale:
-            raise ValueError(f"{out}: {len(stale)} record(s) were checked with other settings (e.g. {stale[0]}); "
-                             "write to a new --out or delete it")
         if retry_judge_errors:
             keep = [r for r in writer.records if not set(r.get("reasons") or []) & set(JUDGE_ERRORS)]
             if len(keep) != len(writer.records):
@@ -524,4 +560,4 @@ def check(results, out, **kwargs) -> CheckReport:
     progress (callable taking a dict with done / total / stage), embedder (an `Embedder` for
     embedding dedup; default: `semantic.embeddings.get_embedder(config.embed_model)`).
     """
-    return asyncio.run(check_async(results, out, **kwargs))
+    return run_sync(check_async(results, out, **kwargs))

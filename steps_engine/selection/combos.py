@@ -154,6 +154,10 @@ def select_combinations(
         raise ValueError(f"beam must be >= 1, got {beam}")
     if max_level < 0:
         raise ValueError(f"max_level must be >= 0, got {max_level}")
+    n_skills = len(ctx.tree.skills)
+    if (k_max or k) > n_skills:
+        name, value = ("k_max", k_max) if k_max else ("k", k)
+        raise ValueError(f"{name} {value} is more than the {n_skills} skills of the taxonomy")
     level = parse_scope(scope)
     height = ctx.tree.height
     if level.kind == "level" and height > 1 and level.level >= height:  # (a flat tree: every level is the root)

@@ -4,7 +4,7 @@ Takes skill names and record texts; gives embeddings (swappable `Embedder` backe
 on-disk cache, `embeddings/`), skill phrases and vocabularies (`vocabulary`), skill tags for
 untagged records (`tagging` by embedding, with a character n-gram term from `char_ngrams`;
 `tagging_llm` by an LLM, or an LLM rerank of the embedding candidates; `ray_tagging` on a Ray
-cluster, imported only by `steps tag --engine ray`), open-vocabulary tagging
+cluster, imported only by `steps tag --engine ray`; both resume through `tag_checkpoint`), open-vocabulary tagging
 (`open_tagging`, with `canonical_tags` building the vocabulary), leave-one-slice-out
 cross-validation for choosing a tagging method (`crossval`) and the 2-D skill map (`skillmap`, UMAP). Later stages use it for semantic edges, coherence and naming.
 """

@@ -14,19 +14,22 @@ What runs where:
 Pass-1 sums are added in chunk order, so with the same batch size (`tag_file`'s chunk_records,
 2000 by default) the output is byte for byte that of `tag_file`. Actors that die are restarted
 by Ray and their chunk is retried; every chunk's result is taken exactly once, which is checked.
+Like `tag_file` it resumes (`tag_checkpoint`, its own fingerprint: a local run's is not reused):
+the pass-1 sums and every finished chunk are kept, and only the chunks left are sent (a CSV or
+JSON-array file, one read task, is read and tagged whole again).
 Ray is imported only when `tag_file_ray` runs.
 """
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from steps_engine._atomic import atomic_open
 from steps_engine.data.ingest import _BOM, IngestError, _iter_jsonl, detect_format, iter_records
 from steps_engine.semantic.tagging import TagConfig, TagReport, center_from_sums, chunk_similarity_sum, tag_chunk
 from steps_engine.semantic.vocabulary import Vocabulary
@@ -158,21 +161,23 @@ class _ChunkActor:
         return {"chunk": batch["chunk"], "result": np.array(out, dtype=object)}
 
 
-def _in_order(rows):
-    """(chunk number, result) by consecutive chunk number from 0; a repeat is dropped, a gap
-    at the end is an error."""
+def _in_order(rows, wanted: list[int] | None = None):
+    """(chunk number, result) by consecutive chunk number from 0, or in the (ascending) order of
+    `wanted` (other chunks dropped); a repeat is dropped, a gap is an error."""
+    order = iter(wanted) if wanted is not None else itertools.count()
+    keep = set(wanted) if wanted is not None else None
     pending: dict[int, bytes] = {}
-    want = 0
+    want = next(order, None)
     for row in rows:
         k = int(row["chunk"])
-        if k < want or k in pending:
+        if want is None or k < want or k in pending or (keep is not None and k not in keep):
             continue
         pending[k] = row["result"]
-        while want in pending:
+        while want is not None and want in pending:
             yield want, pickle.loads(pending.pop(want))
-            want += 1
-    if pending:
-        raise RuntimeError(f"Ray returned chunks out of reach: {sorted(pending)[:5]} after {want} in order")
+            want = next(order, None)
+    if pending or (wanted is not None and want is not None):
+        raise RuntimeError(f"Ray returned chunks out of reach: {sorted(pending)[:5]} while waiting for chunk {want}")
 
 
 def tag_file_ray(
@@ -219,40 +224,75 @@ def tag_file_ray(
             for number, chunk in _read_chunks(path, tasks[int(k)], batch_size):
                 yield {"chunk": np.array([number]), "data": np.array([pickle.dumps(chunk)], dtype=object)}
 
-    def run(ray, mode, center):
+    def run(ray, mode, center, first: int = 0, done=frozenset()):
+        """Results of chunks from `first` on that are not in `done` (by chunk number, in order)."""
         # Ray fuses the read into the actors' stage: each actor reads the chunk it tags, so
         # parallelism comes from the number of blocks (one chunk each, up to MAX_BLOCKS)
-        ds = ray.data.from_items(list(range(len(tasks))), override_num_blocks=max(min(len(tasks), MAX_BLOCKS), 1))
+        per_chunk = total is not None  # JSONL / Parquet: task k is chunk k; else one task yields every chunk
+        ids = [k for k in range(first, len(tasks)) if k not in done] if per_chunk else list(range(len(tasks)))
+        if not ids:
+            return iter(())
+        ds = ray.data.from_items(ids, override_num_blocks=max(min(len(ids), MAX_BLOCKS), 1))
         ds = ds.map_batches(read, batch_size=1, batch_format="numpy")
         ds = ds.map_batches(
             _ChunkActor, batch_size=1, batch_format="numpy", num_gpus=num_gpus or None,
             compute=ray.data.ActorPoolStrategy(size=concurrency),
             fn_constructor_args=(embedder_factory, vocab, config, mode, center, options),
         )
-        return _in_order(ds.iter_rows())
+        if not per_chunk:
+            return (kv for kv in _in_order(ds.iter_rows()) if kv[0] >= first and kv[0] not in done)
+        return _in_order(ds.iter_rows(), ids)
 
-    report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[])
-    with ray_session(address) as ray, ordered_data_context(ray):
+    from steps_engine.semantic.tag_checkpoint import TagCheckpoint, run_identity
+
+    func = getattr(embedder_factory, "func", embedder_factory)  # a functools.partial, usually
+    factory = {"factory": f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', type(func).__name__)}",
+               "args": getattr(embedder_factory, "args", ()), "keywords": getattr(embedder_factory, "keywords", {})}
+    ident = run_identity(input_path, vocab, None, config, engine="ray", embedder_factory=factory,
+                         text_field=text_field, response_field=response_field, out_field=out_field,
+                         with_scores=with_scores, batch_size=batch_size)
+    with TagCheckpoint(out_path, ident) as ck, ray_session(address) as ray, ordered_data_context(ray):
+        report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[], notes=ck.notes or None)
         center = (None, None)
         if config.center:  # pass 1 over the whole file, sums added in chunk order as in tag_file
             col = np.zeros(len(vocab), dtype=np.float64)
             col_sq = np.zeros(len(vocab), dtype=np.float64)
             n = seen = 0
-            for k, (part, kept) in run(ray, "sum", (None, None)):
-                if kept:
-                    col += part[0]
-                    col_sq += part[1]
-                    n += kept
-                seen = k + 1
-                if progress is not None:
-                    progress("scan", min(seen * batch_size, total or seen * batch_size), total or 0)
+            state = ck.scan()
+            if state is not None:  # the sums of the chunks scanned before the interruption
+                col, col_sq, n, seen = state["col"], state["col_sq"], state["n"], state["chunks"]
+            if state is None or not state["done"]:
+                for k, (part, kept) in run(ray, "sum", (None, None), first=seen):
+                    if kept:
+                        col += part[0]
+                        col_sq += part[1]
+                        n += kept
+                    seen = k + 1
+                    ck.save_scan(col, col_sq, n, seen, 0, False)
+                    if progress is not None:
+                        progress("scan", min(seen * batch_size, total or seen * batch_size), total or 0)
+                ck.save_scan(col, col_sq, n, seen, 0, True)
             center = center_from_sums(col, col_sq, n, config)
-        with atomic_open(out_path, "wb") as fh:
-            for _, (data, part) in run(ray, "tag", center):
-                fh.write(data)
-                report.add(part)
-                if progress is not None:
-                    progress("tag", report.records, total or 0)
-            if total is not None and report.records != total:  # raised before the output replaces anything
-                raise RuntimeError(f"{input_path}: {report.records} rows tagged but the file holds {total} records")
+        done = {k for k in range(len(tasks)) if ck.has(k)} if total is not None else set()
+        fresh = run(ray, "tag", center, done=done)
+        k = 0
+        while True:
+            if k in done:
+                part = TagReport(**ck.load(k))
+                report.resumed += part.records
+            else:
+                got = next(fresh, None)
+                if got is None:
+                    break
+                if got[0] != k:  # chunks arrive in order, the kept ones left out
+                    raise RuntimeError(f"Ray returned chunk {got[0]} where chunk {k} was due")
+                data, part = got[1]
+                ck.save(k, data, asdict(part))
+            report.add(part)
+            k += 1
+            if progress is not None:
+                progress("tag", report.records, total or 0)
+        if total is not None and report.records != total:  # raised before the output replaces anything
+            raise RuntimeError(f"{input_path}: {report.records} rows tagged but the file holds {total} records")
+        ck.finish(k)
     return report

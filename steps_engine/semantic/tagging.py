@@ -472,6 +472,8 @@ class TagReport:
     llm_failed: list[str] | None = None  # "line N: reason" for records the LLM tagger failed on
     replaced: int = 0  # records that already had the output field (its old value was replaced)
     rerank_failed: list[str] | None = None  # "line N: reason": LLM rerank failed, embedding order kept
+    resumed: int = 0  # rows taken from an interrupted run of the same command (tag_checkpoint)
+    notes: list[str] | None = None  # about the resume: what was kept or discarded
 
     def add(self, other: "TagReport") -> None:
         """Add the counts and lists of another part of the same run (a later chunk)."""
@@ -491,6 +493,8 @@ class TagReport:
             text += f", {len(self.rerank_failed)} LLM rerank failures (embedding order kept)"
         if self.replaced:
             text += f", {self.replaced} records had the field already (replaced)"
+        if self.resumed:
+            text += f", {self.resumed} of them kept from the interrupted run"
         return text
 
 
@@ -510,6 +514,7 @@ def tag_file(
     llm_min_sim: float = 0.5,
     reranker=None,
     rerank_candidates: int = 20,
+    resume: bool = True,
 ) -> TagReport:
     """Tag every record of `input_path` and write them, in input order, as JSONL to
     `out_path` (atomic: temp file, fsync, rename) with `out_field` = list of skill names
@@ -524,7 +529,12 @@ def tag_file(
     the names it chose, best first, with a `failures` list of (index, reason); it reorders each
     record's top `rerank_candidates` by similarity, and the record's skills are its choice
     followed by the other candidates in similarity order, `top_k` in all (a failed request
-    keeps the similarity order and lands in `report.rerank_failed`)."""
+    keeps the similarity order and lands in `report.rerank_failed`).
+    With `resume` (the default) finished work is kept in `<out_path>.partial/` until the output
+    is written, so a killed or interrupted run started again with the same input and options
+    goes on where it stopped and writes the same file (`tag_checkpoint`; other inputs or options
+    start over, said in `report.notes`). A chunk with LLM failures is not kept: a resume asks
+    again (answers that came are in the LLM cache)."""
     from pathlib import Path
 
     from steps_engine.data.ingest import iter_records
@@ -552,33 +562,82 @@ def tag_file(
         if buf:
             yield buf
 
+    if not resume:
+        return _tag_passes(chunks, None, out_path, vocab, embedder, config, text_field, response_field, out_field,
+                           with_scores, progress, open_tagger, llm_min_sim, reranker, rerank_candidates)
+    from steps_engine.semantic.tag_checkpoint import TagCheckpoint, run_identity
+
+    run = run_identity(input_path, vocab, embedder, config, text_field=text_field, response_field=response_field,
+                       out_field=out_field, with_scores=with_scores, chunk_records=chunk_records,
+                       open_tagger=open_tagger, llm_min_sim=llm_min_sim, reranker=reranker,
+                       rerank_candidates=rerank_candidates)
+    with TagCheckpoint(out_path, run) as ck:
+        return _tag_passes(chunks, ck, out_path, vocab, embedder, config, text_field, response_field, out_field,
+                           with_scores, progress, open_tagger, llm_min_sim, reranker, rerank_candidates)
+
+
+def _tag_passes(chunks, ck, out_path, vocab, embedder, config, text_field, response_field, out_field, with_scores,
+                progress, open_tagger, llm_min_sim, reranker, rerank_candidates) -> TagReport:
+    """tag_file's two passes; with a checkpoint `ck` finished work is kept in it and skipped."""
+    from dataclasses import asdict
+
     total = None
     center_vec = center_std = None
     if config.center and open_tagger is None:  # pass 1: per-skill mean similarity over the file
         col = np.zeros(len(vocab), dtype=np.float64)
         col_sq = np.zeros(len(vocab), dtype=np.float64)
-        n = 0
-        for chunk in chunks():
-            part, kept = chunk_similarity_sum(chunk, vocab, embedder, config, text_field, response_field)
-            if kept:
-                col += part[0]
-                col_sq += part[1]
-                n += kept
-            total = (total or 0) + len(chunk)
-            if progress is not None:
-                progress("scan", total, 0)
+        n = scanned = 0
+        state = ck.scan() if ck is not None else None
+        if state is not None:  # the sums of the chunks scanned before the interruption, in the same order
+            col, col_sq, n, scanned, total = state["col"], state["col_sq"], state["n"], state["chunks"], state["total"]
+        if state is None or not state["done"]:
+            skip = scanned
+            for k, chunk in enumerate(chunks()):
+                if k < skip:
+                    continue
+                part, kept = chunk_similarity_sum(chunk, vocab, embedder, config, text_field, response_field)
+                if kept:
+                    col += part[0]
+                    col_sq += part[1]
+                    n += kept
+                total, scanned = (total or 0) + len(chunk), k + 1
+                if ck is not None:
+                    ck.save_scan(col, col_sq, n, scanned, total, False)
+                if progress is not None:
+                    progress("scan", total, 0)
+            if ck is not None:
+                ck.save_scan(col, col_sq, n, scanned, total or 0, True)
         center_vec, center_std = center_from_sums(col, col_sq, n, config)
 
-    report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[])
-    with atomic_open(out_path, "wb") as fh:
-        for chunk in chunks():
-            data, part = tag_chunk(chunk, vocab, embedder, config, center_vec, text_field, response_field,
-                                   out_field, with_scores, open_tagger, llm_min_sim, center_std=center_std,
-                                   reranker=reranker, rerank_candidates=rerank_candidates)
-            fh.write(data)
-            report.add(part)
-            if progress is not None:
-                progress("tag", report.records, total or 0)
+    def tag(chunk):
+        return tag_chunk(chunk, vocab, embedder, config, center_vec, text_field, response_field, out_field,
+                         with_scores, open_tagger, llm_min_sim, center_std=center_std, reranker=reranker,
+                         rerank_candidates=rerank_candidates)
+
+    report = TagReport(bad_rows=[], llm_failed=[], rerank_failed=[], notes=(ck.notes or None) if ck is not None else None)
+    if ck is None:
+        with atomic_open(out_path, "wb") as fh:
+            for chunk in chunks():
+                data, part = tag(chunk)
+                fh.write(data)
+                report.add(part)
+                if progress is not None:
+                    progress("tag", report.records, total or 0)
+        return report
+    n_chunks = 0
+    for k, chunk in enumerate(chunks()):
+        n_chunks = k + 1
+        if ck.has(k):
+            part = TagReport(**ck.load(k))
+            report.resumed += part.records
+        else:
+            data, part = tag(chunk)
+            # a chunk with failed LLM requests is written but not marked done: a resume asks again
+            ck.save(k, data, None if part.llm_failed or part.rerank_failed else asdict(part))
+        report.add(part)
+        if progress is not None:
+            progress("tag", report.records, total or 0)
+    ck.finish(n_chunks)
     return report
 
 

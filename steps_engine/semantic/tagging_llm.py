@@ -150,7 +150,9 @@ class LLMOpenTagger(_LLMBatch):
 
     def __call__(self, instructions: Sequence[str], responses: Sequence[str] | None = None):
         responses = list(responses) if responses is not None else [""] * len(instructions)
-        return asyncio.run(self._run(list(zip(instructions, responses))))
+        from steps_engine.llm.run import run_sync
+
+        return run_sync(self._run(list(zip(instructions, responses))))
 
 
 RERANK_SYSTEM = (
@@ -193,7 +195,9 @@ class LLMReranker(_LLMBatch):
     def __call__(self, instructions: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[str]]:
         if len(instructions) != len(candidates):
             raise ValueError(f"candidates must have {len(instructions)} entries, got {len(candidates)}")
-        answers = asyncio.run(self._run([(i, list(c)) for i, c in zip(instructions, candidates)]))
+        from steps_engine.llm.run import run_sync
+
+        answers = run_sync(self._run([(i, list(c)) for i, c in zip(instructions, candidates)]))
         self.failures = [(i, a.reason) for i, a in enumerate(answers) if isinstance(a, LLMFailure)]
         return [list(c)[: self.k] if isinstance(a, LLMFailure) else a for a, c in zip(answers, candidates)]
 

@@ -2,7 +2,8 @@
 
 Takes combinations and the taxonomy folder; gives one results record per combination: seed
 examples from the user's data (`seeds`), the prompt (`prompts`), the LLM call through
-`steps_engine.llm` with a resumable, locked, cached runner (`runner`), parsed and checked
+`steps_engine.llm` with a resumable, locked, cached runner (`runner`; `run_identity` says
+whether a results file is this run's), parsed and checked
 conversations (`parsing`) and Batch API files (`batch`).
 """
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from steps_engine._atomic import atomic_write, write_json
 from steps_engine.synthesis.batch import BATCH_URL, batch_input_files, read_batch_output
+from steps_engine.synthesis.run_identity import refuse_foreign
 
 __all__ = ["STATE_FILE", "BatchPart", "submit", "status", "fetch", "import_outputs", "load_state", "openai_client"]
 
@@ -252,7 +253,15 @@ def import_outputs(prompts: str | Path, outputs: list[Path], out: str | Path, re
     stray = [cid for cid in answers if cid not in rows]
     if stray:
         report.problems.append(f"{len(stray)} answer(s) match no prompt in {prompts} (e.g. {stray[0]!r}), skipped")
-    with ResultsFile(out) as writer:
+    runs = {row.get("run") for row in rows.values()}
+    run = runs.pop() if len(runs) == 1 else None  # the dry run's fingerprint (None before fingerprints)
+
+    def accept(path, records, foreign, size):
+        note = refuse_foreign(path, records, foreign, run=run, nonempty=size > 0)
+        if note:
+            report.problems.append(note)
+
+    with ResultsFile(out, accept=accept) as writer:
         report.problems += writer.problems
         done = {r["id"] for r in writer.records}
         model = next((r.get("model") for r in rows.values()), "")

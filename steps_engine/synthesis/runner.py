@@ -39,6 +39,7 @@ from steps_engine.llm.cache import ResponseCache, cache_key
 from steps_engine.llm.retry import RetryPolicy, complete_with_retries
 from steps_engine.synthesis.parsing import OutputError, normalized_hash, parse_conversation
 from steps_engine.synthesis.prompts import DEFAULT_TEMPLATE, build_messages, template_hash, validate_template
+from steps_engine.synthesis.run_identity import RESULT_STATUSES, refuse_foreign, run_fingerprint
 from steps_engine.synthesis.seeds import Seed, build_seed_index, load_input_spec, pick_seeds
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 DEFAULT_PARAMS = {"temperature": 0.7}
-RESULT_STATUSES = ("ok", "rejected", "failed")  # a results record's status (check writes ok / rejected too)
 
 
 # ---------------------------------------------------------------------------------------
@@ -132,6 +132,7 @@ class Job:
     taxonomy_labels: list[str] = field(default_factory=list)
     generation: int = 0  # index among the n generations of this combination
     extra: dict = field(default_factory=dict)  # more provenance (the agent pre-filter's verdict)
+    run: str | None = None  # the run's fingerprint (run_identity.run_fingerprint), kept in every record
 
     def request_params(self, params: dict) -> dict:
         """Generation g sends seed + g when a request seed is set, so generations differ."""
@@ -154,6 +155,8 @@ class Job:
             template_hash=template_hash_,
             generation=self.generation,
         )
+        if self.run is not None:
+            out["run"] = self.run
         out.update(self.extra)
         return out
 
@@ -267,7 +270,8 @@ def prepare_jobs(
 # The results file
 
 
-def _parse_lines(data: bytes, path) -> tuple[list[dict], list[str]]:
+def _parse_lines(data: bytes, path, foreign: list | None = None) -> tuple[list[dict], list[str]]:
+    """Records and problems; JSON lines that are not records also go to `foreign` as (line, reason)."""
     records, problems = [], []
     for n, line in enumerate(data.split(b"\n"), 1):
         if not line.strip():
@@ -279,6 +283,8 @@ def _parse_lines(data: bytes, path) -> tuple[list[dict], list[str]]:
             continue
         if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
             problems.append(f"{path}: line {n}: not a result record (no string 'id'), skipped")
+            if foreign is not None:
+                foreign.append((n, "no string 'id'" if isinstance(rec, dict) else f"a JSON {type(rec).__name__}"))
             continue
         records.append(rec)
     return records, problems
@@ -312,9 +318,12 @@ def refuse_folder(path: Path) -> None:
 class ResultsFile:
     """Exclusive, append-only writer of a results JSONL file (a context manager)."""
 
-    def __init__(self, path: str | Path, secrets: tuple = ()):
+    def __init__(self, path: str | Path, secrets: tuple = (), accept: Callable | None = None):
         self.path = Path(path)
         self.secrets = tuple(secrets)  # scrubbed from every line written
+        # accept(path, records, foreign, size) raises ValueError when the file is not this run's,
+        # before anything is written; foreign = (line, reason) of its JSON lines that are no record
+        self.accept = accept
         self.fd: int | None = None
         self.lock = None  # a portable lock on `<path>.lock` (filelock), held while open
         self.records: list[dict] = []
@@ -323,16 +332,25 @@ class ResultsFile:
     def __enter__(self) -> "ResultsFile":
         refuse_folder(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_existed = Path(str(self.path) + ".lock").exists()
         self.fd = self._open_locked()
         with open(self.path, "rb") as fh:
             data = fh.read()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
+        cut = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
+        foreign: list[tuple[int, str]] = []
+        self.records, problems = _parse_lines(data[:cut], self.path, foreign)
+        if self.accept is not None:
+            try:
+                self.accept(self.path, self.records, foreign, len(data))
+            except BaseException:
+                self.__exit__()
+                if not lock_existed:
+                    Path(str(self.path) + ".lock").unlink(missing_ok=True)
+                raise
+        if cut < len(data):
             os.ftruncate(self.fd, cut)
             os.fsync(self.fd)
             self.problems.append(f"{self.path}: removed an incomplete last line ({len(data) - cut} bytes)")
-            data = data[:cut]
-        self.records, problems = _parse_lines(data, self.path)
         self.problems += problems
         return self
 
@@ -655,6 +673,7 @@ async def synthesize_async(
     expected_output_tokens: int | None = None,
     n: int = 1,
     agent_filter_model: str | None = None,
+    allow_other_runs: bool = False,
 ) -> SynthesisReport:
     """See `synthesize`."""
     t0 = time.perf_counter()
@@ -677,15 +696,23 @@ async def synthesize_async(
         combos, problems = load_combinations(combos)
         report.problems += problems
     th = template_hash(template)
+    combos = list(combos)
     jobs, problems = prepare_jobs(taxonomy_dir, combos, model=model, template=template, seed=seed, limit=limit, n=n)
     report.problems += problems
     report.total = len(jobs)
+    run = run_fingerprint(taxonomy_dir, seed=seed, params=params, agent_filter_model=agent_filter_model)
+    for job in jobs:
+        job.run = run
+    accept = None if allow_other_runs else _accept_this_run(combos, th, model, run, report)
 
     if import_batch is None and (dry_run or (client is None and not api_key)):
         from steps_engine.synthesis.batch import write_dry_run
 
         done = set()
         if out.exists():
+            if accept is not None:
+                data, foreign = out.read_bytes(), []
+                accept(out, _parse_lines(data[: data.rfind(b"\n") + 1], out, foreign)[0], foreign, len(data))
             done = {r["id"] for r in read_results(out)[0]}
         todo = [j for j in jobs if j.id not in done]
         report.dry_run = True
@@ -701,7 +728,7 @@ async def synthesize_async(
         return report
 
     history = out.with_name(out.name + ".failed.jsonl")
-    with ResultsFile(out, secrets) as writer:
+    with ResultsFile(out, secrets, accept=accept) as writer:
         report.problems += writer.problems
         moved = writer.compact(history)  # a run killed during --retry-failed left two records of some ids
         if moved:
@@ -794,6 +821,24 @@ async def synthesize_async(
     return report
 
 
+def _accept_this_run(combos: list, th: str, model: str, run: str, report: SynthesisReport):
+    """ResultsFile's `accept`: the file holds result records of these combinations and this run only."""
+    plan = set()
+    for rec in combos:
+        try:
+            rec = _check_combo(rec)
+        except ValueError:
+            continue
+        plan.add(combination_id(rec["skills"], rec.get("start") or rec["skills"][0], th, model))
+
+    def accept(path: Path, records: list[dict], foreign: list, size: int) -> None:
+        note = refuse_foreign(path, records, foreign, run=run, plan=plan, nonempty=size > 0)
+        if note:
+            report.problems.append(note)
+
+    return accept
+
+
 def synthesize(taxonomy_dir, combos, *, model: str, out, **kwargs) -> SynthesisReport:
     """Synthesize conversations for `combos` (a combos JSONL path or a list of combination
     dicts) using seeds from the input recorded in `taxonomy_dir`, appending records to `out`.
@@ -811,16 +856,13 @@ def synthesize(taxonomy_dir, combos, *, model: str, out, **kwargs) -> SynthesisR
     max_cost (USD; stop before the run would exceed it, see `llm.cost.Budget`), prices (a price
     table from `llm.cost.load_prices`), expected_output_tokens (for the budget's reservations;
     default the mean of this results file's replies, else `llm.cost.DEFAULT_OUTPUT_TOKENS`).
+    `out` must be empty, missing or a results file of this run (`run_identity.refuse_foreign`:
+    ValueError otherwise, nothing written); allow_other_runs=True appends to a results file that
+    holds other runs' records too (the studio's workspace file collects every generation).
 
     Safe inside a running event loop (a notebook): the run then happens in a worker thread
     with its own loop; `await synthesize_async(...)` is the async form.
     """
-    coro = synthesize_async(taxonomy_dir, combos, model=model, out=out, **kwargs)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    import concurrent.futures
+    from steps_engine.llm.run import run_sync
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    return run_sync(synthesize_async(taxonomy_dir, combos, model=model, out=out, **kwargs))

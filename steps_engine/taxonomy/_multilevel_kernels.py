@@ -133,16 +133,40 @@ def join_bound(w_b, v_b, lv_b, vol_u, lv_u, self_u, k_b, lp):
 
 
 @njit(cache=True)
+def bound_exceeds(slack, w_b, v_b, lv_b, vol_u, lv_u, self_u, k_b, lp):
+    """join_bound(...) > slack, decided without join_bound's division (both sides times
+    v_b + vol_u > 0): the local moves' test for a candidate that cannot win."""
+    rest = 2.0 * (self_u + k_b) * (max(lv_b, lv_u) - lp) - slack
+    return rest * (v_b + vol_u) + 2.0 * max(w_b, 0.0) * vol_u / _LN2 > 0.0
+
+
+@njit(cache=True)
 def _log2_or_floor(v):
     return math.log2(v) if v > 0.0 else -1e300
 
 
+# Community state, one row of 4 per community so that a candidate's reads share a cache line:
+W, V, COST, LV = 0, 1, 2, 3  # inner weight, volume, cost(w, v, lp), log2 volume
+
+
 @njit(cache=True)
-def _best_join(touched, nt, acc, own, c_w, c_v, c_cost, c_lv, vol_u, self_u, lp, d_out, best):
+def _state(w, v, lp_of):
+    """Rows (w, v, cost, log2 v) for communities 0..n-1; lp_of[c] = log2 vol(parent) of c."""
+    n = w.shape[0]
+    st = np.empty((n, 4))
+    for c in range(n):
+        st[c, W] = w[c]
+        st[c, V] = v[c]
+        _refresh(c, st, lp_of[c])
+    return st
+
+
+@njit(cache=True)
+def _best_join(touched, nt, acc, own, st, vol_u, self_u, lp, d_out, best):
     """The community among touched[:nt] (own excluded; acc[c] = the unit's weight to c) whose
     join, after leaving (d_out), changes the cost least, if below `best`: (change, community or
     -1, weight to it); ties go to the smaller label. Resets acc. A candidate whose `join_bound`
-    already loses is not evaluated. c_cost / c_lv: each community's cost and log2 volume."""
+    already loses is not evaluated. st: the community state rows (W, V, COST, LV)."""
     best_c = -1
     best_k = 0.0
     lv_u = _log2_or_floor(vol_u)
@@ -152,10 +176,13 @@ def _best_join(touched, nt, acc, own, c_w, c_v, c_cost, c_lv, vol_u, self_u, lp,
         acc[c] = 0.0
         if c == own:
             continue
-        jb = join_bound(c_w[c], c_v[c], c_lv[c], vol_u, lv_u, self_u, k_c, lp)
-        if d_out + jb - best > _PRUNE_MARGIN * (abs(best) + abs(d_out) + abs(c_cost[c])):
+        w_c = st[c, W]
+        v_c = st[c, V]
+        cost_c = st[c, COST]
+        slack = best - d_out + _PRUNE_MARGIN * (abs(best) + abs(d_out) + abs(cost_c))
+        if bound_exceeds(slack, w_c, v_c, st[c, LV], vol_u, lv_u, self_u, k_c, lp):
             continue
-        d = d_out + join_delta(c_w[c], c_v[c], c_cost[c], vol_u, self_u, k_c, lp)
+        d = d_out + join_delta(w_c, v_c, cost_c, vol_u, self_u, k_c, lp)
         if d < best or (d == best and best_c >= 0 and c < best_c):
             best = d
             best_c = c
@@ -164,10 +191,29 @@ def _best_join(touched, nt, acc, own, c_w, c_v, c_cost, c_lv, vol_u, self_u, lp,
 
 
 @njit(cache=True)
-def _refresh(c, c_w, c_v, c_cost, c_lv, lp):
+def _refresh(c, st, lp):
     """Recompute community c's cost and log2 volume after its (w, v) changed."""
-    c_cost[c] = cost(c_w[c], c_v[c], lp)
-    c_lv[c] = _log2_or_floor(c_v[c])
+    st[c, COST] = cost(st[c, W], st[c, V], lp)
+    st[c, LV] = _log2_or_floor(st[c, V])
+
+
+@njit(cache=True)
+def _move(st, a, b, vol_u, self_u, k_a, k_b, lp):
+    """Unit (volume vol_u, inner weight self_u, weight k_a to the rest of a, k_b to b) from a to b."""
+    st[a, V] -= vol_u
+    st[a, W] -= self_u + k_a
+    _refresh(a, st, lp)
+    st[b, V] += vol_u
+    st[b, W] += self_u + k_b
+    _refresh(b, st, lp)
+
+
+@njit(cache=True)
+def _lp_of_communities(comm, lp):
+    out = np.zeros(comm.shape[0])
+    for v in range(comm.shape[0]):
+        out[comm[v]] = lp[v]
+    return out
 
 
 @njit(cache=True)
@@ -176,14 +222,12 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
     empty) community of its parent scope that lowers the cost most. `order` is grouped by
     scope and each scope's queue runs to the end before the next scope starts (units of
     different scopes share no edge, so this only keeps one scope's edges in cache).
+    c_v / c_w / c_n: volume, inner weight and size of every community (updated).
     Returns (total change, moves, n_empty)."""
     n = nv.shape[0]
     acc = np.zeros(n)
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
-    c_cost = np.zeros(n)  # cost of every community, kept current
-    c_lv = np.full(n, -1e300)  # log2 of its volume
-    for v in range(n):
-        _refresh(comm[v], c_w, c_v, c_cost, c_lv, lp[v])
+    st = _state(c_w, c_v, _lp_of_communities(comm, lp))
     queue = np.empty(n, np.int64)
     in_q = np.zeros(n, np.bool_)
     total = 0.0
@@ -207,8 +251,8 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
             a = comm[v]
             nt = _neighbour_weights(ptr, idx, val, comm, v, acc, touched)
             k_a = acc[a]
-            d_out = leave_delta(c_w[a], c_v[a], c_cost[a], nv[v], ns[v], k_a, lp[v])
-            best, best_c, best_k = _best_join(touched, nt, acc, a, c_w, c_v, c_cost, c_lv, nv[v], ns[v], lp[v], d_out, -tol)
+            d_out = leave_delta(st[a, W], st[a, V], st[a, COST], nv[v], ns[v], k_a, lp[v])
+            best, best_c, best_k = _best_join(touched, nt, acc, a, st, nv[v], ns[v], lp[v], d_out, -tol)
             if c_n[a] > 1 and n_empty > 0:
                 d = d_out + join_delta(0.0, 0.0, 0.0, nv[v], ns[v], 0.0, lp[v])
                 if d < best:
@@ -220,19 +264,15 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
             if best_c == -2:
                 n_empty -= 1
                 best_c = empty[n_empty]
-            c_v[a] -= nv[v]
-            c_w[a] -= ns[v] + k_a
+            _move(st, a, best_c, nv[v], ns[v], k_a, best_k, lp[v])
             c_n[a] -= 1
             if c_n[a] == 0:
-                c_w[a] = 0.0
-                c_v[a] = 0.0
+                st[a, W] = 0.0
+                st[a, V] = 0.0
+                _refresh(a, st, lp[v])
                 empty[n_empty] = a
                 n_empty += 1
-            _refresh(a, c_w, c_v, c_cost, c_lv, lp[v])
-            c_v[best_c] += nv[v]
-            c_w[best_c] += ns[v] + best_k
             c_n[best_c] += 1
-            _refresh(best_c, c_w, c_v, c_cost, c_lv, lp[v])
             comm[v] = best_c
             total += best
             moves += 1
@@ -242,6 +282,9 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
                     queue[(head + size) % n] = t
                     size += 1
                     in_q[t] = True
+    for c in range(n):
+        c_w[c] = st[c, W]
+        c_v[c] = st[c, V]
     return total, moves, n_empty
 
 
@@ -257,10 +300,7 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     undo_t = np.empty(n, np.int64)
     undo_k = np.empty((n, 2))
-    c_cost = np.zeros(n)  # cost and log2 volume of every community, kept current
-    c_lv = np.full(n, -1e300)
-    for v in range(n):
-        _refresh(comm[v], c_w, c_v, c_cost, c_lv, lp[v])
+    st = _state(c_w, c_v, _lp_of_communities(comm, lp))
     total = 0.0
     i = 0
     while i < n:
@@ -278,19 +318,14 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
             v = order[q]
             nt = _neighbour_weights(ptr, idx, val, comm, v, acc, touched)
             k_a = acc[a]
-            d_out = leave_delta(c_w[a], c_v[a], c_cost[a], nv[v], ns[v], k_a, lp[v])
-            best, best_c, best_k = _best_join(touched, nt, acc, a, c_w, c_v, c_cost, c_lv, nv[v], ns[v], lp[v], d_out, np.inf)
+            d_out = leave_delta(st[a, W], st[a, V], st[a, COST], nv[v], ns[v], k_a, lp[v])
+            best, best_c, best_k = _best_join(touched, nt, acc, a, st, nv[v], ns[v], lp[v], d_out, np.inf)
             if best_c < 0:
                 ok = False
                 break
-            c_v[a] -= nv[v]
-            c_w[a] -= ns[v] + k_a
+            _move(st, a, best_c, nv[v], ns[v], k_a, best_k, lp[v])
             c_n[a] -= 1
-            c_v[best_c] += nv[v]
-            c_w[best_c] += ns[v] + best_k
             c_n[best_c] += 1
-            _refresh(a, c_w, c_v, c_cost, c_lv, lp[v])
-            _refresh(best_c, c_w, c_v, c_cost, c_lv, lp[v])
             comm[v] = best_c
             undo_t[done] = best_c
             undo_k[done, 0] = k_a
@@ -300,24 +335,22 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
         if ok and change < -tol:
             for q in range(done):
                 received[undo_t[q]] = True
-            c_w[a] = 0.0
-            c_v[a] = 0.0
-            _refresh(a, c_w, c_v, c_cost, c_lv, lp[order[i]])
+            st[a, W] = 0.0
+            st[a, V] = 0.0
+            _refresh(a, st, lp[order[i]])
             total += change
         else:
             for q in range(done - 1, -1, -1):
                 v = order[i + q]
                 c = undo_t[q]
-                c_v[c] -= nv[v]
-                c_w[c] -= ns[v] + undo_k[q, 1]
+                _move(st, c, a, nv[v], ns[v], undo_k[q, 1], undo_k[q, 0], lp[v])
                 c_n[c] -= 1
-                c_v[a] += nv[v]
-                c_w[a] += ns[v] + undo_k[q, 0]
                 c_n[a] += 1
-                _refresh(a, c_w, c_v, c_cost, c_lv, lp[v])
-                _refresh(c, c_w, c_v, c_cost, c_lv, lp[v])
                 comm[v] = a
         i = j
+    for c in range(n):
+        c_w[c] = st[c, W]
+        c_v[c] = st[c, V]
     return total
 
 
@@ -327,13 +360,8 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
     sub-community that lowers the cost most. Returns the sub-community of each node."""
     n = nv.shape[0]
     sub = np.arange(n)
-    s_v = nv.copy()
-    s_w = ns.copy()
+    st = _state(ns, nv, lp)  # every node its own sub-community
     s_n = np.ones(n, np.int64)
-    s_cost = np.empty(n)  # cost and log2 volume of every sub-community, kept current
-    s_lv = np.empty(n)
-    for v in range(n):
-        _refresh(v, s_w, s_v, s_cost, s_lv, lp[v])
     acc = np.zeros(n)
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
     for i in range(n):
@@ -350,15 +378,15 @@ def _refine(ptr, idx, val, nv, ns, lp, comm, order, tol):
             nt += inside & (acc[c] == 0.0)
             acc[c] += val[k] * inside
         own = sub[v]
-        d_out = -s_cost[own]  # v is a singleton: leaving it empties it
-        _, best_c, best_k = _best_join(touched, nt, acc, own, s_w, s_v, s_cost, s_lv, nv[v], ns[v], lp[v], d_out, -tol)
+        d_out = -st[own, COST]  # v is a singleton: leaving it empties it
+        _, best_c, best_k = _best_join(touched, nt, acc, own, st, nv[v], ns[v], lp[v], d_out, -tol)
         if best_c < 0:
             continue
         s_n[own] = 0
-        s_v[best_c] += nv[v]
-        s_w[best_c] += ns[v] + best_k
+        st[best_c, V] += nv[v]
+        st[best_c, W] += ns[v] + best_k
         s_n[best_c] += 1
-        _refresh(best_c, s_w, s_v, s_cost, s_lv, lp[v])
+        _refresh(best_c, st, lp[v])
         sub[v] = best_c
     return sub
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from steps_engine.llm import ChatClient, LLMError, ResponseCache, RetryPolicy, cache_key, complete_with_retries
+from steps_engine.llm.run import run_sync
 from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["NamingResult", "name_clusters", "name_folder", "parse_name", "PROMPT_VERSION"]
@@ -108,7 +109,7 @@ def name_clusters(
 ) -> NamingResult:
     """Ask `client` for a name of every internal non-root cluster (or the ids in `only`).
     `examples` maps a skill to example instruction texts."""
-    return asyncio.run(
+    return run_sync(
         _name_all(tree, graph, client, Path(cache_dir), examples or {}, params or {"temperature": 0.0, "max_tokens": 120},
                   concurrency, policy or RetryPolicy(), only, progress)
     )
