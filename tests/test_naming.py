@@ -77,6 +77,21 @@ def named_tree():
     return name_by_keywords(tree, g, corpus), g, corpus
 
 
+def test_no_cluster_repeats_its_parents_name_on_instruct_skillmix():
+    # before: 8 / 30 / 54 of 470 / 625 / 722 clusters at heights 3 / 4 / 5 carried their
+    # parent's name word for word (e.g. "animal, welfare, guidelines" under itself)
+    tax = build_taxonomy(DATA / "instruct_skillmix" / "ism_sda_k2_1000.json",
+                         FieldMapping("skills_joined_str", ", ", "instruction"), height=5)
+    tree = tax.tree
+    inner = [c for c in range(tree.n_nodes) if tree.leaf_skill[c] < 0 and tree.parent[c] > 0]
+    assert len(inner) > 500
+    assert [c for c in inner if tree.labels[c] == tree.labels[tree.parent[c]]] == []
+    siblings_distinct(tree)
+    # the child keeps its own best words where they differ: only the last keyword is replaced
+    shared = [c for c in inner if tree.labels[c].split(", ")[:2] == tree.labels[tree.parent[c]].split(", ")[:2]]
+    assert shared and all(len(tree.labels[c].split(", ")) == 3 for c in shared)
+
+
 def test_after_a_move_keyword_names_are_recomputed_llm_names_marked_stale_hand_names_kept():
     tree, g, corpus = named_tree()
     tree = set_names(tree, {"n2": "Rocks by a model"}, "llm", {"n2": "about rocks"})

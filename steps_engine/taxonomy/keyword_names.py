@@ -18,7 +18,9 @@ A the mean number of words per cluster at that depth. Among siblings a term belo
 sibling where it scores highest; a cluster's name is its `n_keywords` best owned terms
 (then the best others), joined by ", ". Central members are the members with the largest
 weighted degree inside the cluster (co-occurrence weight to fellow members). Siblings never
-share a name: a clash gets the most central member, then the node id, appended.
+share a name: a clash gets the most central member, then the node id, appended. Nor does a
+cluster repeat its parent's name: when its keywords are all the parent's, its best other term
+replaces the last one (without one, the most central member is appended).
 """
 
 from __future__ import annotations
@@ -242,7 +244,15 @@ def keyword_names(
                 rest = [t for t in ranked if owner[t] != j]
                 pick = (owned + rest)[:n_keywords]
                 kws = [corpus.vocab[t] for t in pick]
+                parent = out.get(p)
+                if parent is not None and kws and set(kws) <= set(parent.keywords):
+                    # the parent's own words say nothing about the child: its best other term replaces the last
+                    other = next((corpus.vocab[t] for t in owned + rest if corpus.vocab[t] not in parent.keywords), None)
+                    if other is not None:
+                        kws = kws[:-1] + [other]
                 name = ", ".join(kws) if kws else " / ".join(central[k][:2])
+                if parent is not None and name == parent.name:
+                    name = f"{name} ({central[k][0]})" if central[k] else f"{name} ({tree.ids[int(nodes[k])]})"
                 out[int(nodes[k])] = KeywordName(name, kws, central[k])
             _dedupe(out, [int(nodes[k]) for k in sib], tree)
     return out
