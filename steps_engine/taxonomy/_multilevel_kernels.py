@@ -222,7 +222,8 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
     empty) community of its parent scope that lowers the cost most. `order` is grouped by
     scope and each scope's queue runs to the end before the next scope starts (units of
     different scopes share no edge, so this only keeps one scope's edges in cache).
-    c_v / c_w / c_n: volume, inner weight and size of every community (updated).
+    c_v / c_w: volume and inner weight of every community at the start (read only: the moves keep
+    their own state rows); c_n: each community's size (updated), with `empty` its free labels.
     Returns (total change, moves, n_empty)."""
     n = nv.shape[0]
     acc = np.zeros(n)
@@ -282,9 +283,6 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
                     queue[(head + size) % n] = t
                     size += 1
                     in_q[t] = True
-    for c in range(n):
-        c_w[c] = st[c, W]
-        c_v[c] = st[c, V]
     return total, moves, n_empty
 
 
@@ -348,9 +346,6 @@ def _dissolve(ptr, idx, val, nv, ns, lp, comm, c_v, c_w, c_n, tol):
                 c_n[a] += 1
                 comm[v] = a
         i = j
-    for c in range(n):
-        c_w[c] = st[c, W]
-        c_v[c] = st[c, V]
     return total
 
 
