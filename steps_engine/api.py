@@ -428,7 +428,7 @@ def check(results: Results | str | Path, *, out: str | Path | None = None, taxon
     written to `out` (default `<results>.checked.jsonl`; a rerun resumes) with status ok or
     rejected and its reasons, and returned; `export_dataset` keeps the ok ones. `.report` is the
     `CheckReport` (counts per reason, problems)."""
-    from dataclasses import fields, replace
+    from dataclasses import fields
 
     from steps_engine.quality import CheckConfig, DedupConfig, RuleConfig
     from steps_engine.quality import check as _check
@@ -449,7 +449,7 @@ def check(results: Results | str | Path, *, out: str | Path | None = None, taxon
     if config is not None and settings:
         raise ValueError(f"give either config= or CheckConfig fields ({', '.join(sorted(settings))}), not both")
     if config is None:
-        config = replace(CheckConfig(), **{k: tuple(v) if k == "decontaminate" else v for k, v in settings.items()})
+        config = CheckConfig(**{k: tuple(v) if k == "decontaminate" else v for k, v in settings.items()})
     if isinstance(taxonomy, Taxonomy):
         taxonomy = taxonomy.folder
     if taxonomy is None and isinstance(results, Results):
