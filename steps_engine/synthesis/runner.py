@@ -309,6 +309,15 @@ def read_results(path: str | Path) -> tuple[list[dict], list[str]]:
     return list(last.values()), problems
 
 
+def _complete_lines(data: bytes, path) -> tuple[list[dict], list[str], list, int]:
+    """`_parse_lines` of `data` up to its last newline (a torn last line left out): records,
+    problems, the (line, reason) of JSON lines that are no record, and that cut."""
+    cut = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
+    foreign: list[tuple[int, str]] = []
+    records, problems = _parse_lines(data[:cut], path, foreign)
+    return records, problems, foreign, cut
+
+
 def refuse_folder(path: Path) -> None:
     """ValueError when the results path `path` is a folder."""
     if path.is_dir():
@@ -336,9 +345,7 @@ class ResultsFile:
         self.fd = self._open_locked()
         with open(self.path, "rb") as fh:
             data = fh.read()
-        cut = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
-        foreign: list[tuple[int, str]] = []
-        self.records, problems = _parse_lines(data[:cut], self.path, foreign)
+        self.records, problems, foreign, cut = _complete_lines(data, self.path)
         if self.accept is not None:
             try:
                 self.accept(self.path, self.records, foreign, len(data))
@@ -711,8 +718,9 @@ async def synthesize_async(
         done = set()
         if out.exists():
             if accept is not None:
-                data, foreign = out.read_bytes(), []
-                accept(out, _parse_lines(data[: data.rfind(b"\n") + 1], out, foreign)[0], foreign, len(data))
+                data = out.read_bytes()
+                records, _, foreign, _ = _complete_lines(data, out)
+                accept(out, records, foreign, len(data))
             done = {r["id"] for r in read_results(out)[0]}
         todo = [j for j in jobs if j.id not in done]
         report.dry_run = True
