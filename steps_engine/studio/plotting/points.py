@@ -65,15 +65,15 @@ def skill_points_figure(
     legend_rows = _legend_rows(clusters, width_px)
     height = height + 20 * max(legend_rows - 1, 0)  # the map keeps its size however many clusters
     w = np.maximum(counts, 1.0)
-    centroids = {}
+    centroids, weight = {}, {}
     for c in clusters:
         m = cl == c
         centroids[c] = (float(np.average(x_all[m], weights=w[m])), float(np.average(y_all[m], weights=w[m])))
+        weight[c] = float(counts[m].sum())
     labelled: set[str] = set()
     named: set[str] = set()
     if len(df):
         top = np.lexsort((df["skill"].astype(str).to_numpy(), -counts))[:max(label_top, 0)]
-        weight = {c: float(counts[cl == c].sum()) for c in clusters}
         wanted = [("search", str(highlight), hx, hy, len(str(highlight)), 12, "below")] if not hit.empty else []
         if centroid_names:
             wanted += [("cluster", c, *centroids[c], len(c), 12, "centre") for c in sorted(clusters, key=lambda c: -weight[c])]
