@@ -68,6 +68,15 @@ def _wait_for(proc, ready, what: str) -> None:
     assert proc.poll() is None, f"the run ended before {what}: {proc.stderr.read().decode()[-500:]}"
 
 
+def _interrupt(src, vocab, out, ready, what: str, sig) -> subprocess.Popen:
+    """Start `steps tag`, send it `sig` once `ready()`, and wait for it to end."""
+    proc = _start(_args(src, vocab, out))
+    _wait_for(proc, ready, what)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    return proc
+
+
 def _scanned(partial: Path) -> int:
     import numpy as np
 
@@ -93,16 +102,14 @@ def test_sigkill_in_both_passes_then_a_rerun_writes_the_uninterrupted_output(cor
     expected = _uninterrupted(src, vocab, tmp_path / "plain.jsonl")
     out = tmp_path / "tagged.jsonl"
     partial = tmp_path / "tagged.jsonl.partial"
-    proc = _start(_args(src, vocab, out))  # killed in pass 1 (the hubness centre's sums)
-    _wait_for(proc, lambda: _scanned(partial) >= 3, "3 chunks were scanned")
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL
+    # killed in pass 1 (the hubness centre's sums)
+    proc = _interrupt(src, vocab, out, lambda: _scanned(partial) >= 3, "3 chunks were scanned", signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
     scanned = _scanned(partial)
     assert 3 <= scanned < 10 and not out.exists()
-    proc = _start(_args(src, vocab, out))  # killed in pass 2, after at least 3 chunks were tagged
-    _wait_for(proc, lambda: _tagged(partial) >= 3, "3 chunks were tagged")
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL
+    # killed in pass 2, after at least 3 chunks were tagged
+    proc = _interrupt(src, vocab, out, lambda: _tagged(partial) >= 3, "3 chunks were tagged", signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
     done = _tagged(partial)
     assert 3 <= done < 10 and not out.exists()
 
@@ -129,10 +136,8 @@ def test_sigint_says_how_to_resume_and_the_rerun_finishes(corpus, tmp_path, monk
     src, vocab = corpus
     out = tmp_path / "tagged.jsonl"
     partial = tmp_path / "tagged.jsonl.partial"
-    proc = _start(_args(src, vocab, out))
-    _wait_for(proc, lambda: _tagged(partial) >= 2, "2 chunks were tagged")
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == EXIT_INTERRUPTED
+    proc = _interrupt(src, vocab, out, lambda: _tagged(partial) >= 2, "2 chunks were tagged", signal.SIGINT)
+    assert proc.returncode == EXIT_INTERRUPTED
     err = proc.stderr.read().decode()
     assert f"the finished part is kept in {out}.partial; the same command resumes" in err
     import steps_engine.semantic.embeddings as embeddings
@@ -146,10 +151,7 @@ def test_other_options_or_another_input_start_over_and_say_why(corpus, tmp_path,
     src, vocab = corpus
     out = tmp_path / "tagged.jsonl"
     partial = tmp_path / "tagged.jsonl.partial"
-    proc = _start(_args(src, vocab, out))
-    _wait_for(proc, lambda: _tagged(partial) >= 2, "2 chunks were tagged")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _interrupt(src, vocab, out, lambda: _tagged(partial) >= 2, "2 chunks were tagged", signal.SIGKILL)
     import steps_engine.semantic.embeddings as embeddings
 
     monkeypatch.setattr(embeddings, "get_embedder", lambda *a, **k: CountingEmbedder())
@@ -159,10 +161,7 @@ def test_other_options_or_another_input_start_over_and_say_why(corpus, tmp_path,
     assert f"{partial}: an interrupted run with other inputs or options (config differ) was discarded" in err
     assert out.read_bytes() == _uninterrupted(src, vocab, tmp_path / "k3.jsonl", top_k=3)  # not mixed with top-5 rows
     # another input under the same name: its sha256 differs
-    proc = _start(_args(src, vocab, out))
-    _wait_for(proc, lambda: _tagged(partial) >= 2, "2 chunks were tagged")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _interrupt(src, vocab, out, lambda: _tagged(partial) >= 2, "2 chunks were tagged", signal.SIGKILL)
     lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
     src.write_text("".join(lines[::-1]), encoding="utf-8")
     assert main(_args(src, vocab, out, "--quiet")) == EXIT_OK
