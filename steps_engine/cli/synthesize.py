@@ -79,7 +79,7 @@ class _Bar:
 def run(args) -> int:
     from steps_engine.synthesis.prompts import load_template
     from steps_engine._atomic import refuse_input_as_output
-    from steps_engine.synthesis.runner import load_combinations, prepare_jobs, synthesize
+    from steps_engine.synthesis.runner import check_request_params, load_combinations, prepare_jobs, synthesize
 
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")
@@ -116,6 +116,10 @@ def run(args) -> int:
     if args.request_seed is not None:
         params["seed"] = args.request_seed
     params.update(request_params(args.param, args.params_file))
+    try:
+        check_request_params(params)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     if args.max_cost is not None and args.max_cost < 0:
         raise CLIError(f"--max-cost must be >= 0, got {args.max_cost}")
     if args.expected_output_tokens is not None and args.expected_output_tokens < 1:

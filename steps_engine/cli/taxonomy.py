@@ -60,6 +60,8 @@ def run(args) -> int:
         raise CLIError(f"--min-count must be >= 1, got {args.min_count}")
     if not 0.0 <= args.semantic_weight <= 1.0:
         raise CLIError(f"--semantic-weight must be in [0, 1], got {args.semantic_weight}")
+    if args.max_skills_per_row is not None and args.max_skills_per_row != 0 and args.max_skills_per_row < 2:
+        raise CLIError(f"--max-skills-per-row must be 0 (no cap) or >= 2, got {args.max_skills_per_row}")
     try:
         mapping = FieldMapping(args.skills_field, args.skills_sep, args.text_field, args.casefold,
                                max_skills=args.max_skills_per_row or None)

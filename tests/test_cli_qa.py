@@ -1,0 +1,184 @@
+"""Defects found by the adversarial QA pass of the `steps` CLI and the Python API on the real
+data (docs/cli_qa.md): each test failed on the code before its fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from _synthesis_fixtures import fast
+from fake_openai_server import FakeOpenAI
+from steps_engine.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
+from steps_engine.synthesis.runner import prepare_jobs, read_results, synthesize
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+IFEVAL = DATA / "ifeval" / "input_data.jsonl"
+
+
+@pytest.fixture(scope="module")
+def ife(tmp_path_factory):
+    """The IFEval taxonomy (25 instruction ids, height 2) and its combinations of k = 3 (one per start)."""
+    d = tmp_path_factory.mktemp("ife")
+    tax = d / "tax"
+    assert main(["taxonomy", str(IFEVAL), "--skills-field", "instruction_id_list", "--text-field", "prompt",
+                 "--height", "2", "--out", str(tax), "-q"]) == EXIT_OK
+    assert main(["combos", str(tax), "--k", "3", "--out", str(d / "combos.jsonl"), "-q"]) == EXIT_OK
+    return tax, d / "combos.jsonl"
+
+
+@pytest.fixture()
+def exported(ife, tmp_path):
+    """A results file of 3 ok records synthesized from the IFEval taxonomy (fake server)."""
+    tax, combos = ife
+    out = tmp_path / "run" / "results.jsonl"
+    with FakeOpenAI(default="realistic") as srv:
+        rep = synthesize(tax, combos, model="m", out=out, base_url=srv.base_url, limit=3, **fast())
+    assert rep.ok == 3
+    return out
+
+
+def _err(capsys) -> str:
+    return capsys.readouterr().err
+
+
+# ---- synthesize
+
+
+def test_retry_failed_also_runs_the_combinations_never_tried(ife, tmp_path):
+    # A run stopped after 3 (Ctrl-C, --limit, --max-cost), then `--retry-failed`: the
+    # others, with no record, were counted "already done" and never sent (exit 0).
+    tax, combos = ife
+    n = len(combos.read_text().splitlines())  # 23 at height 2
+    out = tmp_path / "results.jsonl"
+    with FakeOpenAI(default="realistic") as srv:
+        synthesize(tax, combos, model="m", out=out, base_url=srv.base_url, limit=3, **fast())
+        rep = synthesize(tax, combos, model="m", out=out, base_url=srv.base_url, retry_failed=True, **fast())
+        assert srv.requests == n
+    assert (rep.todo, rep.skipped, rep.ok) == (n - 3, 3, n - 3)
+    assert len({r["id"] for r in read_results(out)[0]}) == n
+
+
+def test_dry_run_with_import_batch_is_refused(ife, tmp_path, capsys):
+    # The two exclude each other; the import won silently and the exit status was 3 or 0.
+    tax, combos = ife
+    batch = tmp_path / "batch_output.jsonl"
+    batch.write_text("")
+    code = main(["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--dry-run",
+                 "--import-batch", str(batch), "--out", str(tmp_path / "r" / "results.jsonl")])
+    assert code == EXIT_USAGE
+    assert "--dry-run" in _err(capsys) and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--temperature", "-1"), ("--max-tokens", "0"), ("--max-tokens", "-5")])
+def test_request_settings_out_of_range_are_refused(ife, tmp_path, capsys, flag, value):
+    # Every request would come back 400; the dry run wrote them into the Batch file unchecked.
+    tax, combos = ife
+    code = main(["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--dry-run", flag, value,
+                 "--out", str(tmp_path / "r" / "results.jsonl")])
+    assert code == EXIT_USAGE
+    assert flag in _err(capsys) and not (tmp_path / "r").exists()
+
+
+def test_a_request_field_out_of_range_is_refused_by_the_engine(ife, tmp_path):
+    tax, combos = ife
+    with pytest.raises(ValueError, match="temperature"):
+        synthesize(tax, combos, model="m", out=tmp_path / "r.jsonl", dry_run=True, params={"temperature": -5})
+
+
+def test_a_skill_whose_only_example_serves_another_skill_is_not_called_missing(tmp_path):
+    # Instruct-SkillMix style: a skill seen in one row only, together with another skill of the same
+    # combination. Its example is in the data; the message said "no example in the input data".
+    rows = [{"skills": ["a", "b"], "instruction": "row one"}, {"skills": ["c", "d"], "instruction": "row two"},
+            {"skills": ["c", "e"], "instruction": "row three"}, {"skills": ["d", "e"], "instruction": "row four"}]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["taxonomy", str(data), "--skills-field", "skills", "--height", "2", "--out",
+                 str(tmp_path / "t"), "-q"]) == EXIT_OK
+    # a and b are both only in row 1: the first takes it, the second has none of its own; x is nowhere
+    combos = [{"skills": ["a", "b"], "start": "a"}, {"skills": ["c", "x"], "start": "c"}]
+    _, problems = prepare_jobs(tmp_path / "t", combos, model="m")
+    text = "\n".join(problems)
+    assert "1 skill(s) have no example in the input data: x" in text
+    assert "example records already serve another skill of the same combination" in text
+
+
+# ---- export
+
+
+def test_export_over_a_file_that_is_not_an_export_is_refused(ife, exported, tmp_path, capsys):
+    # `--out runs/tax/taxonomy.json` replaced the taxonomy with chat lines (every later command failed).
+    tax, _ = ife
+    folder = tmp_path / "tax"
+    shutil.copytree(tax, folder)
+    before = (folder / "taxonomy.json").read_bytes()
+    code = main(["export", str(exported), "--format", "chat", "--out", str(folder / "taxonomy.json")])
+    assert code == EXIT_USAGE
+    err = _err(capsys)
+    assert "taxonomy.json" in err and "not an export" in err
+    assert (folder / "taxonomy.json").read_bytes() == before and not (folder / "README.md").exists()
+    # a previous export is replaced as before (a rerun), in either format
+    out = tmp_path / "sft" / "sft.jsonl"
+    assert main(["export", str(exported), "--format", "chat", "--out", str(out)]) == EXIT_OK
+    assert main(["export", str(exported), "--format", "sharegpt", "--out", str(out)]) == EXIT_OK
+    assert "conversations" in json.loads(out.read_text().splitlines()[0])
+
+
+@pytest.mark.parametrize("fmt, name", [("chat", "sft.parquet"), ("parquet", "sft.jsonl"), ("alpaca", "sft.parquet")])
+def test_export_whose_file_name_says_another_format_is_refused(exported, tmp_path, capsys, fmt, name):
+    # `--format chat --out sft.parquet` wrote JSON lines into a .parquet file (readers fail later).
+    out = tmp_path / "sft" / name
+    assert main(["export", str(exported), "--format", fmt, "--out", str(out)]) == EXIT_USAGE
+    assert name in _err(capsys) and not out.parent.exists()
+
+
+def test_push_to_hub_without_a_card_is_refused_before_anything_is_written(exported, tmp_path, capsys):
+    # It was checked after the export: files written, then exit 2 ("nothing was done").
+    out = tmp_path / "sft" / "sft.jsonl"
+    code = main(["export", str(exported), "--format", "chat", "--no-card", "--push-to-hub", "me/x", "--out", str(out)])
+    assert code == EXIT_USAGE
+    assert "--no-card" in _err(capsys) and not out.parent.exists()
+
+
+# ---- tag, taxonomy, start-up
+
+
+def test_tag_to_a_folder_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    # The whole tagging ran, then the rename failed naming the temp file ('.adir.28888....tmp').
+    import steps_engine.semantic.embeddings as emb
+
+    def no_model(*a, **k):
+        raise AssertionError("the embedding model was loaded")
+
+    monkeypatch.setattr(emb, "get_embedder", no_model)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("a\nb\n")
+    (tmp_path / "adir").mkdir()
+    code = main(["tag", str(IFEVAL), "--vocab", str(vocab), "--out", str(tmp_path / "adir")])
+    assert code == EXIT_USAGE
+    err = _err(capsys)
+    assert "is a folder" in err and ".tmp" not in err
+
+
+@pytest.mark.parametrize("value", ["-1", "1"])
+def test_taxonomy_max_skills_per_row_names_the_flag(tmp_path, capsys, value):
+    # The message named the engine's parameter ("max_skills must be ... or None").
+    code = main(["taxonomy", str(IFEVAL), "--skills-field", "instruction_id_list", "--max-skills-per-row", value,
+                 "--out", str(tmp_path / "t")])
+    assert code == EXIT_USAGE
+    err = _err(capsys)
+    assert "--max-skills-per-row" in err and "max_skills " not in err and not (tmp_path / "t").exists()
+
+
+def test_ctrl_c_while_the_command_starts_is_not_a_traceback(monkeypatch, capsys):
+    # Ctrl-C in the first second (imports, parsing) printed a traceback and died of SIGINT.
+    import steps_engine.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["demo", "--out", "x"]) == EXIT_INTERRUPTED
+    assert "interrupted" in _err(capsys)
