@@ -346,6 +346,9 @@ class Results:
 
         from steps_engine.synthesis.runner import RESULT_STATUSES
 
+        if getattr(self.report, "dry_run", False):  # nothing was sent: say so, not "0 records"
+            why = "no API key (OPENAI_API_KEY), nothing sent" if self.report.status == "no_key" else "nothing sent"
+            return f"Results(dry run: {self.report.todo} prompts in {self.path.name}; {why})"
         c = Counter(r.get("status") for r in self.records)
         counts = ", ".join(f"{c[s]} {s}" for s in RESULT_STATUSES if c[s])
         return f"Results({len(self.records)} in {self.path.name}: {counts or 'none'})"
@@ -366,7 +369,9 @@ class Results:
 
 def _combos_arg(combos) -> list:
     if isinstance(combos, Combinations):
-        return combos.to_json()
+        combos = combos.to_json()
+    if isinstance(combos, (list, tuple)) and not combos:
+        raise ValueError("no combinations to synthesize (steps.select found none? loosen its constraints)")
     return combos  # a path or a list of dicts, as synthesize takes
 
 
@@ -375,8 +380,9 @@ def estimate(tax: Taxonomy, combos, *, model: str, out: str | Path, **kwargs):
     Combinations already in `out` are left out, as a run would skip them."""
     from steps_engine.synthesis.estimate import estimate_run
 
+    combos = _combos_arg(combos)
     folder = tax.ensure_saved(Path(out).parent / "taxonomy")
-    est, _ = estimate_run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
+    est, _ = estimate_run(folder, combos, model=model, out=out, **kwargs)
     return est
 
 
@@ -384,8 +390,9 @@ async def synthesize_async(tax: Taxonomy, combos, *, model: str, out: str | Path
     """`await` form of `synthesize` for code already inside an event loop."""
     from steps_engine.synthesis.runner import synthesize_async as _run
 
+    combos = _combos_arg(combos)
     folder = tax.ensure_saved(Path(out).parent / "taxonomy")
-    report = await _run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
+    report = await _run(folder, combos, model=model, out=out, **kwargs)
     return _results_of(out, report, folder)
 
 
@@ -394,8 +401,9 @@ def synthesize(tax: Taxonomy, combos, *, model: str, out: str | Path, **kwargs) 
     cell too (a running event loop is left alone)."""
     from steps_engine.synthesis.runner import synthesize as _run
 
+    combos = _combos_arg(combos)
     folder = tax.ensure_saved(Path(out).parent / "taxonomy")
-    report = _run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
+    report = _run(folder, combos, model=model, out=out, **kwargs)
     return _results_of(out, report, folder)
 
 

@@ -142,6 +142,14 @@ def test_push_to_hub_without_a_card_is_refused_before_anything_is_written(export
     assert "--no-card" in _err(capsys) and not out.parent.exists()
 
 
+@pytest.mark.parametrize("license", ["bad license!", "mit\npretty_name: x", ""])
+def test_export_license_that_is_no_license_id_is_refused(exported, tmp_path, capsys, license):
+    # It went into the card's front matter as given ('license: bad license!'); the Hub refuses such a card.
+    out = tmp_path / "sft" / "sft.jsonl"
+    assert main(["export", str(exported), "--format", "chat", "--license", license, "--out", str(out)]) == EXIT_USAGE
+    assert "license" in _err(capsys) and not out.parent.exists()
+
+
 # ---- tag, taxonomy, start-up
 
 
@@ -182,3 +190,23 @@ def test_ctrl_c_while_the_command_starts_is_not_a_traceback(monkeypatch, capsys)
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["demo", "--out", "x"]) == EXIT_INTERRUPTED
     assert "interrupted" in _err(capsys)
+
+
+# ---- Python API
+
+
+def test_api_dry_run_says_what_it_wrote_and_empty_combinations_are_refused(ife, tmp_path, monkeypatch):
+    # Without a key `steps.synthesize` showed "Results(0 in prompts.jsonl: none)" for 23 prompts written,
+    # and an empty selection "synthesized" nothing without a word.
+    import steps_engine as steps
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    tax, combos = ife
+    t = steps.load_taxonomy(tax)
+    n = len(combos.read_text().splitlines())
+    res = steps.synthesize(t, str(combos), model="m", out=tmp_path / "r" / "results.jsonl")
+    assert repr(res) == f"Results(dry run: {n} prompts in prompts.jsonl; no API key (OPENAI_API_KEY), nothing sent)"
+    with pytest.raises(ValueError, match="no combinations"):
+        steps.synthesize(t, [], model="m", out=tmp_path / "e" / "results.jsonl", dry_run=True)
+    assert not (tmp_path / "e").exists()

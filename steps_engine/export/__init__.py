@@ -10,6 +10,7 @@ card README.md beside it (`card`).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,6 +92,7 @@ class ExportReport:
 
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+LICENSE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")  # the Hub's ids: cc-by-4.0, apache-2.0, openrail++, other
 
 
 def _refuse_other_format_name(out: Path, exporter) -> None:
@@ -149,6 +151,9 @@ def export(
     inputs = [results] + ([Path(taxonomy_dir) / "taxonomy.json"] if taxonomy_dir is not None else [])
     refuse_input_as_output(out, inputs)
     _refuse_other_format_name(out, exporter)
+    if license is not None and not LICENSE_ID.fullmatch(license):
+        raise ValueError(f"license must be a license id such as cc-by-4.0, mit, apache-2.0 or other "
+                         f"(letters, digits, . + -), got {license!r}")
     _refuse_overwriting_a_non_export(out)
     if card:
         refuse_input_as_output(out.parent / "README.md", inputs, what="the dataset card")
