@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--request-seed", type=int, default=None, metavar="S", help="seed sent to the endpoint; generation g sends S+g")
     p.add_argument("--agent-filter", nargs="?", const="", default=None, metavar="MODEL",
                    help="first ask MODEL (default --model) whether each skill set can form one agent workflow")
-    p.add_argument("--retry-failed", action="store_true", help="run again only the combinations recorded as failed or rejected")
+    p.add_argument("--retry-failed", action="store_true", help="run again the combinations recorded as failed or rejected (and those not yet tried)")
     p.add_argument("--seed", type=int, default=0, help="seed for example choice and jitter (default 0)")
     p.add_argument("--import-batch", default=None, metavar="FILE", help="import a Batch API output file instead of sending")
     p.add_argument("--temperature", type=float, default=0.7)

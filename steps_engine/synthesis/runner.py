@@ -339,7 +339,8 @@ def check_request_params(params: dict) -> None:
         if isinstance(v, bool) or not isinstance(v, kind) or v < low or (high is not None and v > high):
             want = f"an integer >= {low}" if integer else (f"a number >= {low}" if high is None
                                                             else f"a number in [{low}, {high}]")
-            raise ValueError(f"request field {key!r} (--{key.replace('_', '-')}) must be {want}, got {v!r}")
+            flag = {"temperature": "--temperature", "max_tokens": "--max-tokens"}.get(key, f"--param {key}=")
+            raise ValueError(f"request field {key!r} ({flag}) must be {want}, got {v!r}")
 
 
 def refuse_folder(path: Path) -> None:
