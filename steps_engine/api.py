@@ -247,10 +247,22 @@ def build_taxonomy(data: Data, *, height: int = 4, weighting: str = "steps", min
         raise TypeError(f"build_taxonomy takes the result of steps.load(...), got {type(data).__name__}")
     inner = _build(data.source, data.mapping, weighting=weighting, min_count=min_count, height=height,
                    semantic_weight=semantic_weight, builder=builder)
+    _warn_skipped(getattr(inner, "ingest_report", None))
     tax = Taxonomy(inner, data=data)
     if out is not None:
         tax.save(out)
     return tax
+
+
+def _warn_skipped(rep: dict | None) -> None:
+    """A UserWarning naming the first skipped rows (the CLI prints them; a notebook saw nothing)."""
+    if not rep or not rep.get("rows_skipped"):
+        return
+    import warnings
+
+    shown = "; ".join(f"{b.get('unit', 'row')} {b.get('line')}: {b.get('reason')}" for b in rep["skipped"][:3])
+    warnings.warn(f"{rep['rows_skipped']} of {rep['rows_read']} rows skipped ({shown}); "
+                  "all of them: tax.inner.ingest_report['skipped']", UserWarning, stacklevel=3)
 
 
 def load_taxonomy(folder: str | Path) -> Taxonomy:

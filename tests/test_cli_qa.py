@@ -210,3 +210,15 @@ def test_api_dry_run_says_what_it_wrote_and_empty_combinations_are_refused(ife, 
     with pytest.raises(ValueError, match="no combinations"):
         steps.synthesize(t, [], model="m", out=tmp_path / "e" / "results.jsonl", dry_run=True)
     assert not (tmp_path / "e").exists()
+
+
+def test_api_build_taxonomy_warns_of_skipped_rows(recwarn):
+    # 2 of 5 rows could not be used (a null, a number) and the notebook said nothing ("never drop silently").
+    import steps_engine as steps
+
+    rows = [{"s": ["a", "b"]}, {"s": "notalist"}, {"s": None}, 5, {"s": ["b", "c"]}]
+    with pytest.warns(UserWarning, match=r"2 of 5 rows skipped \(record 3: .*null; record 4: not a JSON object"):
+        steps.build_taxonomy(steps.load(rows, skills_field="s"), height=2)
+    clean = [{"s": ["a", "b"]}, {"s": ["b", "c"]}]
+    steps.build_taxonomy(steps.load(clean, skills_field="s"), height=2)
+    assert not [w for w in recwarn if "skipped" in str(w.message)]
