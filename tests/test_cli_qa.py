@@ -105,6 +105,21 @@ def test_a_skill_whose_only_example_serves_another_skill_is_not_called_missing(t
     assert "example records already serve another skill of the same combination" in text
 
 
+@pytest.mark.parametrize("extra, named", [(["--wait", "60", "--poll", "0"], "--poll"), (["--wait", "-3"], "--wait"),
+                                          ([], "steps batch submit")])
+def test_batch_fetch_with_a_bad_poll_or_nothing_submitted_is_refused(ife, tmp_path, capsys, monkeypatch, extra, named):
+    # --poll 0 asked the Batch API for the status in a tight loop; a folder never submitted
+    # "fetched" nothing with exit 0.
+    tax, combos = ife
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    run = tmp_path / "dry"
+    main(["synthesize", str(tax), "--combos", str(combos), "--model", "m", "--dry-run", "--out", str(run / "results.jsonl")])
+    capsys.readouterr()
+    code = main(["batch", "fetch", str(run), "--base-url", "http://127.0.0.1:9/v1", *extra])
+    assert code == EXIT_USAGE
+    assert named in _err(capsys) and not (run / "results.jsonl").exists()
+
+
 # ---- export
 
 
