@@ -123,6 +123,19 @@ def test_batch_fetch_with_a_bad_poll_or_nothing_submitted_is_refused(ife, tmp_pa
 # ---- export
 
 
+def test_bad_lines_of_a_results_file_say_what_was_wrong(exported, tmp_path, capsys):
+    # A Latin-1 line was "invalid JSON" (the combinations reader says "not UTF-8"), and a torn
+    # last line was reported twice: "line 8: invalid JSON" and "last line is incomplete".
+    lines = exported.read_bytes().splitlines(keepends=True)
+    broken = tmp_path / "results.jsonl"
+    broken.write_bytes(lines[0] + b'{"id": "x", "note": "caf\xe9"}\n' + b"not json\n" + lines[1] + lines[2][:40])
+    assert main(["export", str(broken), "--format", "chat", "--out", str(tmp_path / "sft" / "sft.jsonl")]) == EXIT_OK
+    err = _err(capsys)
+    assert "line 2: not UTF-8 (invalid byte 0xe9 at byte 25 of the line)" in err  # '{"id": "x", "note": "caf' is 24 bytes
+    assert "line 3: invalid JSON (Expecting value" in err
+    assert "line 5 is incomplete (an interrupted write)" in err and "line 5: invalid JSON" not in err
+
+
 def test_export_over_a_file_that_is_not_an_export_is_refused(ife, exported, tmp_path, capsys):
     # `--out runs/tax/taxonomy.json` replaced the taxonomy with chat lines (every later command failed).
     tax, _ = ife

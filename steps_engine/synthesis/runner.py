@@ -283,8 +283,12 @@ def _parse_lines(data: bytes, path, foreign: list | None = None) -> tuple[list[d
             continue
         try:
             rec = json.loads(line)
-        except ValueError:
-            problems.append(f"{path}: line {n}: invalid JSON, skipped")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path}: line {n}: not UTF-8 (invalid byte 0x{line[exc.start]:02x} at byte {exc.start + 1} "
+                            "of the line), skipped")
+            continue
+        except ValueError as exc:
+            problems.append(f"{path}: line {n}: invalid JSON ({str(exc)[:120]}), skipped")
             continue
         if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
             problems.append(f"{path}: line {n}: not a result record (no string 'id'), skipped")
@@ -304,7 +308,10 @@ def read_results(path: str | Path) -> tuple[list[dict], list[str]]:
         raise ValueError(f"results file {str(path)!r} not found") from None
     records, problems = _parse_lines(data, path)
     if data and not data.endswith(b"\n"):
-        problems.append(f"{path}: last line is incomplete (interrupted write)")
+        n = data.count(b"\n") + 1
+        bad = f"{path}: line {n}: invalid JSON"
+        if problems and problems[-1].startswith(bad):  # a torn write, said once (a whole last record is kept)
+            problems[-1] = f"{path}: line {n} is incomplete (an interrupted write), skipped"
     last: dict[str, dict] = {}
     for rec in records:
         last.pop(rec["id"], None)
