@@ -205,8 +205,12 @@ class Taxonomy:
         from steps_engine.data.ingest import describe_source
         from steps_engine.taxonomy.build import save_taxonomy
 
+        from steps_engine._atomic import refuse_inputs_in_folder
+
         folder = Path(folder)
         spec = dict(self.inner.input_spec or {})
+        refuse_inputs_in_folder(folder, [spec.get("path")] + [s.get("path") for s in spec.get("shards") or []],
+                                what="folder")
         if spec.get("in_memory"):
             if self.data is None:
                 raise ValueError("the records of this taxonomy were in memory and are gone; build it again")

@@ -198,6 +198,32 @@ def test_tag_to_a_folder_is_refused_before_the_model_loads(tmp_path, capsys, mon
     assert "is a folder" in err and ".tmp" not in err
 
 
+@pytest.mark.parametrize("name", ["input.json", "skills.csv"])
+def test_taxonomy_written_over_its_own_input_is_refused(tmp_path, capsys, name):
+    # `steps taxonomy input.json --out .` replaced the user's data with the taxonomy's input.json
+    # (1,000 Instruct-SkillMix examples gone); a CSV called skills.csv went the same way.
+    import steps_engine as steps
+
+    rows = json.loads((DATA / "instruct_skillmix" / "ism_sda_k2_1000.json").read_text())[:50]
+    data = tmp_path / name
+    if name.endswith(".json"):
+        data.write_text(json.dumps(rows))
+    else:
+        data.write_text("skills\n" + "".join(f'"{r["skills_joined_str"]}"\n' for r in rows))
+    before = data.read_bytes()
+    code = main(["taxonomy", str(data), "--skills-field", "skills_joined_str" if name.endswith(".json") else "skills",
+                 "--skills-sep", ", ", "--height", "2", "--out", str(tmp_path)])
+    assert code == EXIT_USAGE
+    assert "would replace the input" in _err(capsys) and data.read_bytes() == before
+    assert not (tmp_path / "taxonomy.json").exists()
+    # the Python API: building is fine, saving over the input is refused
+    field = "skills_joined_str" if name.endswith(".json") else "skills"
+    tax = steps.build_taxonomy(steps.load(data, skills_field=field, skills_sep=", "), height=2)
+    with pytest.raises(ValueError, match="would replace the input"):
+        tax.save(tmp_path)
+    assert data.read_bytes() == before
+
+
 @pytest.mark.parametrize("value", ["-1", "1"])
 def test_taxonomy_max_skills_per_row_names_the_flag(tmp_path, capsys, value):
     # The message named the engine's parameter ("max_skills must be ... or None").

@@ -54,6 +54,14 @@ def run(args) -> int:
         ray_options = {"address": args.ray_address, "block_bytes": max(int(args.block_mb * (1 << 20)), 1)}
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file, expected a folder")
+    if "://" not in path:
+        from steps_engine._atomic import refuse_inputs_in_folder
+        from steps_engine.data.sources import resolve
+
+        try:
+            refuse_inputs_in_folder(args.out, [sh.path for sh in resolve(path)], what="--out")
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
     if args.height < 1:
         raise CLIError(f"--height must be >= 1, got {args.height}")
     if args.min_count < 1:
