@@ -224,6 +224,17 @@ def test_taxonomy_written_over_its_own_input_is_refused(tmp_path, capsys, name):
     assert data.read_bytes() == before
 
 
+def test_taxonomy_text_field_found_in_no_record_is_refused(tmp_path, capsys):
+    # `--text-field nosuch` built the taxonomy (exit 0); synthesis later found no example text at all.
+    code = main(["taxonomy", str(IFEVAL), "--skills-field", "instruction_id_list", "--text-field", "promt",
+                 "--out", str(tmp_path / "t")])
+    assert code == EXIT_USAGE
+    err = _err(capsys)
+    assert "--text-field 'promt'" in err and "prompt" in err and not (tmp_path / "t").exists()
+    assert main(["taxonomy", str(IFEVAL), "--skills-field", "instruction_id_list", "--text-field", "prompt",
+                 "--height", "2", "--out", str(tmp_path / "ok"), "-q"]) == EXIT_OK
+
+
 @pytest.mark.parametrize("value", ["-1", "1"])
 def test_taxonomy_max_skills_per_row_names_the_flag(tmp_path, capsys, value):
     # The message named the engine's parameter ("max_skills must be ... or None").

@@ -70,6 +70,13 @@ def run(args) -> int:
         raise CLIError(f"--semantic-weight must be in [0, 1], got {args.semantic_weight}")
     if args.max_skills_per_row is not None and args.max_skills_per_row != 0 and args.max_skills_per_row < 2:
         raise CLIError(f"--max-skills-per-row must be 0 (no cap) or >= 2, got {args.max_skills_per_row}")
+    if args.text_field and "://" not in path:
+        from steps_engine.data.ingest import check_text_field
+
+        try:
+            check_text_field(path, args.text_field)
+        except ValueError as exc:
+            raise CLIError(f"{path}: {exc}") from None
     try:
         mapping = FieldMapping(args.skills_field, args.skills_sep, args.text_field, args.casefold,
                                max_skills=args.max_skills_per_row or None)
