@@ -287,3 +287,65 @@ def test_api_build_taxonomy_warns_of_skipped_rows(recwarn):
     clean = [{"s": ["a", "b"]}, {"s": ["b", "c"]}]
     steps.build_taxonomy(steps.load(clean, skills_field="s"), height=2)
     assert not [w for w in recwarn if "skipped" in str(w.message)]
+
+
+# ---- combos
+
+
+@pytest.mark.parametrize("name", ["input.json", "skills.csv"])
+def test_combinations_written_over_a_taxonomy_file_are_refused(ife, tmp_path, capsys, name):
+    # `steps combos tax --out tax/input.json` replaced the taxonomy's rows with combinations
+    # (exit 0), and the next `steps synthesize tax` failed on them.
+    tax = tmp_path / "tax"
+    shutil.copytree(ife[0], tax)
+    before = (tax / name).read_bytes()
+    assert main(["combos", str(tax), "--k", "3", "--out", str(tax / name), "-q"]) == EXIT_USAGE
+    assert "taxonomy's" in _err(capsys) and (tax / name).read_bytes() == before
+
+
+def test_combinations_into_a_folder_are_refused_before_the_search(ife, tmp_path, capsys, monkeypatch):
+    # --out FOLDER ran the whole search and then failed with "Is a directory".
+    import steps_engine.selection.combos as selection_combos
+
+    monkeypatch.setattr(selection_combos, "select_combinations", lambda *a, **kw: pytest.fail("the search started"))
+    assert main(["combos", str(ife[0]), "--k", "3", "--out", str(tmp_path), "-q"]) == EXIT_USAGE
+    assert "is a folder" in _err(capsys)
+
+
+# ---- check
+
+
+def test_decontamination_against_a_field_no_record_has_is_refused(exported, tmp_path, capsys):
+    # --decontaminate-field nosuch indexed nothing, decontaminated nothing and exited 0, with a
+    # message blaming texts "shorter than 8 words".
+    out = tmp_path / "checked.jsonl"
+    code = main(["check", str(exported), "--out", str(out), "--decontaminate", str(IFEVAL),
+                 "--decontaminate-field", "nosuch", "--quiet"])
+    err = _err(capsys)
+    assert code == EXIT_USAGE
+    assert "'nosuch'" in err and "prompt" in err and "540 records" in err  # the field, the fields it has, how many records
+    assert not out.exists()
+    # a field the records have is accepted
+    assert main(["check", str(exported), "--out", str(out), "--decontaminate", str(IFEVAL),
+                 "--decontaminate-field", "prompt", "--quiet"]) == EXIT_OK
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--ngram", "0"], "--ngram"), (["--min-chars", "500", "--max-chars", "100"], "--max-chars"),
+    (["--dedup-threshold", "3"], "--dedup-threshold"), (["--seed-threshold", "-1"], "--seed-threshold"),
+    (["--min-score", "11"], "--min-score"), (["--embed-dedup", "2"], "--embed-dedup"),
+    (["--timeout", "0"], "--timeout"), (["--max-retries", "-1"], "--max-retries"),
+])
+def test_check_values_out_of_range_name_the_flag(exported, tmp_path, capsys, args, named):
+    # the messages named engine parameters ("need 0 <= min_chars <= max_chars"); --timeout 0
+    # and --max-retries -1 were accepted
+    out = tmp_path / "checked.jsonl"
+    assert main(["check", str(exported), "--out", str(out), *args]) == EXIT_USAGE
+    assert f"error: {named} must be" in _err(capsys) and not out.exists()
+
+
+def test_check_progress_in_a_log_has_no_carriage_returns(exported, tmp_path, capsys):
+    # with stderr not a terminal, check drew tqdm bars ("\r") into the log, against docs/cli.md
+    assert main(["check", str(exported), "--out", str(tmp_path / "checked.jsonl")]) == EXIT_OK
+    err = _err(capsys)
+    assert "\r" not in err and "steps: checks" in err

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from steps_engine.cli import CLIError
-from steps_engine.cli.args import add_cost_options, print_first
+from steps_engine.cli.args import add_cost_options, number, print_first
 
 
 def add_parser(sub) -> None:
@@ -62,6 +62,19 @@ def run(args) -> int:
         raise CLIError(f"--taxonomy {args.taxonomy}: no input.json (expected a `steps taxonomy` folder)")
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")
+    unit = "a number in (0, 1]"
+    for flag, value, low, high, meaning in (
+        ("--dedup-threshold", args.dedup_threshold, 1e-300, 1.0, unit),
+        ("--seed-threshold", args.seed_threshold, 1e-300, 1.0, unit),
+        ("--embed-dedup", args.embed_dedup, 1e-300, 1.0, "a cosine in (0, 1]"),
+        ("--ngram", args.ngram, 1, None, None),
+        ("--min-chars", args.min_chars, 0, None, None),
+        ("--max-chars", args.max_chars, args.min_chars, None, f"at least --min-chars ({args.min_chars})"),
+        ("--min-score", args.min_score, 0, 10, None),
+        ("--timeout", args.timeout, 1e-300, None, "a number of seconds > 0"),
+        ("--max-retries", args.max_retries, 0, None, None),
+    ):
+        number(value, flag, type(value), low, high, meaning=meaning)
     from steps_engine._atomic import refuse_input_as_output
 
     try:
@@ -109,11 +122,11 @@ def run(args) -> int:
         if args.quiet:
             return
         if bar is None or bar.desc != ev["stage"]:
-            from tqdm import tqdm
+            from steps_engine.cli.progress import make_bar
 
             if bar is not None:
                 bar.close()
-            bar = tqdm(total=ev["total"], desc=ev["stage"], unit="rec", file=sys.stderr, dynamic_ncols=True)
+            bar = make_bar(ev["stage"], ev["total"], unit="rec")  # plain lines when stderr is a log
         bar.update(ev["done"] - bar.n)
 
     try:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from steps_engine._atomic import same_file
+from steps_engine._atomic import TAXONOMY_FOLDER_FILES, same_file
 from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.args import number
 from steps_engine.selection.budget import (
@@ -136,8 +136,11 @@ def run(args) -> int:
     for name in ("taxonomy.json", "graph.csv"):
         if not (folder / name).is_file():
             raise CLIError(f"{folder / name} not found (run `steps taxonomy` first)")
+    for name in TAXONOMY_FOLDER_FILES:  # the taxonomy's own files, inputs of every later stage
         if same_file(args.out, folder / name):
-            raise CLIError(f"--out {args.out} is the input {folder / name}: choose another output path")
+            raise CLIError(f"--out {args.out} is the taxonomy's {folder / name}: choose another output path")
+    if Path(args.out).is_dir():
+        raise CLIError(f"--out {args.out} is a folder: give a file path, e.g. {Path(args.out) / 'combos.jsonl'}")
     try:
         graph = read_graph(folder)
     except (ValueError, KeyError, OSError) as exc:
