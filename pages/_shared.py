@@ -58,6 +58,20 @@ def keep_settings() -> None:
             st.session_state[key] = st.session_state[key]
 
 
+def _keep_a_choice(key: str, default: str) -> None:
+    last = f"_{key}_last"
+    if st.session_state.get(key) is None:  # the chosen segment was clicked again
+        st.session_state[key] = st.session_state.get(last, default)
+    st.session_state[last] = st.session_state[key]
+
+
+def one_of(label: str, options: list[str], default: str, key: str) -> str:
+    """A segmented control that always has one option chosen: clicking the chosen segment again
+    keeps it (a plain `st.segmented_control` unselects it and returns None)."""
+    choice = st.segmented_control(label, options, default=default, key=key, on_change=_keep_a_choice, args=(key, default))
+    return choice if choice is not None else default
+
+
 def workspace() -> Workspace:
     """The session's workspace ($STEPS_WORKSPACE or ./workspace); an empty one gets the demo."""
     keep_settings()

@@ -70,7 +70,7 @@ ui.last_edit_banner()
 
 skills = ui.skill_names(ws)
 OPS = ["Rename", "Move skills", "Merge", "Split", "Exclude", "New cluster", "Name by meaning", "Name by keywords", "Name by LLM"]
-op = st.segmented_control("Edit", OPS, default="Move skills", key="curate_op") or "Move skills"
+op = ui.one_of("Edit", OPS, default="Move skills", key="curate_op")
 if op == "Rename":
     node = ui.cluster_picker("Cluster", ws, key="rename_node")
     label = st.text_input("New label", key="rename_label")

@@ -281,6 +281,19 @@ def test_one_review_click_after_accept_all_keeps_the_other_decisions(server, pag
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def test_clicking_the_chosen_edit_again_keeps_its_form(server, page):
+    page.goto(server + "/curate", timeout=120_000)
+    page.wait_for_selector("h1:has-text('Curate')", timeout=120_000)
+    split = page.locator("[data-testid='stButtonGroup'] button", has_text="Split").first
+    split.click()
+    page.wait_for_selector("text=Cluster to split", timeout=60_000)
+    split.click()  # a second click on the chosen segment
+    page.wait_for_timeout(1500)
+    assert page.get_by_text("Cluster to split").count() == 1
+    assert page.get_by_text("Into cluster").count() == 0  # the "Move skills" form
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 @pytest.mark.parametrize(
     "path, title",
     [("", "STEPS Studio"), ("data", "Data"), ("curate", "Curate"), ("combinations", "Combinations"),

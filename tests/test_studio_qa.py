@@ -162,3 +162,15 @@ def test_an_edit_that_changes_nothing_is_refused_not_logged(ws_dir):
     at.button(key="do_rename").click().run()
     assert any("leaves the taxonomy as it is" in e.value for e in at.error), [e.value for e in at.error]
     assert Workspace(ws_dir).n_edits == 0
+
+
+def test_clicking_the_chosen_edit_again_keeps_it(ws_dir):
+    # A segmented control unselects its option when it is clicked again; Curate used to fall
+    # back to "Move skills" then, replacing the form the curator was filling in.
+    at = open_page("curate")
+    at.button_group(key="curate_op").set_value("Split").run()
+    at.button_group(key="curate_op").set_value(None).run()
+    assert not at.exception
+    assert at.button_group(key="curate_op").value == "Split"
+    assert "split_node" in {w.key for w in at.selectbox}
+    assert "move_skills" not in {w.key for w in at.multiselect}
