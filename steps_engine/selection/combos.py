@@ -104,9 +104,10 @@ class _Ticker:
     def set(self, done: int, total: int) -> None:
         """`done` of `total` (the total may shrink: a budget search that found all there is)."""
         if self.bar is not None:
+            self.bar.update(done - self.done)
             if total != self.total:
                 self.bar.total = total
-            self.bar.update(done - self.done)
+                self.bar.refresh()
         self.done, self.total = done, total
         if self.callback is not None:
             self.callback(self.done, self.total)
