@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["atomic_open", "atomic_write", "write_text", "write_json", "write_jsonl", "read_json_object", "same_file",
-           "refuse_input_as_output"]
+           "refuse_input_as_output", "refuse_inputs_in_folder", "TAXONOMY_FOLDER_FILES"]
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -33,6 +33,21 @@ def refuse_input_as_output(out: str | os.PathLike, inputs, what: str = "out") ->
         if src is not None and same_file(out, src):
             raise ValueError(f"{what} {str(out)!r} is the input {str(src)!r} (also through a link); "
                              "writing it would destroy the input: choose another output path")
+
+
+# the files `steps taxonomy` writes into its folder (taxonomy.build.save_taxonomy, graph.write_graph)
+TAXONOMY_FOLDER_FILES = ("taxonomy.json", "input.json", "skills.csv", "graph.csv", "ingest_report.json")
+
+
+def refuse_inputs_in_folder(folder: str | os.PathLike, inputs, names=TAXONOMY_FOLDER_FILES,
+                            what: str = "out") -> None:
+    """ValueError when writing the files `names` into `folder` would replace one of `inputs`
+    (e.g. a data file called input.json or skills.csv, and the taxonomy written beside it)."""
+    for name in names:
+        for src in inputs:
+            if src is not None and "://" not in str(src) and same_file(Path(folder) / name, src):
+                raise ValueError(f"{what} {str(folder)!r} would replace the input {str(src)!r} with its {name}: "
+                                 "choose another output folder")
 
 
 def _temp_beside(path: Path) -> Path:

@@ -205,8 +205,12 @@ class Taxonomy:
         from steps_engine.data.ingest import describe_source
         from steps_engine.taxonomy.build import save_taxonomy
 
+        from steps_engine._atomic import refuse_inputs_in_folder
+
         folder = Path(folder)
         spec = dict(self.inner.input_spec or {})
+        refuse_inputs_in_folder(folder, [spec.get("path")] + [s.get("path") for s in spec.get("shards") or []],
+                                what="folder")
         if spec.get("in_memory"):
             if self.data is None:
                 raise ValueError("the records of this taxonomy were in memory and are gone; build it again")
@@ -247,10 +251,22 @@ def build_taxonomy(data: Data, *, height: int = 4, weighting: str = "steps", min
         raise TypeError(f"build_taxonomy takes the result of steps.load(...), got {type(data).__name__}")
     inner = _build(data.source, data.mapping, weighting=weighting, min_count=min_count, height=height,
                    semantic_weight=semantic_weight, builder=builder)
+    _warn_skipped(getattr(inner, "ingest_report", None))
     tax = Taxonomy(inner, data=data)
     if out is not None:
         tax.save(out)
     return tax
+
+
+def _warn_skipped(rep: dict | None) -> None:
+    """A UserWarning naming the first skipped rows (the CLI prints them; a notebook saw nothing)."""
+    if not rep or not rep.get("rows_skipped"):
+        return
+    import warnings
+
+    shown = "; ".join(f"{b.get('unit', 'row')} {b.get('line')}: {b.get('reason')}" for b in rep["skipped"][:3])
+    warnings.warn(f"{rep['rows_skipped']} of {rep['rows_read']} rows skipped ({shown}); "
+                  "all of them: tax.inner.ingest_report['skipped']", UserWarning, stacklevel=3)
 
 
 def load_taxonomy(folder: str | Path) -> Taxonomy:
@@ -346,6 +362,9 @@ class Results:
 
         from steps_engine.synthesis.runner import RESULT_STATUSES
 
+        if getattr(self.report, "dry_run", False):  # nothing was sent: say so, not "0 records"
+            why = "no API key (OPENAI_API_KEY), nothing sent" if self.report.status == "no_key" else "nothing sent"
+            return f"Results(dry run: {self.report.todo} prompts in {self.path.name}; {why})"
         c = Counter(r.get("status") for r in self.records)
         counts = ", ".join(f"{c[s]} {s}" for s in RESULT_STATUSES if c[s])
         return f"Results({len(self.records)} in {self.path.name}: {counts or 'none'})"
@@ -366,7 +385,9 @@ class Results:
 
 def _combos_arg(combos) -> list:
     if isinstance(combos, Combinations):
-        return combos.to_json()
+        combos = combos.to_json()
+    if isinstance(combos, (list, tuple)) and not combos:
+        raise ValueError("no combinations to synthesize (steps.select found none? loosen its constraints)")
     return combos  # a path or a list of dicts, as synthesize takes
 
 
@@ -375,8 +396,9 @@ def estimate(tax: Taxonomy, combos, *, model: str, out: str | Path, **kwargs):
     Combinations already in `out` are left out, as a run would skip them."""
     from steps_engine.synthesis.estimate import estimate_run
 
+    combos = _combos_arg(combos)
     folder = tax.ensure_saved(Path(out).parent / "taxonomy")
-    est, _ = estimate_run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
+    est, _ = estimate_run(folder, combos, model=model, out=out, **kwargs)
     return est
 
 
@@ -384,8 +406,9 @@ async def synthesize_async(tax: Taxonomy, combos, *, model: str, out: str | Path
     """`await` form of `synthesize` for code already inside an event loop."""
     from steps_engine.synthesis.runner import synthesize_async as _run
 
+    combos = _combos_arg(combos)
     folder = tax.ensure_saved(Path(out).parent / "taxonomy")
-    report = await _run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
+    report = await _run(folder, combos, model=model, out=out, **kwargs)
     return _results_of(out, report, folder)
 
 
@@ -394,8 +417,9 @@ def synthesize(tax: Taxonomy, combos, *, model: str, out: str | Path, **kwargs) 
     cell too (a running event loop is left alone)."""
     from steps_engine.synthesis.runner import synthesize as _run
 
+    combos = _combos_arg(combos)
     folder = tax.ensure_saved(Path(out).parent / "taxonomy")
-    report = _run(folder, _combos_arg(combos), model=model, out=out, **kwargs)
+    report = _run(folder, combos, model=model, out=out, **kwargs)
     return _results_of(out, report, folder)
 
 

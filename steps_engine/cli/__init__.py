@@ -117,8 +117,12 @@ def setup_logging(verbosity: int, quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the modules load: nothing started yet
+        print("steps: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     quiet = bool(getattr(args, "log_quiet", False))
     setup_logging(int(getattr(args, "verbosity", 0) or 0), quiet)
     if quiet and hasattr(args, "quiet"):

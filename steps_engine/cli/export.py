@@ -39,6 +39,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from steps_engine.export import export
 
+    if args.push_to_hub and args.no_card:
+        raise CLIError("--push-to-hub needs the dataset card (drop --no-card)")
     if Path(args.results).is_dir():
         raise CLIError(f"results {args.results} is a folder, expected the results JSONL file")
     if not Path(args.results).is_file():
@@ -68,8 +70,6 @@ def run(args) -> int:
     if args.push_to_hub:
         from steps_engine.export.hub import push_to_hub
 
-        if args.no_card:
-            raise CLIError("--push-to-hub needs the dataset card (drop --no-card)")
         try:
             summary["hub_commit"] = push_to_hub(Path(args.out).parent, args.push_to_hub, private=args.private)
         except ValueError as exc:

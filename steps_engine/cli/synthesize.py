@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--request-seed", type=int, default=None, metavar="S", help="seed sent to the endpoint; generation g sends S+g")
     p.add_argument("--agent-filter", nargs="?", const="", default=None, metavar="MODEL",
                    help="first ask MODEL (default --model) whether each skill set can form one agent workflow")
-    p.add_argument("--retry-failed", action="store_true", help="run again only the combinations recorded as failed or rejected")
+    p.add_argument("--retry-failed", action="store_true", help="run again the combinations recorded as failed or rejected (and those not yet tried)")
     p.add_argument("--seed", type=int, default=0, help="seed for example choice and jitter (default 0)")
     p.add_argument("--import-batch", default=None, metavar="FILE", help="import a Batch API output file instead of sending")
     p.add_argument("--temperature", type=float, default=0.7)
@@ -79,7 +79,7 @@ class _Bar:
 def run(args) -> int:
     from steps_engine.synthesis.prompts import load_template
     from steps_engine._atomic import refuse_input_as_output
-    from steps_engine.synthesis.runner import load_combinations, prepare_jobs, synthesize
+    from steps_engine.synthesis.runner import check_request_params, load_combinations, prepare_jobs, synthesize
 
     if args.concurrency < 1:
         raise CLIError(f"--concurrency must be >= 1, got {args.concurrency}")
@@ -116,6 +116,10 @@ def run(args) -> int:
     if args.request_seed is not None:
         params["seed"] = args.request_seed
     params.update(request_params(args.param, args.params_file))
+    try:
+        check_request_params(params)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     if args.max_cost is not None and args.max_cost < 0:
         raise CLIError(f"--max-cost must be >= 0, got {args.max_cost}")
     if args.expected_output_tokens is not None and args.expected_output_tokens < 1:

@@ -54,12 +54,29 @@ def run(args) -> int:
         ray_options = {"address": args.ray_address, "block_bytes": max(int(args.block_mb * (1 << 20)), 1)}
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise CLIError(f"--out {args.out} is a file, expected a folder")
+    if "://" not in path:
+        from steps_engine._atomic import refuse_inputs_in_folder
+        from steps_engine.data.sources import resolve
+
+        try:
+            refuse_inputs_in_folder(args.out, [sh.path for sh in resolve(path)], what="--out")
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
     if args.height < 1:
         raise CLIError(f"--height must be >= 1, got {args.height}")
     if args.min_count < 1:
         raise CLIError(f"--min-count must be >= 1, got {args.min_count}")
     if not 0.0 <= args.semantic_weight <= 1.0:
         raise CLIError(f"--semantic-weight must be in [0, 1], got {args.semantic_weight}")
+    if args.max_skills_per_row is not None and args.max_skills_per_row != 0 and args.max_skills_per_row < 2:
+        raise CLIError(f"--max-skills-per-row must be 0 (no cap) or >= 2, got {args.max_skills_per_row}")
+    if args.text_field and "://" not in path:
+        from steps_engine.data.ingest import check_text_field
+
+        try:
+            check_text_field(path, args.text_field)
+        except ValueError as exc:
+            raise CLIError(f"{path}: {exc}") from None
     try:
         mapping = FieldMapping(args.skills_field, args.skills_sep, args.text_field, args.casefold,
                                max_skills=args.max_skills_per_row or None)

@@ -781,6 +781,25 @@ def _as_text(value) -> str:
     return str(value)
 
 
+def check_text_field(source, text_field: str, sample: int = 200) -> None:
+    """ValueError when `text_field` holds text in none of the first `sample` readable records (a
+    typo there leaves every seed example and every keyword name without text, silently)."""
+    seen, fields = 0, set()
+    for _, rec in iter_records(source):
+        if not isinstance(rec, dict):
+            continue
+        seen += 1
+        if extract_text(rec, text_field).strip():
+            return
+        fields.update(str(k) for k in rec)
+        if seen >= sample:
+            break
+    if seen:
+        shown = ", ".join(sorted(fields)[:12])
+        raise ValueError(f"--text-field {text_field!r}: no text there in the first {seen} records "
+                         f"(their fields: {shown})")
+
+
 def extract_text(record, text_field: str | None = None) -> str:
     """The instruction text of a record ("" when there is none).
 

@@ -10,6 +10,7 @@ card README.md beside it (`card`).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,6 +91,40 @@ class ExportReport:
         return f"{self.records} records -> {self.out} ({self.format}; {ks})" + (f", card {self.card}" if self.card else "")
 
 
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+LICENSE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")  # the Hub's ids: cc-by-4.0, apache-2.0, openrail++, other
+
+
+def _refuse_other_format_name(out: Path, exporter) -> None:
+    """ValueError when the file name says the other kind of file (JSON lines in a .parquet, or back)."""
+    suffix = out.suffix.lower()
+    if exporter.suffix == ".parquet" and suffix in JSONL_SUFFIXES or exporter.suffix != ".parquet" and suffix == ".parquet":
+        raise ValueError(f"out {str(out)!r} is named {suffix} but --format {exporter.name} writes "
+                         f"{'Parquet' if exporter.suffix == '.parquet' else 'JSON lines'}: name it *{exporter.suffix} "
+                         "or choose the format the name says")
+
+
+def _refuse_overwriting_a_non_export(out: Path) -> None:
+    """ValueError when `out` is an existing file that is not an export of any format (a results file, a
+    taxonomy folder's taxonomy.json, a training set...): an export replaces only an earlier export."""
+    if not out.is_file() or out.stat().st_size == 0:
+        return
+    with open(out, "rb") as fh:
+        head = fh.read(4)
+        if head == b"PAR1":
+            return
+        first = head + fh.readline()
+    try:
+        row = json.loads(first)
+    except ValueError:
+        row = None
+    if isinstance(row, dict) and isinstance(row.get("metadata"), dict) and (
+            {"messages", "conversations", "instruction"} & row.keys()):
+        return
+    raise ValueError(f"out {str(out)!r} exists and is not an export (its first line is no chat, ShareGPT or "
+                     "Alpaca row, nor is it Parquet): export to another file, or move that file away")
+
+
 def export(
     results: str | Path,
     *,
@@ -115,6 +150,11 @@ def export(
         raise ValueError(f"out must be a file path, got the folder {str(out)!r}")
     inputs = [results] + ([Path(taxonomy_dir) / "taxonomy.json"] if taxonomy_dir is not None else [])
     refuse_input_as_output(out, inputs)
+    _refuse_other_format_name(out, exporter)
+    if license is not None and not LICENSE_ID.fullmatch(license):
+        raise ValueError(f"license must be a license id such as cc-by-4.0, mit, apache-2.0 or other "
+                         f"(letters, digits, . + -), got {license!r}")
+    _refuse_overwriting_a_non_export(out)
     if card:
         refuse_input_as_output(out.parent / "README.md", inputs, what="the dataset card")
         if out.name == "README.md":

@@ -185,12 +185,17 @@ def fetch(folder: str | Path, client, out: str | Path, *, wait: float = 0.0, pol
     """Download finished batches' files and import them into `out`. `wait` > 0 polls until every
     batch has finished or `wait` seconds have passed."""
     folder = Path(folder)
+    if not wait >= 0:
+        raise ValueError(f"wait (--wait) must be >= 0 seconds, got {wait}")
+    if not poll_seconds > 0:  # 0 would ask the Batch API for every status in a tight loop
+        raise ValueError(f"poll_seconds (--poll) must be > 0 seconds, got {poll_seconds}")
+    parts = status(folder, client)
+    if parts and not any(p.batch_id for p in parts):
+        raise ValueError(f"{folder}: no batch was submitted yet (run `steps batch submit {folder}` first)")
     deadline = time.monotonic() + wait
-    while True:
-        parts = status(folder, client)
-        if all(p.status in FINISHED for p in parts if p.batch_id) or time.monotonic() >= deadline:
-            break
+    while not all(p.status in FINISHED for p in parts if p.batch_id) and time.monotonic() < deadline:
         time.sleep(min(poll_seconds, max(deadline - time.monotonic(), 0)))
+        parts = status(folder, client)
     report = FetchReport(parts=len(parts))
     for i, part in enumerate(parts, 1):
         if not part.batch_id:

@@ -13,8 +13,8 @@ On start the file is locked (a second run on it fails fast), a torn last line le
 crash is cut off, and ids already present are skipped, so a run killed at any moment and
 started again ends with every combination exactly once. Statuses: `ok`, `rejected`
 (unusable or near-duplicate output; `raw` and `reason` kept), `failed` (request failed
-after retries; `reason` kept). `retry_failed=True` runs again only the combinations whose
-record is failed or rejected; the new record is appended after the old one (a kill at any
+after retries; `reason` kept). `retry_failed=True` runs again the combinations whose
+record is failed or rejected (and those with no record yet); the new record is appended after the old one (a kill at any
 moment loses nothing) and, once a combination has a newer record, the older one moves to
 `<out>.failed.jsonl` (done on every start, so the file ends with each combination once).
 Only accepted answers are cached (the key includes the endpoint), so a retry asks again.
@@ -260,9 +260,14 @@ def prepare_jobs(
         messages = build_messages({**rec, "taxonomy_labels": labels}, seeds, template)
         for g in range(n):
             jobs.append(Job(generation_id(cid, g), rec, seeds, messages, ids, labels, generation=g))
-    if missing:
-        shown = ", ".join(sorted(missing)[:10])
-        problems.append(f"{len(missing)} skill(s) have no example in the input data: {shown}")
+    absent = sorted(s for s in missing if not seed_index.candidates.get(s))
+    shared = sorted(missing - set(absent))  # every example of theirs went to another skill of a combination
+    if absent:
+        problems.append(f"{len(absent)} skill(s) have no example in the input data: {', '.join(absent[:10])}")
+    if shared:
+        problems.append(f"{len(shared)} skill(s) went without an example in some combination: their only example "
+                        f"records already serve another skill of the same combination (a record is shown once): "
+                        f"{', '.join(shared[:10])}")
     return jobs, problems
 
 
@@ -278,8 +283,12 @@ def _parse_lines(data: bytes, path, foreign: list | None = None) -> tuple[list[d
             continue
         try:
             rec = json.loads(line)
-        except ValueError:
-            problems.append(f"{path}: line {n}: invalid JSON, skipped")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path}: line {n}: not UTF-8 (invalid byte 0x{line[exc.start]:02x} at byte {exc.start + 1} "
+                            "of the line), skipped")
+            continue
+        except ValueError as exc:
+            problems.append(f"{path}: line {n}: invalid JSON ({str(exc)[:120]}), skipped")
             continue
         if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
             problems.append(f"{path}: line {n}: not a result record (no string 'id'), skipped")
@@ -299,7 +308,10 @@ def read_results(path: str | Path) -> tuple[list[dict], list[str]]:
         raise ValueError(f"results file {str(path)!r} not found") from None
     records, problems = _parse_lines(data, path)
     if data and not data.endswith(b"\n"):
-        problems.append(f"{path}: last line is incomplete (interrupted write)")
+        n = data.count(b"\n") + 1
+        bad = f"{path}: line {n}: invalid JSON"
+        if problems and problems[-1].startswith(bad):  # a torn write, said once (a whole last record is kept)
+            problems[-1] = f"{path}: line {n} is incomplete (an interrupted write), skipped"
     last: dict[str, dict] = {}
     for rec in records:
         last.pop(rec["id"], None)
@@ -316,6 +328,26 @@ def _complete_lines(data: bytes, path) -> tuple[list[dict], list[str], list, int
     foreign: list[tuple[int, str]] = []
     records, problems = _parse_lines(data[:cut], path, foreign)
     return records, problems, foreign, cut
+
+
+# request fields no OpenAI-compatible server takes outside these bounds: (low, high, integer);
+# no upper bound on temperature (OpenAI's is 2, vLLM and Ollama have none)
+PARAM_RANGES = {"temperature": (0, None, False), "top_p": (0, 1, False), "max_tokens": (1, None, True),
+                "max_completion_tokens": (1, None, True)}
+
+
+def check_request_params(params: dict) -> None:
+    """ValueError naming the field when a request field is out of its range (every request would get a 400)."""
+    for key, (low, high, integer) in PARAM_RANGES.items():
+        v = params.get(key)
+        if v is None:
+            continue
+        kind = int if integer else (int, float)
+        if isinstance(v, bool) or not isinstance(v, kind) or v < low or (high is not None and v > high):
+            want = f"an integer >= {low}" if integer else (f"a number >= {low}" if high is None
+                                                            else f"a number in [{low}, {high}]")
+            flag = {"temperature": "--temperature", "max_tokens": "--max-tokens"}.get(key, f"--param {key}=")
+            raise ValueError(f"request field {key!r} ({flag}) must be {want}, got {v!r}")
 
 
 def refuse_folder(path: Path) -> None:
@@ -688,8 +720,11 @@ async def synthesize_async(
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if dry_run and import_batch is not None:
+        raise ValueError("--dry-run writes a Batch input; --import-batch reads a Batch output: give one of them")
     template = DEFAULT_TEMPLATE if template is None else template
     params = dict(DEFAULT_PARAMS if params is None else params)
+    check_request_params(params)
     policy = RetryPolicy(max_retries=max_retries, base_delay=backoff, max_delay=max_backoff)
     out = Path(out)
     refuse_folder(out)
@@ -742,9 +777,9 @@ async def synthesize_async(
         if moved:
             report.problems.append(f"{out}: {moved} superseded record(s) moved to {history}")
         latest = {r["id"]: r for r in writer.records}
-        if retry_failed:
+        if retry_failed:  # the failed and rejected ones again, and those never tried (a stopped run)
             again = {i for i, r in latest.items() if r.get("status") in ("failed", "rejected")}
-            todo = [j for j in jobs if j.id in again]
+            todo = [j for j in jobs if j.id in again or j.id not in latest]
             report.skipped = len(jobs) - len(todo)
         else:
             todo = [j for j in jobs if j.id not in latest]
