@@ -93,6 +93,8 @@ class StageProgress:
             unit = "B" if stage == "ingest" else "step"
             bar = make_bar(stage, total or None, unit, leave=False)
             self.bars[stage] = bar
+        elif total and total != bar.total:  # the work turned out smaller than announced
+            bar.total = total
         bar.update(max(done - bar.n, 0))
 
     def callback(self, stage: str):

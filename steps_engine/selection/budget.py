@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -39,8 +40,9 @@ from steps_engine.selection import _kernels as K
 from steps_engine.selection.search import (
     Combination,
     SelectionContext,
-    _dp_sets,
+    _dp_chosen,
     _seed,
+    greedy_order,
     make_combination,
     parse_scope,
     scope_depths,
@@ -216,29 +218,96 @@ class BudgetState:
         self.seen.add(frozenset(int(x) for x in positions))
         return marginal, nodes
 
+    def capacity(self, k: int, starts, scope, max_level: int = 1) -> tuple[int, str]:
+        """An upper bound on how many more distinct admissible k-sets the starts can give, and
+        what binds it. Every member of a start's set lies under the start's scope root, so per
+        outermost scope root r with n allowed leaves the sets are at most C(n, k) (less the
+        k-sets already picked there), at most (pair room) / C(k, 2) with a pair cap (each set
+        takes a use of k(k-1)/2 admissible pairs) and at most (skill room) / k with a skill cap.
+        Constraints this ignores (must-include, coherence, who may start) only lower the truth."""
+        flat, sc = self.ctx.flat, parse_scope(scope)
+        roots = {int(flat.anc[x, scope_depths(flat, int(x), sc, k, max_level)[1]]) for x in starts
+                 if self.allowed[int(x)]}
+        outer: list[int] = []
+        for r in sorted(roots, key=lambda r: flat.tin[r]):
+            if not outer or flat.tin[r] >= flat.tout[outer[-1]]:
+                outer.append(r)
+        per_set = k * (k - 1) // 2
+        total, why = 0, {"sets": 0, "pairs": 0, "skills": 0}
+        taken = Counter(self._root_of(flat, key, outer) for key in self.seen if len(key) == k)
+        for r in outer:
+            lo, hi = int(flat.leaf_lo[r]), int(flat.leaf_hi[r])
+            live = self.allowed[lo:hi]
+            bounds = {"sets": max(math.comb(int(live.sum()), k) - taken.get(r, 0), 0)}
+            if self.okpair is not None and self.max_pair_uses is not None:
+                bounds["pairs"] = self._pair_room(lo, hi, live) // per_set
+            if self.max_skill_uses is not None:
+                bounds["skills"] = int(np.maximum(self.max_skill_uses - self.uses[lo:hi][live], 0).sum()) // k
+            name = min(bounds, key=lambda b: (bounds[b], b != "sets"))
+            total += bounds[name]
+            why[name] += bounds[name]
+        return total, max(why, key=lambda b: why[b])
+
+    @staticmethod
+    def _root_of(flat, key, outer) -> int | None:
+        t = flat.tin[flat.leaf_node[next(iter(key))]]
+        for r in outer:
+            if flat.tin[r] <= t < flat.tout[r]:
+                return r
+        return None
+
+    def _pair_room(self, lo: int, hi: int, live: np.ndarray) -> int:
+        """Uses left to the admissible pairs of allowed leaves in lo..hi-1 under the pair cap."""
+        idx = np.flatnonzero(live) + lo
+        ok = 0
+        for i in range(0, len(idx), 2048):  # row blocks keep the copy small at 10,000s of skills
+            ok += int(np.count_nonzero(self.okpair[idx[i:i + 2048]][:, idx]))
+        ok = (ok - int(np.count_nonzero(self.okpair[idx, idx]))) // 2  # symmetric; the diagonal is no pair
+        used = sum(v for (a, b), v in self.pair_uses.items()
+                   if lo <= a < hi and lo <= b < hi and self.allowed[a] and self.allowed[b] and self.okpair[a, b])
+        return ok * int(self.max_pair_uses) - used
+
     def pair_ok(self, positions) -> bool:
         if self.okpair is None:
             return True
-        p = np.asarray(positions, np.int64)
-        return bool(self.okpair[np.ix_(p, p)][np.triu_indices(len(p), 1)].all())
+        ok, p = self.okpair, [int(x) for x in positions]
+        for i in range(len(p)):
+            for j in range(i + 1, len(p)):
+                if not ok[p[i], p[j]]:
+                    return False
+        return True
 
 
 class _Evaluator:
-    """Best unseen admissible combination of one start under the state's discounted values."""
+    """Best unseen admissible combination of one start under the state's discounted values.
+
+    `dead`: starts proved to have no admissible set left (at the skill cap, or every set of
+    the exact enumeration seen or over a pair cap). Admissible sets only shrink as the greedy
+    goes on (caps tighten, `seen` grows), so such a start never has one again and is not
+    searched again. A start the beam found nothing for is not proved dead (another round's
+    values may lead the beam elsewhere) and is searched again."""
 
     def __init__(self, state: BudgetState, k: int, scope, max_level: int, beam: int):
         self.state, self.k, self.scope, self.max_level, self.beam = state, k, parse_scope(scope), max_level, beam
         ctx = state.ctx
         self.exact = self.scope.kind == "level" and ctx.exact_ok
         self.evaluations = 0
+        self.dead: set[int] = set()
+        self.exact_value = False  # did the last call's value come from the exact search
 
     def __call__(self, x: int) -> tuple[float, list[int]] | None:
         st = self.state
+        if x in self.dead:
+            return None
         if st.max_skill_uses is not None and st.uses[x] >= st.max_skill_uses:
+            self.dead.add(x)
             return None
         self.evaluations += 1
         got = self._exact(x) if self.exact else "beam"
-        if got == "beam":
+        self.exact_value = got != "beam"
+        if got is None:
+            self.dead.add(x)
+        elif got == "beam":
             got = self._beam(x)
         if got is not None:
             got = (got[0] + st.start_credit(x), got[1])
@@ -251,11 +320,12 @@ class _Evaluator:
             sel = sel.copy()
             sel[st.ctx.flat.leaf_node[~st.okpair[x]]] = False
         screened = 0
-        for value, positions in _dp_sets(st.ctx, x, self.k, self.scope, st.value, sel):
-            if frozenset(positions) in st.seen:
+        for value, chosen in _dp_chosen(st.ctx, x, self.k, self.scope, st.value, sel):
+            members = [x, *chosen]
+            if frozenset(members) in st.seen:
                 continue
-            if st.pair_ok(positions):
-                return value, positions
+            if st.pair_ok(members):
+                return value, greedy_order(st.ctx.flat, x, chosen)
             screened += 1
             if screened >= _PULL:
                 return "beam"
@@ -298,7 +368,12 @@ def _key(v: float) -> float:
 class _Groups:
     """Exact scopes: starts grouped by scope root; one pass of `knapsack_all_starts` gives
     every start's value in a group. A pick only changes values inside its scope root, so
-    only groups whose subtree holds a node of the pick are recomputed."""
+    only groups whose subtree holds a node of the pick are recomputed. Inside a group the
+    starts are searched in order of an upper bound on their value until the best one's value
+    equals its bound (so the pick is the best start's, ties to the earlier start, whatever
+    the bounds). The bound is the knapsack without the seen sets and pair caps, or a start's
+    last exact value when smaller: values only shrink as the greedy goes on, so that is a
+    bound too, and a start whose best sets are all taken is not searched again each round."""
 
     def __init__(self, ev: _Evaluator, starts: list[int], order: dict[int, int]):
         self.ev, self.state = ev, ev.state
@@ -311,13 +386,24 @@ class _Groups:
             roots.setdefault(int(flat.anc[x, cap]), []).append(x)
         self.groups = {r: np.array(xs, np.int64) for r, xs in roots.items()}
         self.order = order
+        self.last: dict[int, float] = {}  # a start's last exact value (not a beam's)
         self.cand: dict[int, tuple | None] = {}
         self.f = np.empty((flat.n_nodes, self.m + 1))
         self.P = np.empty((flat.n_nodes, self.m + 1))
         self.cnt = np.zeros(flat.n_nodes, np.int64)
         self.out = np.empty((flat.n_nodes, self.m + 1))
-        for r in self.groups:
-            self.cand[r] = self._candidate(r)
+        self.roots = np.array(list(self.groups), np.int64)  # one entry per group: arrays, not loops, per pick
+        self.rtin, self.rtout = flat.tin[self.roots], flat.tout[self.roots]
+        self.ckey = np.full(len(self.roots), -np.inf)  # _key of each group's candidate
+        self.crank = np.zeros(len(self.roots), np.int64)  # and its start's order
+        for gi in range(len(self.roots)):
+            self._set(gi)
+
+    def _set(self, gi: int) -> None:
+        r = int(self.roots[gi])
+        c = self.cand[r] = self._candidate(r)
+        self.ckey[gi] = -np.inf if c is None else _key(c[0])
+        self.crank[gi] = 0 if c is None else self.order[c[1]]
 
     def _candidate(self, r: int):
         st, flat, xs = self.state, self.flat, self.groups[r]
@@ -332,6 +418,11 @@ class _Groups:
             vals += st.value[flat.leaf_node[xs]]
         if st.max_skill_uses is not None:
             vals[st.uses[xs] >= st.max_skill_uses] = -np.inf
+        for i, x in enumerate(xs.tolist()):
+            if x in self.ev.dead:
+                vals[i] = -np.inf
+            elif x in self.last:  # + 1e-9: summation-order noise must not make it a non-bound
+                vals[i] = min(vals[i], self.last[x] + 1e-9)
         checked: dict[int, tuple] = {}
         rank = np.array([self.order[int(x)] for x in xs])
         while True:
@@ -348,24 +439,25 @@ class _Groups:
                 vals[i] = -np.inf
                 continue
             checked[x] = (got[0], x, got[1])
+            if self.ev.exact_value:
+                self.last[x] = got[0]
             if _key(got[0]) == keys[i]:
                 return checked[x]
             vals[i] = got[0]
 
     def best(self):
-        best = None
-        for c in self.cand.values():
-            if c is not None and (best is None or (_key(c[0]), -self.order[c[1]]) > (_key(best[0]), -self.order[best[1]])):
-                best = c
-        return best
+        """The candidate with the largest value, ties to the earlier start; None when none is left."""
+        if not len(self.roots) or not np.isfinite(self.ckey).any():
+            return None
+        return self.cand[int(self.roots[np.lexsort((self.crank, -self.ckey))[0]])]
 
     def update(self, positions: list[int], nodes: np.ndarray) -> None:
         flat = self.flat
         touched = np.concatenate([nodes, flat.leaf_node[np.asarray(positions, np.int64)]])
         t = flat.tin[touched]
-        for r in self.groups:
-            if ((flat.tin[r] <= t) & (t < flat.tout[r])).any():
-                self.cand[r] = self._candidate(r)
+        hit = ((self.rtin[:, None] <= t[None, :]) & (t[None, :] < self.rtout[:, None])).any(axis=1)
+        for gi in np.flatnonzero(hit).tolist():
+            self._set(gi)
 
 
 def select_budget(
@@ -383,6 +475,9 @@ def select_budget(
 ) -> BudgetResult:
     """`budget` distinct k-combinations from `starts` by greedy on F (module docstring).
     Each has `rank` (1 = first picked) and `marginal_gain` (its value under F when picked).
+    A budget above `BudgetState.capacity` (an upper bound on what can exist under the caps)
+    stops at that bound at the latest; `progress(done, total)` counts against the smaller of
+    the two and, when fewer are found, ends with done == total (the bar reaches 100 %).
     lazy=False evaluates every start every round (the plain greedy, for tests). Exact scopes
     use the grouped exact evaluation; otherwise `sample_epsilon` (e.g. 0.01) switches the lazy
     greedy to the stochastic one: each round only ceil(n/N ln(1/eps)) random live starts
@@ -394,6 +489,8 @@ def select_budget(
     ev = _Evaluator(state, int(k), scope, max_level, beam)
     label = str(parse_scope(scope))
     order = {x: i for i, x in enumerate(dict.fromkeys(int(s) for s in starts))}
+    room, binding = state.capacity(int(k), list(order), scope, max_level)
+    target = min(budget, room)  # no search can find more than `room`: stop there at the latest
     out: list[Combination] = []
 
     def pick(x, positions):
@@ -402,12 +499,12 @@ def select_budget(
         combo.marginal_gain, combo.rank = marginal, len(out) + 1
         out.append(combo)
         if progress is not None:
-            progress(len(out), budget)
+            progress(len(out), target)
         return nodes
 
     if not lazy:
         live = list(order)
-        while live and len(out) < budget:
+        while live and len(out) < target:
             best, keep = None, []
             for x in live:
                 got = ev(x)
@@ -421,7 +518,7 @@ def select_budget(
                 pick(best[1], best[2])
     elif ev.exact and not len(state.ctx.forced):
         groups = _Groups(ev, list(order), order)
-        while len(out) < budget:
+        while len(out) < target:
             best = groups.best()
             if best is None:
                 break
@@ -430,7 +527,7 @@ def select_budget(
     elif sample_epsilon is None:
         # lazy greedy: entries (-key, start order, start, round evaluated, value, positions)
         heap = [(-np.inf, i, x, -1, 0.0, None) for x, i in order.items()]
-        while heap and len(out) < budget:
+        while heap and len(out) < target:
             negk, i, x, rnd, value, positions = heapq.heappop(heap)
             if rnd == len(out):
                 pick(x, positions)
@@ -445,8 +542,8 @@ def select_budget(
         rng = np.random.default_rng([seed, int(k)])
         live = np.array(list(order), np.int64)
         bound = {int(x): np.inf for x in live}
-        n_sample = max(1, math.ceil(len(live) / budget * math.log(1.0 / sample_epsilon)))
-        while len(live) and len(out) < budget:
+        n_sample = max(1, math.ceil(len(live) / max(target, 1) * math.log(1.0 / sample_epsilon)))
+        while len(live) and len(out) < target:
             sample = live if n_sample >= len(live) else rng.choice(live, n_sample, replace=False)
             sample = sorted((int(x) for x in sample), key=lambda x: (-bound[x], order[x]))
             best, dead = None, set()
@@ -466,12 +563,21 @@ def select_budget(
                 pick(best[1], best[2])
     shortfall = None
     if len(out) < budget:
-        shortfall = _shortfall(state, ev, len(out), budget, k, label)
+        shortfall = _shortfall(state, ev, len(out), budget, k, label, room, binding)
+        if progress is not None:
+            progress(len(out), len(out))  # the search is over: the bar ends full
     return BudgetResult(out, shortfall, ev.evaluations)
 
 
-def _shortfall(state: BudgetState, ev: _Evaluator, got: int, budget: int, k: int, scope: str) -> str:
+_BOUND = {"sets": "distinct sets of k allowed skills in the starts' scopes", "pairs": "uses left to admissible pairs",
+          "skills": "uses left to skills"}
+
+
+def _shortfall(state: BudgetState, ev: _Evaluator, got: int, budget: int, k: int, scope: str, room: int,
+               binding: str) -> str:
     head = f"selected {got} of the {budget} combinations asked for (k = {k}, scope {scope}): "
+    if room < budget:
+        head += f"at most {room:,} can exist here ({_BOUND[binding]}); "
     caps = []
     if state.capped_skills():
         caps.append(f"{state.capped_skills()} skill(s) are at --max-skill-uses {state.max_skill_uses}")

@@ -99,9 +99,16 @@ class _Ticker:
             self.bar = tqdm(total=total, desc=desc, leave=False)
 
     def update(self, n: int = 1) -> None:
-        self.done += n
+        self.set(self.done + n, self.total)
+
+    def set(self, done: int, total: int) -> None:
+        """`done` of `total` (the total may shrink: a budget search that found all there is)."""
         if self.bar is not None:
-            self.bar.update(n)
+            self.bar.update(done - self.done)
+            if total != self.total:
+                self.bar.total = total
+                self.bar.refresh()
+        self.done, self.total = done, total
         if self.callback is not None:
             self.callback(self.done, self.total)
 
@@ -184,7 +191,7 @@ def select_combinations(
 def _budget(ctx, run, state, start_pos, k, budget, scope, max_level, beam, seed, sample_epsilon, progress):
     ticker = _Ticker(progress, budget, f"budget k={k}")
     got = select_budget(state, k, budget, start_pos, scope, max_level, beam, sample_epsilon=sample_epsilon,
-                        seed=seed, progress=lambda done, total: ticker.update())
+                        seed=seed, progress=ticker.set)
     ticker.close()
     run.combinations.extend(got.combinations)
     run.evaluations += got.evaluations
@@ -244,6 +251,8 @@ def _turns(ctx, run, seen, start_pos, k, budget, scope, max_level, strategy, bea
                 nxt.append(s)
                 break
         alive = nxt
+    if made < budget:
+        ticker.set(made, made)  # every start is exhausted: the bar ends full
     ticker.close()
     if made < budget:
         run.shortfall.append(f"selected {made} of the {budget} combinations asked for (k = {k}, strategy "

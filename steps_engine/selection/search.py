@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -97,6 +98,13 @@ class FlatTree:
     @property
     def height(self) -> int:
         return int(self.anc.shape[1] - 1)
+
+    @cached_property
+    def leaf_pos(self) -> np.ndarray:
+        """int64 [N]: leaf position of each node, -1 for inner nodes."""
+        pos = np.full(self.n_nodes, -1, np.int64)
+        pos[self.leaf_node] = np.arange(self.n_leaves)
+        return pos
 
     @classmethod
     def from_tree(cls, tree: EncodingTree, term: np.ndarray) -> "FlatTree":
@@ -512,44 +520,68 @@ def _beam_sets(ctx: SelectionContext, start: int, k: int, scope: Scope, max_leve
         yield [int(p) for p in row]
 
 
-def _dp_solve(ctx, start, root, m, forced, banned, value=None, selectable=None):
-    """Exact best m-set under `root` (start not selectable). Returns (value, positions).
-    `value` (node values, default the terms) and `selectable` (leaf-node mask, default the
-    allowed skills) let the dataset-level greedy pass discounted values and usage caps."""
-    flat = ctx.flat
-    value = (flat.term if value is None else value).copy()
-    value[flat.anc[start][flat.anc[start] >= 0]] = 0.0
-    if selectable is None:
-        selectable = np.zeros(flat.n_nodes, bool)
-        selectable[flat.leaf_node[ctx.allowed]] = True
-    else:
-        selectable = selectable.copy()
-    selectable[flat.leaf_node[start]] = False
-    if banned:
-        selectable[flat.leaf_node[list(banned)]] = False
-    force = np.zeros(flat.n_nodes, bool)
-    if forced:
-        force[flat.leaf_node[list(forced)]] = True
-        if not selectable[force].all():
+class _DPSolver:
+    """Exact best m-sets under `root` for one start (the start not selectable, its root path
+    worth 0), with some leaves forced in and some banned. `value` (node values, default the
+    terms) and `selectable` (leaf-node mask, default the allowed skills) let the dataset-level
+    greedy pass discounted values and usage caps. The arrays are set up once per start, so
+    Lawler's many solves of one enumeration only run the knapsack."""
+
+    def __init__(self, ctx, start, root, m, value=None, selectable=None):
+        flat = ctx.flat
+        self.flat, self.root, self.m = flat, int(root), int(m)
+        self.value = (flat.term if value is None else value).copy()
+        self.value[flat.anc[start][flat.anc[start] >= 0]] = 0.0
+        if selectable is None:
+            self.selectable = np.zeros(flat.n_nodes, bool)
+            self.selectable[flat.leaf_node[ctx.allowed]] = True
+        else:
+            self.selectable = selectable.copy()
+        self.selectable[flat.leaf_node[start]] = False
+        self.force = np.zeros(flat.n_nodes, bool)
+        self.f = np.empty((flat.n_nodes, self.m + 1))
+        self.P = np.empty((flat.n_nodes, self.m + 1))
+        self.cnt = np.zeros(flat.n_nodes, np.int64)
+        self.out = np.empty(self.m, np.int64)
+
+    def solve(self, forced, banned):
+        """(value, positions sorted) of the best set containing `forced` and avoiding `banned`, or None."""
+        flat, sel, force = self.flat, self.selectable, self.force
+        ban = [int(flat.leaf_node[p]) for p in banned]
+        frc = [int(flat.leaf_node[p]) for p in forced]
+        was = [bool(sel[a]) for a in ban]
+        for a in ban:
+            sel[a] = False
+        for a in frc:
+            force[a] = True
+        try:
+            if not all(sel[a] for a in frc):
+                return None
+            best = K.knapsack(flat.pre, flat.tin, flat.tout, flat.child_ptr, flat.child_idx, self.value, sel, force,
+                              self.root, self.m, self.f, self.P, self.cnt)
+        finally:
+            for a, w in zip(ban, was):
+                sel[a] = w
+            for a in frc:
+                force[a] = False
+        if not np.isfinite(best):
             return None
-    f = np.empty((flat.n_nodes, m + 1))
-    P = np.empty((flat.n_nodes, m + 1))
-    cnt = np.zeros(flat.n_nodes, np.int64)
-    best = K.knapsack(flat.pre, flat.tin, flat.tout, flat.child_ptr, flat.child_idx, value, selectable, force,
-                      int(root), int(m), f, P, cnt)
-    if not np.isfinite(best):
-        return None
-    out = np.empty(m, np.int64)
-    n = K.knapsack_backtrack(flat.child_ptr, flat.child_idx, int(root), int(m), f, P, out, flat.height)
-    pos_of_node = np.full(flat.n_nodes, -1, np.int64)
-    pos_of_node[flat.leaf_node] = np.arange(flat.n_leaves)
-    return float(best), sorted(int(pos_of_node[x]) for x in out[:n])
+        n = K.knapsack_backtrack(flat.child_ptr, flat.child_idx, self.root, self.m, self.f, self.P, self.out,
+                                 flat.height)
+        return float(best), sorted(flat.leaf_pos[self.out[:n]].tolist())
 
 
 def _dp_sets(ctx: SelectionContext, start: int, k: int, scope: Scope, value=None,
              selectable=None) -> Iterator[tuple[float, list[int]]]:
     """Distinct optimal sets in non-increasing value (Lawler's k-best partitioning), as
     (value, positions ordered by greedy undiscounted gain)."""
+    for v, chosen in _dp_chosen(ctx, start, k, scope, value, selectable):
+        yield v, greedy_order(ctx.flat, start, chosen)
+
+
+def _dp_chosen(ctx: SelectionContext, start: int, k: int, scope: Scope, value=None,
+               selectable=None) -> Iterator[tuple[float, list[int]]]:
+    """`_dp_sets` without the ordering: (value, the k-1 chosen positions sorted, start left out)."""
     flat = ctx.flat
     _, cap = scope_depths(flat, start, scope, k)
     root = int(flat.anc[start, cap])
@@ -557,18 +589,19 @@ def _dp_sets(ctx: SelectionContext, start: int, k: int, scope: Scope, value=None
     if seed is None:
         return
     base = frozenset(seed[1:])
-    first = _dp_solve(ctx, start, root, k - 1, base, frozenset(), value, selectable)
+    solver = _DPSolver(ctx, start, root, k - 1, value, selectable)
+    first = solver.solve(base, frozenset())
     if first is None:
         return
     heap = [(-first[0], 0, base, frozenset(), first[1])]
     tick = 1
     while heap:
         negv, _, inc, exc, chosen = heapq.heappop(heap)
-        yield -negv, greedy_order(flat, start, chosen)
+        yield -negv, chosen
         free = [p for p in chosen if p not in inc]
         for i, y in enumerate(free):
             inc2, exc2 = inc | frozenset(free[:i]), exc | {y}
-            sol = _dp_solve(ctx, start, root, k - 1, inc2, exc2, value, selectable)
+            sol = solver.solve(inc2, exc2)
             if sol is not None:
                 heapq.heappush(heap, (-sol[0], tick, inc2, exc2, sol[1]))
                 tick += 1
