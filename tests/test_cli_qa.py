@@ -349,3 +349,16 @@ def test_check_progress_in_a_log_has_no_carriage_returns(exported, tmp_path, cap
     assert main(["check", str(exported), "--out", str(tmp_path / "checked.jsonl")]) == EXIT_OK
     err = _err(capsys)
     assert "\r" not in err and "steps: checks" in err
+
+
+def test_check_into_a_file_it_did_not_write_is_refused_before_the_checks(ife, exported, tmp_path, capsys, monkeypatch):
+    # --out runs/tax/taxonomy.json was refused, but only after the near-duplicate pass had run
+    import importlib
+
+    quality_check = importlib.import_module("steps_engine.quality.check")  # the module, not the function
+    target = tmp_path / "taxonomy.json"
+    shutil.copy(ife[0] / "taxonomy.json", target)
+    before = target.read_bytes()
+    monkeypatch.setattr(quality_check, "automatic_checks", lambda *a, **kw: pytest.fail("the checks ran"))
+    assert main(["check", str(exported), "--out", str(target), "--quiet"]) == EXIT_USAGE
+    assert "not an output of `steps check`" in _err(capsys) and target.read_bytes() == before

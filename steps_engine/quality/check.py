@@ -60,7 +60,7 @@ from steps_engine.quality.judge import (DEFAULT_RUBRIC, VerdictError, build_judg
 from steps_engine.quality.rules import RuleConfig, check_rules
 from steps_engine.quality.seedcopy import load_seed_examples, seed_match
 from steps_engine.quality.text import conversation_text, words
-from steps_engine.synthesis.runner import ResultsFile, read_results
+from steps_engine.synthesis.runner import ResultsFile, check_owner, read_results
 
 __all__ = ["CheckConfig", "CheckReport", "automatic_checks", "check", "check_async", "estimate_judge", "input_key"]
 
@@ -416,11 +416,15 @@ async def _judge_all(items, client: ChatClient, writer: ResultsFile, tally: _Tal
             writer.sync()
 
 
-def _prepare(results: Path, config: CheckConfig, report: CheckReport, *, taxonomy_dir, embedder, progress):
-    """Read `results` and run the checks that need no LLM. Returns (records, found)."""
+def _prepare(results: Path, config: CheckConfig, report: CheckReport, *, taxonomy_dir, embedder, progress,
+             before_checks: Callable[[list[dict]], None] | None = None):
+    """Read `results` and run the checks that need no LLM. Returns (records, found).
+    `before_checks(records)` runs between the two (it may refuse, before the costly part)."""
     records, problems = read_results(results)
     report.problems += problems
     report.total = len(records)
+    if before_checks is not None:
+        before_checks(records)
 
     benchmarks = None
     if config.decontaminate:
@@ -494,8 +498,12 @@ async def check_async(
     if config.judge_model and client is None and not api_key:
         raise ValueError("a judge needs an API key (OPENAI_API_KEY) or a client")
     fingerprint = config.fingerprint()
+
+    def refuse_foreign_out(records: list[dict]) -> None:  # before the passes; ResultsFile tests again
+        check_owner(out, _accept_checked(results, {r["id"]: r for r in records}, fingerprint))
+
     records, found = _prepare(results, config, report, taxonomy_dir=taxonomy_dir, embedder=embedder,
-                              progress=progress)
+                              progress=progress, before_checks=refuse_foreign_out)
 
     tally = _Tally(report)
     by_id = {r["id"]: r for r in records}

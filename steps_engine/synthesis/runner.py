@@ -356,6 +356,16 @@ def refuse_folder(path: Path) -> None:
         raise ValueError(f"{path} is a folder, expected a JSONL file to write (e.g. {path / 'results.jsonl'})")
 
 
+def check_owner(path: str | Path, accept: Callable) -> None:
+    """ResultsFile's `accept` test on the file at `path`, if there is one, reading only (for
+    callers that want it before costly work, or that will not write)."""
+    path = Path(path)
+    if path.is_file():
+        data = path.read_bytes()
+        records, _, foreign, _ = _complete_lines(data, path)
+        accept(path, records, foreign, len(data))
+
+
 class ResultsFile:
     """Exclusive, append-only writer of a results JSONL file (a context manager)."""
 
@@ -753,9 +763,7 @@ async def synthesize_async(
         done = set()
         if out.exists():
             if accept is not None:
-                data = out.read_bytes()
-                records, _, foreign, _ = _complete_lines(data, out)
-                accept(out, records, foreign, len(data))
+                check_owner(out, accept)
             done = {r["id"] for r in read_results(out)[0]}
         todo = [j for j in jobs if j.id not in done]
         report.dry_run = True
