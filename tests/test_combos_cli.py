@@ -348,7 +348,7 @@ def test_negative_seed_and_out_folder_give_one_line(folder, tmp_path, capsys):
     assert code == 2 and "--seed must be >= 0" in err
     code, _, err = _run(["combos", str(folder), "--k", "3", "--quiet", "--out", str(tmp_path)], capsys)
     last = err.strip().splitlines()[-1]
-    assert code == 2 and last.startswith("steps combos: error: Is a directory") and str(tmp_path) in last
+    assert code == 2 and last.startswith("steps combos: error: --out") and "is a folder" in last and str(tmp_path) in last
 
 
 def test_starts_short_of_per_start_are_reported(tmp_path):
