@@ -115,3 +115,23 @@ def test_check_outputs_without_the_input_hash_are_matched_by_content(tmp_path, s
     now = {r["id"]: r for r in _lines(out)}
     assert len(now) == 3 and now["s2"]["status"] == "ok" and now["s2"]["quality"]["input"] == input_key(regen)
     assert now["s1"] == next(r for r in legacy if r["id"] == "s1")
+
+
+def test_the_duplicate_of_a_changed_record_is_decided_again(tmp_path, server):
+    # s1 is a near-duplicate of s0; s0 is then rewritten into something else: s1 is no longer a
+    # duplicate of anything and must not keep its old "near_duplicate of s0" verdict
+    results, out = tmp_path / "r.jsonl", tmp_path / "c.jsonl"
+    text = "the quick brown fox jumps over the lazy dog near the river bank at dawn today"
+    recs = _results(results, [text, text + " again", "something else entirely about alpha and beta here"])
+    config = CheckConfig(rules=None)  # near-duplicates on, no judge
+    check(results, out, config=config)
+    first = {r["id"]: r for r in _lines(out)}
+    assert first["s1"]["reasons"] == ["near_duplicate"] and first["s1"]["quality"]["near_duplicate"]["of"] == "s0"
+    recs[0]["messages"] = [{"role": "user", "content": "Question 0: a new question on gamma and delta only"},
+                           {"role": "assistant", "content": "Answer 0: gamma first, then delta, nothing else alike."}]
+    results.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    rep = check(results, out, config=config)
+    now = {r["id"]: r for r in _lines(out)}
+    assert now["s1"]["status"] == "ok" and now["s1"]["quality"]["near_duplicate"] is None
+    assert now["s2"] == first["s2"]  # not a duplicate before or after: kept as it was
+    assert len(now) == 3 and rep.changed == 1

@@ -241,6 +241,12 @@ def _same_input(checked: dict, rec: dict) -> bool:
     return was_usable == _usable(rec) and all(checked.get(f) == rec.get(f) for f in _READ_FIELDS)
 
 
+def _dup_of(quality: dict):
+    """The id a verdict's record was found a near-duplicate of (None when it was not)."""
+    dup = quality.get("near_duplicate")
+    return dup.get("of") if isinstance(dup, dict) else None
+
+
 def _finish(rec: dict, reasons: list[tuple[str, str]], quality: dict, fingerprint: str) -> dict:
     codes = list(dict.fromkeys(code for code, _ in reasons))
     quality = {**quality, "config": fingerprint, **_run_of(rec), "input": input_key(rec),
@@ -511,6 +517,9 @@ async def check_async(
         report.problems += writer.problems
         keep = [r for r in writer.records if _same_input(r, by_id[r["id"]])]  # a changed record is checked again
         report.changed = len(writer.records) - len(keep)
+        if report.changed:  # a duplicate of a changed record (or newly one of it) is decided again too
+            fresh = {rec["id"]: _dup_of(q) for rec, (_, q) in zip(records, found)}
+            keep = [r for r in keep if _dup_of(r.get("quality") or {}) == fresh[r["id"]]]
         if retry_judge_errors:
             keep = [r for r in keep if not set(r.get("reasons") or []) & set(JUDGE_ERRORS)]
         if len(keep) != len(writer.records):
