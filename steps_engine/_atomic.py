@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["atomic_open", "atomic_write", "write_text", "write_json", "write_jsonl", "read_json_object", "same_file",
-           "refuse_input_as_output", "refuse_inputs_in_folder", "TAXONOMY_FOLDER_FILES"]
+           "refuse_input_as_output", "refuse_inputs_in_folder", "refuse_folder", "TAXONOMY_FOLDER_FILES"]
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -33,6 +33,13 @@ def refuse_input_as_output(out: str | os.PathLike, inputs, what: str = "out") ->
         if src is not None and same_file(out, src):
             raise ValueError(f"{what} {str(out)!r} is the input {str(src)!r} (also through a link); "
                              "writing it would destroy the input: choose another output path")
+
+
+def refuse_folder(path: str | os.PathLike, example: str = "results.jsonl") -> None:
+    """ValueError when the JSONL output path `path` is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, expected a JSONL file to write (e.g. {path / example})")
 
 
 # the files `steps taxonomy` writes into its folder (taxonomy.build.save_taxonomy, graph.write_graph)

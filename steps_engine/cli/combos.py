@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from steps_engine._atomic import TAXONOMY_FOLDER_FILES, same_file
+from steps_engine._atomic import TAXONOMY_FOLDER_FILES, refuse_folder, same_file
 from steps_engine.cli import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, CLIError
 from steps_engine.cli.args import number
 from steps_engine.selection.budget import (
@@ -139,8 +139,10 @@ def run(args) -> int:
     for name in TAXONOMY_FOLDER_FILES:  # the taxonomy's own files, inputs of every later stage
         if same_file(args.out, folder / name):
             raise CLIError(f"--out {args.out} is the taxonomy's {folder / name}: choose another output path")
-    if Path(args.out).is_dir():
-        raise CLIError(f"--out {args.out} is a folder: give a file path, e.g. {Path(args.out) / 'combos.jsonl'}")
+    try:
+        refuse_folder(args.out, "combos.jsonl")
+    except ValueError as exc:
+        raise CLIError(f"--out {exc}") from None
     try:
         graph = read_graph(folder)
     except (ValueError, KeyError, OSError) as exc:

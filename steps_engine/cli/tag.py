@@ -156,16 +156,16 @@ def _run_open(args, embedder) -> int:
 def run(args) -> int:
     from steps_engine.semantic.embeddings import get_embedder
     from steps_engine.data.ingest import IngestError
-    from steps_engine.semantic.tagging import TagConfig, load_vocabulary, refuse_folder_out, tag_file
+    from steps_engine.semantic.tagging import TagConfig, load_vocabulary, tag_file
     from steps_engine.cli.progress import StageProgress
-    from steps_engine._atomic import refuse_input_as_output
+    from steps_engine._atomic import refuse_folder, refuse_input_as_output
 
     top_k = number(args.top_k, "--top-k", int, 1)
     min_sim = number(args.min_sim, "--min-sim", float, -1.0, 1.0)
     input_source(args.input)
     try:
         refuse_input_as_output(args.out, [args.input, args.vocab], what="--out")
-        refuse_folder_out(args.out)
+        refuse_folder(args.out, "tagged.jsonl")  # before the model loads
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if args.open and args.engine == "ray":

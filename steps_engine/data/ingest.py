@@ -781,9 +781,10 @@ def _as_text(value) -> str:
     return str(value)
 
 
-def check_text_field(source, text_field: str, sample: int = 200) -> None:
-    """ValueError when `text_field` holds text in none of the first `sample` readable records (a
-    typo there leaves every seed example and every keyword name without text, silently)."""
+def check_text_field(source, text_field: str, sample: int | None = 200, what: str = "--text-field") -> None:
+    """ValueError when `text_field` holds text in none of the first `sample` readable records
+    (None: all of them); a typo there leaves every seed example and every keyword name without
+    text, silently. `what` names the field's flag in the message."""
     seen, fields = 0, set()
     for _, rec in iter_records(source):
         if not isinstance(rec, dict):
@@ -792,11 +793,11 @@ def check_text_field(source, text_field: str, sample: int = 200) -> None:
         if extract_text(rec, text_field).strip():
             return
         fields.update(str(k) for k in rec)
-        if seen >= sample:
+        if sample is not None and seen >= sample:
             break
     if seen:
         shown = ", ".join(sorted(fields)[:12])
-        raise ValueError(f"--text-field {text_field!r}: no text there in the first {seen} records "
+        raise ValueError(f"{what} {text_field!r}: no text there in the first {seen} records "
                          f"(their fields: {shown})")
 
 

@@ -26,9 +26,6 @@ from steps_engine.quality.text import ngram_hashes, token_ids, words
 __all__ = ["BenchmarkIndex", "Overlap"]
 
 
-_MISSING = object()
-
-
 @dataclass(frozen=True)
 class Overlap:
     file: str
@@ -52,7 +49,7 @@ class BenchmarkIndex:
 
     @classmethod
     def from_files(cls, paths, *, text_field: str | None = None, n: int = 13, min_words: int = 8) -> "BenchmarkIndex":
-        from steps_engine.data.ingest import BadRow, extract_text, get_field, iter_records
+        from steps_engine.data.ingest import BadRow, check_text_field, extract_text, iter_records
 
         if n < 1 or min_words < 1:
             raise ValueError(f"n and min_words must be >= 1, got {n}, {min_words}")
@@ -62,20 +59,18 @@ class BenchmarkIndex:
             path = str(path)
             if not Path(path).is_file():
                 raise ValueError(f"benchmark file {path!r} not found")
+            if text_field is not None:  # a field no record has would index nothing, silently
+                try:
+                    check_text_field(path, text_field, sample=None, what="--decontaminate-field")
+                except ValueError as exc:
+                    raise ValueError(f"benchmark file {path!r}: {exc}") from None
             fi = len(index.files)
             index.files.append(path)
-            found = read = 0
-            has_field = text_field is None
-            fields: set[str] = set()
+            found = 0
             for line, rec in iter_records(path):
                 if isinstance(rec, BadRow):
                     index.problems.append(f"{path}: {rec}")
                     continue
-                read += 1
-                if not has_field:
-                    has_field = get_field(rec, text_field, _MISSING) is not _MISSING
-                    if isinstance(rec, dict) and len(fields) < 50:
-                        fields.update(map(str, rec))
                 try:
                     text = extract_text(rec, text_field)
                 except (ValueError, KeyError, TypeError) as exc:
@@ -89,9 +84,6 @@ class BenchmarkIndex:
                 length = min(len(ws), n)
                 parts.setdefault(length, []).append((ngram_hashes(token_ids(ws), length), len(index.records)))
                 index.records.append((fi, line, ws))
-            if read and not has_field:
-                raise ValueError(f"benchmark file {path!r}: none of its {read:,} records has the field "
-                                 f"{text_field!r}; its fields: {', '.join(sorted(fields)) or '(none)'}")
             if not found:
                 field_ = f"field {text_field!r}" if text_field else "a detected text field (prompt, instruction, ...)"
                 index.problems.append(f"{path}: no benchmark text found in {field_}; pass --decontaminate-field")

@@ -39,13 +39,12 @@ from typing import Sequence
 
 import numpy as np
 
-from steps_engine._atomic import atomic_open
+from steps_engine._atomic import atomic_open, refuse_folder
 from steps_engine.semantic.embeddings.base import Embedder, ProgressFn, normalize_rows
 from steps_engine.semantic.vocabulary import Vocabulary, _content_words, skill_phrase
 
 __all__ = [
     "TagConfig",
-    "refuse_folder_out",
     "Vocabulary",
     "skill_phrase",
     "split_sentences",
@@ -499,14 +498,6 @@ class TagReport:
         return text
 
 
-def refuse_folder_out(out_path) -> None:
-    """ValueError when the output path is a folder (checked before any model loads)."""
-    from pathlib import Path
-
-    if Path(out_path).is_dir():
-        raise ValueError(f"{out_path} is a folder, expected a JSONL file to write (e.g. {Path(out_path) / 'tagged.jsonl'})")
-
-
 def tag_file(
     input_path,
     out_path,
@@ -560,7 +551,7 @@ def tag_file(
     input_path, out_path = Path(input_path), Path(out_path)
     if input_path.resolve() == out_path.resolve():
         raise ValueError(f"out_path must differ from the input file, got {out_path}")
-    refuse_folder_out(out_path)
+    refuse_folder(out_path, "tagged.jsonl")
 
     def chunks():
         buf: list = []

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from steps_engine.llm.base import ChatClient, Completion, LLMError, scrub
-from steps_engine._atomic import atomic_open
+from steps_engine._atomic import atomic_open, refuse_folder
 from steps_engine.llm.cache import ResponseCache, cache_key
 from steps_engine.llm.retry import RetryPolicy, complete_with_retries
 from steps_engine.synthesis.parsing import OutputError, normalized_hash, parse_conversation
@@ -348,12 +348,6 @@ def check_request_params(params: dict) -> None:
                                                             else f"a number in [{low}, {high}]")
             flag = {"temperature": "--temperature", "max_tokens": "--max-tokens"}.get(key, f"--param {key}=")
             raise ValueError(f"request field {key!r} ({flag}) must be {want}, got {v!r}")
-
-
-def refuse_folder(path: Path) -> None:
-    """ValueError when the results path `path` is a folder."""
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, expected a JSONL file to write (e.g. {path / 'results.jsonl'})")
 
 
 def check_owner(path: str | Path, accept: Callable) -> None:
