@@ -179,46 +179,53 @@ def beam_search(
 
 
 @nb.njit(cache=True)
+def _knapsack_node(a, child_ptr, child_idx, value, selectable, forced, m, f, P, cnt):
+    """f[a], cnt[a] and P of a's children from the children's f and cnt: one node of `knapsack`
+    (the running merge lives in P itself, so no array is allocated)."""
+    for j in range(m + 1):
+        f[a, j] = NEG
+    if child_ptr[a] == child_ptr[a + 1]:
+        if not forced[a]:
+            f[a, 0] = 0.0
+        if selectable[a] and m >= 1:
+            f[a, 1] = value[a]
+            cnt[a] = 1
+        else:
+            cnt[a] = 0
+        return
+    prev = -1  # the previous child: its P row is the merge so far ([0, -inf, ...] before the first)
+    na = 0
+    for ci in range(child_ptr[a], child_ptr[a + 1]):
+        c = child_idx[ci]
+        for j in range(m + 1):
+            P[c, j] = NEG
+        for j1 in range(min(na, m) + 1):
+            acc = P[prev, j1] if prev >= 0 else (0.0 if j1 == 0 else NEG)
+            if acc == NEG:
+                continue
+            for j2 in range(min(cnt[c], m - j1) + 1):
+                v = f[c, j2]
+                if v == NEG:
+                    continue
+                if acc + v > P[c, j1 + j2]:
+                    P[c, j1 + j2] = acc + v
+        na = min(na + cnt[c], m)
+        prev = c
+    cnt[a] = na
+    f[a, 0] = P[prev, 0]
+    for j in range(1, m + 1):
+        if P[prev, j] != NEG:
+            f[a, j] = P[prev, j] + value[a]
+
+
+@nb.njit(cache=True)
 def knapsack(pre, tin, tout, child_ptr, child_idx, value, selectable, forced, root, m, f, P, cnt):
     """Tree knapsack over subtree(root): f[a, j] = best covered value inside subtree(a)
     with exactly j selected leaves (-inf if impossible). A node is covered iff j >= 1.
     P[c] is the running max-plus merge of a's children up to and including child c.
     Returns f[root, m]. O(subtree x m^2)."""
     for ii in range(tout[root] - 1, tin[root] - 1, -1):
-        a = pre[ii]
-        f[a, :] = NEG
-        if child_ptr[a] == child_ptr[a + 1]:
-            if not forced[a]:
-                f[a, 0] = 0.0
-            if selectable[a] and m >= 1:
-                f[a, 1] = value[a]
-                cnt[a] = 1
-            else:
-                cnt[a] = 0
-            continue
-        acc = np.full(m + 1, NEG)
-        acc[0] = 0.0
-        na = 0
-        for ci in range(child_ptr[a], child_ptr[a + 1]):
-            c = child_idx[ci]
-            new = np.full(m + 1, NEG)
-            for j1 in range(min(na, m) + 1):
-                if acc[j1] == NEG:
-                    continue
-                for j2 in range(min(cnt[c], m - j1) + 1):
-                    v = f[c, j2]
-                    if v == NEG:
-                        continue
-                    if acc[j1] + v > new[j1 + j2]:
-                        new[j1 + j2] = acc[j1] + v
-            acc = new
-            na = min(na + cnt[c], m)
-            P[c, :] = acc
-        cnt[a] = na
-        f[a, 0] = acc[0]
-        for j in range(1, m + 1):
-            if acc[j] != NEG:
-                f[a, j] = acc[j] + value[a]
+        _knapsack_node(pre[ii], child_ptr, child_idx, value, selectable, forced, m, f, P, cnt)
     return f[root, m]
 
 
