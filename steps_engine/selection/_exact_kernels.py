@@ -186,19 +186,24 @@ def _heap_pop(heap, nh, e_val):
 
 
 @nb.njit(cache=True)
-def exact_first_unseen(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_node, node_pos, leaf_lo, leaf_hi, height,
-                       value, selectable, okpair, use_pairs, x, root, m, forced, keys, tab_h, tab_m, tab_used, pull,
-                       chosen_out):
-    """Start x's distinct best m-sets under `root` in non-increasing value (Lawler's k-best
-    partitioning of the knapsack with x's root path worth 0, x and, with use_pairs, every
-    leaf p with not okpair[x, p] unselectable; `forced` in every set), screened in that order:
-    a set whose members (x included) are in the taken table is skipped, the first with every
-    pair admissible (okpair) is returned. Returns (status, value): FOUND with the set in
-    chosen_out (sorted), SCREENED_OUT after `pull` inadmissible untaken sets, NONE_LEFT when
-    the enumeration ends first."""
-    N = parent.shape[0]
-    val = np.empty(N)
-    base_sel = np.zeros(N, np.bool_)
+def _workspace(N, m):
+    """Arrays one exact search needs, reusable by the next (stamps only grow; `_first_unseen` resets the rest)."""
+    return (np.empty(N), np.zeros(N, np.bool_), np.zeros(N, np.bool_), np.zeros(N, np.bool_), np.zeros(N, np.int8),
+            np.empty((N, m + 1)), np.empty((N, m + 1)), np.zeros(N, np.int64), np.empty(N + m, np.int64),
+            np.zeros(1, np.int64), np.zeros(N, np.int64), np.zeros(N, np.int8), np.zeros(N, np.int64),
+            np.empty(N, np.int64), np.zeros(1, np.int64))
+
+
+@nb.njit(cache=True)
+def _first_unseen(ws, pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_node, node_pos, leaf_lo, leaf_hi,
+                  height, value, selectable, okpair, use_pairs, x, root, m, forced, keys, tab_h, tab_m, tab_used, pull,
+                  chosen_out):
+    """`exact_first_unseen` in a workspace from `_workspace`."""
+    val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, path, ctr = ws
+    for i in range(ncur[0]):  # the previous search's bans and forced leaves
+        status[cur[i]] = 0
+        force[cur[i]] = False
+    ncur[0] = 0
     for ii in range(tin[root], tout[root]):
         a = pre[ii]
         val[a] = value[a]
@@ -212,20 +217,11 @@ def exact_first_unseen(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf
         for p in range(leaf_lo[root], leaf_hi[root]):
             if not okpair[x, p]:
                 base_sel[leaf_node[p]] = False
-    sel = base_sel.copy()
-    force = np.zeros(N, np.bool_)
-    status = np.zeros(N, np.int8)  # 1 banned, 2 forced in the knapsack now in f/P/cnt
-    f = np.empty((N, m + 1))
-    P = np.empty((N, m + 1))
-    cnt = np.zeros(N, np.int64)
+    for ii in range(tin[root], tout[root]):
+        sel[pre[ii]] = base_sel[pre[ii]]
     knapsack(pre, tin, tout, child_ptr, child_idx, val, sel, force, root, m, f, P, cnt)
 
-    cur = np.empty(N + m, np.int64)
-    ncur = np.zeros(1, np.int64)
-    wstamp = np.zeros(N, np.int64)
-    wstat = np.zeros(N, np.int8)
-    mark = np.zeros(N, np.int64)
-    path = np.empty(N, np.int64)
+    N = parent.shape[0]
     members = np.empty(m + 1, np.int64)
     bt = np.empty(m, np.int64)
     nf = forced.shape[0]
@@ -241,9 +237,9 @@ def exact_first_unseen(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf
     inc = np.empty(m, np.int64)
     sol = np.empty(m, np.int64)
 
-    stamp = 1
+    ctr[0] += 1
     best = _solve(forced, nf, exc, 0, root, m, tin, depth, child_ptr, child_idx, parent, leaf_node, node_pos, height,
-                  val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, stamp, path, bt, sol)
+                  val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, ctr[0], path, bt, sol)
     if best == NEG:
         return NONE_LEFT, 0.0
     n_e = 1
@@ -298,10 +294,10 @@ def exact_first_unseen(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf
             if not free:
                 continue
             exc[nexc] = y
-            stamp += 1
+            ctr[0] += 1
             v = _solve(inc, ninc, exc, nexc + 1, root, m, tin, depth, child_ptr, child_idx, parent, leaf_node,
                        node_pos, height, val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark,
-                       stamp, path, bt, sol)
+                       ctr[0], path, bt, sol)
             if v != NEG:
                 if n_e == cap:
                     cap *= 2
@@ -324,6 +320,112 @@ def exact_first_unseen(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf
             inc[ninc] = y  # forced in the later sub-parts
             ninc += 1
     return NONE_LEFT, 0.0
+
+
+@nb.njit(cache=True)
+def exact_first_unseen(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_node, node_pos, leaf_lo, leaf_hi, height,
+                       value, selectable, okpair, use_pairs, x, root, m, forced, keys, tab_h, tab_m, tab_used, pull,
+                       chosen_out):
+    """Start x's distinct best m-sets under `root` in non-increasing value (Lawler's k-best
+    partitioning of the knapsack with x's root path worth 0, x and, with use_pairs, every
+    leaf p with not okpair[x, p] unselectable; `forced` in every set), screened in that order:
+    a set whose members (x included) are in the taken table is skipped, the first with every
+    pair admissible (okpair) is returned. Returns (status, value): FOUND with the set in
+    chosen_out (sorted), SCREENED_OUT after `pull` inadmissible untaken sets, NONE_LEFT when
+    the enumeration ends first."""
+    ws = _workspace(parent.shape[0], m)
+    return _first_unseen(ws, pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_node, node_pos, leaf_lo,
+                         leaf_hi, height, value, selectable, okpair, use_pairs, x, root, m, forced, keys, tab_h, tab_m,
+                         tab_used, pull, chosen_out)
+
+
+# ---------------------------------------------------------------- one group's candidate
+LOOP_DONE, LOOP_BEAM, LOOP_KEY = 0, 1, 2  # group_candidate's status
+
+
+@nb.njit(cache=True)
+def np_key(v):
+    """np.round(v, 12) (numpy: multiply by 10^12, round half to even, divide)."""
+    return np.rint(v * 1e12) / 1e12
+
+
+@nb.njit(cache=True)
+def py_key(v):
+    """Python's round(v, 12), or NaN where it may differ from np_key. Python rounds v's exact
+    value, numpy the product y = fl(v * 10^12); rounding is monotone and the half-integers near
+    y are doubles, so both pick the same integer unless y is itself a half-integer."""
+    y = v * 1e12
+    r = np.rint(y)
+    if not abs(y) < 2.0 ** 52 or abs(y - r) == 0.5:
+        return np.nan
+    return r / 1e12
+
+
+@nb.njit(cache=True)
+def group_candidate(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_node, node_pos, leaf_lo, leaf_hi,
+                    height, value, dcum, selectable, okpair, use_pairs, m, keys, tab_h, tab_m, tab_used, pull, root,
+                    xs, rank, vals, mode, uses, max_skill_uses, dead, last, checked, c_val, c_pos, c_ord, evals):
+    """`budget._Groups._candidate`'s search loop for the starts xs under `root` (rank = their
+    order), from the bounds `vals`: the live start with the largest np_key(bound) (ties: lower
+    rank) is searched exactly (`_first_unseen`, plus its start credit: mode 1 the path below
+    root, 2 its leaf); the candidate is the first whose value's key equals its bound's, or a
+    start already searched when it comes out on top. Updates dead[x], last[x] (NaN: none) and
+    checked / c_val / c_pos (x first) / c_ord (False: not ordered yet) per start index, and
+    evals[0] (searches run). Returns (LOOP_DONE, i or -1 for none, 0); (LOOP_BEAM, i, 0)
+    when start i screened out `pull` sets (the caller runs the beam and carries on); or
+    (LOOP_KEY, i, value) when Python's rounding of the value is not certain here."""
+    ws = _workspace(parent.shape[0], m)
+    chosen = np.empty(m, np.int64)
+    no_forced = np.empty(0, np.int64)
+    n = xs.shape[0]
+    while True:
+        i = -1
+        best = NEG
+        for j in range(n):
+            if vals[j] == NEG:
+                continue
+            kj = np_key(vals[j])
+            if i < 0 or kj > best or (kj == best and rank[j] < rank[i]):
+                i = j
+                best = kj
+        if i < 0:
+            return LOOP_DONE, -1, 0.0
+        if checked[i]:
+            return LOOP_DONE, i, 0.0
+        x = xs[i]
+        if dead[x] or (max_skill_uses >= 0 and uses[x] >= max_skill_uses):
+            dead[x] = True
+            vals[i] = NEG
+            continue
+        evals[0] += 1
+        status, v = _first_unseen(ws, pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_node, node_pos,
+                                  leaf_lo, leaf_hi, height, value, selectable, okpair, use_pairs, x, root, m,
+                                  no_forced, keys, tab_h, tab_m, tab_used, pull, chosen)
+        if status == NONE_LEFT:
+            dead[x] = True
+            vals[i] = NEG
+            continue
+        if status == SCREENED_OUT:
+            return LOOP_BEAM, i, 0.0
+        leaf = leaf_node[x]
+        credit = 0.0
+        if mode == 1:
+            credit = dcum[leaf] - dcum[root]
+        elif mode == 2:
+            credit = value[leaf]
+        got = v + credit
+        checked[i] = True
+        c_val[i] = got
+        c_pos[i, 0] = x
+        c_pos[i, 1:] = chosen
+        c_ord[i] = False
+        last[x] = got
+        pk = py_key(got)
+        if np.isnan(pk):
+            return LOOP_KEY, i, got
+        if pk == best:
+            return LOOP_DONE, i, 0.0
+        vals[i] = got
 
 
 @nb.njit(cache=True)

@@ -334,7 +334,7 @@ class _Evaluator:
         ctx = state.ctx
         self.exact = self.scope.kind == "level" and ctx.exact_ok
         self.evaluations = 0
-        self.dead: set[int] = set()
+        self.dead = np.zeros(ctx.flat.n_leaves, bool)  # by start position
         self.exact_value = False  # did the last call's value come from the exact search
         self._scopes: dict[int, tuple[int, np.ndarray] | None] = {}  # start -> (scope root, forced leaves)
         self._chosen = np.empty(max(self.k - 1, 1), np.int64)
@@ -351,16 +351,16 @@ class _Evaluator:
         """`__call__` without ordering an exact set: (value, [x, *chosen], ordered?); the order
         (`greedy_order`) only matters for a set that is picked."""
         st = self.state
-        if x in self.dead:
+        if self.dead[x]:
             return None
         if st.max_skill_uses is not None and st.uses[x] >= st.max_skill_uses:
-            self.dead.add(x)
+            self.dead[x] = True
             return None
         self.evaluations += 1
         got = self._exact(x) if self.exact else "beam"
         self.exact_value = got != "beam"
         if got is None:
-            self.dead.add(x)
+            self.dead[x] = True
             return None
         ordered = got == "beam"
         if ordered:
@@ -449,7 +449,7 @@ class _Groups:
             roots.setdefault(int(flat.anc[x, cap]), []).append(x)
         self.groups = {r: np.array(xs, np.int64) for r, xs in roots.items()}
         self.order = order
-        self.last: dict[int, float] = {}  # a start's last exact value (not a beam's)
+        self.last = np.full(flat.n_leaves, np.nan)  # a start's last exact value (not a beam's), by position
         self.cand: dict[int, tuple | None] = {}
         self.f = np.empty((flat.n_nodes, self.m + 1))
         self.P = np.empty((flat.n_nodes, self.m + 1))
@@ -469,10 +469,10 @@ class _Groups:
         self.crank[gi] = 0 if c is None else self.order[c[1]]
 
     def _candidate(self, r: int):
-        st, flat, xs = self.state, self.flat, self.groups[r]
+        st, flat, xs, ev = self.state, self.flat, self.groups[r], self.ev
         K.knapsack_all_starts(flat.pre, flat.tin, flat.tout, flat.child_ptr, flat.child_idx, st.value,
                               st.selectable, r, self.m, self.f, self.P, self.cnt, self.out)
-        self.ev.evaluations += 1
+        ev.evaluations += 1
         vals = self.out[flat.leaf_node[xs], self.m].copy()
         mode = start_mode(st.count_start, st.scope)
         if mode == "path":
@@ -481,32 +481,38 @@ class _Groups:
             vals += st.value[flat.leaf_node[xs]]
         if st.max_skill_uses is not None:
             vals[st.uses[xs] >= st.max_skill_uses] = -np.inf
-        for i, x in enumerate(xs.tolist()):
-            if x in self.ev.dead:
-                vals[i] = -np.inf
-            elif x in self.last:  # + 1e-9: summation-order noise must not make it a non-bound
-                vals[i] = min(vals[i], self.last[x] + 1e-9)
-        checked: dict[int, tuple] = {}
-        rank = np.array([self.order[int(x)] for x in xs])
+        last = self.last[xs] + 1e-9  # + 1e-9: summation-order noise must not make it a non-bound
+        vals = np.where(ev.dead[xs], -np.inf, np.where(last < vals, last, vals))  # (NaN: no last value)
+        rank = np.array([self.order[int(x)] for x in xs], np.int64)
+        n, table, use_pairs = len(xs), st.seen_table(ev.k), st.okpair is not None
+        checked, c_val, c_ord = np.zeros(n, bool), np.empty(n), np.zeros(n, bool)
+        c_pos, evals = np.empty((n, ev.k), np.int64), np.zeros(1, np.int64)
         while True:
-            live = np.isfinite(vals)
-            if not live.any():
-                return None
-            keys = np.round(vals, 12)
-            i = int(np.lexsort((rank, -keys))[0])
-            x = int(xs[i])
-            if x in checked:
-                return checked[x]
-            got = self.ev.evaluate(x)  # the exact per-start search, seen sets and pair caps included
-            if got is None:
-                vals[i] = -np.inf
-                continue
-            checked[x] = (got[0], x, got[1], got[2])
-            if self.ev.exact_value:
-                self.last[x] = got[0]
-            if _key(got[0]) == keys[i]:
-                return checked[x]
-            vals[i] = got[0]
+            # the search loop (`_exact_kernels.group_candidate`): the best bound's start is searched
+            # exactly (seen sets and pair caps included) until the best value equals its bound
+            status, i, got = EK.group_candidate(
+                flat.pre, flat.tin, flat.tout, flat.depth, flat.child_ptr, flat.child_idx, flat.parent, flat.leaf_node,
+                flat.leaf_pos, flat.leaf_lo, flat.leaf_hi, flat.height, st.value, st.dcum, st.selectable,
+                st.okpair if use_pairs else ev._no_pairs, use_pairs, self.m, st.ctx.keys, table.h, table.m, table.used,
+                _PULL, r, xs, rank, vals, {None: 0, "path": 1, "leaf": 2}[mode], st.uses,
+                -1 if st.max_skill_uses is None else int(st.max_skill_uses), ev.dead, self.last, checked, c_val, c_pos,
+                c_ord, evals)
+            ev.evaluations += int(evals[0])
+            evals[0] = 0
+            if status == EK.LOOP_DONE:
+                return None if i < 0 else (float(c_val[i]), int(xs[i]), c_pos[i].tolist(), bool(c_ord[i]))
+            x, key = int(xs[i]), float(np.round(vals[i: i + 1], 12)[0])
+            if status == EK.LOOP_BEAM:  # _PULL untaken sets in a row break a pair cap: the beam decides
+                ev.exact_value = False
+                res = ev._beam(x)
+                if res is None:
+                    vals[i] = -np.inf
+                    continue
+                got = res[0] + st.start_credit(x)
+                checked[i], c_val[i], c_pos[i], c_ord[i] = True, got, res[1], True
+            if _key(got) == key:  # (LOOP_KEY: the kernel could not be sure of Python's rounding)
+                return float(c_val[i]), x, c_pos[i].tolist(), bool(c_ord[i])
+            vals[i] = got
 
     def best(self):
         """The candidate with the largest value, ties to the earlier start; None when none is left."""
