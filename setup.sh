@@ -57,5 +57,7 @@ fi
 # first `steps demo` after setup does not spend its time compiling.
 warm=$(mktemp -d)
 .venv/bin/steps demo --out "$warm/demo" --quiet >/dev/null || echo "setup.sh: warming the numba cache failed; the first run will compile" >&2
+# every selection search path, those the demo does not take included (the exact kernel behind must-include)
+.venv/bin/python -c "from steps_engine.selection.warm import warm_up; warm_up()" || echo "setup.sh: warming the selection kernels failed; the first run will compile" >&2
 rm -rf "$warm"
 echo "setup.sh: ready (.venv)"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from steps_engine.selection._kernels import _knapsack_node, knapsack, knapsack_backtrack
+from steps_engine.selection._kernels import _knapsack_node, backtrack_into, knapsack
 
 NEG = -np.inf
 NONE_LEFT, FOUND, SCREENED_OUT = 0, 1, 2  # exact_first_unseen's status
@@ -98,7 +98,8 @@ def _recompute(nodes, n, depth, lo, hi, child_ptr, child_idx, value, selectable,
 
 @nb.njit(cache=True)
 def _solve(inc, ninc, exc, nexc, root, m, tin, depth, child_ptr, child_idx, parent, leaf_node, node_pos, height,
-           val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, stamp, path, bt, chosen):
+           val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, stamp, path, bt, stack_a,
+           stack_j, chosen):
     """`search._DPSolver.solve`: the best m-set that holds the leaves inc[:ninc] and avoids
     exc[:nexc]; writes it (sorted positions) to `chosen` and returns its value, or NEG when
     there is none. f/P/cnt hold the knapsack for the leaves the previous call banned or
@@ -138,7 +139,7 @@ def _solve(inc, ninc, exc, nexc, root, m, tin, depth, child_ptr, child_idx, pare
     _recompute(path, n, depth, depth[root], deepest, child_ptr, child_idx, val, sel, force, m, f, P, cnt)
     best = f[root, m]
     if best != NEG:
-        k = knapsack_backtrack(child_ptr, child_idx, root, m, f, P, bt, height)
+        k = backtrack_into(child_ptr, child_idx, root, m, f, P, bt, stack_a, stack_j)
         for i in range(k):
             chosen[i] = node_pos[bt[i]]
         chosen[:k].sort()
@@ -186,12 +187,16 @@ def _heap_pop(heap, nh, e_val):
 
 
 @nb.njit(cache=True)
-def _workspace(N, m):
+def _workspace(N, m, height):
     """Arrays one exact search needs, reusable by the next (stamps only grow; `_first_unseen` resets the rest)."""
-    return (np.empty(N), np.zeros(N, np.bool_), np.zeros(N, np.bool_), np.zeros(N, np.bool_), np.zeros(N, np.int8),
-            np.empty((N, m + 1)), np.empty((N, m + 1)), np.zeros(N, np.int64), np.empty(N + m, np.int64),
-            np.zeros(1, np.int64), np.zeros(N, np.int64), np.zeros(N, np.int8), np.zeros(N, np.int64),
-            np.empty(N, np.int64), np.zeros(1, np.int64))
+    stack = (m + 1) * (height + 2)
+    nodes = (np.empty(N), np.zeros(N, np.bool_), np.zeros(N, np.bool_), np.zeros(N, np.bool_), np.zeros(N, np.int8),
+             np.empty((N, m + 1)), np.empty((N, m + 1)), np.zeros(N, np.int64), np.empty(N + m, np.int64),
+             np.zeros(1, np.int64), np.zeros(N, np.int64), np.zeros(N, np.int8), np.zeros(N, np.int64),
+             np.empty(N, np.int64), np.zeros(1, np.int64))
+    small = (np.empty(m + 1, np.int64), np.empty(m, np.int64), np.empty(N, np.int64), np.empty(m, np.int64),
+             np.empty(m, np.int64), np.empty(stack, np.int64), np.empty(stack, np.int64))
+    return nodes, small
 
 
 @nb.njit(cache=True)
@@ -199,7 +204,8 @@ def _first_unseen(ws, pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_
                   height, value, selectable, okpair, use_pairs, x, root, m, forced, keys, tab_h, tab_m, tab_used, pull,
                   chosen_out):
     """`exact_first_unseen` in a workspace from `_workspace`."""
-    val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, path, ctr = ws
+    val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, path, ctr = ws[0]
+    members, bt, exc, inc, sol, stack_a, stack_j = ws[1]
     for i in range(ncur[0]):  # the previous search's bans and forced leaves
         status[cur[i]] = 0
         force[cur[i]] = False
@@ -221,9 +227,6 @@ def _first_unseen(ws, pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_
         sel[pre[ii]] = base_sel[pre[ii]]
     knapsack(pre, tin, tout, child_ptr, child_idx, val, sel, force, root, m, f, P, cnt)
 
-    N = parent.shape[0]
-    members = np.empty(m + 1, np.int64)
-    bt = np.empty(m, np.int64)
     nf = forced.shape[0]
     cap = 64
     e_val = np.empty(cap)
@@ -233,13 +236,11 @@ def _first_unseen(ws, pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_
     e_ban = np.empty(cap, np.int64)
     e_ch = np.empty((cap, m), np.int64)  # the part's optimum, sorted
     heap = np.empty(cap, np.int64)
-    exc = np.empty(N, np.int64)
-    inc = np.empty(m, np.int64)
-    sol = np.empty(m, np.int64)
 
     ctr[0] += 1
     best = _solve(forced, nf, exc, 0, root, m, tin, depth, child_ptr, child_idx, parent, leaf_node, node_pos, height,
-                  val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, ctr[0], path, bt, sol)
+                  val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark, ctr[0], path, bt,
+                  stack_a, stack_j, sol)
     if best == NEG:
         return NONE_LEFT, 0.0
     n_e = 1
@@ -297,7 +298,7 @@ def _first_unseen(ws, pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_
             ctr[0] += 1
             v = _solve(inc, ninc, exc, nexc + 1, root, m, tin, depth, child_ptr, child_idx, parent, leaf_node,
                        node_pos, height, val, base_sel, sel, force, status, f, P, cnt, cur, ncur, wstamp, wstat, mark,
-                       ctr[0], path, bt, sol)
+                       ctr[0], path, bt, stack_a, stack_j, sol)
             if v != NEG:
                 if n_e == cap:
                     cap *= 2
@@ -333,7 +334,7 @@ def exact_first_unseen(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf
     pair admissible (okpair) is returned. Returns (status, value): FOUND with the set in
     chosen_out (sorted), SCREENED_OUT after `pull` inadmissible untaken sets, NONE_LEFT when
     the enumeration ends first."""
-    ws = _workspace(parent.shape[0], m)
+    ws = _workspace(parent.shape[0], m, height)
     return _first_unseen(ws, pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_node, node_pos, leaf_lo,
                          leaf_hi, height, value, selectable, okpair, use_pairs, x, root, m, forced, keys, tab_h, tab_m,
                          tab_used, pull, chosen_out)
@@ -374,7 +375,7 @@ def group_candidate(pre, tin, tout, depth, child_ptr, child_idx, parent, leaf_no
     evals[0] (searches run). Returns (LOOP_DONE, i or -1 for none, 0); (LOOP_BEAM, i, 0)
     when start i screened out `pull` sets (the caller runs the beam and carries on); or
     (LOOP_KEY, i, value) when Python's rounding of the value is not certain here."""
-    ws = _workspace(parent.shape[0], m)
+    ws = _workspace(parent.shape[0], m, height)
     chosen = np.empty(m, np.int64)
     no_forced = np.empty(0, np.int64)
     n = xs.shape[0]

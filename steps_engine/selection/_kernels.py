@@ -233,14 +233,16 @@ def knapsack(pre, tin, tout, child_ptr, child_idx, value, selectable, forced, ro
 def knapsack_backtrack(child_ptr, child_idx, root, m, f, P, out, height):
     """Leaves chosen by the optimum `knapsack` left in f/P; writes nodes to out, returns count."""
     size = (m + 1) * (height + 2)  # pushes: nodes on the chosen leaves' paths
-    stack_a = np.empty(size, np.int64)
-    stack_j = np.empty(size, np.int64)
+    return backtrack_into(child_ptr, child_idx, root, m, f, P, out, np.empty(size, np.int64), np.empty(size, np.int64))
+
+
+@nb.njit(cache=True)
+def backtrack_into(child_ptr, child_idx, root, m, f, P, out, stack_a, stack_j):
+    """`knapsack_backtrack` with its two stacks given ((m + 1) * (height + 2) entries each)."""
     stack_a[0] = root
     stack_j[0] = m
     top = 1
     n = 0
-    init = np.full(m + 1, NEG)
-    init[0] = 0.0
     while top > 0:
         top -= 1
         a = stack_a[top]
@@ -256,7 +258,10 @@ def knapsack_backtrack(child_ptr, child_idx, root, m, f, P, out, height):
             c = child_idx[ci]
             target = P[c, cur]
             for j1 in range(cur + 1):
-                prev = P[child_idx[ci - 1], j1] if ci > child_ptr[a] else init[j1]
+                if ci > child_ptr[a]:
+                    prev = P[child_idx[ci - 1], j1]
+                else:  # before the first child: [0, -inf, ...]
+                    prev = 0.0 if j1 == 0 else NEG
                 v = f[c, cur - j1]
                 if prev == NEG or v == NEG:
                     continue
