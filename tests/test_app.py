@@ -71,6 +71,24 @@ def test_taxonomy_page_shows_entropies_and_figure(ws_dir):
     no_errors(at)
 
 
+def test_node_detail_shows_a_long_label_whole_and_literally(ws_dir):
+    # a metric cut labels longer than its quarter column ("sql, databas…"); Markdown in a
+    # name a user or a model chose is shown as typed, not rendered
+    from steps_engine.curation.edits import Edit
+
+    ws = Workspace(ws_dir)
+    first = next(c for c in ws.tree.children()[0] if ws.tree.leaf_skill[c] < 0)
+    node = ws.tree.ids[first]
+    label = "cooking techniques, *recipe* scaling and [nutrition](x) planning for families"
+    ws.apply(Edit("rename", {"node_id": node, "label": label}))
+    at = open_page("taxonomy")
+    at.selectbox(key="tax_detail").set_value(node).run()
+    no_errors(at)
+    shown = [m.value for m in at.markdown if node in m.value]
+    assert shown and "\\*recipe\\*" in shown[0] and "\\[nutrition\\]\\(x\\)" in shown[0], shown
+    assert "Label" not in [m.label for m in at.metric]
+
+
 def test_an_empty_workspace_opens_on_the_demo(tmp_path, monkeypatch):
     if not studio_state.demo_path().is_file():
         pytest.skip("bundled demo not present")
