@@ -183,7 +183,7 @@ if steps_records:
     rec = steps_records[pick]
     sim = similarity(ws.tree_key, ws) if summary["settings"].get("similarity") or use_sim else None
     why = studio_state.explain_record(ws, rec, ui.terms(ws.tree_key, ws), sim)
-    st.markdown(f"**Tree path to the LCA:** {' › '.join(why['lca_path'])}")
+    st.markdown(f"**Tree path to the LCA:** {' › '.join(ui.plain(p) for p in why['lca_path'])}")
     if rec.get("marginal_gain") is not None:
         st.markdown(f"Gain **{rec['gain']:.4f} bits**; worth **{rec['marginal_gain']:.4f}** to the dataset when it "
                     f"was picked (rank {rec.get('rank')}), after the discount for skills and subtrees already used.")

@@ -239,7 +239,7 @@ for rid in shown["id"].iloc[(page - 1) * PAGE : page * PAGE]:
             st.caption(f"judge: {verdict['error']}")
         with st.expander("Seed examples"):
             for s in rq.seed_examples(ws, rec):
-                st.markdown(f"**{s['skill']}** · `{s['source_id']}`")
+                st.markdown(f"**{ui.plain(s['skill'])}** · `{s['source_id']}`")
                 st.text(s["text"] or "(text not available)")
                 if s["response"]:
                     st.caption("response")
