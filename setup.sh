@@ -54,8 +54,9 @@ else
   .venv/bin/python -m pip install -q -e ".[embeddings,studio]"  # the lean core alone: pip install -e .
 fi
 # Compile the numba kernels once: numba caches them beside the modules (__pycache__), so the
-# first `steps demo` after setup does not spend its time compiling.
+# first `steps demo` and the studio's first co-occurrence map after setup do not spend their time compiling.
 warm=$(mktemp -d)
 .venv/bin/steps demo --out "$warm/demo" --quiet >/dev/null || echo "setup.sh: warming the numba cache failed; the first run will compile" >&2
+.venv/bin/python -c "from steps_engine.studio.layout import warm_up; warm_up()" || echo "setup.sh: warming the skill map's layout kernel failed; its first use will compile" >&2
 rm -rf "$warm"
 echo "setup.sh: ready (.venv)"

@@ -119,7 +119,7 @@ def main() -> None:
     rows.append(("cluster table", timed(lambda: studio_state.cluster_table(tree, g, terms), args.repeat)))
     rows.append(("long-tail figure", timed(lambda: long_tail_figure(g.counts, g.skills), args.repeat)))
     t_layout, layout = once(lambda: studio_state.graph_layout(g))
-    rows.append(("co-occurrence layout of the skill map (spectral; cached per graph)", t_layout))
+    rows.append(("co-occurrence layout of the skill map (components one by one; cached per graph)", t_layout))
     frame = studio_state.skill_frame(g, tree)
     rows.append(("skill map points (cluster labels joined to cached positions)",
                  timed(lambda: studio_state.skill_points(studio_state.skill_frame(g, tree), layout), args.repeat)))

@@ -72,6 +72,12 @@ def one_of(label: str, options: list[str], default: str, key: str) -> str:
     return choice if choice is not None else default
 
 
+def plain(text: str) -> str:
+    """`text` (a cluster name a user or a model chose) shown as itself in Markdown: every
+    Markdown and HTML-significant character escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~$:" else ch for ch in text)
+
+
 def workspace() -> Workspace:
     """The session's workspace ($STEPS_WORKSPACE or ./workspace); an empty one gets the demo."""
     keep_settings()

@@ -136,23 +136,31 @@ def delta(key, fmt):
     return None if key not in base else f"{fmt.format(m[key] - base[key])} vs random"
 
 
+def colour(key, better="normal"):
+    """Grey when equal to the baseline (a +0 would otherwise get an arrow and a colour)."""
+    return "off" if key in base and m.get(key) == base[key] else better
+
+
 cols = st.columns(4)
 cols[0].metric("Combinations", f"{m['combinations']:,}", help="Distinct skill sets selected.")
-cols[1].metric("Mean gain", f"{m['mean_gain']:.3f} bits", delta("mean_gain", "{:+.3f}"),
+cols[1].metric("Mean gain", f"{m['mean_gain']:.3f} bits", delta("mean_gain", "{:+.3f}"), delta_color=colour("mean_gain"),
                help="Higher is better: structural information a combination adds, H(Y | start).")
 cols[2].metric("Usage efficiency", f"{m.get('usage_efficiency', 0):.3f}", delta("usage_efficiency", "{:+.3f}"),
+               delta_color=colour("usage_efficiency"),
                help="Higher is better (1 = every skill used equally): entropy of skill usage / log2(skills).")
 cols[3].metric("Skills used", f"{m.get('skills_used', 0):,} of {len(skills):,}",
                help="Higher is better: distinct skills in at least one combination.")
 cols = st.columns(4)
-cols[0].metric("Most-used skill", f"{m.get('max_skill_share', 0):.1%} of combinations",
-               delta("max_skill_share", "{:+.1%}"), delta_color="inverse",
+cols[0].metric("Most-used skill (share)", f"{m.get('max_skill_share', 0):.1%}",
+               delta("max_skill_share", "{:+.1%}"), delta_color=colour("max_skill_share", "inverse"),
                help="Lower is better: the largest share of combinations that contain one skill.")
-cols[1].metric("Most-used pair", f"{m.get('max_pair_uses', 0)} combinations", delta("max_pair_uses", "{:+d}"),
-               delta_color="inverse", help="Lower is better: the most combinations one pair of skills is in.")
+cols[1].metric("Most-used pair (uses)", f"{m.get('max_pair_uses', 0)}", delta("max_pair_uses", "{:+d}"),
+               delta_color=colour("max_pair_uses", "inverse"),
+               help="Lower is better: the most combinations one pair of skills is in.")
 cols[2].metric("Never-seen pairs", f"{m['unseen_pair_fraction']:.1%}",
                help="Pairs never seen together in the data: new compositions (higher = more novel, less attested).")
 cols[3].metric("Dataset objective F", f"{m.get('objective', 0):.3f} bits", delta("objective", "{:+.3f}"),
+               delta_color=colour("objective"),
                help="Higher is better: the information of the whole dataset with diminishing returns for reuse.")
 
 names = {"mean_gain": "mean gain (bits) ↑", "usage_efficiency": "usage efficiency ↑", "max_skill_share": "max skill share ↓",
@@ -175,7 +183,7 @@ if steps_records:
     rec = steps_records[pick]
     sim = similarity(ws.tree_key, ws) if summary["settings"].get("similarity") or use_sim else None
     why = studio_state.explain_record(ws, rec, ui.terms(ws.tree_key, ws), sim)
-    st.markdown(f"**Tree path to the LCA:** {' › '.join(why['lca_path'])}")
+    st.markdown(f"**Tree path to the LCA:** {' › '.join(ui.plain(p) for p in why['lca_path'])}")
     if rec.get("marginal_gain") is not None:
         st.markdown(f"Gain **{rec['gain']:.4f} bits**; worth **{rec['marginal_gain']:.4f}** to the dataset when it "
                     f"was picked (rank {rec.get('rank')}), after the discount for skills and subtrees already used.")

@@ -113,6 +113,9 @@ else:
 st.header("Review queue")
 samples, checked = rq.read_samples(ws)
 if not samples:
+    if rq.demo_sample_skills_missing(ws):  # not the demo's taxonomy: its samples would pass for this dataset's
+        st.info("No samples yet. Generate some above.")
+        st.stop()
     st.info("No samples yet. Generate some above, or try the queue on the bundled demo samples "
             "(hand-written, some deliberately flawed; no key needed).")
     if st.button("Load the demo samples", key="syn_demo"):
@@ -239,7 +242,7 @@ for rid in shown["id"].iloc[(page - 1) * PAGE : page * PAGE]:
             st.caption(f"judge: {verdict['error']}")
         with st.expander("Seed examples"):
             for s in rq.seed_examples(ws, rec):
-                st.markdown(f"**{s['skill']}** · `{s['source_id']}`")
+                st.markdown(f"**{ui.plain(s['skill'])}** · `{s['source_id']}`")
                 st.text(s["text"] or "(text not available)")
                 if s["response"]:
                     st.caption("response")

@@ -77,8 +77,8 @@ node_id = ui.cluster_picker("Cluster", ws, key="tax_detail", include_root=False)
 if node_id is not None:
     df = ui.clusters(ws.tree_key, ws).set_index("id")
     row = df.loc[node_id]
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Label", row["label"] or "(unnamed)")
+    st.markdown(f"**{ui.plain(row['label'] or '(unnamed)')}** · `{node_id}`")  # in full: a metric cuts long labels
+    c2, c3, c4 = st.columns(3)
     c2.metric("Skills", int(row["skills"]))
     c3.metric("Frequency", f"{int(row['frequency']):,}")
     c4.metric("Entropy term", f"{row['term']:.5f} bits")

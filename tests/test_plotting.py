@@ -120,6 +120,19 @@ def test_strategy_figure_one_panel_per_metric():
         strategy_figure({})
 
 
+def test_strategy_figure_puts_two_panels_to_a_row():
+    # 4 metrics -> 2 x 2: panel 3 sits under panel 1, so the titles get half a column each
+    vals = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
+    fig = strategy_figure({"steps": vals, "random": vals})
+    lay = fig.layout
+    assert lay.xaxis3.domain == lay.xaxis.domain and lay.xaxis4.domain == lay.xaxis2.domain
+    assert lay.yaxis3.domain[1] < lay.yaxis.domain[0]
+    assert fig.layout.height == 2 * 200 + 40
+    assert strategy_figure({"steps": vals}, columns=4).layout.xaxis4.domain[0] > 0.7  # one row
+    with pytest.raises(ValueError, match="columns must be an integer >= 1, got 0"):
+        strategy_figure({"steps": vals}, columns=0)
+
+
 def test_points_one_trace_per_cluster_with_skill_customdata():
     df = pd.DataFrame(
         {"skill": list("abc"), "x": [0, 1, 2], "y": [0, 1, 0], "cluster": ["A", "B", "A"], "count": [1, 4, 9]}

@@ -116,3 +116,27 @@ def test_check_quality_with_the_loopback_judge_shows_scores_and_verdicts(ws_dir)
     for path in ws_dir.rglob("*"):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
+
+
+def test_demo_samples_are_not_offered_to_another_taxonomy(tmp_path, monkeypatch):
+    # the demo samples in an IFEval-like workspace would be exported as that dataset's samples
+    from steps_engine.data.ingest import FieldMapping
+    from steps_engine.studio import state as studio_state
+
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps({"skills": s, "text": f"row {i}"}) + "\n"
+                            for i, s in enumerate([["a", "b"], ["b", "c"], ["a", "c"], ["c", "d"]])))
+    ws = Workspace(tmp_path / "ws")
+    studio_state.build_into_workspace(ws, data, FieldMapping("skills", text_field="text"), height=2)
+    assert rq.demo_sample_skills_missing(ws)[:2] == ["ab_test_design", "budgeting"]
+    with pytest.raises(ValueError, match=r"not in this taxonomy \(e\.g\. 'ab_test_design'\)"):
+        rq.load_demo_samples(ws)
+    assert not ws.path(*rq.RESULTS).exists()
+    monkeypatch.setenv("STEPS_WORKSPACE", str(ws.root))
+    at = open_page("synthesize")
+    no_errors(at)
+    assert not [b for b in at.button if b.key == "syn_demo"]
+
+
+def test_the_demo_taxonomy_holds_every_demo_sample_skill(ws_dir):
+    assert rq.demo_sample_skills_missing(Workspace(ws_dir)) == []

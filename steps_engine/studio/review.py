@@ -17,13 +17,15 @@ the quality stage, so the export can count both separately.
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pandas as pd
 
 from steps_engine.curation.workspace import Workspace
 
-__all__ = ["DECISIONS", "DEMO_SAMPLES", "DEMO_BENCHMARK", "counts", "filter_frame", "load_demo_samples",
+__all__ = ["DECISIONS", "DEMO_SAMPLES", "DEMO_BENCHMARK", "counts", "demo_sample_skills_missing", "filter_frame", "load_demo_samples",
            "queue_frame", "read_samples", "run_check", "seed_examples", "set_decisions"]
 
 DECISIONS = ("unreviewed", "accepted", "rejected")
@@ -147,11 +149,27 @@ def run_check(ws: Workspace, *, decontaminate=(), judge_model: str | None = None
                  cache_dir=ws.path("results", "judge_cache"), progress=progress)
 
 
+def demo_sample_skills_missing(ws: Workspace) -> list[str]:
+    """The demo samples' skills this workspace's taxonomy does not have (sorted); empty when
+    the samples are about its skills (the bundled demo's taxonomy)."""
+    wanted = set()
+    for line in DEMO_SAMPLES.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            wanted.update(json.loads(line).get("skills") or [])
+    return sorted(wanted - set(ws.graph.skills))
+
+
 def load_demo_samples(ws: Workspace) -> int:
-    """Copy the bundled demo samples into `results/results.jsonl` (only into an empty one)."""
+    """Copy the bundled demo samples into `results/results.jsonl` (only into an empty one, and
+    only when the workspace holds the demo's skills: else they would be exported as samples of
+    another dataset)."""
     dest = ws.path(*RESULTS)
     if dest.exists() and dest.stat().st_size:
         raise ValueError(f"{dest} already holds results; the demo samples go only into an empty workspace")
+    missing = demo_sample_skills_missing(ws)
+    if missing:
+        raise ValueError(f"the demo samples are about the bundled demo's skills, and {len(missing)} of them are not in "
+                         f"this taxonomy (e.g. {missing[0]!r}); open the demo in a workspace of its own to try the queue")
     from steps_engine._atomic import atomic_write
 
     atomic_write(dest, DEMO_SAMPLES.read_bytes())

@@ -38,6 +38,7 @@ import pandas as pd
 from steps_engine.demo import DEMO_PATH, demo_mapping
 from steps_engine.taxonomy.entropy import node_terms, one_dim_entropy
 from steps_engine.taxonomy.graph import SkillGraph
+from steps_engine.studio.layout import component_layout
 from steps_engine.studio.plotting.taxonomy import skill_counts, top_cluster
 from steps_engine.taxonomy.tree import EncodingTree
 from steps_engine._atomic import atomic_write
@@ -299,44 +300,11 @@ def cluster_colours(tree: EncodingTree) -> dict[str, int]:
     return out
 
 
-def graph_layout(graph: SkillGraph, seed: int = 0, spring_max: int = 500) -> pd.DataFrame:
+def graph_layout(graph: SkillGraph, seed: int = 0) -> pd.DataFrame:
     """Every graph skill in 2-D from the co-occurrence graph alone: DataFrame(skill, x, y).
-    Up to `spring_max` skills: networkx spring layout (fixed seed); above that a spectral
-    layout (two leading non-trivial eigenvectors of the regularised normalised adjacency),
-    which takes well under a second at 3,000 skills where the spring layout takes ~45 s."""
-    n = graph.n_skills
-    if n <= spring_max:
-        import networkx as nx
-
-        g = nx.Graph()
-        g.add_nodes_from(range(n))
-        g.add_edges_from(zip(graph.src.tolist(), graph.dst.tolist()))
-        layout = nx.spring_layout(g, seed=seed, iterations=50) if n else {}
-        xy = np.array([layout[k] for k in range(n)]).reshape(n, 2)
-    else:
-        xy = _spectral_xy(graph)
+    Connected components are laid out one by one and packed by size (`layout.component_layout`)."""
+    xy = component_layout(graph, seed=seed)
     return pd.DataFrame({"skill": graph.skills, "x": xy[:, 0], "y": xy[:, 1]})
-
-
-def _spectral_xy(graph: SkillGraph) -> np.ndarray:
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    adj = graph.adjacency()
-    n = adj.shape[0]
-    deg = np.asarray(adj.sum(axis=1)).ravel()
-    tau = float(deg.mean()) or 1.0  # regularisation: connects components, isolates
-    s = 1.0 / np.sqrt(deg + tau)
-
-    def matvec(x):
-        x = np.asarray(x).ravel()
-        return s * (adj @ (s * x)) + (tau / n) * s * float(s @ x)
-
-    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-    vals, vecs = eigsh(op, k=3, which="LA", v0=np.ones(n), tol=1e-6)
-    vecs = vecs[:, np.argsort(-vals)]
-    xy = s[:, None] * vecs[:, 1:3]
-    span = np.abs(xy).max(axis=0)
-    return xy / np.where(span > 0, span, 1.0)
 
 
 def skill_points(frame: pd.DataFrame, positions: pd.DataFrame) -> pd.DataFrame:
