@@ -28,7 +28,7 @@ stays in cache; the skill graph's CSR is built once and shared by all layers). T
    exact tree DP over the saturated tree (Li & Pan's compress operator, optimally);
 3. refine: at every level, `leiden` started from the current partition moves sub-trees, and
    after aggregation groups of sibling sub-trees, between sibling clusters; then, on graphs of
-   at most REINSERT_MAX_EDGES edges, each level of the final height's tree in turn is lifted
+   at most REINSERT_MAX_EDGES edges, each level of every height's tree in turn is lifted
    (removed) and grouped again from singletons by `leiden` inside its parents, and kept when
    that lowers H^T (the DP can only choose among saturation's levels, which were each found
    for the tree as it was then; on other planted shapes the greedy's height-5 tree was up to
@@ -59,7 +59,7 @@ MAX_ROUNDS = 30  # Leiden rounds (local moves + aggregation) per call
 DISSOLVE_PASSES = 1  # new levels: then dissolve communities into neighbours and re-run Leiden
 REFINE_SWEEPS = 2  # at most; sweeps stop once one gains less than REFINE_MIN_GAIN bits
 REFINE_MIN_GAIN = 1e-3
-REINSERT_MAX_EDGES = 500_000  # graphs up to this size: re-insert every level of the final tree
+REINSERT_MAX_EDGES = 500_000  # graphs up to this size: re-insert every level of each height's tree
 GREEDY_START_MAX_EDGES = 20_000  # small graphs: the greedy merge tree, refined, is one more start
 LOCALISE_MIN_EDGES = 200_000  # below this everything fits in cache; renumbering only costs
 _TOL = 1e-13  # bits: smaller changes are treated as none
@@ -362,7 +362,7 @@ def _build(graph: SkillGraph, height: int, seed: int, progress) -> EncodingTree:
                 starts.append(flat.with_tree(build_tree(graph, height=k), graph.skills, k))
             for lay in starts:
                 lay.refine(seed)
-                if k == height and graph.n_edges <= REINSERT_MAX_EDGES:
+                if graph.n_edges <= REINSERT_MAX_EDGES:  # at every height: build(h) must contain build(h - 1)
                     lay = _reinsert_levels(lay, seed)
                 h = lay.entropy()
                 if h < best_h - _TOL:
