@@ -19,6 +19,7 @@ from steps_engine.selection.combos import select_combinations
 from steps_engine.selection.search import Constraints, _dp_sets, prepare
 from steps_engine.taxonomy.tree import EncodingTree
 from test_budget import all_candidates, small_ctx
+from test_selection import random_tree
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -257,12 +258,26 @@ def _ism_ctx():
 
 
 # feasible budgets where the pair caps already bind (demo level:1 k = 3: 1,094 exist; ISM
-# level:2 k = 4: more than 600), the studio's beam 100 and the CLI's default beam, and local
+# level:2 k = 4: more than 600; ISM level:1 k = 3: 9,995), the studio's beam 100 and the CLI's default beam, and local
 CASES = {
     "demo": (_demo_ctx, [dict(k=3, scope="level:1", budget=700, beam=100), dict(k=4, scope="level:1", budget=150),
                          dict(k=3, scope="level:2", budget=250), dict(k=3, scope="local", budget=300)]),
-    "instruct_skillmix": (_ism_ctx, [dict(k=4, scope="level:2", budget=600), dict(k=3, scope="local", budget=1500)]),
+    "instruct_skillmix": (_ism_ctx, [dict(k=4, scope="level:2", budget=600), dict(k=3, scope="local", budget=1500),
+                                     dict(k=3, scope="level:1", budget=2500, beam=100)]),  # the studio's settings
 }
+
+
+def _patch_old(m):
+    """Put the previous evaluation (above) in place of the current one."""
+    m.setattr(B._Evaluator, "__call__", _old_call)
+    m.setattr(B._Evaluator, "_exact", _old_exact)
+    m.setattr(B.BudgetState, "pair_ok", _old_pair_ok)
+    m.setattr(B.BudgetState, "capacity", lambda self, *a, **kw: (math.inf, "sets"))
+    m.setattr(B._Groups, "_candidate", _old_candidate)
+    m.setattr(B._Groups, "best", _old_best)
+    m.setattr(B._Groups, "update", _old_update)
+    m.setattr(B._Groups, "_set", lambda self, gi: self.cand.__setitem__(int(self.roots[gi]),
+                                                                      self._candidate(int(self.roots[gi]))))
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -275,14 +290,27 @@ def test_a_feasible_budget_picks_byte_identical_combinations_to_the_previous_sea
         assert len(run.combinations) == kw["budget"] and not run.shortfall  # feasible
         new.append(_digest(run))
     with monkeypatch.context() as m:
-        m.setattr(B._Evaluator, "__call__", _old_call)
-        m.setattr(B._Evaluator, "_exact", _old_exact)
-        m.setattr(B.BudgetState, "pair_ok", _old_pair_ok)
-        m.setattr(B.BudgetState, "capacity", lambda self, *a, **kw: (math.inf, "sets"))
-        m.setattr(B._Groups, "_candidate", _old_candidate)
-        m.setattr(B._Groups, "best", _old_best)
-        m.setattr(B._Groups, "update", _old_update)
-        m.setattr(B._Groups, "_set", lambda self, gi: self.cand.__setitem__(int(self.roots[gi]),
-                                                                          self._candidate(int(self.roots[gi]))))
+        _patch_old(m)
         old = [_digest(select_combinations(ctx, **kw)) for kw in cases]
     assert new == old
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_small_random_taxonomies_with_ties_pick_what_the_previous_search_picked(seed, monkeypatch):
+    """The numba search loop (`_exact_kernels.group_candidate`) against the Python one above,
+    on terms from {0.5, 1, 2} (many equal values, so every tie-break counts), pair and skill
+    caps that bind, and every budget up to what exists."""
+    rng = np.random.default_rng(seed)
+    tree = random_tree(rng, int(rng.integers(8, 16)), int(rng.integers(3, 5)))
+    term = rng.choice([0.5, 1.0, 2.0], tree.n_nodes)
+    term[0] = 0.0
+    ctx = prepare(tree, None, Constraints(k=3), term=term)
+    kw = dict(k=int(rng.integers(2, 5)), scope=["level:1", "global"][seed % 2], budget=10_000,
+              max_pair_uses=int(rng.integers(1, 3)), max_skill_uses=[None, 4][int(rng.integers(0, 2))],
+              leaf_discount=[0.6, 1.0][seed % 3 == 0], reuse_discount=[0.97, 1.0][seed % 4 == 0])
+    new = select_combinations(ctx, **kw)
+    with monkeypatch.context() as m:
+        _patch_old(m)
+        old = select_combinations(ctx, **kw)
+    assert len(new.combinations) > 0
+    assert _digest(new) == _digest(old)

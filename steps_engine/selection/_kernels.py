@@ -179,46 +179,53 @@ def beam_search(
 
 
 @nb.njit(cache=True)
+def _knapsack_node(a, child_ptr, child_idx, value, selectable, forced, m, f, P, cnt):
+    """f[a], cnt[a] and P of a's children from the children's f and cnt: one node of `knapsack`
+    (the running merge lives in P itself, so no array is allocated)."""
+    for j in range(m + 1):
+        f[a, j] = NEG
+    if child_ptr[a] == child_ptr[a + 1]:
+        if not forced[a]:
+            f[a, 0] = 0.0
+        if selectable[a] and m >= 1:
+            f[a, 1] = value[a]
+            cnt[a] = 1
+        else:
+            cnt[a] = 0
+        return
+    prev = -1  # the previous child: its P row is the merge so far ([0, -inf, ...] before the first)
+    na = 0
+    for ci in range(child_ptr[a], child_ptr[a + 1]):
+        c = child_idx[ci]
+        for j in range(m + 1):
+            P[c, j] = NEG
+        for j1 in range(min(na, m) + 1):
+            acc = P[prev, j1] if prev >= 0 else (0.0 if j1 == 0 else NEG)
+            if acc == NEG:
+                continue
+            for j2 in range(min(cnt[c], m - j1) + 1):
+                v = f[c, j2]
+                if v == NEG:
+                    continue
+                if acc + v > P[c, j1 + j2]:
+                    P[c, j1 + j2] = acc + v
+        na = min(na + cnt[c], m)
+        prev = c
+    cnt[a] = na
+    f[a, 0] = P[prev, 0]
+    for j in range(1, m + 1):
+        if P[prev, j] != NEG:
+            f[a, j] = P[prev, j] + value[a]
+
+
+@nb.njit(cache=True)
 def knapsack(pre, tin, tout, child_ptr, child_idx, value, selectable, forced, root, m, f, P, cnt):
     """Tree knapsack over subtree(root): f[a, j] = best covered value inside subtree(a)
     with exactly j selected leaves (-inf if impossible). A node is covered iff j >= 1.
     P[c] is the running max-plus merge of a's children up to and including child c.
     Returns f[root, m]. O(subtree x m^2)."""
     for ii in range(tout[root] - 1, tin[root] - 1, -1):
-        a = pre[ii]
-        f[a, :] = NEG
-        if child_ptr[a] == child_ptr[a + 1]:
-            if not forced[a]:
-                f[a, 0] = 0.0
-            if selectable[a] and m >= 1:
-                f[a, 1] = value[a]
-                cnt[a] = 1
-            else:
-                cnt[a] = 0
-            continue
-        acc = np.full(m + 1, NEG)
-        acc[0] = 0.0
-        na = 0
-        for ci in range(child_ptr[a], child_ptr[a + 1]):
-            c = child_idx[ci]
-            new = np.full(m + 1, NEG)
-            for j1 in range(min(na, m) + 1):
-                if acc[j1] == NEG:
-                    continue
-                for j2 in range(min(cnt[c], m - j1) + 1):
-                    v = f[c, j2]
-                    if v == NEG:
-                        continue
-                    if acc[j1] + v > new[j1 + j2]:
-                        new[j1 + j2] = acc[j1] + v
-            acc = new
-            na = min(na + cnt[c], m)
-            P[c, :] = acc
-        cnt[a] = na
-        f[a, 0] = acc[0]
-        for j in range(1, m + 1):
-            if acc[j] != NEG:
-                f[a, j] = acc[j] + value[a]
+        _knapsack_node(pre[ii], child_ptr, child_idx, value, selectable, forced, m, f, P, cnt)
     return f[root, m]
 
 
@@ -226,14 +233,16 @@ def knapsack(pre, tin, tout, child_ptr, child_idx, value, selectable, forced, ro
 def knapsack_backtrack(child_ptr, child_idx, root, m, f, P, out, height):
     """Leaves chosen by the optimum `knapsack` left in f/P; writes nodes to out, returns count."""
     size = (m + 1) * (height + 2)  # pushes: nodes on the chosen leaves' paths
-    stack_a = np.empty(size, np.int64)
-    stack_j = np.empty(size, np.int64)
+    return backtrack_into(child_ptr, child_idx, root, m, f, P, out, np.empty(size, np.int64), np.empty(size, np.int64))
+
+
+@nb.njit(cache=True)
+def backtrack_into(child_ptr, child_idx, root, m, f, P, out, stack_a, stack_j):
+    """`knapsack_backtrack` with its two stacks given ((m + 1) * (height + 2) entries each)."""
     stack_a[0] = root
     stack_j[0] = m
     top = 1
     n = 0
-    init = np.full(m + 1, NEG)
-    init[0] = 0.0
     while top > 0:
         top -= 1
         a = stack_a[top]
@@ -249,7 +258,10 @@ def knapsack_backtrack(child_ptr, child_idx, root, m, f, P, out, height):
             c = child_idx[ci]
             target = P[c, cur]
             for j1 in range(cur + 1):
-                prev = P[child_idx[ci - 1], j1] if ci > child_ptr[a] else init[j1]
+                if ci > child_ptr[a]:
+                    prev = P[child_idx[ci - 1], j1]
+                else:  # before the first child: [0, -inf, ...]
+                    prev = 0.0 if j1 == 0 else NEG
                 v = f[c, cur - j1]
                 if prev == NEG or v == NEG:
                     continue

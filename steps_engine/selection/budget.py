@@ -36,11 +36,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from steps_engine.selection import _exact_kernels as EK
 from steps_engine.selection import _kernels as K
 from steps_engine.selection.search import (
     Combination,
     SelectionContext,
-    _dp_chosen,
     _seed,
     greedy_order,
     make_combination,
@@ -170,6 +170,17 @@ class BudgetState:
             self.okpair = (self.ctx.okpair.copy() if self.ctx.okpair is not None
                            else np.ones((flat.n_leaves, flat.n_leaves), bool))
         self._by_depth = [np.flatnonzero(flat.depth == d) for d in range(1, flat.height + 1)]
+        self._tables: dict[int, _SeenTable] = {}  # `seen` by set size, for the exact kernel
+        self._tables_of = 0  # len(seen) the tables hold
+
+    def seen_table(self, k: int) -> "_SeenTable":
+        """The taken k-sets as the exact kernel's table (rebuilt if `seen` changed outside `add`)."""
+        if self._tables_of != len(self.seen):
+            self._tables, self._tables_of = {}, len(self.seen)
+        table = self._tables.get(k)
+        if table is None:
+            table = self._tables[k] = _SeenTable(self.ctx.keys, k, (s for s in self.seen if len(s) == k))
+        return table
 
     def capped_skills(self) -> int:
         return 0 if self.max_skill_uses is None else int((self.uses >= self.max_skill_uses).sum())
@@ -215,7 +226,14 @@ class BudgetState:
                 self.pair_uses[(a, b)] = n
                 if self.max_pair_uses is not None and n >= self.max_pair_uses:
                     self.okpair[a, b] = self.okpair[b, a] = False
-        self.seen.add(frozenset(int(x) for x in positions))
+        key = frozenset(int(x) for x in positions)
+        if key not in self.seen:
+            in_sync = self._tables_of == len(self.seen)
+            self.seen.add(key)
+            if in_sync:
+                self._tables_of = len(self.seen)
+                if len(key) in self._tables:
+                    self._tables[len(key)].add(key)
         return marginal, nodes
 
     def capacity(self, k: int, starts, scope, max_level: int = 1) -> tuple[int, str]:
@@ -278,6 +296,30 @@ class BudgetState:
         return True
 
 
+class _SeenTable:
+    """Sets of k leaf positions in an open-addressing hash table (`_exact_kernels.seen_find`)."""
+
+    def __init__(self, keys: np.ndarray, k: int, sets: Iterable = ()):
+        self.keys, self.k, self.n = keys, int(k), 0
+        self._alloc(64)
+        for key in sets:
+            self.add(key)
+
+    def _alloc(self, cap: int) -> None:
+        self.h = np.zeros(cap, np.uint64)
+        self.m = np.zeros((cap, self.k), np.int64)
+        self.used = np.zeros(cap, bool)
+
+    def add(self, key) -> None:
+        if 2 * (self.n + 1) > self.h.shape[0]:  # keep it at most half full
+            rows = self.m[self.used]
+            self._alloc(2 * self.h.shape[0])
+            for row in rows:
+                EK.seen_insert(self.h, self.m, self.used, self.keys, row)
+        if EK.seen_insert(self.h, self.m, self.used, self.keys, np.array(sorted(key), np.int64)):
+            self.n += 1
+
+
 class _Evaluator:
     """Best unseen admissible combination of one start under the state's discounted values.
 
@@ -292,44 +334,65 @@ class _Evaluator:
         ctx = state.ctx
         self.exact = self.scope.kind == "level" and ctx.exact_ok
         self.evaluations = 0
-        self.dead: set[int] = set()
+        self.dead = np.zeros(ctx.flat.n_leaves, bool)  # by start position
         self.exact_value = False  # did the last call's value come from the exact search
+        self._scopes: dict[int, tuple[int, np.ndarray] | None] = {}  # start -> (scope root, forced leaves)
+        self._chosen = np.empty(max(self.k - 1, 1), np.int64)
+        self._no_pairs = np.ones((1, 1), bool)
 
     def __call__(self, x: int) -> tuple[float, list[int]] | None:
+        got = self.evaluate(x)
+        if got is None:
+            return None
+        value, positions, ordered = got
+        return value, positions if ordered else greedy_order(self.state.ctx.flat, x, positions[1:])
+
+    def evaluate(self, x: int) -> tuple[float, list[int], bool] | None:
+        """`__call__` without ordering an exact set: (value, [x, *chosen], ordered?); the order
+        (`greedy_order`) only matters for a set that is picked."""
         st = self.state
-        if x in self.dead:
+        if self.dead[x]:
             return None
         if st.max_skill_uses is not None and st.uses[x] >= st.max_skill_uses:
-            self.dead.add(x)
+            self.dead[x] = True
             return None
         self.evaluations += 1
         got = self._exact(x) if self.exact else "beam"
         self.exact_value = got != "beam"
         if got is None:
-            self.dead.add(x)
-        elif got == "beam":
+            self.dead[x] = True
+            return None
+        ordered = got == "beam"
+        if ordered:
             got = self._beam(x)
-        if got is not None:
-            got = (got[0] + st.start_credit(x), got[1])
-        return got
+            if got is None:
+                return None
+        return got[0] + st.start_credit(x), got[1], ordered
 
     def _exact(self, x):
-        st = self.state
-        sel = st.selectable
-        if st.okpair is not None:  # partners of x at the pair cap are exactly excludable
-            sel = sel.copy()
-            sel[st.ctx.flat.leaf_node[~st.okpair[x]]] = False
-        screened = 0
-        for value, chosen in _dp_chosen(st.ctx, x, self.k, self.scope, st.value, sel):
-            members = [x, *chosen]
-            if frozenset(members) in st.seen:
-                continue
-            if st.pair_ok(members):
-                return value, greedy_order(st.ctx.flat, x, chosen)
-            screened += 1
-            if screened >= _PULL:
-                return "beam"
-        return None
+        """The first set of x's exact enumeration (`search._dp_chosen`, best first) that is not
+        taken and breaks no pair cap: (value, [x, *chosen sorted]); "beam" when _PULL untaken
+        sets in a row break a cap, None when the enumeration ends (`_exact_kernels`)."""
+        st, ctx = self.state, self.state.ctx
+        flat = ctx.flat
+        if x not in self._scopes:
+            _, cap = scope_depths(flat, x, self.scope, self.k)
+            root = int(flat.anc[x, cap])
+            seed = _seed(ctx, x, root)
+            self._scopes[x] = None if seed is None else (root, np.array(seed[1:], np.int64))
+        scope = self._scopes[x]
+        if scope is None:
+            return None
+        root, forced = scope
+        table = st.seen_table(self.k)
+        use_pairs = st.okpair is not None  # partners of x at the pair cap are exactly excludable
+        status, value = EK.exact_first_unseen(
+            flat.pre, flat.tin, flat.tout, flat.depth, flat.child_ptr, flat.child_idx, flat.parent, flat.leaf_node,
+            flat.leaf_pos, flat.leaf_lo, flat.leaf_hi, flat.height, st.value, st.selectable,
+            st.okpair if use_pairs else self._no_pairs, use_pairs, int(x), root, self.k - 1, forced, ctx.keys, table.h, table.m, table.used, _PULL, self._chosen)
+        if status == EK.FOUND:
+            return value, [int(x), *self._chosen[: self.k - 1].tolist()]
+        return "beam" if status == EK.SCREENED_OUT else None
 
     def _beam(self, x):
         st, ctx, flat = self.state, self.state.ctx, self.state.ctx.flat
@@ -386,7 +449,7 @@ class _Groups:
             roots.setdefault(int(flat.anc[x, cap]), []).append(x)
         self.groups = {r: np.array(xs, np.int64) for r, xs in roots.items()}
         self.order = order
-        self.last: dict[int, float] = {}  # a start's last exact value (not a beam's)
+        self.last = np.full(flat.n_leaves, np.nan)  # a start's last exact value (not a beam's), by position
         self.cand: dict[int, tuple | None] = {}
         self.f = np.empty((flat.n_nodes, self.m + 1))
         self.P = np.empty((flat.n_nodes, self.m + 1))
@@ -406,10 +469,10 @@ class _Groups:
         self.crank[gi] = 0 if c is None else self.order[c[1]]
 
     def _candidate(self, r: int):
-        st, flat, xs = self.state, self.flat, self.groups[r]
+        st, flat, xs, ev = self.state, self.flat, self.groups[r], self.ev
         K.knapsack_all_starts(flat.pre, flat.tin, flat.tout, flat.child_ptr, flat.child_idx, st.value,
                               st.selectable, r, self.m, self.f, self.P, self.cnt, self.out)
-        self.ev.evaluations += 1
+        ev.evaluations += 1
         vals = self.out[flat.leaf_node[xs], self.m].copy()
         mode = start_mode(st.count_start, st.scope)
         if mode == "path":
@@ -418,38 +481,49 @@ class _Groups:
             vals += st.value[flat.leaf_node[xs]]
         if st.max_skill_uses is not None:
             vals[st.uses[xs] >= st.max_skill_uses] = -np.inf
-        for i, x in enumerate(xs.tolist()):
-            if x in self.ev.dead:
-                vals[i] = -np.inf
-            elif x in self.last:  # + 1e-9: summation-order noise must not make it a non-bound
-                vals[i] = min(vals[i], self.last[x] + 1e-9)
-        checked: dict[int, tuple] = {}
-        rank = np.array([self.order[int(x)] for x in xs])
+        last = self.last[xs] + 1e-9  # + 1e-9: summation-order noise must not make it a non-bound
+        vals = np.where(ev.dead[xs], -np.inf, np.where(last < vals, last, vals))  # (NaN: no last value)
+        rank = np.array([self.order[int(x)] for x in xs], np.int64)
+        n, table, use_pairs = len(xs), st.seen_table(ev.k), st.okpair is not None
+        checked, c_val, c_ord = np.zeros(n, bool), np.empty(n), np.zeros(n, bool)
+        c_pos, evals = np.empty((n, ev.k), np.int64), np.zeros(1, np.int64)
         while True:
-            live = np.isfinite(vals)
-            if not live.any():
-                return None
-            keys = np.round(vals, 12)
-            i = int(np.lexsort((rank, -keys))[0])
-            x = int(xs[i])
-            if x in checked:
-                return checked[x]
-            got = self.ev(x)  # the exact per-start search, seen sets and pair caps included
-            if got is None:
-                vals[i] = -np.inf
-                continue
-            checked[x] = (got[0], x, got[1])
-            if self.ev.exact_value:
-                self.last[x] = got[0]
-            if _key(got[0]) == keys[i]:
-                return checked[x]
-            vals[i] = got[0]
+            # the search loop (`_exact_kernels.group_candidate`): the best bound's start is searched
+            # exactly (seen sets and pair caps included) until the best value equals its bound
+            status, i, got = EK.group_candidate(
+                flat.pre, flat.tin, flat.tout, flat.depth, flat.child_ptr, flat.child_idx, flat.parent, flat.leaf_node,
+                flat.leaf_pos, flat.leaf_lo, flat.leaf_hi, flat.height, st.value, st.dcum, st.selectable,
+                st.okpair if use_pairs else ev._no_pairs, use_pairs, self.m, st.ctx.keys, table.h, table.m, table.used,
+                _PULL, r, xs, rank, vals, {None: 0, "path": 1, "leaf": 2}[mode], st.uses,
+                -1 if st.max_skill_uses is None else int(st.max_skill_uses), ev.dead, self.last, checked, c_val, c_pos,
+                c_ord, evals)
+            ev.evaluations += int(evals[0])
+            evals[0] = 0
+            if status == EK.LOOP_DONE:
+                return None if i < 0 else (float(c_val[i]), int(xs[i]), c_pos[i].tolist(), bool(c_ord[i]))
+            x, key = int(xs[i]), float(np.round(vals[i: i + 1], 12)[0])
+            if status == EK.LOOP_BEAM:  # _PULL untaken sets in a row break a pair cap: the beam decides
+                ev.exact_value = False
+                res = ev._beam(x)
+                if res is None:
+                    vals[i] = -np.inf
+                    continue
+                got = res[0] + st.start_credit(x)
+                checked[i], c_val[i], c_pos[i], c_ord[i] = True, got, res[1], True
+            if _key(got) == key:  # (LOOP_KEY: the kernel could not be sure of Python's rounding)
+                return float(c_val[i]), x, c_pos[i].tolist(), bool(c_ord[i])
+            vals[i] = got
 
     def best(self):
         """The candidate with the largest value, ties to the earlier start; None when none is left."""
         if not len(self.roots) or not np.isfinite(self.ckey).any():
             return None
-        return self.cand[int(self.roots[np.lexsort((self.crank, -self.ckey))[0]])]
+        r = int(self.roots[np.lexsort((self.crank, -self.ckey))[0]])
+        value, x, positions, ordered = self.cand[r]
+        if not ordered:
+            positions = greedy_order(self.flat, x, positions[1:])
+            self.cand[r] = (value, x, positions, True)
+        return value, x, positions
 
     def update(self, positions: list[int], nodes: np.ndarray) -> None:
         flat = self.flat
