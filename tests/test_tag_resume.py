@@ -30,7 +30,7 @@ import steps_engine.semantic.embeddings as embeddings
 
 class Slow(CountingEmbedder):
     def encode(self, texts, batch_size=64, progress=None):
-        time.sleep(0.02)
+        time.sleep(0.1)  # 10 chunks: ~1 s per pass, so a loaded machine still signals mid-run
         return super().encode(texts, batch_size, progress)
 
 embeddings.get_embedder = lambda *a, **k: Slow()
