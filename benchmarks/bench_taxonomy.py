@@ -2,10 +2,11 @@
 
 Usage: .venv/bin/python benchmarks/bench_taxonomy.py [--sizes 300,1000,3000,10000,20000,50000]
        [--heights 2,3,4,5] [--seeds 0] [--ref-max 1000] [--greedy-max 50000] [--big 200000]
-       [--mem-gb 20] [--out results.json]
+       [--mem-gb 20] [--out results.json] [--shape n_top=4,n_sub=10,zipf=0.8,p_sibling=0.4]
 
 Data: `planted_graph` (8 top groups x 5 subgroups, Zipf popularity 0.8, 2-5 skills a row,
-"steps" weighting); ROWS puts the edge counts near the issue's anchors (3,000 skills / 0.2M
+"steps" weighting; `--shape` overrides any of these generator parameters, and
+rows_per_skill the row counts); ROWS puts the edge counts near the issue's anchors (3,000 skills / 0.2M
 edges, 10,000 / 0.8M, 50,000 / 5M, 200,000 / 20M). Every measurement runs in its own
 subprocess (peak RSS per job, an address-space limit) and every tree is scored by
 `steps_engine.taxonomy.entropy.structural_entropy` on the same graph:
@@ -47,16 +48,50 @@ from _machine import cpu_model, peak_rss_mb  # noqa: E402
 
 ROWS = {300: 20_000, 1_000: 95_000, 3_000: 200_000, 10_000: 500_000, 20_000: 1_000_000, 50_000: 2_300_000, 200_000: 9_000_000}
 PLANTED = {"zipf": 0.8, "n_top": 8, "n_sub": 5}
+SHAPE_KEYS = {"n_top": int, "n_sub": int, "zipf": float, "p_sibling": float, "p_random": float, "rows_per_skill": float}
+shape = dict(PLANTED)  # the generator parameters of this run (`--shape` overrides PLANTED)
+
+
+def parse_shape(text: str) -> dict:
+    """PLANTED overridden by "key=value,..." (keys: SHAPE_KEYS); ValueError says what is wrong."""
+    out, seen = dict(PLANTED), set()
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        key, eq, value = item.partition("=")
+        if not eq or key not in SHAPE_KEYS:
+            raise ValueError(f"{item!r}: expected key=value with key one of {', '.join(SHAPE_KEYS)}")
+        if key in seen:
+            raise ValueError(f"{key} given twice")
+        seen.add(key)
+        try:
+            out[key] = SHAPE_KEYS[key](value)
+        except ValueError:
+            raise ValueError(f"{item!r}: {key} takes {'an integer' if SHAPE_KEYS[key] is int else 'a number'}") from None
+    if out["n_top"] < 1 or out["n_sub"] < 1:
+        raise ValueError("n_top and n_sub must be >= 1")
+    if not 0 <= out["zipf"] <= 10:
+        raise ValueError(f"zipf must be in [0, 10], got {out['zipf']}")
+    p_sib, p_rnd = out.get("p_sibling", 0.25), out.get("p_random", 0.05)  # the generator's defaults
+    if not (0 <= p_sib <= 1 and 0 <= p_rnd <= 1 and p_sib + p_rnd <= 1):
+        raise ValueError(f"p_sibling and p_random must be in [0, 1] with sum <= 1, got {p_sib} and {p_rnd}")
+    if "rows_per_skill" in out and not 0.5 <= out["rows_per_skill"] <= 1e4:
+        raise ValueError(f"rows_per_skill must be in [0.5, 10000], got {out['rows_per_skill']}")
+    return out
+
+
+def shape_text(sh: dict) -> str:
+    return ",".join(f"{k}={sh[k]}" for k in SHAPE_KEYS if k in sh)
 
 
 def rows_for(n_skills: int) -> int:
+    if "rows_per_skill" in shape:
+        return max(1, round(shape["rows_per_skill"] * n_skills))
     return ROWS.get(n_skills, 46 * n_skills)
 
 
 def graph_for(n: int, seed: int):
     from steps_engine.taxonomy.planted import planted_graph
 
-    return planted_graph(n, rows_for(n), seed=seed, **PLANTED)
+    return planted_graph(n, rows_for(n), seed=seed, **{k: v for k, v in shape.items() if k != "rows_per_skill"})
 
 
 def clock():
@@ -202,7 +237,7 @@ def job_baselines(n: int, heights: list[int], seed: int) -> dict:
     out["louvain_levels"] = [len(set(lv.membership)) for lv in levels]
     louvain = _layers_of(g, [lv.membership for lv in levels])
     top = np.array([int(s.split("_")[0][1:]) for s in g.skills])
-    mid = np.array([int(s.split("_")[1][1:]) for s in g.skills]) + top * PLANTED["n_sub"]
+    mid = np.array([int(s.split("_")[1][1:]) for s in g.skills]) + top * shape["n_sub"]
     planted3 = _layers_of(g, [mid, top])
     t0 = clock()
     leiden_levels = _leiden_levels(ig, la, G, max(heights), seed)
@@ -277,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", default=None, help="take greedy / baseline / reference results from this --out file of an earlier run")
     ap.add_argument("--only", default="cold,multilevel,greedy,baselines,ref", help="which jobs to run (comma-separated)")
     ap.add_argument("--repeat", type=int, default=1, help="build each height this many times per job and report the fastest (CPU)")
+    ap.add_argument("--shape", default=None, help="generator parameters overriding PLANTED, e.g. n_top=4,n_sub=10,zipf=0.8,p_sibling=0.4,p_random=0.1,rows_per_skill=5")
     ap.add_argument("--job", choices=["cold", "multilevel", "greedy", "baselines", "ref"], help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--height", type=int, help=argparse.SUPPRESS)
@@ -288,8 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s]
     except ValueError:
         ap.error("--sizes, --heights and --seeds take comma-separated integers")
-    if any(s < 40 for s in sizes) or any(h < 2 for h in heights):
-        ap.error("sizes must be >= 40 (planted groups) and heights >= 2")
+    if args.shape is not None:
+        try:
+            shape.update(parse_shape(args.shape))
+        except ValueError as e:
+            ap.error(f"--shape: {e}")
+    groups = shape["n_top"] * shape["n_sub"]
+    if any(s < groups for s in sizes) or any(h < 2 for h in heights):
+        ap.error(f"sizes must be >= {groups} (planted groups) and heights >= 2")
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
 
@@ -310,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     load_start = os.getloadavg()
     common = ["--heights", args.heights, "--mem-gb", str(args.mem_gb), "--repeat", str(args.repeat)]
+    if args.shape is not None:
+        common += ["--shape", shape_text(shape)]
     only = set(args.only.split(","))
     cold = "not run"
     if "cold" in only:
@@ -347,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.big:
         big = run_job(["--job", "multilevel", *common, "--n", str(args.big), "--seed", str(seeds[0])])
     if args.out:
-        Path(args.out).write_text(json.dumps({"cold": cold, "results": results, "big": big}, indent=1))
-    report(started, load_start, os.getloadavg(), cold, results, big, heights)
+        extra = {"shape": shape} if args.shape is not None else {}
+        Path(args.out).write_text(json.dumps({"cold": cold, "results": results, "big": big, **extra}, indent=1))
+    report(started, load_start, os.getloadavg(), cold, results, big, heights, shape_text(shape) if args.shape is not None else None)
     return 0
 
 
@@ -372,8 +417,10 @@ def _best_ref(r: dict, h: int):
     return min(cands, key=lambda x: x[1]) if cands else ("-", math.inf)
 
 
-def report(started, load_start, load_end, cold, results, big, hs: list[int]) -> None:
+def report(started, load_start, load_end, cold, results, big, hs: list[int], shape_note: str | None = None) -> None:
     print(f"## Tree-building benchmark ({started:%Y-%m-%d %H:%M} UTC, {git_state()})\n")
+    if shape_note is not None:
+        print(f"Data shape (overrides PLANTED): {shape_note}\n")
     loads = [load_start[0], load_end[0]] + [
         r[k]["load_before"] for r in results for k in ("multilevel", "greedy", "baselines") if isinstance(r[k], dict)
     ]

@@ -23,7 +23,10 @@ pytestmark = pytest.mark.skipif(not (DATA / "ism_sda_k2_1000.json").exists(), re
 
 # The CLI in a subprocess with a deterministic embedder that is slow enough to be killed mid-run.
 _SLOW_CLI = """
-import sys, time
+import signal, sys, time
+# Ctrl-C as in a terminal, also when the test process ignores or blocks SIGINT (nohup, &, a library's thread)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
 sys.path.insert(0, {tests!r})
 from _embedding_fakes import CountingEmbedder
 import steps_engine.semantic.embeddings as embeddings
@@ -137,7 +140,7 @@ def test_sigint_says_how_to_resume_and_the_rerun_finishes(corpus, tmp_path, monk
     out = tmp_path / "tagged.jsonl"
     partial = tmp_path / "tagged.jsonl.partial"
     proc = _interrupt(src, vocab, out, lambda: _tagged(partial) >= 2, "2 chunks were tagged", signal.SIGINT)
-    assert proc.returncode == EXIT_INTERRUPTED
+    assert proc.returncode == EXIT_INTERRUPTED, (proc.returncode, _tagged(partial), proc.stderr.read().decode()[-800:])
     err = proc.stderr.read().decode()
     assert f"the finished part is kept in {out}.partial; the same command resumes" in err
     import steps_engine.semantic.embeddings as embeddings
