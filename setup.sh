@@ -57,7 +57,6 @@ fi
 # first `steps demo` and the studio's first co-occurrence map after setup do not spend their time compiling.
 warm=$(mktemp -d)
 .venv/bin/steps demo --out "$warm/demo" --quiet >/dev/null || echo "setup.sh: warming the numba cache failed; the first run will compile" >&2
-# every selection search path, those the demo does not take included (the exact kernel behind must-include)
 .venv/bin/python -c "from steps_engine.selection.warm import warm_up; warm_up()" || echo "setup.sh: warming the selection kernels failed; the first run will compile" >&2
 .venv/bin/python -c "from steps_engine.studio.layout import warm_up; warm_up()" || echo "setup.sh: warming the skill map's layout kernel failed; its first use will compile" >&2
 rm -rf "$warm"
