@@ -132,6 +132,9 @@ def component_layout(graph: SkillGraph, seed: int = 0, iterations: int = ITERATI
     start = np.concatenate([[0], np.cumsum(sizes)])
     for rank, c in enumerate(order):
         members = by_comp[start[c] : start[c + 1]]
+        if members.shape[0] == 1:  # an isolated skill: no subgraph to cut out
+            out[members] = centres[rank]
+            continue
         sub = adj[members][:, members].tocsr()
         sub.sort_indices()
         xy = _one_component(sub.indptr.astype(np.int64), sub.indices.astype(np.int64), members.shape[0], rng, int(iterations))

@@ -280,18 +280,18 @@ class _Layers:
         return EncodingTree.from_parents(parent, leaf, skills)
 
 
-def _reinsert_levels(lay: _Layers, seed: int) -> _Layers:
+def _reinsert_levels(lay: _Layers, seed: int, h_now: float) -> tuple[_Layers, float]:
     """Levels 1..top-1 in turn, bottom up, lifted and grouped again (`reinserted`); a change
-    is kept when it lowers H^T. Height 2 is left alone: its one level, grouped again from
-    singletons, is saturation's first Leiden call again."""
+    is kept when it lowers H^T (h_now: this tree's). Returns the layers and their H^T. Height 2
+    is left alone: its one level, grouped again from singletons, is saturation's first Leiden
+    call again."""
     if lay.top <= 2:
-        return lay
-    h_now = lay.entropy()
+        return lay, h_now
     for l in range(1, lay.top):
         new = lay.reinserted(l, seed, h_now)
         if new is not None:
             lay, h_now = new
-    return lay
+    return lay, h_now
 
 
 def _depths(parent: np.ndarray) -> np.ndarray:
@@ -362,9 +362,9 @@ def _build(graph: SkillGraph, height: int, seed: int, progress) -> EncodingTree:
                 starts.append(flat.with_tree(build_tree(graph, height=k), graph.skills, k))
             for lay in starts:
                 lay.refine(seed)
-                if graph.n_edges <= REINSERT_MAX_EDGES:  # at every height: build(h) must contain build(h - 1)
-                    lay = _reinsert_levels(lay, seed)
                 h = lay.entropy()
+                if graph.n_edges <= REINSERT_MAX_EDGES:  # at every height: build(h) must contain build(h - 1)
+                    lay, h = _reinsert_levels(lay, seed, h)
                 if h < best_h - _TOL:
                     best, best_h = lay, h
             if progress is not None:
