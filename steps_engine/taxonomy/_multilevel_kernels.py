@@ -554,6 +554,29 @@ def leiden_dissolve(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, 
 
 
 @njit(cache=True)
+def scope_csr(ptr, idx, val, members, a, b, local):
+    """The CSR of the units members[a:b] with local ids 0..b-a-1 (their rows hold edges among
+    them only); `local` is scratch of the full size."""
+    cnt = 0
+    for q in range(a, b):
+        v = members[q]
+        local[v] = q - a
+        cnt += ptr[v + 1] - ptr[v]
+    lptr = np.zeros(b - a + 1, np.int64)
+    lidx = np.empty(cnt, np.int32)
+    lval = np.empty(cnt)
+    pos = 0
+    for q in range(a, b):
+        v = members[q]
+        for k in range(ptr[v], ptr[v + 1]):
+            lidx[pos] = local[idx[k]]
+            lval[pos] = val[k]
+            pos += 1
+        lptr[q - a + 1] = pos
+    return lptr, lidx, lval
+
+
+@njit(cache=True)
 def leiden_scoped(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, passes):
     """`leiden_dissolve` on each parent scope's units separately, each copied into a compact
     CSR with local ids, so one scope's state stays in cache (the CSR holds no edge between
@@ -575,34 +598,20 @@ def leiden_scoped(ptr, idx, val, vol, lp, scope, init, seed, tol, max_rounds, pa
         m = b - a
         if m == 0:
             continue
-        cnt = 0
-        for q in range(a, b):
-            v = members[q]
-            local[v] = q - a
-            cnt += ptr[v + 1] - ptr[v]
         linit = np.empty(m, np.int64)
         for q in range(a, b):
             linit[q - a] = init[members[q]]
         linit, _ = _relabel(linit)
-        if cnt == 0:  # no edge: nothing can lower the cost, keep the start
+        lptr, lidx, lval = scope_csr(ptr, idx, val, members, a, b, local)
+        if lidx.shape[0] == 0:  # no edge: nothing can lower the cost, keep the start
             for q in range(a, b):
                 out[members[q]] = members[a + linit[q - a]]
             continue
-        lptr = np.zeros(m + 1, np.int64)
-        lidx = np.empty(cnt, np.int32)
-        lval = np.empty(cnt)
         lvol = np.empty(m)
         llp = np.empty(m)
-        pos = 0
         for q in range(a, b):
-            v = members[q]
-            for k in range(ptr[v], ptr[v + 1]):
-                lidx[pos] = local[idx[k]]
-                lval[pos] = val[k]
-                pos += 1
-            lptr[q - a + 1] = pos
-            lvol[q - a] = vol[v]
-            llp[q - a] = lp[v]
+            lvol[q - a] = vol[members[q]]
+            llp[q - a] = lp[members[q]]
         comm, d = leiden_dissolve(lptr, lidx, lval, lvol, llp, np.zeros(m, np.int64), linit, seed, tol, max_rounds, passes)
         total += d
         for q in range(a, b):

@@ -35,9 +35,14 @@ stays in cache; the skill graph's CSR is built once and shared by all layers). T
    0.004 bits lower before this, docs/taxonomy_shapes.md);
 4. heights 2..k are built in turn and a height keeps the lower-entropy tree.
 
-On small graphs (at most GREEDY_START_MAX_EDGES edges) the greedy merge tree (`partition`),
-refined the same way, is a second start: there a sparse graph's local optima differ by seed
-and the cost is negligible.
+Saturation builds coarse levels out of fine ones; on sparse graphs the fine 2-level optimum is
+tiny clusters and the levels above inherit their mistakes (0.08 bits above recursive Leiden at
+10,000 skills, docs/taxonomy_shapes.md). So a second start is built top down: modularity
+communities, then communities inside each, until no cluster splits (`_modularity_kernels`),
+compressed by the same DP. Both starts are refined at every height; the lower one is
+re-inserted and kept. On small graphs (GREEDY_START_MAX_EDGES edges, or GREEDY_START_MAX_SKILLS
+skills) the greedy merge tree (`partition`), refined the same way, is a third start: there
+local optima differ by seed and the cost is small.
 
 No step raises H^T; the result is deterministic for a given graph and seed.
 """
@@ -46,6 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from steps_engine.taxonomy import _modularity_kernels as MK
 from steps_engine.taxonomy import _multilevel_kernels as K
 from steps_engine.taxonomy._heap import heap_reuse
 from steps_engine.taxonomy.graph import SkillGraph
@@ -61,6 +67,9 @@ REFINE_SWEEPS = 2  # at most; sweeps stop once one gains less than REFINE_MIN_GA
 REFINE_MIN_GAIN = 1e-3
 REINSERT_MAX_EDGES = 500_000  # graphs up to this size: re-insert every level of each height's tree
 GREEDY_START_MAX_EDGES = 20_000  # small graphs: the greedy merge tree, refined, is one more start
+GREEDY_START_MAX_SKILLS = 2_000  # ... and graphs of up to this many skills and GREEDY_START_MAX_EDGES_SMALL edges
+GREEDY_START_MAX_EDGES_SMALL = 200_000
+TOP_DOWN_ITERATIONS = 2  # Louvain passes, each from the last one's communities
 LOCALISE_MIN_EDGES = 200_000  # below this everything fits in cache; renumbering only costs
 _TOL = 1e-13  # bits: smaller changes are treated as none
 
@@ -209,6 +218,22 @@ class _Layers:
             if gain > -REFINE_MIN_GAIN:
                 break
 
+    def split_top_down(self, levels: int, seed: int) -> "_Layers":
+        """A tree from a flat one by recursive modularity (Louvain inside every finest
+        cluster, `levels` times or until no cluster splits): the top-down start."""
+        n = self.anc.shape[1]
+        cur = np.zeros(n, dtype=np.int64)
+        rows = []
+        for _ in range(levels):
+            ptr, idx, val = K.rows_within(cur, *self.adj)
+            new, n_new = K._relabel(MK.louvain_scoped(ptr, idx, val, cur, seed, MAX_ROUNDS, TOP_DOWN_ITERATIONS))
+            if n_new == (int(cur.max()) + 1 if rows else 1):
+                break
+            rows.append(new)
+            cur = new
+        anc = np.stack([np.arange(n, dtype=np.int64)] + rows[::-1] + [np.zeros(n, dtype=np.int64)])
+        return _Layers(self.src, self.dst, self.w, self.deg, anc, self.adj, self.skill_ids)
+
     # ---- structure -----------------------------------------------------------------
     def _internal(self):
         """Internal nodes (levels top..1) with chains spliced out: (parent, depth, W, vol) in
@@ -356,17 +381,23 @@ def _build(graph: SkillGraph, height: int, seed: int, progress) -> EncodingTree:
         sat.saturate(max(SATURATED_LEVELS, height + 3), seed)
         if progress is not None:
             progress(1, total, f"{sat.top} levels found")
+        flat_sat = _Layers(sat.src, sat.dst, sat.w, sat.deg, flat.anc, sat.adj, sat.skill_ids, np.ones_like(sat.elca))
+        top_down = flat_sat.split_top_down(SATURATED_LEVELS, seed)  # saturation's skill order; not by height
         for k in range(2, height + 1):
-            starts = [sat.compressed(k)]
-            if graph.n_edges <= GREEDY_START_MAX_EDGES:
+            starts = [sat.compressed(k), top_down.compressed(k)]
+            if graph.n_edges <= GREEDY_START_MAX_EDGES or (
+                graph.n_skills <= GREEDY_START_MAX_SKILLS and graph.n_edges <= GREEDY_START_MAX_EDGES_SMALL
+            ):
                 starts.append(flat.with_tree(build_tree(graph, height=k), graph.skills, k))
+            refined = []
             for lay in starts:
                 lay.refine(seed)
-                h = lay.entropy()
-                if graph.n_edges <= REINSERT_MAX_EDGES:  # at every height: build(h) must contain build(h - 1)
-                    lay, h = _reinsert_levels(lay, seed, h)
-                if h < best_h - _TOL:
-                    best, best_h = lay, h
+                refined.append((lay.entropy(), len(refined), lay))
+            h, _, lay = min(refined)  # only the best refined start is re-inserted
+            if graph.n_edges <= REINSERT_MAX_EDGES:  # at every height: build(h) must contain build(h - 1)
+                lay, h = _reinsert_levels(lay, seed, h)
+            if h < best_h - _TOL:
+                best, best_h = lay, h
             if progress is not None:
                 progress(k, total, f"height {k}: H^T = {h:.4f}")
     return best.to_tree(graph.skills)
