@@ -19,12 +19,16 @@ from numba import njit
 from steps_engine.taxonomy._multilevel_kernels import _aggregate, _grouped, _neighbour_weights, _relabel, _shuffle, scope_csr
 
 _TOL = 1e-12  # relative to m2: smaller gains are treated as none
+MAX_VISITS = 4  # a round's queue stops after MAX_VISITS * n visits: inside dense, nearly random
+# planted subgroups it otherwise keeps re-queueing (2.6x the time of that level at 50,000 skills,
+# the same trees' entropy to 0.001 bits on the shapes of docs/taxonomy_shapes.md)
 
 
 @njit(cache=True)
 def _local_moves(ptr, idx, val, nv, m2, comm, tot, order, tol):
     """Queue of units in `order`; each moves to the neighbouring community with the largest
-    modularity gain (strictly more than staying, by tol). Returns the number of moves."""
+    modularity gain (strictly more than staying, by tol), for at most MAX_VISITS * n visits.
+    Returns the number of moves."""
     n = nv.shape[0]
     acc = np.zeros(n)
     touched = np.empty(n + 1, np.int64)  # + 1: the branch-free append writes one past the end
@@ -33,7 +37,9 @@ def _local_moves(ptr, idx, val, nv, m2, comm, tot, order, tol):
     head = 0
     size = n
     moves = 0
-    while size > 0:
+    pops = 0
+    while size > 0 and pops < MAX_VISITS * n:
+        pops += 1
         v = queue[head]
         head = (head + 1) % n
         size -= 1
