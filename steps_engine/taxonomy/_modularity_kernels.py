@@ -21,7 +21,7 @@ from steps_engine.taxonomy._multilevel_kernels import _aggregate, _grouped, _nei
 _TOL = 1e-12  # relative to m2: smaller gains are treated as none
 MAX_VISITS = 4  # a round's queue stops after MAX_VISITS * n visits: inside dense, nearly random
 # planted subgroups it otherwise keeps re-queueing (2.6x the time of that level at 50,000 skills,
-# the same trees' entropy to 0.001 bits on the shapes of docs/taxonomy_shapes.md)
+# entropy within 0.006 bits either way on six cells of docs/taxonomy_shapes.md)
 
 
 @njit(cache=True)
