@@ -231,6 +231,9 @@ def job_baselines(n: int, heights: list[int], seed: int) -> dict:
     part = la.find_partition(G, la.ModularityVertexPartition, weights="weight", seed=seed)
     out["leiden_t"], out["leiden_cpu"] = since(t0)
     out["leiden_k"] = len(set(part.membership))
+    import random
+
+    ig.set_random_number_generator(random.Random(seed))  # Louvain's node order: seeded, so a cell repeats
     t0 = clock()
     levels = G.community_multilevel(weights="weight", return_levels=True)
     out["louvain_t"], out["louvain_cpu"] = since(t0)
