@@ -134,6 +134,8 @@ def louvain_scoped(ptr, idx, val, scope, seed, max_rounds, iterations):
     n_scope = 0
     for v in range(n):
         n_scope = max(n_scope, scope[v] + 1)
+    if n_scope <= 1:  # one scope: its CSR is the whole one, no copy
+        return louvain(ptr, idx, val, seed, max_rounds, iterations)
     start, members = _grouped(scope, n_scope)
     local = np.empty(n, np.int64)
     out = np.empty(n, np.int64)

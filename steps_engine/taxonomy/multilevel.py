@@ -225,7 +225,7 @@ class _Layers:
         cur = np.zeros(n, dtype=np.int64)
         rows = []
         for _ in range(levels):
-            ptr, idx, val = K.rows_within(cur, *self.adj)
+            ptr, idx, val = K.rows_within(cur, *self.adj) if rows else self.adj  # the first split: every edge
             new, n_new = K._relabel(MK.louvain_scoped(ptr, idx, val, cur, seed, MAX_ROUNDS, TOP_DOWN_ITERATIONS))
             if n_new == (int(cur.max()) + 1 if rows else 1):
                 break
