@@ -109,3 +109,17 @@ def test_builder_never_worse_than_the_top_down_start(seed, n, height):
     start = _Layers.flat(g).split_top_down(SATURATED_LEVELS, seed).compressed(height)
     tree = build_tree_multilevel(g, height=height, seed=seed)
     assert structural_entropy(g, tree) <= start.entropy() + 1e-9
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 100_000), st.integers(2, 30), st.integers(2, 6))
+def test_greedy_trees_of_one_run_are_the_trees_of_each_height(seed, n, height):
+    """The builder takes the greedy start of every height from one run (`build_trees`)."""
+    from steps_engine.taxonomy.partition import build_tree, build_trees
+
+    g = random_graph(seed, n, p=0.3)
+    trees = build_trees(g, height)
+    assert len(trees) == height - 1
+    for k, tree in zip(range(2, height + 1), trees):
+        alone = build_tree(g, height=k)
+        assert np.array_equal(tree.parent, alone.parent) and np.array_equal(tree.leaf_skill, alone.leaf_skill)

@@ -55,7 +55,7 @@ from steps_engine.taxonomy import _modularity_kernels as MK
 from steps_engine.taxonomy import _multilevel_kernels as K
 from steps_engine.taxonomy._heap import heap_reuse
 from steps_engine.taxonomy.graph import SkillGraph
-from steps_engine.taxonomy.partition import build_tree
+from steps_engine.taxonomy.partition import build_trees
 from steps_engine.taxonomy.tree import EncodingTree
 
 __all__ = ["build_tree_multilevel"]
@@ -383,12 +383,15 @@ def _build(graph: SkillGraph, height: int, seed: int, progress) -> EncodingTree:
             progress(1, total, f"{sat.top} levels found")
         flat_sat = _Layers(sat.src, sat.dst, sat.w, sat.deg, flat.anc, sat.adj, sat.skill_ids, np.ones_like(sat.elca))
         top_down = flat_sat.split_top_down(SATURATED_LEVELS, seed)  # saturation's skill order; not by height
+        greedy = None
+        if graph.n_edges <= GREEDY_START_MAX_EDGES or (
+            graph.n_skills <= GREEDY_START_MAX_SKILLS and graph.n_edges <= GREEDY_START_MAX_EDGES_SMALL
+        ):
+            greedy = build_trees(graph, height)  # one run: its tree for each height
         for k in range(2, height + 1):
             starts = [sat.compressed(k), top_down.compressed(k)]
-            if graph.n_edges <= GREEDY_START_MAX_EDGES or (
-                graph.n_skills <= GREEDY_START_MAX_SKILLS and graph.n_edges <= GREEDY_START_MAX_EDGES_SMALL
-            ):
-                starts.append(flat.with_tree(build_tree(graph, height=k), graph.skills, k))
+            if greedy is not None:
+                starts.append(flat.with_tree(greedy[k - 2], graph.skills, k))
             refined = []
             for lay in starts:
                 lay.refine(seed)

@@ -32,7 +32,7 @@ from steps_engine.taxonomy.graph import SkillGraph
 from steps_engine.taxonomy.refine import adjacency_arrays, refine_leaves
 from steps_engine.taxonomy.tree import EncodingTree
 
-__all__ = ["build_tree", "merge_units", "split_node"]
+__all__ = ["build_tree", "build_trees", "merge_units", "split_node"]
 
 FRESH_PAIRS = 8  # pairs re-queued per merge; -1 = exact greedy (all neighbours)
 
@@ -258,9 +258,20 @@ def build_tree(graph: SkillGraph, height: int = 4, refine: bool = True, progress
         return _grow(graph, height, refine, progress, reuse=True)
 
 
-def _grow(graph: SkillGraph, height: int, refine: bool, progress, reuse: bool) -> EncodingTree:
+def build_trees(graph: SkillGraph, height: int) -> list[EncodingTree]:
+    """`build_tree(graph, h)` for h = 2..height from one run (each height's tree is the run
+    stopped there); entry h - 2 is height h's tree, without ids or labels."""
+    if not isinstance(height, (int, np.integer)) or isinstance(height, bool) or height < 2:
+        raise ValueError(f"height must be an integer >= 2, got {height!r}")
+    trees: list[EncodingTree] = []
+    with heap_reuse():
+        last = _grow(graph, height, True, None, reuse=True, trees=trees)
+    return trees + [last] * (height - 1 - len(trees))  # no further layer paid: the same tree
+
+
+def _grow(graph: SkillGraph, height: int, refine: bool, progress, reuse: bool, trees: list | None = None) -> EncodingTree:
     """`build_tree`'s loop; `reuse=False` recomputes every scope at every depth (the
-    reference the scope cache is tested against)."""
+    reference the scope cache is tested against). `trees` collects the tree after each step."""
     b = _Builder.flat(graph)
     tree = b.tree()
     cache: dict | None = {} if reuse else None
@@ -285,6 +296,8 @@ def _grow(graph: SkillGraph, height: int, refine: bool, progress, reuse: bool) -
                 csr = adjacency_arrays(graph)
             tree = refine_leaves(graph, tree, csr=csr)
             b = _Builder(graph, tree.parent, tree.leaf_skill)
+        if trees is not None:
+            trees.append(tree)
     # fresh, stable ids in breadth-first order
     tree.ids = [f"n{i}" for i in range(tree.n_nodes)]
     tree.invalidate()
