@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from steps_engine.taxonomy._multilevel_kernels import _aggregate, _grouped, _neighbour_weights, _relabel, _shuffle, scope_csr
+from steps_engine.taxonomy._multilevel_kernels import ORDER_BLOCK, _aggregate, _block_shuffle, _grouped, _neighbour_weights, _relabel, scope_csr
 
 _TOL = 1e-12  # relative to m2: smaller gains are treated as none
 MAX_VISITS = 4  # a round's queue stops after MAX_VISITS * n visits: inside dense, nearly random
@@ -88,7 +88,7 @@ def _louvain_pass(ptr, idx, val, nv0, m2, init, state, max_rounds, tol):
         for v in range(nn):
             tot[comm[v]] += nv[v]
         order = np.arange(nn)
-        state = _shuffle(order, state)
+        state = _block_shuffle(order, state, ORDER_BLOCK)
         moves = _local_moves(ptr, idx, val, nv, m2, comm, tot, order, tol)
         total_moves += moves
         comm_c, n_comm = _relabel(comm)
