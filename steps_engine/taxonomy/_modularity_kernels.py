@@ -16,7 +16,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from steps_engine.taxonomy._multilevel_kernels import ORDER_BLOCK, _aggregate, _block_shuffle, _grouped, _neighbour_weights, _relabel, scope_csr
+from steps_engine.taxonomy._multilevel_kernels import (
+    ORDER_BLOCK,
+    _aggregate,
+    _block_shuffle,
+    _grouped,
+    _neighbour_weights,
+    _relabel,
+    requeue_neighbours,
+    scope_csr,
+)
 
 _TOL = 1e-12  # relative to m2: smaller gains are treated as none
 MAX_VISITS = 4  # a round's queue stops after MAX_VISITS * n visits: inside dense, nearly random
@@ -63,12 +72,7 @@ def _local_moves(ptr, idx, val, nv, m2, comm, tot, order, tol):
             continue
         comm[v] = best_c
         moves += 1
-        for k in range(ptr[v], ptr[v + 1]):  # neighbours outside the new community may now move
-            t = idx[k]
-            if not in_q[t] and comm[t] != best_c:
-                queue[(head + size) % n] = t
-                size += 1
-                in_q[t] = True
+        size = requeue_neighbours(ptr, idx, comm, v, best_c, queue, in_q, head, size)
     return moves
 
 

@@ -217,6 +217,20 @@ def _lp_of_communities(comm, lp):
 
 
 @njit(cache=True)
+def requeue_neighbours(ptr, idx, comm, v, c, queue, in_q, head, size):
+    """After unit v joined community c: its neighbours outside c may now move, so those not
+    queued join the circular queue (head, size). Returns the new size."""
+    n = queue.shape[0]
+    for k in range(ptr[v], ptr[v + 1]):
+        t = idx[k]
+        if not in_q[t] and comm[t] != c:
+            queue[(head + size) % n] = t
+            size += 1
+            in_q[t] = True
+    return size
+
+
+@njit(cache=True)
 def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n_empty, order, tol):
     """Leiden's fast local moving: a queue of nodes; each goes to the neighbouring (or an
     empty) community of its parent scope that lowers the cost most. `order` is grouped by
@@ -277,12 +291,7 @@ def _local_moves(ptr, idx, val, nv, ns, lp, scope, comm, c_v, c_w, c_n, empty, n
             comm[v] = best_c
             total += best
             moves += 1
-            for k in range(ptr[v], ptr[v + 1]):  # neighbours outside the new community may now move
-                t = idx[k]
-                if not in_q[t] and comm[t] != best_c:
-                    queue[(head + size) % n] = t
-                    size += 1
-                    in_q[t] = True
+            size = requeue_neighbours(ptr, idx, comm, v, best_c, queue, in_q, head, size)
     return total, moves, n_empty
 
 
