@@ -379,10 +379,10 @@ def _build(graph: SkillGraph, height: int, seed: int, progress) -> EncodingTree:
     if height >= 2 and graph.n_edges:
         sat = _Layers(flat.src, flat.dst, flat.w, flat.deg, flat.anc.copy(), flat.adj)
         sat.saturate(max(SATURATED_LEVELS, height + 3), seed)
-        if progress is not None:
-            progress(1, total, f"{sat.top} levels found")
         flat_sat = _Layers(sat.src, sat.dst, sat.w, sat.deg, flat.anc, sat.adj, sat.skill_ids, np.ones_like(sat.elca))
         top_down = flat_sat.split_top_down(SATURATED_LEVELS, seed)  # saturation's skill order; not by height
+        if progress is not None:
+            progress(1, total, f"{sat.top} levels found bottom up, {top_down.top} top down")
         greedy = None
         if graph.n_edges <= GREEDY_START_MAX_EDGES or (
             graph.n_skills <= GREEDY_START_MAX_SKILLS and graph.n_edges <= GREEDY_START_MAX_EDGES_SMALL
