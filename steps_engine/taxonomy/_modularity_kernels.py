@@ -122,7 +122,7 @@ def louvain(ptr, idx, val, seed, max_rounds, iterations):
     if m2 <= 0.0:
         return comm
     state = (seed * 2654435761 + 12345) & 0x7FFFFFFFFFFFFFFF
-    for it in range(iterations):
+    for _ in range(iterations):
         comm, moves, state = _louvain_pass(ptr, idx, val, nv, m2, comm, state, max_rounds, _TOL * m2)
         if moves == 0:
             break

@@ -219,18 +219,20 @@ class _Layers:
                 break
 
     def split_top_down(self, levels: int, seed: int) -> "_Layers":
-        """A tree from a flat one by recursive modularity (Louvain inside every finest
-        cluster, `levels` times or until no cluster splits): the top-down start."""
+        """The top-down start: a new tree over these layers' graph (and skill order; their own
+        levels are not used) by recursive modularity, Louvain inside every finest cluster,
+        `levels` times or until no cluster splits."""
         n = self.anc.shape[1]
         cur = np.zeros(n, dtype=np.int64)
+        n_cur = 1
         rows = []
         for _ in range(levels):
             ptr, idx, val = K.rows_within(cur, *self.adj) if rows else self.adj  # the first split: every edge
             new, n_new = K._relabel(MK.louvain_scoped(ptr, idx, val, cur, seed, MAX_ROUNDS, TOP_DOWN_ITERATIONS))
-            if n_new == (int(cur.max()) + 1 if rows else 1):
+            if n_new == n_cur:
                 break
             rows.append(new)
-            cur = new
+            cur, n_cur = new, n_new
         anc = np.stack([np.arange(n, dtype=np.int64)] + rows[::-1] + [np.zeros(n, dtype=np.int64)])
         return _Layers(self.src, self.dst, self.w, self.deg, anc, self.adj, self.skill_ids)
 
@@ -379,8 +381,7 @@ def _build(graph: SkillGraph, height: int, seed: int, progress) -> EncodingTree:
     if height >= 2 and graph.n_edges:
         sat = _Layers(flat.src, flat.dst, flat.w, flat.deg, flat.anc.copy(), flat.adj)
         sat.saturate(max(SATURATED_LEVELS, height + 3), seed)
-        flat_sat = _Layers(sat.src, sat.dst, sat.w, sat.deg, flat.anc, sat.adj, sat.skill_ids, np.ones_like(sat.elca))
-        top_down = flat_sat.split_top_down(SATURATED_LEVELS, seed)  # saturation's skill order; not by height
+        top_down = sat.split_top_down(SATURATED_LEVELS, seed)  # in saturation's skill order; not by height
         if progress is not None:
             progress(1, total, f"{sat.top} levels found bottom up, {top_down.top} top down")
         greedy = None
